@@ -1,0 +1,3 @@
+"""llmos: an LLM operating system on the Claude Agent SDK."""
+
+__version__ = "0.1.0"

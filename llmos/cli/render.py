@@ -1,0 +1,89 @@
+"""How a run looks in the terminal: an event-bus subscriber that prints as things happen,
+and the summary table every run ends with."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmos.kernel.events import (
+    AssistantText,
+    Event,
+    MemoryInjected,
+    RunStarted,
+    ToolDecision,
+    ToolFinished,
+    ToolRequested,
+)
+from llmos.memory.trace import one_line
+from llmos.modes.types import RunSummary
+
+
+def describe_call(tool: str, tool_input: dict) -> str:
+    for key in ("command", "file_path", "notebook_path", "pattern", "path", "description"):
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            return one_line(value, 100)
+    return one_line(json.dumps(tool_input, ensure_ascii=False), 100)
+
+
+class LiveRenderer:
+    """Prints a run's events as they arrive (an event-bus subscriber)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def __call__(self, event: Event) -> None:
+        c = self.console
+        match event:
+            case RunStarted():
+                c.print(f"[bold]llmos[/] {event.mode} mode [dim]({escape(event.reason)})[/]")
+                c.print(f"[dim]working folder: {escape(event.workdir)}[/]")
+            case MemoryInjected() if event.sources:
+                c.print(
+                    f"[dim]recalled {len(event.sources)} memory item(s), ~{event.tokens} tokens[/]"
+                )
+            case AssistantText():
+                who = "[magenta]subagent[/]" if event.agent else "[cyan]agent[/]"
+                c.print(f"{who} {escape(event.text.strip())}")
+            case ToolRequested():
+                c.print(
+                    f"  [yellow]→ {event.tool}[/] {escape(describe_call(event.tool, event.input))}"
+                )
+            case ToolDecision(allowed=False):
+                rule = f"[red]({event.rule})[/]"
+                c.print(f"  [bold red]✗ denied by {event.guard}[/] {rule} {escape(event.reason)}")
+            case ToolFinished(ok=True):
+                c.print(f"  [green]✓ {event.tool}[/] [dim]{escape(event.summary)}[/]")
+            case ToolFinished(ok=False):
+                c.print(f"  [red]✗ {event.tool} failed[/] [dim]{escape(event.summary)}[/]")
+            case _:
+                pass
+
+
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    status_style = "green" if summary.ok else "red"
+    table.add_row("status", f"[{status_style}]{summary.status}[/]")
+    table.add_row("mode", f"{summary.mode} [dim]({escape(summary.mode_reason)})[/]")
+    table.add_row("turns", str(summary.turns))
+    denied = f" ({summary.denied_calls} denied)" if summary.denied_calls else ""
+    table.add_row("tool calls", f"{summary.tool_calls}{denied}")
+    table.add_row("cost", f"${summary.cost_usd:.4f}")
+    table.add_row("time", f"{summary.duration_secs:.2f} s")
+    table.add_row("balance", f"${summary.balance_usd:.4f}")
+    if summary.trace_path:
+        table.add_row("trace", escape(summary.trace_path))
+    elif summary.ok:
+        table.add_row("trace", "not saved: every tool call the agent tried was denied")
+    else:
+        table.add_row("trace", "not saved: the run did not succeed")
+    table.add_row("session log", escape(summary.session_log))
+    if summary.error:
+        table.add_row("error", f"[red]{escape(summary.error)}[/]")
+    return table

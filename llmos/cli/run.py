@@ -1,0 +1,106 @@
+"""`llmos run`: give llmos a goal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.render import LiveRenderer, summary_table
+from llmos.kernel.bus import Handler
+from llmos.modes.dispatcher import run_goal
+from llmos.modes.types import MODES, Mode, RunRequest
+
+
+def _check_mode(value: str) -> str:
+    if value not in MODES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(MODES)}")
+    return value
+
+
+def run(
+    goal: Annotated[
+        str,
+        typer.Argument(help="What to do, in plain language.", metavar="GOAL", show_default=False),
+    ],
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            "-m",
+            help="auto (default: llmos decides), learner, follower or orchestrator.",
+            callback=_check_mode,
+        ),
+    ] = "auto",
+    project: Annotated[
+        str,
+        typer.Option(
+            "--project", "-p", help="Project to run in (its output/ is the working folder)."
+        ),
+    ] = "default",
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            "-b",
+            help="Most this run may spend, in USD.",
+            min=0.0001,
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Model alias or id (default: config.yaml).", show_default=False
+        ),
+    ] = None,
+    max_turns: Annotated[
+        int | None, typer.Option("--max-turns", help="Most agent turns.", min=1, show_default=False)
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Wall-clock limit for the run, in seconds.",
+            min=0.1,
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Run a goal. Streams what the agent does and ends with a summary.
+
+    Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
+    4 low battery, 5 the agent (CLI) failed.
+    """
+    ws = open_workspace(workspace)
+    mode_value: Mode = mode  # type: ignore[assignment]  # validated by _check_mode
+    request = RunRequest(
+        goal=goal,
+        mode=mode_value,
+        project=project,
+        budget_usd=budget,
+        model=model,
+        max_turns=max_turns,
+        timeout_secs=timeout,
+    )
+    console = Console(highlight=False)
+    subscribers: list[tuple[str, Handler]] = []
+    if not as_json:
+        subscribers.append(("terminal", LiveRenderer(console)))
+    summary = asyncio.run(run_goal(ws, request, subscribers=subscribers))
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        if summary.result:
+            console.print()
+            console.print(summary.result, markup=False)
+        console.print()
+        console.print(summary_table(summary))
+    if not summary.ok:
+        raise typer.Exit(1)

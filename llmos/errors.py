@@ -1,0 +1,53 @@
+"""The errors llmos expects. The CLI turns each into a message and an exit code, never a traceback.
+
+Callers branch on the class and its fields, not on message text.
+"""
+
+from __future__ import annotations
+
+
+class LlmosError(Exception):
+    """An expected failure: something the user can act on."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(LlmosError):
+    """A bad option, name or argument."""
+
+    exit_code = 2
+
+
+class NoModelAccessError(LlmosError):
+    """Nothing in the environment lets the Claude Code CLI reach a model."""
+
+    exit_code = 3
+
+
+class LowBatteryError(LlmosError):
+    """The token economy's balance cannot pay for a run."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, balance_usd: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.balance_usd = balance_usd
+
+
+class AgentError(LlmosError):
+    """The agent (the SDK or its bundled CLI) failed: a dead model connection, a CLI crash."""
+
+    exit_code = 5
+
+
+class TraceFormatError(LlmosError):
+    """A trace file cannot be read back."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path

@@ -1,0 +1,125 @@
+"""The hooks every Learner run gets: security, budget, trace capture and memory recall.
+
+Each guard publishes its verdict on the event bus, so the terminal and the session log
+show what was allowed and what was stopped, and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from llmos.kernel.events import MemoryInjected, ToolDecision, ToolFinished
+from llmos.kernel.hooks import HookInput, HookOutput, HookRegistry, add_context, deny
+from llmos.kernel.run_context import RunContext
+from llmos.memory.capture import TraceRecorder, summarize_response
+from llmos.memory.recall import Recollection
+from llmos.security.policy import check_tool_call
+
+THINK_AGAIN = "Reconsider: choose a safe way to reach the goal, or explain why you cannot."
+
+
+def _agent(hook_input: HookInput) -> str | None:
+    return hook_input.get("agent_type") or hook_input.get("agent_id")
+
+
+def security_hook(ctx: RunContext) -> Callable[[HookInput], Any]:
+    async def guard(hook_input: HookInput) -> HookOutput:
+        tool = str(hook_input.get("tool_name", ""))
+        tool_input = hook_input.get("tool_input") or {}
+        tool_use_id = str(hook_input.get("tool_use_id", ""))
+        decision = check_tool_call(tool, tool_input, workdir=ctx.workdir, home=ctx.home)
+        ctx.bus.publish(
+            ToolDecision(
+                run_id=ctx.run_id,
+                tool_use_id=tool_use_id,
+                tool=tool,
+                allowed=decision.allowed,
+                guard="security",
+                rule=decision.rule,
+                reason=decision.reason,
+            )
+        )
+        if decision.allowed:
+            return {}
+        ctx.denied_calls += 1
+        return deny(f"llmos security policy ({decision.rule}): {decision.reason} {THINK_AGAIN}")
+
+    return guard
+
+
+def budget_hook(ctx: RunContext) -> Callable[[HookInput], Any]:
+    async def guard(hook_input: HookInput) -> HookOutput:
+        if ctx.spent_usd < ctx.budget_usd:
+            return {}
+        tool = str(hook_input.get("tool_name", ""))
+        reason = (
+            f"this run has spent about ${ctx.spent_usd:.4f} of its ${ctx.budget_usd:.4f} budget"
+        )
+        ctx.denied_calls += 1
+        ctx.bus.publish(
+            ToolDecision(
+                run_id=ctx.run_id,
+                tool_use_id=str(hook_input.get("tool_use_id", "")),
+                tool=tool,
+                allowed=False,
+                guard="budget",
+                rule="budget-exhausted",
+                reason=reason,
+            )
+        )
+        return deny(f"llmos budget: {reason}. Stop calling tools and give your final answer.")
+
+    return guard
+
+
+def capture_hook(ctx: RunContext, recorder: TraceRecorder, *, ok: bool) -> Callable[..., Any]:
+    async def capture(hook_input: HookInput) -> HookOutput:
+        tool = str(hook_input.get("tool_name", ""))
+        response = hook_input.get("tool_response") if ok else hook_input.get("error")
+        recorder.record(
+            tool,
+            hook_input.get("tool_input") or {},
+            ok=ok,
+            response=response,
+            agent=_agent(hook_input),
+        )
+        ctx.bus.publish(
+            ToolFinished(
+                run_id=ctx.run_id,
+                tool_use_id=str(hook_input.get("tool_use_id", "")),
+                tool=tool,
+                ok=ok,
+                summary=summarize_response(response),
+            )
+        )
+        return {}
+
+    return capture
+
+
+def memory_hook(ctx: RunContext, recollect: Callable[[str], Recollection]) -> Callable[..., Any]:
+    async def inject(hook_input: HookInput) -> HookOutput:
+        memory = recollect(ctx.goal)
+        ctx.bus.publish(
+            MemoryInjected(run_id=ctx.run_id, sources=memory.sources, tokens=memory.tokens)
+        )
+        return add_context("UserPromptSubmit", memory.text) if memory.text else {}
+
+    return inject
+
+
+def install_builtin_hooks(
+    registry: HookRegistry,
+    ctx: RunContext,
+    recorder: TraceRecorder,
+    recollect: Callable[[str], Recollection],
+) -> None:
+    # Guards fail closed: if one crashes, the CLI blocks the call instead of running it.
+    registry.add("PreToolUse", security_hook(ctx), name="security", fail_closed=True)
+    registry.add("PreToolUse", budget_hook(ctx), name="budget", fail_closed=True)
+    registry.add("PostToolUse", capture_hook(ctx, recorder, ok=True), name="trace-capture")
+    registry.add(
+        "PostToolUseFailure", capture_hook(ctx, recorder, ok=False), name="trace-capture-failure"
+    )
+    registry.add("UserPromptSubmit", memory_hook(ctx, recollect), name="memory-injection")

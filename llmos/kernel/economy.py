@@ -1,0 +1,209 @@
+"""The token economy: the battery (a USD balance) and the ledger of every run.
+
+State lives in the workspace's SQLite database. Before a run, `authorize` refuses a run
+the balance cannot pay for and returns the cap to hand the SDK (`max_budget_usd`);
+afterwards `record_run` charges the real cost the SDK reported, in the same transaction
+that writes the run's ledger row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos.errors import LowBatteryError, UsageError
+
+# Below this the battery is considered flat: no model call costs less than about a cent.
+MIN_RUN_BUDGET_USD = 0.01
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE balance_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        delta_usd REAL NOT NULL,
+        balance_usd REAL NOT NULL,
+        reason TEXT NOT NULL,
+        run_id TEXT
+    );
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL NOT NULL,
+        goal TEXT NOT NULL,
+        project TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        model TEXT,
+        status TEXT NOT NULL,
+        cost_usd REAL NOT NULL,
+        saved_usd REAL NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        turns INTEGER NOT NULL DEFAULT 0,
+        tool_calls INTEGER NOT NULL DEFAULT 0,
+        duration_secs REAL NOT NULL DEFAULT 0,
+        trace_path TEXT,
+        error TEXT
+    );
+    CREATE INDEX runs_by_time ON runs(started_at);
+    """,
+)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    started_at: float
+    finished_at: float
+    goal: str
+    project: str
+    mode: str
+    model: str | None
+    status: str
+    cost_usd: float
+    saved_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    turns: int = 0
+    tool_calls: int = 0
+    duration_secs: float = 0.0
+    trace_path: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BalanceEntry:
+    at: float
+    delta_usd: float
+    balance_usd: float
+    reason: str
+    run_id: str | None
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Open the workspace database and bring its schema up to date."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    return conn
+
+
+class TokenEconomy:
+    def __init__(self, db_path: Path, *, initial_balance_usd: float) -> None:
+        self._conn = connect(db_path)
+        with self._tx() as cur:
+            row = cur.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()
+            if row is None:
+                self._set(cur, initial_balance_usd, initial_balance_usd, "initial balance", None)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Cursor]:
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    # Balance -------------------------------------------------------------------------------
+    @property
+    def balance(self) -> float:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()
+        return float(row[0]) if row else 0.0
+
+    def set_balance(self, amount_usd: float) -> float:
+        _check_amount(amount_usd)
+        with self._tx() as cur:
+            old = float(cur.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()[0])
+            self._set(cur, amount_usd, amount_usd - old, "balance set", None)
+        return amount_usd
+
+    def add(self, amount_usd: float) -> float:
+        _check_amount(amount_usd)
+        with self._tx() as cur:
+            old = float(cur.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()[0])
+            self._set(cur, old + amount_usd, amount_usd, "top-up", None)
+        return old + amount_usd
+
+    @staticmethod
+    def _set(
+        cur: sqlite3.Cursor, balance: float, delta: float, reason: str, run: str | None
+    ) -> None:
+        cur.execute(
+            "INSERT INTO meta(key, value) VALUES('balance_usd', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (repr(round(balance, 10)),),
+        )
+        cur.execute(
+            "INSERT INTO balance_log(at, delta_usd, balance_usd, reason, run_id) VALUES(?,?,?,?,?)",
+            (time.time(), delta, balance, reason, run),
+        )
+
+    # Runs ------------------------------------------------------------------------------------
+    def authorize(self, run_cap_usd: float | None) -> float:
+        """The budget a run may spend: min(its cap, the balance). Raise if that is too little."""
+        balance = self.balance
+        if run_cap_usd is not None and run_cap_usd <= 0:
+            raise UsageError(f"--budget must be positive, got {run_cap_usd}")
+        if balance < MIN_RUN_BUDGET_USD:
+            raise LowBatteryError(
+                f"low battery: the balance is ${balance:.4f}, too little for a model run",
+                balance_usd=balance,
+                hint="Top it up with `llmos budget add USD` (or `llmos budget set USD`).",
+            )
+        return balance if run_cap_usd is None else min(run_cap_usd, balance)
+
+    def record_run(self, record: RunRecord) -> float:
+        """Write the run's ledger row and charge its cost, atomically. Returns the new balance."""
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO runs VALUES(:run_id, :started_at, :finished_at, :goal, :project,"
+                " :mode, :model, :status, :cost_usd, :saved_usd, :input_tokens, :output_tokens,"
+                " :turns, :tool_calls, :duration_secs, :trace_path, :error)",
+                record.__dict__,
+            )
+            old = float(cur.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()[0])
+            new = old - record.cost_usd
+            if record.cost_usd:
+                self._set(cur, new, -record.cost_usd, f"{record.mode} run", record.run_id)
+        return new
+
+    def runs(self, *, limit: int = 20) -> list[RunRecord]:
+        rows = self._conn.execute(
+            "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [RunRecord(**dict(row)) for row in rows]
+
+    def run_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    def total_spent(self) -> float:
+        return float(self._conn.execute("SELECT COALESCE(SUM(cost_usd),0) FROM runs").fetchone()[0])
+
+    def balance_log(self, *, limit: int = 20) -> list[BalanceEntry]:
+        rows = self._conn.execute(
+            "SELECT at, delta_usd, balance_usd, reason, run_id FROM balance_log"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [BalanceEntry(**dict(row)) for row in rows]
+
+
+def _check_amount(amount_usd: float) -> None:
+    if not amount_usd >= 0 or amount_usd == float("inf"):
+        raise UsageError(f"amount must be a finite number >= 0, got {amount_usd}")

@@ -1,0 +1,79 @@
+"""llmos hooks and their registry.
+
+A hook is an async callback on one of the agent's lifecycle events (PreToolUse,
+PostToolUse, ...), optionally limited to tools matching a pattern. The registry holds
+them in llmos's own terms; `llmos.sdk` turns `HookRegistry.specs()` into the SDK's
+`hooks=` matchers. Callbacks receive the CLI's hook input (a dict with `tool_name`,
+`tool_input`, `tool_use_id`, `agent_id`, ...) and return the CLI's hook output: `{}`
+for "no opinion", or one built with the helpers below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+HookEventName = Literal[
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "UserPromptSubmit",
+    "Stop",
+    "SubagentStart",
+    "SubagentStop",
+]
+HookInput = dict[str, Any]
+HookOutput = dict[str, Any]
+HookCallback = Callable[[HookInput], Awaitable[HookOutput]]
+
+# Tools that change files: the security hook checks where they write.
+FILE_WRITING_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    event: HookEventName
+    name: str
+    callback: HookCallback
+    matcher: str | None = None  # e.g. "Bash" or "Write|Edit"; None = every tool
+    fail_closed: bool = False  # a guard that crashes must block the call, not allow it
+    timeout_secs: float = 60.0
+
+
+class HookRegistry:
+    def __init__(self) -> None:
+        self._specs: list[HookSpec] = []
+
+    def add(
+        self,
+        event: HookEventName,
+        callback: HookCallback,
+        *,
+        name: str,
+        matcher: str | None = None,
+        fail_closed: bool = False,
+    ) -> None:
+        self._specs.append(HookSpec(event, name, callback, matcher, fail_closed))
+
+    def specs(self) -> list[HookSpec]:
+        return list(self._specs)
+
+    def names(self) -> list[str]:
+        return [spec.name for spec in self._specs]
+
+
+def deny(reason: str) -> HookOutput:
+    """PreToolUse output that stops the call; the model receives `reason` as the tool error."""
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": reason,
+        }
+    }
+
+
+def add_context(event: HookEventName, text: str) -> HookOutput:
+    """Output that shows `text` to the model as extra context after `event`."""
+    return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}

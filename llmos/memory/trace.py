@@ -1,0 +1,285 @@
+"""The execution trace (L3 memory): one Markdown file per learned goal.
+
+A trace is YAML front matter (statistics and provenance) followed by a body with
+`## Execution Steps`, one `### Step N: <summary>` section per tool call. Each step's
+exact input sits in a fenced JSON block, so `parse(render(trace)) == trace`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import frontmatter
+import yaml
+
+from llmos.errors import TraceFormatError
+
+SCHEMA_VERSION = 1
+Outcome = Literal["ok", "error"]
+
+_STEP_HEADING = re.compile(r"^### Step (\d+): (.*)$")
+_FIELD_LINE = re.compile(r"^- \*\*(Tool|Outcome|Agent|Result|Checks):\*\* ?(.*)$")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def normalize_goal(goal: str) -> str:
+    """Case, whitespace and punctuation do not change what a goal means."""
+    text = unicodedata.normalize("NFKC", goal).casefold()
+    return " ".join(_PUNCTUATION.sub(" ", text).split())
+
+
+def goal_signature(goal: str) -> str:
+    return hashlib.sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """Collapse whitespace (newlines included) and cut to `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One tool call, as the agent made it.
+
+    `checks` holds what replay can verify afterwards: `exit_code` for Bash, the
+    `file_sha256` of a file a step wrote.
+    """
+
+    tool: str
+    input: dict[str, Any]
+    outcome: Outcome = "ok"
+    summary: str = ""
+    result: str = ""
+    agent: str | None = None
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Summary and agent live on one Markdown line each, so keep them one-line here:
+        # that is what makes parse(render(trace)) == trace hold for every trace.
+        object.__setattr__(self, "summary", one_line(self.summary) or default_title(self))
+        object.__setattr__(self, "agent", one_line(self.agent) if self.agent else None)
+
+
+@dataclass(frozen=True)
+class Trace:
+    goal_text: str
+    steps: tuple[TraceStep, ...]
+    goal_signature: str = ""
+    schema_version: int = SCHEMA_VERSION
+    success_rating: float = 1.0
+    usage_count: int = 1
+    success_count: int = 1
+    failure_count: int = 0
+    created_at: str = field(default_factory=now_iso)
+    last_used: str = field(default_factory=now_iso)
+    estimated_cost_usd: float = 0.0
+    estimated_time_secs: float = 0.0
+    mode: str = "learner"
+    model: str | None = None
+    tools_used: tuple[str, ...] = ()
+    project: str = "default"
+    result: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.goal_signature:
+            object.__setattr__(self, "goal_signature", goal_signature(self.goal_text))
+        if not self.tools_used:
+            tools = tuple(dict.fromkeys(step.tool for step in self.steps))
+            object.__setattr__(self, "tools_used", tools)
+
+    @property
+    def front_matter(self) -> dict[str, Any]:
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _BODY_FIELDS}
+        meta["tools_used"] = list(self.tools_used)
+        return meta
+
+
+_BODY_FIELDS = {"steps", "result"}
+
+
+def default_title(step: TraceStep) -> str:
+    """A heading for a step without a summary: the tool and its main argument."""
+    for key in ("description", "command", "file_path", "notebook_path", "pattern", "path"):
+        value = step.input.get(key)
+        if isinstance(value, str) and value:
+            return one_line(f"{step.tool} {value}", 100)
+    return one_line(step.tool) or "step"
+
+
+# Rendering -----------------------------------------------------------------------------------
+def render(trace: Trace) -> str:
+    meta = _dump_yaml(trace.front_matter)
+    lines = ["---", meta.rstrip("\n"), "---", "", f"# {one_line(trace.goal_text, 200)}", ""]
+    lines += ["## Execution Steps", ""]
+    for number, step in enumerate(trace.steps, start=1):
+        lines.append(f"### Step {number}: {step.summary}")
+        lines.append("")
+        lines.append(f"- **Tool:** {step.tool}")
+        lines.append(f"- **Outcome:** {step.outcome}")
+        if step.agent is not None:
+            lines.append(f"- **Agent:** {step.agent}")
+        if step.result:
+            lines.append(f"- **Result:** {_json_line(step.result)}")
+        if step.checks:
+            lines.append(f"- **Checks:** {_json_line(step.checks)}")
+        lines += ["", "```json", json.dumps(step.input, indent=2, ensure_ascii=False), "```", ""]
+    if trace.result:
+        lines += ["## Result", "", "```json", _json_line(trace.result), "```", ""]
+    return "\n".join(lines)
+
+
+def _dump_yaml(data: dict[str, Any]) -> str:
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    # PyYAML writes some line separators (U+0085, U+2028...) raw, and they read back as line
+    # breaks; escaping everything non-ASCII is less readable but always exact.
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, default_flow_style=False)
+    return text
+
+
+def _json_line(value: Any) -> str:
+    # JSON escapes line breaks, so any value fits on one line and reads back exactly.
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Parsing -------------------------------------------------------------------------------------
+def parse(text: str, *, source: str | None = None) -> Trace:
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as exc:
+        raise TraceFormatError(f"front matter is not valid YAML ({exc})", path=source) from exc
+    meta = dict(post.metadata)
+    if not meta:
+        raise TraceFormatError("no YAML front matter", path=source)
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise TraceFormatError(f"unsupported schema_version {version!r}", path=source)
+    steps, result = _parse_body(post.content, source)
+    missing = sorted({"goal_text", "goal_signature"} - set(meta))
+    if missing:
+        raise TraceFormatError(f"front matter lacks {', '.join(missing)}", path=source)
+    fields_: dict[str, Any] = {}
+    for name, kind in _FRONT_MATTER_TYPES.items():
+        if name not in meta:
+            continue
+        value = meta[name]
+        try:
+            fields_[name] = kind(value) if value is not None or name != "model" else None
+        except (TypeError, ValueError) as exc:
+            raise TraceFormatError(
+                f"front matter {name}: bad value {value!r}", path=source
+            ) from exc
+    return Trace(steps=tuple(steps), result=result, **fields_)
+
+
+def _tuple_of_str(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise TypeError("expected a list")
+    return tuple(str(item) for item in value)
+
+
+# How each front-matter field is read back; a value that does not fit is a format error.
+_FRONT_MATTER_TYPES: dict[str, Callable[[Any], Any]] = {
+    "goal_text": str,
+    "goal_signature": str,
+    "schema_version": int,
+    "success_rating": float,
+    "usage_count": int,
+    "success_count": int,
+    "failure_count": int,
+    "created_at": str,
+    "last_used": str,
+    "estimated_cost_usd": float,
+    "estimated_time_secs": float,
+    "mode": str,
+    "model": str,
+    "tools_used": _tuple_of_str,
+    "project": str,
+}
+
+
+def _parse_body(body: str, source: str | None) -> tuple[list[TraceStep], str]:
+    lines = body.split("\n")
+    steps: list[TraceStep] = []
+    result = ""
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        heading = _STEP_HEADING.match(line)
+        if heading:
+            step, i = _parse_step(lines, i + 1, heading.group(2), source)
+            if int(heading.group(1)) != len(steps) + 1:
+                raise TraceFormatError(f"step {heading.group(1)} is out of order", path=source)
+            steps.append(step)
+            continue
+        if line == "## Result":
+            block, i = _read_fence(lines, i + 1, source, "the result")
+            result = _loads(block, source, "the result")
+            continue
+        i += 1
+    return steps, result
+
+
+def _parse_step(lines: list[str], i: int, title: str, source: str | None) -> tuple[TraceStep, int]:
+    values: dict[str, str] = {}
+    while i < len(lines) and not lines[i].startswith("```"):
+        match = _FIELD_LINE.match(lines[i])
+        if match:
+            values[match.group(1)] = match.group(2)
+        elif lines[i].startswith("#"):
+            break
+        i += 1
+    where = f"step '{title}'"
+    if "Tool" not in values:
+        raise TraceFormatError(f"{where} names no tool", path=source)
+    block, i = _read_fence(lines, i, source, where)
+    tool_input = _loads(block, source, where)
+    if not isinstance(tool_input, dict):
+        raise TraceFormatError(f"{where}: the input must be a JSON object", path=source)
+    outcome = values.get("Outcome", "ok")
+    if outcome not in ("ok", "error"):
+        raise TraceFormatError(f"{where}: outcome must be ok or error", path=source)
+    checks = _loads(values["Checks"], source, where) if "Checks" in values else {}
+    step = TraceStep(
+        tool=values["Tool"],
+        input=tool_input,
+        outcome=outcome,  # type: ignore[arg-type]  # checked just above
+        summary=title,
+        result=_loads(values["Result"], source, where) if "Result" in values else "",
+        agent=values.get("Agent"),
+        checks=checks if isinstance(checks, dict) else {},
+    )
+    return step, i
+
+
+def _read_fence(lines: list[str], i: int, source: str | None, where: str) -> tuple[str, int]:
+    while i < len(lines) and not lines[i].startswith("```"):
+        i += 1
+    if i >= len(lines):
+        raise TraceFormatError(f"{where}: missing its ```json block", path=source)
+    start = i + 1
+    end = start
+    while end < len(lines) and lines[end] != "```":
+        end += 1
+    if end >= len(lines):
+        raise TraceFormatError(f"{where}: unterminated ``` block", path=source)
+    return "\n".join(lines[start:end]), end + 1
+
+
+def _loads(text: str, source: str | None, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TraceFormatError(f"{where}: invalid JSON ({exc.msg})", path=source) from exc

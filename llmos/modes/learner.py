@@ -1,0 +1,159 @@
+"""Learner mode: the model works the goal out through the Claude Agent SDK, under llmos hooks.
+
+A successful run is saved as an execution trace; every run, successful or not, gets a
+ledger row charged with the real cost the SDK reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from llmos.kernel.builtin_hooks import install_builtin_hooks
+from llmos.kernel.economy import RunRecord, TokenEconomy
+from llmos.kernel.events import RunFinished
+from llmos.kernel.hooks import HookRegistry
+from llmos.kernel.run_context import RunContext
+from llmos.memory.capture import TraceRecorder
+from llmos.memory.recall import recall
+from llmos.memory.trace import Trace
+from llmos.memory.trace_store import TraceStore
+from llmos.modes.types import RunRequest
+from llmos.sdk.types import AgentOutcome, AgentRequest
+from llmos.workspace import Workspace
+
+SYSTEM_PROMPT_APPEND = """
+You are the processor of llmos, an LLM operating system. Your working folder is {workdir}:
+create and change files only inside it. Every tool call passes llmos's security policy;
+when a call is denied, read the reason and take a safe route instead of retrying it.
+When the goal is done, reply with a short summary of what you did.
+""".strip()
+
+
+async def run_learner(
+    ws: Workspace,
+    request: RunRequest,
+    ctx: RunContext,
+    economy: TokenEconomy,
+    *,
+    env: dict[str, str] | None = None,
+) -> tuple[AgentOutcome | None, Path | None, str | None]:
+    """Run the goal; save its trace on success; charge the ledger. Returns what happened."""
+    from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
+
+    recorder = TraceRecorder(ctx.workdir)
+    traces = TraceStore(ws.traces_dir)
+    registry = HookRegistry()
+    token_cap = ws.settings.memory_context_tokens
+    install_builtin_hooks(
+        registry,
+        ctx,
+        recorder,
+        lambda goal: recall(goal, traces=traces, facts_dir=ws.facts_dir, token_cap=token_cap),
+    )
+    agent_request = AgentRequest(
+        prompt=request.goal,
+        workdir=ctx.workdir,
+        hooks=registry.specs(),
+        budget_usd=ctx.budget_usd,
+        model=ctx.model,
+        max_turns=request.max_turns or ws.settings.max_turns,
+        timeout_secs=request.timeout_secs,
+        system_prompt_append=SYSTEM_PROMPT_APPEND.format(workdir=ctx.workdir),
+        env=env or {},
+    )
+    outcome: AgentOutcome | None = None
+    trace_path: Path | None = None
+    error: str | None = None
+    try:
+        outcome = await run_agent(agent_request, ctx)
+        if outcome.ok and worth_saving(recorder, ctx):
+            trace_path = traces.save(
+                Trace(
+                    goal_text=request.goal,
+                    steps=tuple(recorder.steps),
+                    estimated_cost_usd=round(outcome.cost_usd, 6),
+                    estimated_time_secs=round(outcome.duration_secs, 3),
+                    mode="learner",
+                    model=outcome.model or ctx.model,
+                    project=ctx.project,
+                    result=outcome.result_text,
+                )
+            )
+        else:
+            error = describe_failure(outcome)
+    except asyncio.CancelledError:
+        error = "interrupted"
+        raise
+    except Exception as exc:
+        error = str(exc)
+        raise
+    finally:
+        _record(ctx, economy, outcome, trace_path, error)
+    return outcome, trace_path, error
+
+
+def worth_saving(recorder: TraceRecorder, ctx: RunContext) -> bool:
+    """A run that was refused every call it tried did not do the goal: nothing to learn."""
+    return not (ctx.denied_calls and not any(s.outcome == "ok" for s in recorder.steps))
+
+
+def describe_failure(outcome: AgentOutcome) -> str:
+    details = "; ".join(outcome.errors)
+    reasons = {
+        "timed_out": "the run hit its --timeout and was stopped",
+        "max_turns": "the agent used all its turns (--max-turns) before finishing",
+        "budget_exhausted": "the run reached its budget before finishing",
+        "error": "the agent reported an error",
+    }
+    text = reasons.get(outcome.status, outcome.status)
+    return f"{text}: {details}" if details else text
+
+
+def _record(
+    ctx: RunContext,
+    economy: TokenEconomy,
+    outcome: AgentOutcome | None,
+    trace_path: Path | None,
+    error: str | None,
+) -> None:
+    finished = time.time()
+    status: str
+    if outcome is not None:
+        status, cost = outcome.status, outcome.cost_usd
+    else:
+        status = "interrupted" if error == "interrupted" else "error"
+        cost = ctx.spent_usd  # the CLI never reported; charge what the stream showed
+    economy.record_run(
+        RunRecord(
+            run_id=ctx.run_id,
+            started_at=ctx.started_at,
+            finished_at=finished,
+            goal=ctx.goal,
+            project=ctx.project,
+            mode="learner",
+            model=(outcome.model if outcome else None) or ctx.model,
+            status=status,
+            cost_usd=cost,
+            input_tokens=outcome.input_tokens if outcome else ctx.cost.input_tokens,
+            output_tokens=outcome.output_tokens if outcome else ctx.cost.output_tokens,
+            turns=outcome.turns if outcome else 0,
+            tool_calls=ctx.tool_calls,
+            duration_secs=finished - ctx.started_at,
+            trace_path=str(trace_path) if trace_path else None,
+            error=error,
+        )
+    )
+    ctx.bus.publish(
+        RunFinished(
+            run_id=ctx.run_id,
+            status=status,
+            cost_usd=cost,
+            turns=outcome.turns if outcome else 0,
+            tool_calls=ctx.tool_calls,
+            duration_secs=finished - ctx.started_at,
+            trace_path=str(trace_path) if trace_path else None,
+            error=error,
+        )
+    )

@@ -1,0 +1,224 @@
+"""Run one goal through the Claude Agent SDK and its bundled Claude Code CLI.
+
+Translates llmos hooks into the SDK's matchers, streams the agent's messages onto the
+event bus, enforces the run's wall-clock limit (interrupting the CLI and making sure the
+process is gone), and reduces the final ResultMessage to an `AgentOutcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from typing import Any
+
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    ClaudeSDKError,
+    CLIConnectionError,
+    HookMatcher,
+    ProcessError,
+    ResultMessage,
+    TextBlock,
+    ToolUseBlock,
+)
+
+from llmos.errors import AgentError
+from llmos.kernel.events import AssistantText, CostUpdated, ToolRequested
+from llmos.kernel.hooks import HookSpec
+from llmos.kernel.run_context import RunContext
+from llmos.sdk.types import AgentOutcome, AgentRequest, AgentStatus
+
+log = logging.getLogger(__name__)
+
+# Given to the CLI on every run: no title-generation request or telemetry (they cost money
+# and reach the network), subagents run in the foreground so their calls are captured
+# within the run, and MCP tools are offered up front instead of through ToolSearch.
+_CLI_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
+    "ENABLE_TOOL_SEARCH": "false",
+}
+# The CLI retries a failing model connection ten times with backoff (minutes of silence);
+# llmos gives up sooner and says why, unless the user chose a number of retries.
+_DEFAULT_MAX_RETRIES = "2"
+_SYNTHETIC_MODEL = "<synthetic>"  # the CLI's name for messages it made up itself (API errors)
+_INTERRUPT_GRACE_SECS = 5.0
+
+_ERROR_STATUS: dict[str, AgentStatus] = {
+    "error_max_turns": "max_turns",
+    "error_max_budget_usd": "budget_exhausted",
+}
+
+
+def _sdk_hooks(specs: list[HookSpec]) -> dict[Any, list[HookMatcher]]:
+    hooks: dict[Any, list[HookMatcher]] = {}
+    for spec in specs:
+
+        async def callback(hook_input: Any, tool_use_id: Any, context: Any, *, _spec=spec) -> Any:
+            return await _spec.callback(dict(hook_input))
+
+        matcher = HookMatcher(
+            matcher=spec.matcher,
+            hooks=[callback],
+            timeout=spec.timeout_secs,
+            on_failure="block" if spec.fail_closed else None,
+        )
+        hooks.setdefault(spec.event, []).append(matcher)
+    return hooks
+
+
+def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgentOptions:
+    return ClaudeAgentOptions(
+        cwd=str(request.workdir),
+        model=request.model,
+        max_turns=request.max_turns,
+        max_budget_usd=request.budget_usd,
+        tools=list(request.tools),
+        # Tools are pre-approved so the CLI never waits for a human it does not have;
+        # llmos's own PreToolUse guards are what decide (and deny) each call.
+        allowed_tools=list(request.tools),
+        permission_mode="acceptEdits",
+        system_prompt={
+            "type": "preset",
+            "preset": "claude_code",
+            "append": request.system_prompt_append,
+        },
+        # No user/project settings or CLAUDE.md: a run depends on llmos's inputs only.
+        setting_sources=[],
+        hooks=_sdk_hooks(request.hooks),
+        env={
+            **_CLI_ENV,
+            "CLAUDE_CODE_MAX_RETRIES": os.environ.get(
+                "CLAUDE_CODE_MAX_RETRIES", _DEFAULT_MAX_RETRIES
+            ),
+            **request.env,
+        },
+        stderr=stderr_tail.append,
+    )
+
+
+async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
+    """Run `request`; stream events to `ctx.bus`; return what happened. Never leaves a CLI."""
+    stderr_tail: deque[str] = deque(maxlen=40)
+    options = build_options(request, stderr_tail)
+    started = time.monotonic()
+    state = _StreamState()
+    client = ClaudeSDKClient(options=options)
+    try:
+        await client.connect()
+        await client.query(request.prompt)
+        consumer = asyncio.create_task(_consume(client, ctx, state))
+        done, _ = await asyncio.wait({consumer}, timeout=request.timeout_secs)
+        if consumer in done:
+            consumer.result()  # re-raise what the stream raised
+        else:
+            state.timed_out = True
+            await _interrupt(client, consumer)
+    except ProcessError as exc:
+        if state.result is None:
+            raise _agent_error(exc, stderr_tail) from exc
+        # An error result (max turns, budget) makes the SDK raise after yielding it.
+    except CLIConnectionError as exc:
+        raise _agent_error(exc, stderr_tail) from exc
+    except ClaudeSDKError as exc:
+        raise _agent_error(exc, stderr_tail) from exc
+    finally:
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+    return _outcome(state, ctx, time.monotonic() - started)
+
+
+class _StreamState:
+    def __init__(self) -> None:
+        self.result: ResultMessage | None = None
+        self.model: str | None = None
+        self.timed_out = False
+
+
+async def _consume(client: ClaudeSDKClient, ctx: RunContext, state: _StreamState) -> None:
+    async for message in client.receive_response():
+        if isinstance(message, AssistantMessage):
+            _on_assistant(message, ctx, state)
+        elif isinstance(message, ResultMessage):
+            state.result = message
+
+
+def _on_assistant(message: AssistantMessage, ctx: RunContext, state: _StreamState) -> None:
+    if message.model and message.model != _SYNTHETIC_MODEL:
+        state.model = message.model
+    agent = "subagent" if message.parent_tool_use_id else None
+    for block in message.content:
+        if isinstance(block, TextBlock) and block.text.strip():
+            ctx.bus.publish(AssistantText(run_id=ctx.run_id, text=block.text, agent=agent))
+        elif isinstance(block, ToolUseBlock):
+            ctx.tool_calls += 1
+            ctx.bus.publish(
+                ToolRequested(
+                    run_id=ctx.run_id,
+                    tool_use_id=block.id,
+                    tool=block.name,
+                    input=dict(block.input),
+                    agent=agent,
+                )
+            )
+    if message.message_id and message.usage:
+        spent = ctx.cost.observe(message.message_id, message.model, message.usage)
+        ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=spent))
+
+
+async def _interrupt(client: ClaudeSDKClient, consumer: asyncio.Task[None]) -> None:
+    """Ask the CLI to stop, give it a moment to report what it spent, then cut it off."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.interrupt(), _INTERRUPT_GRACE_SECS)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(asyncio.shield(consumer), _INTERRUPT_GRACE_SECS)
+    if not consumer.done():
+        consumer.cancel()
+        with contextlib.suppress(BaseException):
+            await consumer
+
+
+def _outcome(state: _StreamState, ctx: RunContext, duration: float) -> AgentOutcome:
+    result = state.result
+    usage = (result.usage if result else None) or {}
+    cost = result.total_cost_usd if result and result.total_cost_usd is not None else None
+    status: AgentStatus
+    if state.timed_out:
+        status = "timed_out"
+    elif result is None:
+        status = "error"
+    elif result.is_error:
+        # An API error (dead connection, bad key) arrives as subtype "success" + is_error.
+        status = _ERROR_STATUS.get(result.subtype, "error")
+    else:
+        status = "success"
+    errors: tuple[str, ...] = ()
+    if result is not None and result.is_error and not state.timed_out:
+        found = (result.result, *(result.errors or ()))
+        errors = tuple(e for e in found if e and not e.startswith("[ede_diagnostic]"))
+    final_cost = ctx.spent_usd if cost is None else cost
+    ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=final_cost, final=True))
+    return AgentOutcome(
+        status=status,
+        result_text=(result.result or "") if result and not result.is_error else "",
+        cost_usd=final_cost,
+        turns=result.num_turns if result else 0,
+        input_tokens=int(usage.get("input_tokens") or ctx.cost.input_tokens),
+        output_tokens=int(usage.get("output_tokens") or ctx.cost.output_tokens),
+        model=state.model,
+        session_id=result.session_id if result else None,
+        duration_secs=duration,
+        errors=errors,
+    )
+
+
+def _agent_error(exc: Exception, stderr_tail: deque[str]) -> AgentError:
+    detail = "\n".join(line.rstrip() for line in stderr_tail if line.strip())[-2000:]
+    message = f"the Claude Code CLI failed: {exc}"
+    return AgentError(message, hint=detail or None)

@@ -1,0 +1,57 @@
+"""What llmos asks of the agent and what it gets back: no SDK types here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from llmos.kernel.hooks import HookSpec
+
+AgentStatus = Literal["success", "error", "max_turns", "budget_exhausted", "timed_out"]
+
+# The tools a Learner run may use. Pinned, because the CLI's default set is large and
+# changes between versions (scheduling, messaging, workflow tools...).
+DEFAULT_TOOLS: tuple[str, ...] = (
+    "Bash",
+    "Read",
+    "Write",
+    "Edit",
+    "Glob",
+    "Grep",
+    "NotebookEdit",
+    "TodoWrite",
+    "Agent",
+)
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    prompt: str
+    workdir: Path
+    hooks: list[HookSpec]
+    budget_usd: float
+    model: str | None = None
+    max_turns: int | None = None
+    timeout_secs: float | None = None
+    system_prompt_append: str = ""
+    tools: tuple[str, ...] = DEFAULT_TOOLS
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    status: AgentStatus
+    result_text: str
+    cost_usd: float
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    model: str | None
+    session_id: str | None
+    duration_secs: float
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "success"

@@ -1,0 +1,188 @@
+"""The workspace: where llmos keeps memory, projects, state and settings.
+
+Resolution order for its root: `--workspace DIR`, then `$LLMOS_HOME`, then `~/.llmos`.
+The tree is created on first use from the skeleton shipped in the repository's
+`workspace/` folder (installed as the `llmos.workspace_skeleton` package data).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmos.errors import UsageError
+
+DEFAULT_PROJECT = "default"
+_PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_PROJECT_SUBDIRS = ("components", "memory", "output", "state")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """User-tunable settings, read from `<workspace>/config.yaml`."""
+
+    initial_balance_usd: float = 5.0
+    model: str | None = None
+    max_turns: int = 40
+    memory_context_tokens: int = 800
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], *, source: Path) -> Settings:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(
+                f"{source}: unknown setting(s) {', '.join(unknown)}",
+                hint=f"Known settings: {', '.join(sorted(known))}.",
+            )
+        try:
+            return cls(
+                initial_balance_usd=float(data.get("initial_balance_usd", cls.initial_balance_usd)),
+                model=data.get("model") or None,
+                max_turns=int(data.get("max_turns", cls.max_turns)),
+                memory_context_tokens=int(
+                    data.get("memory_context_tokens", cls.memory_context_tokens)
+                ),
+            )
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{source}: {exc}") from exc
+
+
+def default_root() -> Path:
+    env = os.environ.get("LLMOS_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".llmos"
+
+
+def validate_project_name(name: str) -> str:
+    if not _PROJECT_NAME.match(name):
+        raise UsageError(
+            f"invalid project name {name!r}",
+            hint="Use 1-64 letters, digits, '-' or '_', starting with a letter or digit.",
+        )
+    return name
+
+
+@dataclass
+class Workspace:
+    root: Path
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, root: Path | None = None) -> Workspace:
+        """Open (and on first use create) the workspace at `root` or the default location."""
+        ws = cls((root or default_root()).expanduser().resolve())
+        ws.ensure()
+        return ws
+
+    # Layout ------------------------------------------------------------------------------
+    @property
+    def memories(self) -> Path:
+        return self.root / "memories"
+
+    @property
+    def traces_dir(self) -> Path:
+        return self.memories / "traces"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.memories / "sessions"
+
+    @property
+    def facts_dir(self) -> Path:
+        return self.memories / "facts"
+
+    @property
+    def insights_dir(self) -> Path:
+        return self.memories / "insights"
+
+    @property
+    def projects_dir(self) -> Path:
+        return self.root / "projects"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "llmos.db"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    def ensure(self) -> None:
+        if not self.config_path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            _copy_skeleton(self.root)
+        for folder in (
+            self.traces_dir,
+            self.sessions_dir,
+            self.facts_dir,
+            self.insights_dir,
+            self.projects_dir,
+            self.state_dir,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # Projects ----------------------------------------------------------------------------
+    def project_dir(self, name: str, *, create: bool = True) -> Path:
+        path = self.projects_dir / validate_project_name(name)
+        if create:
+            for sub in _PROJECT_SUBDIRS:
+                (path / sub).mkdir(parents=True, exist_ok=True)
+        return path
+
+    def output_dir(self, project: str) -> Path:
+        """The working folder of runs in `project`."""
+        return self.project_dir(project) / "output"
+
+    def project_names(self) -> list[str]:
+        if not self.projects_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.projects_dir.iterdir() if p.is_dir())
+
+    # Settings ----------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = self._load_settings()
+        return self._settings
+
+    def _load_settings(self) -> Settings:
+        if not self.config_path.exists():
+            return Settings()
+        try:
+            data = yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{self.config_path}: not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise UsageError(f"{self.config_path}: expected a mapping of settings")
+        return Settings.from_mapping(data, source=self.config_path)
+
+
+def skeleton_dir() -> Path:
+    """The workspace skeleton: inside an installed wheel, or the repository's `workspace/`."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "workspace_skeleton", package.parent / "workspace"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("the llmos workspace skeleton is missing from this installation")
+
+
+def _copy_skeleton(root: Path) -> None:
+    """Copy the shipped skeleton (config, README, example agents) without overwriting."""
+    src = skeleton_dir()
+    for item in src.rglob("*"):
+        if item.is_dir() or "__pycache__" in item.parts:
+            continue
+        target = root / item.relative_to(src)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item, target)

@@ -1,0 +1,260 @@
+"""Learner mode end to end: the real `llmos` command, the real Claude Agent SDK and its
+bundled CLI, against the scripted model server. Files are really written, commands really
+run, hooks really fire, and the cost comes from the SDK."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from conftest import MODEL, Sandbox, run_llmos
+
+from llmos.memory.session_log import read_session
+from llmos.memory.trace import goal_signature, parse
+from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
+
+HELLO = 'print("hello from llmos")\n'
+
+
+def _ledger(sandbox: Sandbox) -> list[dict]:
+    with sqlite3.connect(sandbox.workspace / "state" / "llmos.db") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM runs ORDER BY started_at")]
+
+
+def _summary(stdout: str) -> dict:
+    return json.loads(stdout)
+
+
+def test_learner_writes_runs_and_saves_a_trace(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    goal = "Create hello.py that greets, and run it"
+    scripted.script(
+        use_tool("Write", file_path="hello.py", content=HELLO),
+        use_tool("Bash", command="python3 hello.py > greeting.txt", description="Run hello.py"),
+        say("Created hello.py and ran it."),
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, goal, server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    summary = _summary(proc.stdout)
+    scripted.assert_complete()
+
+    # Files really written, the command really ran, in the project's output folder.
+    assert (sandbox.output / "hello.py").read_text() == HELLO
+    assert (sandbox.output / "greeting.txt").read_text() == "hello from llmos\n"
+
+    # The summary.
+    assert summary["status"] == "success" and summary["mode"] == "learner"
+    assert summary["turns"] == 3 and summary["tool_calls"] == 2 and summary["denied_calls"] == 0
+    assert summary["result"] == "Created hello.py and ran it."
+    assert summary["cost_usd"] > 0
+    assert summary["workdir"] == str(sandbox.output)
+
+    # The trace, field by field.
+    trace_path = Path(summary["trace_path"])
+    assert trace_path == sandbox.traces / f"{goal_signature(goal)}.md"
+    trace = parse(trace_path.read_text())
+    assert trace.goal_text == goal
+    assert trace.goal_signature == goal_signature(goal)
+    assert trace.schema_version == 1
+    assert (trace.usage_count, trace.success_count, trace.failure_count) == (1, 1, 0)
+    assert trace.success_rating == 1.0
+    assert trace.mode == "learner" and trace.model == MODEL and trace.project == "default"
+    assert trace.tools_used == ("Write", "Bash")
+    assert trace.estimated_cost_usd == round(summary["cost_usd"], 6)
+    assert trace.estimated_time_secs > 0
+    assert trace.result == "Created hello.py and ran it."
+    write, bash = trace.steps
+    assert write.tool == "Write" and write.outcome == "ok"
+    assert write.input == {"file_path": "hello.py", "content": HELLO}  # relative: portable
+    assert len(write.checks["file_sha256"]) == 64
+    assert bash.tool == "Bash" and bash.summary == "Run hello.py"
+    assert bash.input["command"] == "python3 hello.py > greeting.txt"
+    assert bash.checks == {"exit_code": 0}
+
+    # The ledger: one row with the SDK's cost, and the balance charged.
+    (row,) = _ledger(sandbox)
+    assert row["status"] == "success" and row["goal"] == goal and row["mode"] == "learner"
+    assert row["cost_usd"] == summary["cost_usd"] and row["model"] == MODEL
+    assert row["trace_path"] == str(trace_path)
+    status = _summary(run_llmos(sandbox, "status", "--json").stdout)
+    assert status["balance_usd"] == round(5.0 - summary["cost_usd"], 6)
+    assert status["traces"] == 1 and status["runs"] == 1 and status["sessions"] == 1
+
+    # The session log holds every event of the run, in order.
+    kinds = [e["kind"] for e in read_session(Path(summary["session_log"]))]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("tool_requested") == 2 and kinds.count("tool_finished") == 2
+
+
+def test_dangerous_calls_are_denied_and_the_model_is_told_why(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    canary = sandbox.home / "keep-me.txt"
+    canary.write_text("precious")
+    outside = sandbox.root / "escaped.txt"
+    seen: list[list[dict]] = []
+
+    def record_then(turn: Turn):
+        def step(request: RecordedRequest) -> Turn:
+            seen.append(request.tool_results())
+            return turn
+
+        return step
+
+    scripted.script(
+        use_tool("Bash", command="rm -rf ~"),
+        record_then(use_tool("Write", file_path=str(outside), content="x")),
+        record_then(use_tool("Bash", command="echo safe > safe.txt")),
+        record_then(say("I cleaned up what I safely could.")),
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Tidy up", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    summary = _summary(proc.stdout)
+    scripted.assert_complete()
+
+    assert canary.read_text() == "precious"  # rm -rf ~ never ran (HOME is a temp folder)
+    assert not outside.exists()  # the write outside the working folder never happened
+    assert (sandbox.output / "safe.txt").exists()  # ...and the run went on
+    assert summary["denied_calls"] == 2 and summary["status"] == "success"
+    for results in seen[:2]:
+        (result,) = results
+        assert result["is_error"] is True
+        assert "llmos security policy" in str(result["content"])
+        assert "Reconsider" in str(result["content"])
+    # Denied calls are not steps of the trace: replaying it must never attempt them.
+    trace = parse(Path(summary["trace_path"]).read_text())
+    assert [s.input.get("command") for s in trace.steps] == ["echo safe > safe.txt"]
+    decisions = [
+        e for e in read_session(Path(summary["session_log"])) if e["kind"] == "tool_decision"
+    ]
+    assert [d["allowed"] for d in decisions] == [False, False, True]
+
+
+def test_subagent_tool_calls_are_captured(sandbox: Sandbox, scripted: ScriptedModelServer) -> None:
+    scripted.script(
+        use_tool(
+            "Agent",
+            description="Write the notes",
+            prompt="Write notes.md saying hi",
+            subagent_type="general-purpose",
+        ),
+        use_tool("Write", file_path="notes.md", content="hi\n"),  # the subagent's turn
+        say("notes.md written"),  # the subagent's answer
+        say("The subagent wrote notes.md."),  # back in the main agent
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Delegate notes", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    scripted.assert_complete()
+    assert (sandbox.output / "notes.md").read_text() == "hi\n"
+    trace = parse(Path(_summary(proc.stdout)["trace_path"]).read_text())
+    tools = [(s.tool, s.agent) for s in trace.steps]
+    assert tools[0] == ("Write", "general-purpose")
+    assert tools[-1][0] == "Agent"
+
+
+def test_memory_of_a_similar_goal_is_injected(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    scripted.script(use_tool("Bash", command="echo 1 > one.txt"), say("done"))
+    first = run_llmos(
+        sandbox, "run", "--model", MODEL, "count files in the output folder", server=scripted
+    )
+    assert first.returncode == 0, first.stderr
+    scripted.reset()
+    scripted.script(say("done again"))
+    second = run_llmos(
+        sandbox,
+        "run",
+        "--json",
+        "--model",
+        MODEL,
+        "count the files in the output folder now",
+        server=scripted,
+    )
+    assert second.returncode == 0, second.stderr
+    body = json.dumps(scripted.message_requests[0].body)
+    assert "Relevant memory from earlier llmos runs" in body
+    assert "count files in the output folder" in body
+    events = read_session(Path(_summary(second.stdout)["session_log"]))
+    (injected,) = [e for e in events if e["kind"] == "memory_injected"]
+    assert injected["sources"] and 0 < injected["tokens"] <= 800
+
+
+def test_budget_cap_stops_the_run_and_is_charged(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    # Each scripted turn costs $0.00105 at the model's price; a $0.0015 cap ends it at turn 2.
+    scripted.respond(use_tool("Bash", command="echo again"))
+    proc = run_llmos(
+        sandbox, "run", "--json", "--budget", "0.0015", "--model", MODEL, "Loop", server=scripted
+    )
+    assert proc.returncode == 1
+    summary = _summary(proc.stdout)
+    assert summary["status"] == "budget_exhausted"
+    assert summary["trace_path"] is None  # failed runs leave no trace...
+    (row,) = _ledger(sandbox)  # ...but always a ledger row, charged
+    assert row["status"] == "budget_exhausted" and row["cost_usd"] == summary["cost_usd"] > 0
+
+
+def test_max_turns(sandbox: Sandbox, scripted: ScriptedModelServer) -> None:
+    scripted.respond(use_tool("Bash", command="echo again"))
+    proc = run_llmos(
+        sandbox, "run", "--json", "--max-turns", "2", "--model", MODEL, "Loop", server=scripted
+    )
+    assert proc.returncode == 1
+    assert _summary(proc.stdout)["status"] == "max_turns"
+
+
+def _cli_processes_using(config_dir: Path) -> list[int]:
+    """Processes whose environment points at this test's CLAUDE_CONFIG_DIR."""
+    needle = f"CLAUDE_CONFIG_DIR={config_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if needle in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_timeout_interrupts_the_agent_and_leaves_no_process(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    scripted.script(
+        use_tool("Bash", command="echo started > started.txt"), Turn(text="...", delay=60)
+    )
+    proc = run_llmos(
+        sandbox, "run", "--json", "--timeout", "3", "--model", MODEL, "Hang", server=scripted
+    )
+    assert proc.returncode == 1
+    summary = _summary(proc.stdout)
+    assert summary["status"] == "timed_out"
+    assert "timeout" in summary["error"]
+    assert (sandbox.output / "started.txt").exists()
+    (row,) = _ledger(sandbox)
+    assert row["status"] == "timed_out" and row["cost_usd"] > 0  # what it spent before
+    assert _cli_processes_using(sandbox.claude_config) == []
+
+
+def test_dead_model_connection_fails_clearly(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    proc = run_llmos(
+        sandbox,
+        "run",
+        "--model",
+        MODEL,
+        "Anything",
+        server=scripted,
+        env={"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"},  # nothing listens on port 9
+    )
+    assert proc.returncode == 1
+    assert "Connection refused" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    (row,) = _ledger(sandbox)
+    assert row["status"] == "error" and row["cost_usd"] == 0

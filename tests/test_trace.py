@@ -1,0 +1,148 @@
+"""The trace format: lossless round trip, signatures, and clear errors on corrupt files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmos.errors import TraceFormatError
+from llmos.memory.trace import Trace, TraceStep, goal_signature, normalize_goal, parse, render
+from llmos.memory.trace_store import TraceStore
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+identifiers = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,20}", fullmatch=True)
+steps = st.builds(
+    TraceStep,
+    tool=identifiers,
+    input=st.dictionaries(st.text(), json_values, max_size=5),
+    outcome=st.sampled_from(["ok", "error"]),
+    summary=st.text(),
+    result=st.text(),
+    agent=st.none() | identifiers,
+    checks=st.dictionaries(st.text(), json_values, max_size=3),
+)
+traces = st.builds(
+    Trace,
+    goal_text=st.text(min_size=1),
+    steps=st.lists(steps, max_size=5).map(tuple),
+    success_rating=st.floats(0, 1),
+    usage_count=st.integers(0, 10**6),
+    success_count=st.integers(0, 10**6),
+    failure_count=st.integers(0, 10**6),
+    estimated_cost_usd=st.floats(0, 100),
+    estimated_time_secs=st.floats(0, 10**4),
+    model=st.none() | st.text(),
+    project=identifiers,
+    result=st.text(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(traces)
+def test_parse_render_round_trip(trace: Trace) -> None:
+    assert parse(render(trace)) == trace
+
+
+def test_rendered_trace_reads_as_documented() -> None:
+    trace = Trace(
+        goal_text="Create hello.py and run it",
+        steps=(
+            TraceStep("Write", {"file_path": "hello.py", "content": "print('hi')\n"}),
+            TraceStep(
+                "Bash", {"command": "python3 hello.py"}, result="hi", checks={"exit_code": 0}
+            ),
+        ),
+    )
+    text = render(trace)
+    assert text.startswith("---\n")
+    assert "## Execution Steps" in text
+    assert "### Step 1: Write hello.py" in text
+    assert "### Step 2: Bash python3 hello.py" in text
+    assert "- **Tool:** Bash" in text
+    assert "```json" in text
+    for key in (
+        "schema_version",
+        "goal_signature",
+        "goal_text",
+        "success_rating",
+        "usage_count",
+        "success_count",
+        "failure_count",
+        "created_at",
+        "last_used",
+        "estimated_cost_usd",
+        "estimated_time_secs",
+        "mode",
+        "model",
+        "tools_used",
+        "project",
+    ):
+        assert f"\n{key}:" in text
+    assert trace.tools_used == ("Write", "Bash")
+
+
+def test_signature_ignores_case_whitespace_and_punctuation() -> None:
+    assert goal_signature("Create  hello.py, and RUN it!") == goal_signature(
+        "create hello py and run it"
+    )
+    assert goal_signature("delete the build folder") != goal_signature("create the build folder")
+    assert len(goal_signature("x")) == 16
+    assert normalize_goal("  Hello,   World! ") == "hello world"
+
+
+_HEAD = "---\nschema_version: 1\ngoal_text: x\ngoal_signature: a\n---\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("no front matter at all", "no YAML front matter"),
+        (
+            "---\nschema_version: 99\ngoal_text: x\ngoal_signature: abc\n---\n",
+            "unsupported schema_version",
+        ),
+        ("---\nschema_version: [1\n---\n", "not valid YAML"),
+        (
+            _HEAD + "### Step 1: x\n- **Tool:** Bash\n\n```json\n{oops\n```\n",
+            "invalid JSON",
+        ),
+        (
+            _HEAD + "### Step 1: x\n- **Tool:** Bash\n\n```json\n{}\n",
+            "unterminated",
+        ),
+        ("---\nschema_version: 1\ngoal_text: x\n---\n", "lacks goal_signature"),
+        (_HEAD.replace("x\n", "x\nusage_count: many\n", 1), "usage_count: bad value"),
+    ],
+)
+def test_corrupt_traces_raise_a_clear_error(text: str, problem: str) -> None:
+    with pytest.raises(TraceFormatError, match=problem):
+        parse(text, source="t.md")
+
+
+def test_store_merges_statistics_and_skips_corrupt_files(tmp_path: Path) -> None:
+    store = TraceStore(tmp_path)
+    first = Trace(goal_text="Build it", steps=(TraceStep("Bash", {"command": "make"}),))
+    path = store.save(first)
+    store.save(Trace(goal_text="build it!", steps=first.steps))
+    merged = store.load(first.goal_signature)
+    assert merged.usage_count == 2 and merged.success_count == 2
+    assert merged.created_at == first.created_at
+    (tmp_path / "broken.md").write_text("---\n: [\n---\n", encoding="utf-8")
+    assert [p for p, _ in store.iter_traces()] == [path]
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files behind
