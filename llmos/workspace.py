@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +25,42 @@ _PROJECT_SUBDIRS = ("components", "memory", "output", "state")
 
 @dataclass(frozen=True)
 class Settings:
-    """User-tunable settings, read from `<workspace>/config.yaml`."""
+    """User-tunable settings, read from `<workspace>/config.yaml` (see the shipped file)."""
 
     initial_balance_usd: float = 5.0
     model: str | None = None
     max_turns: int = 40
     memory_context_tokens: int = 800
+    follower_threshold: float = 0.9
+    follower_min_rating: float = 0.5
+    # The watchdog (kernel/watchdog.py; 0 = no limit) and the scheduler (kernel/scheduler.py).
+    stall_timeout_secs: float = 300.0
+    tool_timeout_secs: float = 900.0
+    scheduled_run_timeout_secs: float = 3600.0
+    schedule_misfire_grace_secs: float = 3600.0
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: Path) -> Settings:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
         if unknown:
             raise UsageError(
                 f"{source}: unknown setting(s) {', '.join(unknown)}",
                 hint=f"Known settings: {', '.join(sorted(known))}.",
             )
-        try:
-            return cls(
-                initial_balance_usd=float(data.get("initial_balance_usd", cls.initial_balance_usd)),
-                model=data.get("model") or None,
-                max_turns=int(data.get("max_turns", cls.max_turns)),
-                memory_context_tokens=int(
-                    data.get("memory_context_tokens", cls.memory_context_tokens)
-                ),
-            )
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"{source}: {exc}") from exc
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            default = known[name].default
+            try:
+                if value is None or isinstance(default, str) or default is None:
+                    values[name] = None if value is None else str(value)
+                elif isinstance(value, bool) or not isinstance(value, int | float | str):
+                    raise ValueError(f"expected a number, got {value!r}")
+                else:
+                    values[name] = float(value) if isinstance(default, float) else int(value)
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"{source}: setting {name}: {exc}") from exc
+        return cls(**values)
 
 
 def default_root() -> Path:

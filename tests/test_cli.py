@@ -39,12 +39,16 @@ def test_low_battery_refuses_the_run(sandbox: Sandbox, scripted: ScriptedModelSe
     ("args", "message"),
     [
         (["run", "--mode", "turbo", "x"], "turbo"),
-        (["run", "--mode", "follower", "x"], "not available"),
+        (["run", "--mode", "follower", "x"], "no learned trace matches"),
+        (["run", "--mode", "orchestrator", "x"], "not available"),
+        (["run", "--trace", "zz", "x"], "invalid trace id"),
+        (["run", "--trace", "abc", "x"], "no trace has the id abc"),
+        (["traces", "show", "abc"], "no trace has the id abc"),
         (["run", "--project", "../etc", "x"], "invalid project name"),
         (["run", "--budget", "-1", "x"], "--budget"),
         (["run", "   "], "goal is empty"),
         (["budget", "set", "-5"], "-5"),
-        (["budget", "add", "lots"], "valid number"),
+        (["budget", "add", "lots"], "lots"),
     ],
 )
 def test_bad_input_gets_a_clear_error(sandbox: Sandbox, args: list[str], message: str) -> None:

@@ -60,7 +60,7 @@ def test_learner_writes_runs_and_saves_a_trace(
     assert trace.goal_signature == goal_signature(goal)
     assert trace.schema_version == 1
     assert (trace.usage_count, trace.success_count, trace.failure_count) == (1, 1, 0)
-    assert trace.success_rating == 1.0
+    assert trace.success_rating == 0.5  # success_rating(1 success, 0 failures)
     assert trace.mode == "learner" and trace.model == MODEL and trace.project == "default"
     assert trace.tools_used == ("Write", "Bash")
     assert trace.estimated_cost_usd == round(summary["cost_usd"], 6)
@@ -155,32 +155,33 @@ def test_subagent_tool_calls_are_captured(sandbox: Sandbox, scripted: ScriptedMo
     assert tools[-1][0] == "Agent"
 
 
-def test_memory_of_a_similar_goal_is_injected(
+def test_a_similar_trace_and_facts_are_given_to_the_learner(
     sandbox: Sandbox, scripted: ScriptedModelServer
 ) -> None:
-    scripted.script(use_tool("Bash", command="echo 1 > one.txt"), say("done"))
+    scripted.script(use_tool("Bash", command="ls | wc -l > count.txt"), say("done"))
     first = run_llmos(
         sandbox, "run", "--model", MODEL, "count files in the output folder", server=scripted
     )
     assert first.returncode == 0, first.stderr
+    fact = sandbox.workspace / "memories" / "facts" / "python.md"
+    fact.write_text("Python files here use the .py suffix; count them with find.\n")
     scripted.reset()
     scripted.script(say("done again"))
-    second = run_llmos(
-        sandbox,
-        "run",
-        "--json",
-        "--model",
-        MODEL,
-        "count the files in the output folder now",
-        server=scripted,
-    )
+    # "python" changes the meaning: a near match, not replayed, but shown as an example.
+    goal = "count the python files in the output folder"
+    second = run_llmos(sandbox, "run", "--json", "--model", MODEL, goal, server=scripted)
     assert second.returncode == 0, second.stderr
+    summary = _summary(second.stdout)
+    assert summary["mode"] == "learner"
+    assert "similar trace" in summary["mode_reason"] and "confidence" in summary["mode_reason"]
     body = json.dumps(scripted.message_requests[0].body)
+    assert "A similar goal was learned before" in body
+    assert "ls | wc -l > count.txt" in body  # the worked example's steps
     assert "Relevant memory from earlier llmos runs" in body
-    assert "count files in the output folder" in body
-    events = read_session(Path(_summary(second.stdout)["session_log"]))
+    assert "count them with find" in body  # the fact
+    events = read_session(Path(summary["session_log"]))
     (injected,) = [e for e in events if e["kind"] == "memory_injected"]
-    assert injected["sources"] and 0 < injected["tokens"] <= 800
+    assert injected["sources"] == [str(fact)] and 0 < injected["tokens"] <= 800
 
 
 def test_budget_cap_stops_the_run_and_is_charged(

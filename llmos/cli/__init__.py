@@ -28,11 +28,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from llmos.cli import budget, demo, run, status
+    from llmos.cli import budget, demo, run, status, traces
 
     app.command("run")(run.run)
     app.command("status")(status.status)
     app.add_typer(budget.budget_app, name="budget")
+    app.add_typer(traces.traces_app, name="traces")
     app.command("demo")(demo.demo)
 
 

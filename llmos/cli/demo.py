@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
-from rich.syntax import Syntax
 
 from llmos.cli.options import WorkspaceOption
-from llmos.cli.render import LiveRenderer, summary_table
-from llmos.modes.dispatcher import run_goal
-from llmos.modes.types import RunRequest
-from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
-from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn
 
 LEARN_GOAL = "Write a Python program fib.py that prints the first 10 Fibonacci numbers, then run it"
 FIB_PROGRAM = """\
@@ -45,6 +41,8 @@ DEMO_MODEL = "claude-sonnet-4-5"
 
 
 def _after_denial(request: RecordedRequest) -> Turn:
+    from llmos.testing.scripted_model import say
+
     results = request.tool_results()
     refused = bool(results) and bool(results[-1].get("is_error"))
     if refused:
@@ -56,6 +54,8 @@ def _after_denial(request: RecordedRequest) -> Turn:
 
 
 def _script(server: ScriptedModelServer) -> None:
+    from llmos.testing.scripted_model import say, use_tool
+
     server.script(
         use_tool("Write", file_path="fib.py", content=FIB_PROGRAM),
         use_tool("Bash", command="python3 fib.py", description="Run fib.py"),
@@ -74,6 +74,15 @@ def demo(
 ) -> None:
     """Run llmos end to end, offline, with a scripted model: learn a goal, save its trace,
     and watch the security hook deny a dangerous call."""
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+
+    from llmos.cli.render import LiveRenderer, summary_table
+    from llmos.modes.dispatcher import run_goal
+    from llmos.modes.types import RunRequest
+    from llmos.testing.scripted_model import ScriptedModelServer
+    from llmos.workspace import Workspace
+
     console = Console(highlight=False)
     root = workspace or Path(tempfile.mkdtemp(prefix="llmos-demo-"))
     ws = Workspace.open(root)

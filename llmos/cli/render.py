@@ -13,12 +13,14 @@ from llmos.kernel.events import (
     AssistantText,
     Event,
     MemoryInjected,
+    Notice,
     RunStarted,
     ToolDecision,
     ToolFinished,
     ToolRequested,
 )
 from llmos.memory.trace import one_line
+from llmos.modes.dispatcher import DryRun
 from llmos.modes.types import RunSummary
 
 
@@ -46,6 +48,8 @@ class LiveRenderer:
                 c.print(
                     f"[dim]recalled {len(event.sources)} memory item(s), ~{event.tokens} tokens[/]"
                 )
+            case Notice():
+                c.print(f"[bold yellow]![/] {escape(event.text)}")
             case AssistantText():
                 who = "[magenta]subagent[/]" if event.agent else "[cyan]agent[/]"
                 c.print(f"{who} {escape(event.text.strip())}")
@@ -74,7 +78,8 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_row("turns", str(summary.turns))
     denied = f" ({summary.denied_calls} denied)" if summary.denied_calls else ""
     table.add_row("tool calls", f"{summary.tool_calls}{denied}")
-    table.add_row("cost", f"${summary.cost_usd:.4f}")
+    saved = f" (saved ${summary.saved_usd:.4f})" if summary.saved_usd else ""
+    table.add_row("cost", f"${summary.cost_usd:.4f}{saved}")
     table.add_row("time", f"{summary.duration_secs:.2f} s")
     table.add_row("balance", f"${summary.balance_usd:.4f}")
     if summary.trace_path:
@@ -87,3 +92,43 @@ def summary_table(summary: RunSummary) -> Table:
     if summary.error:
         table.add_row("error", f"[red]{escape(summary.error)}[/]")
     return table
+
+
+def dry_run_dict(dry: DryRun) -> dict:
+    plan = None
+    if dry.plan is not None:
+        plan = {
+            "eligible": dry.plan.eligible,
+            "steps": [
+                {
+                    "number": p.number,
+                    "tool": p.step.tool,
+                    "action": p.action,
+                    "why": p.why,
+                    "summary": p.step.summary,
+                    "input": p.step.input,
+                }
+                for p in dry.plan.steps
+            ],
+            "files": dry.plan.files_touched(),
+            "commands": dry.plan.commands(),
+        }
+    return {"mode": dry.mode, "reason": dry.reason, "trace": dry.trace_id, "plan": plan}
+
+
+def print_dry_run(console: Console, dry: DryRun) -> None:
+    console.print(f"[bold]dry run[/]: {dry.mode} mode [dim]({escape(dry.reason)})[/]")
+    if dry.plan is None:
+        console.print("The model would be asked to work the goal out. Nothing was executed.")
+        return
+    table = Table("step", "tool", "action", "what")
+    for planned in dry.plan.steps:
+        what = describe_call(planned.step.tool, planned.step.input)
+        action = planned.action if planned.action == "run" else f"skip ({planned.why})"
+        table.add_row(str(planned.number), planned.step.tool, action, escape(what))
+    console.print(table)
+    files = ", ".join(dry.plan.files_touched()) or "none"
+    console.print(f"files touched: {escape(files)}")
+    for command in dry.plan.commands():
+        console.print(f"command: {escape(command)}")
+    console.print("Nothing was executed.")

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.cli.render import LiveRenderer, summary_table
+from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
 from llmos.kernel.bus import Handler
-from llmos.modes.dispatcher import run_goal
+from llmos.modes.dispatcher import plan_goal, run_goal
 from llmos.modes.types import MODES, Mode, RunRequest
 
 
@@ -70,10 +70,21 @@ def run(
             show_default=False,
         ),
     ] = None,
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            "--trace", "-t", help="Replay this trace (id or unique prefix).", show_default=False
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show the mode and the replay plan; execute nothing."),
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Run a goal. Streams what the agent does and ends with a summary.
+    """Run a goal. A learned goal is replayed from its trace (Follower: no model, $0);
+    a new one is worked out by the model (Learner) and its trace saved.
 
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
@@ -88,8 +99,16 @@ def run(
         model=model,
         max_turns=max_turns,
         timeout_secs=timeout,
+        trace_id=trace,
     )
     console = Console(highlight=False)
+    if dry_run:
+        dry = plan_goal(ws, request)
+        if as_json:
+            typer.echo(json.dumps(dry_run_dict(dry), indent=2))
+        else:
+            print_dry_run(console, dry)
+        return
     subscribers: list[tuple[str, Handler]] = []
     if not as_json:
         subscribers.append(("terminal", LiveRenderer(console)))

@@ -79,6 +79,14 @@ class CostUpdated(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Notice(Event):
+    """Something the user should know about how the run is going (e.g. a fallback)."""
+
+    kind: ClassVar[str] = "notice"
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class MemoryInjected(Event):
     kind: ClassVar[str] = "memory_injected"
     sources: list[str]
@@ -95,3 +103,45 @@ class RunFinished(Event):
     duration_secs: float
     trace_path: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchdogTripped(Event):
+    """The watchdog stopped the run: `limit` is "run", "stall" or "tool"."""
+
+    kind: ClassVar[str] = "watchdog_tripped"
+    limit: str
+    limit_secs: float
+    detail: str
+
+
+# Kernel events: published on the kernel's own bus by the scheduler, one per scheduled run
+# (or per batch of missed ones). `run_id` is the run's id, or "" when no run happened.
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStarted(Event):
+    kind: ClassVar[str] = "job_started"
+    job_id: str
+    goal: str
+    scheduled_for: float
+    coalesced: int = 1  # fire times this one run stands for (the misfire rule)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobFinished(Event):
+    kind: ClassVar[str] = "job_finished"
+    job_id: str
+    status: str
+    cost_usd: float
+    duration_secs: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobMissed(Event):
+    kind: ClassVar[str] = "job_missed"
+    job_id: str
+    missed: int
+    first_missed: float
+    reason: str

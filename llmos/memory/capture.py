@@ -93,9 +93,12 @@ def summarize_response(response: Any, *, limit: int = 200) -> str:
     if isinstance(response, dict):
         if isinstance(response.get("filePath"), str):  # Write, Edit: {type, filePath, ...}
             return one_line(f"{response.get('type') or 'wrote'} {response['filePath']}", limit)
+        if "stdout" in response or "stderr" in response:  # Bash
+            output = f"{response.get('stdout') or ''} {response.get('stderr') or ''}".strip()
+            return one_line(output, limit) if output else "(no output)"
         parts = [
             str(response[key])
-            for key in ("stdout", "stderr", "error", "message", "content", "result", "type")
+            for key in ("error", "message", "content", "result", "type")
             if response.get(key) not in (None, "")
         ]
         if parts:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -45,6 +46,21 @@ def one_line(text: str, limit: int = 160) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def success_rating(successes: int, failures: int, *, z: float = 1.0) -> float:
+    """The Wilson score lower bound of the success rate: a rate that needs evidence.
+
+    One success rates 0.5, five in a row 0.83; one failure after one success drops it to
+    0.21. With z = 1 this is a one-sided 84% confidence bound.
+    """
+    n = successes + failures
+    if n == 0:
+        return 0.0
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return round((centre - margin) / (1 + z * z / n), 4)
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -78,7 +94,7 @@ class Trace:
     steps: tuple[TraceStep, ...]
     goal_signature: str = ""
     schema_version: int = SCHEMA_VERSION
-    success_rating: float = 1.0
+    success_rating: float = 0.5  # success_rating(1, 0): one successful run
     usage_count: int = 1
     success_count: int = 1
     failure_count: int = 0
@@ -181,6 +197,9 @@ def parse(text: str, *, source: str | None = None) -> Trace:
             raise TraceFormatError(
                 f"front matter {name}: bad value {value!r}", path=source
             ) from exc
+    # The signature is derived from the goal, never trusted from the file: a hand-edited
+    # trace cannot claim another goal's identity.
+    fields_["goal_signature"] = goal_signature(fields_["goal_text"])
     return Trace(steps=tuple(steps), result=result, **fields_)
 
 

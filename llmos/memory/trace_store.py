@@ -9,7 +9,7 @@ from pathlib import Path
 
 from llmos.errors import TraceFormatError
 from llmos.fsutil import atomic_write_text
-from llmos.memory.trace import Trace, parse, render
+from llmos.memory.trace import Trace, parse, render, success_rating
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,26 @@ class TraceStore:
         path = self.path_for(trace.goal_signature)
         previous = self._load_quietly(path)
         if previous is not None:
+            successes = previous.success_count + trace.success_count
+            failures = previous.failure_count + trace.failure_count
             trace = dataclasses.replace(
                 trace,
                 created_at=previous.created_at,
                 usage_count=previous.usage_count + trace.usage_count,
-                success_count=previous.success_count + trace.success_count,
-                failure_count=previous.failure_count + trace.failure_count,
+                success_count=successes,
+                failure_count=failures,
+                success_rating=success_rating(successes, failures),
             )
+        return self.write(trace, path)
+
+    def write(self, trace: Trace, path: Path | None = None) -> Path:
+        """Write `trace` as it is (no merging), atomically."""
+        path = path or self.path_for(trace.goal_signature)
         atomic_write_text(path, render(trace))
         return path
+
+    def load_file(self, path: Path) -> Trace:
+        return parse(path.read_text(encoding="utf-8"), source=str(path))
 
     def load(self, signature: str) -> Trace:
         path = self.path_for(signature)

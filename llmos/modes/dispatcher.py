@@ -1,40 +1,51 @@
-"""The dispatcher: decides how a goal runs and drives that run from start to summary.
+"""The dispatcher: decides how a goal runs (`choice.py`) and drives that run to a summary.
 
-Today every goal that needs a model runs in Learner mode; Follower (replay of a learned
-trace) and Orchestrator (a plan over several agents) plug in here as they land.
+Follower runs need no model: they are neither checked for credentials nor for battery, and
+never import the SDK. In auto mode a Follower run that diverges or is refused falls back to
+Learner mode, which is then checked and charged as usual; each of the two runs has its own
+ledger row and session log.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from llmos.credentials import model_access
 from llmos.errors import UsageError
 from llmos.kernel.bus import EventBus, Handler
 from llmos.kernel.economy import TokenEconomy
-from llmos.kernel.events import RunStarted
+from llmos.kernel.events import Notice, RunStarted
 from llmos.kernel.run_context import RunContext
+from llmos.memory.library import TraceLibrary
 from llmos.memory.session_log import SessionLog
+from llmos.modes.choice import ModeChoice, choose_mode
+from llmos.modes.follower import FollowerOutcome, run_follower
 from llmos.modes.learner import run_learner
-from llmos.modes.types import MODES, RunRequest, RunSummary
+from llmos.modes.types import RunRequest, RunSummary
+from llmos.replay.plan import ReplayPlan
 from llmos.workspace import Workspace
 
-_NOT_YET = {
-    "follower": "Follower mode (replaying a learned trace) is not available in this version",
-    "orchestrator": "Orchestrator mode (planning over several agents) is not available yet",
-}
+
+@dataclass(frozen=True)
+class DryRun:
+    """What `run` would do, decided without executing anything."""
+
+    mode: str
+    reason: str
+    trace_id: str | None
+    plan: ReplayPlan | None
 
 
-def choose_mode(request: RunRequest) -> tuple[str, str]:
-    """The mode a goal runs in, and why."""
-    if request.mode not in MODES:
-        raise UsageError(f"unknown mode {request.mode!r}", hint=f"Use one of: {', '.join(MODES)}.")
-    if request.mode in _NOT_YET:
-        raise UsageError(_NOT_YET[request.mode], hint="Use --mode learner or --mode auto.")
-    if request.mode == "learner":
-        return "learner", "asked for with --mode learner"
-    return "learner", "auto: no learned trace can be replayed yet, so the model learns the goal"
+def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
+    _check_request(request)
+    with TraceLibrary(ws) as library:
+        choice = choose_mode(request, library, ws.settings)
+    return DryRun(
+        choice.mode, choice.reason, choice.entry.signature if choice.entry else None, choice.plan
+    )
 
 
 async def run_goal(
@@ -45,64 +56,157 @@ async def run_goal(
     env: dict[str, str] | None = None,
 ) -> RunSummary:
     """Run one goal to completion. Expected failures raise `LlmosError` before spending."""
+    _check_request(request)
+    ws.output_dir(request.project)  # validates the project name, creates its folders
+    economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
+    library = TraceLibrary(ws)
+    try:
+        choice = choose_mode(request, library, ws.settings)
+        fallback_note = ""
+        if choice.mode == "follower":
+            ctx = _context(request, ws, "follower", budget=0.0)
+            bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
+            try:
+                assert choice.entry is not None and choice.trace is not None
+                outcome = run_follower(ctx, library, choice.entry, choice.trace, economy)
+                if not outcome.ok and request.mode == "auto" and not request.trace_id:
+                    fallback_note = f"Follower {outcome.status} ({outcome.detail})"
+                    bus.publish(
+                        Notice(run_id=ctx.run_id, text=f"{fallback_note}; falling back to Learner")
+                    )
+            finally:
+                await bus.close()
+            if not fallback_note:
+                trace_path = str(library.path_of(choice.entry))
+                return _follower_summary(ctx, choice, outcome, economy, trace_path, str(log.path))
+            # The trace that failed is still the best example of how the goal was reached.
+            choice = ModeChoice(
+                "learner",
+                f"fell back to Learner: {fallback_note}",
+                example=choice.trace,
+                example_confidence=1.0,
+            )
+        return await _learn(ws, request, choice, economy, library, subscribers, env)
+    finally:
+        library.close()
+        economy.close()
+
+
+def _check_request(request: RunRequest) -> None:
     if not request.goal.strip():
         raise UsageError("the goal is empty", hint='Say what to do: llmos run "goal".')
-    mode, reason = choose_mode(request)
-    workdir = ws.output_dir(request.project)
-    model_access({**os.environ, **(env or {})})  # before anything is spent or written
-    economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
-    try:
-        budget = economy.authorize(request.budget_usd)
-        bus = EventBus()
-        ctx = RunContext(
-            goal=request.goal,
-            project=request.project,
-            workdir=workdir,
-            mode=mode,
-            budget_usd=budget,
-            bus=bus,
-            model=request.model or ws.settings.model,
-        )
-        log = SessionLog(ws.sessions_dir, ctx.run_id)
-        bus.subscribe(log, name="session-log")
-        for name, handler in subscribers:
-            bus.subscribe(handler, name=name)
-        bus.publish(
-            RunStarted(
-                run_id=ctx.run_id,
-                goal=ctx.goal,
-                mode=mode,
-                project=ctx.project,
-                workdir=str(workdir),
-                model=ctx.model,
-                budget_usd=budget,
-                reason=reason,
-            )
-        )
-        try:
-            outcome, trace_path, error = await run_learner(ws, request, ctx, economy, env=env)
-        finally:
-            await bus.close()
-        return RunSummary(
+
+
+def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) -> RunContext:
+    return RunContext(
+        goal=request.goal,
+        project=request.project,
+        workdir=ws.output_dir(request.project),
+        mode=mode,
+        budget_usd=budget,
+        bus=EventBus(),
+        model=None if mode == "follower" else request.model or ws.settings.model,
+    )
+
+
+def _open_bus(
+    ws: Workspace, ctx: RunContext, subscribers: Sequence[tuple[str, Handler]], reason: str
+) -> tuple[EventBus, SessionLog]:
+    log = SessionLog(ws.sessions_dir, ctx.run_id)
+    log.attach(ctx.bus)  # seals the log when the bus closes
+    for name, handler in subscribers:
+        ctx.bus.subscribe(handler, name=name)
+    ctx.bus.publish(
+        RunStarted(
             run_id=ctx.run_id,
             goal=ctx.goal,
-            mode=mode,
-            mode_reason=reason,
-            status=outcome.status if outcome else "error",
+            mode=ctx.mode,
             project=ctx.project,
-            workdir=str(workdir),
-            model=(outcome.model if outcome else None) or ctx.model,
-            turns=outcome.turns if outcome else 0,
-            tool_calls=ctx.tool_calls,
-            denied_calls=ctx.denied_calls,
-            cost_usd=outcome.cost_usd if outcome else ctx.spent_usd,
-            saved_usd=0.0,
-            duration_secs=outcome.duration_secs if outcome else 0.0,
-            balance_usd=economy.balance,
-            result=outcome.result_text if outcome else "",
-            trace_path=str(trace_path) if trace_path else None,
-            session_log=str(log.path),
-            error=error,
+            workdir=str(ctx.workdir),
+            model=ctx.model,
+            budget_usd=ctx.budget_usd,
+            reason=reason,
+        )
+    )
+    return ctx.bus, log
+
+
+async def _learn(
+    ws: Workspace,
+    request: RunRequest,
+    choice: ModeChoice,
+    economy: TokenEconomy,
+    library: TraceLibrary,
+    subscribers: Sequence[tuple[str, Handler]],
+    env: dict[str, str] | None,
+) -> RunSummary:
+    model_access({**os.environ, **(env or {})})  # before anything is spent
+    budget = economy.authorize(request.budget_usd)
+    ctx = _context(request, ws, "learner", budget=budget)
+    bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
+    try:
+        outcome, trace_path, error = await run_learner(
+            ws,
+            request,
+            ctx,
+            economy,
+            library,
+            example=choice.example,
+            example_confidence=choice.example_confidence,
+            env=env,
         )
     finally:
-        economy.close()
+        await bus.close()
+    return RunSummary(
+        run_id=ctx.run_id,
+        goal=ctx.goal,
+        mode="learner",
+        mode_reason=choice.reason,
+        status=outcome.status if outcome else "error",
+        project=ctx.project,
+        workdir=str(ctx.workdir),
+        model=(outcome.model if outcome else None) or ctx.model,
+        turns=outcome.turns if outcome else 0,
+        tool_calls=ctx.tool_calls,
+        denied_calls=ctx.denied_calls,
+        cost_usd=outcome.cost_usd if outcome else ctx.spent_usd,
+        saved_usd=0.0,
+        duration_secs=outcome.duration_secs if outcome else 0.0,
+        balance_usd=economy.balance,
+        result=outcome.result_text if outcome else "",
+        trace_path=str(trace_path) if trace_path else None,
+        session_log=str(log.path),
+        error=error,
+    )
+
+
+def _follower_summary(
+    ctx: RunContext,
+    choice: ModeChoice,
+    outcome: FollowerOutcome,
+    economy: TokenEconomy,
+    trace_path: str,
+    session_log: str,
+) -> RunSummary:
+    assert choice.trace is not None
+    return RunSummary(
+        run_id=ctx.run_id,
+        goal=ctx.goal,
+        mode="follower",
+        mode_reason=choice.reason,
+        status=outcome.status,
+        project=ctx.project,
+        workdir=str(ctx.workdir),
+        model=None,
+        turns=0,
+        tool_calls=ctx.tool_calls,
+        denied_calls=ctx.denied_calls,
+        cost_usd=0.0,
+        saved_usd=outcome.saved_usd,
+        duration_secs=time.time() - ctx.started_at,
+        balance_usd=economy.balance,
+        result=choice.trace.result if outcome.ok else "",
+        trace_path=trace_path,
+        session_log=session_log,
+        error=None if outcome.ok else outcome.detail,
+    )

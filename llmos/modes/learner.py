@@ -7,6 +7,7 @@ ledger row charged with the real cost the SDK reported.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from llmos.kernel.events import RunFinished
 from llmos.kernel.hooks import HookRegistry
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
+from llmos.memory.library import TraceLibrary
 from llmos.memory.recall import recall
 from llmos.memory.trace import Trace
-from llmos.memory.trace_store import TraceStore
 from llmos.modes.types import RunRequest
 from llmos.sdk.types import AgentOutcome, AgentRequest
 from llmos.workspace import Workspace
@@ -30,28 +31,57 @@ when a call is denied, read the reason and take a safe route instead of retrying
 When the goal is done, reply with a short summary of what you did.
 """.strip()
 
+EXAMPLE_PROMPT = """
+A similar goal was learned before (match confidence {confidence:.2f}): {goal!r}.
+These tool calls reached it then; reuse what fits and change what this goal needs:
+{steps}
+""".strip()
+_EXAMPLE_INPUT_CHARS = 600
+
+
+def worked_example(trace: Trace, confidence: float) -> str:
+    """A learned trace as a worked example for the model: cheaper than learning from nothing."""
+    lines = []
+    for number, step in enumerate(trace.steps, start=1):
+        if step.outcome != "ok":
+            continue
+        shown = json.dumps(step.input, ensure_ascii=False)
+        if len(shown) > _EXAMPLE_INPUT_CHARS:
+            shown = shown[:_EXAMPLE_INPUT_CHARS] + "…"
+        lines.append(f"{number}. {step.tool} {shown}")
+    steps = "\n".join(lines) or "(no tool calls)"
+    return EXAMPLE_PROMPT.format(confidence=confidence, goal=trace.goal_text, steps=steps)
+
 
 async def run_learner(
     ws: Workspace,
     request: RunRequest,
     ctx: RunContext,
     economy: TokenEconomy,
+    library: TraceLibrary,
     *,
+    example: Trace | None = None,
+    example_confidence: float = 0.0,
     env: dict[str, str] | None = None,
 ) -> tuple[AgentOutcome | None, Path | None, str | None]:
     """Run the goal; save its trace on success; charge the ledger. Returns what happened."""
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
 
     recorder = TraceRecorder(ctx.workdir)
-    traces = TraceStore(ws.traces_dir)
     registry = HookRegistry()
     token_cap = ws.settings.memory_context_tokens
+    shown = frozenset({example.goal_signature}) if example else frozenset()
     install_builtin_hooks(
         registry,
         ctx,
         recorder,
-        lambda goal: recall(goal, traces=traces, facts_dir=ws.facts_dir, token_cap=token_cap),
+        lambda goal: recall(
+            goal, library=library, facts_dir=ws.facts_dir, token_cap=token_cap, exclude=shown
+        ),
     )
+    system_append = SYSTEM_PROMPT_APPEND.format(workdir=ctx.workdir)
+    if example is not None:
+        system_append += "\n\n" + worked_example(example, example_confidence)
     agent_request = AgentRequest(
         prompt=request.goal,
         workdir=ctx.workdir,
@@ -60,7 +90,9 @@ async def run_learner(
         model=ctx.model,
         max_turns=request.max_turns or ws.settings.max_turns,
         timeout_secs=request.timeout_secs,
-        system_prompt_append=SYSTEM_PROMPT_APPEND.format(workdir=ctx.workdir),
+        stall_timeout_secs=ws.settings.stall_timeout_secs,
+        tool_timeout_secs=ws.settings.tool_timeout_secs,
+        system_prompt_append=system_append,
         env=env or {},
     )
     outcome: AgentOutcome | None = None
@@ -69,7 +101,7 @@ async def run_learner(
     try:
         outcome = await run_agent(agent_request, ctx)
         if outcome.ok and worth_saving(recorder, ctx):
-            trace_path = traces.save(
+            trace_path = library.save(
                 Trace(
                     goal_text=request.goal,
                     steps=tuple(recorder.steps),
@@ -102,7 +134,7 @@ def worth_saving(recorder: TraceRecorder, ctx: RunContext) -> bool:
 def describe_failure(outcome: AgentOutcome) -> str:
     details = "; ".join(outcome.errors)
     reasons = {
-        "timed_out": "the run hit its --timeout and was stopped",
+        "timed_out": "the watchdog stopped the run",
         "max_turns": "the agent used all its turns (--max-turns) before finishing",
         "budget_exhausted": "the run reached its budget before finishing",
         "error": "the agent reported an error",

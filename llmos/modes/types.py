@@ -18,6 +18,7 @@ class RunRequest:
     model: str | None = None
     max_turns: int | None = None
     timeout_secs: float | None = None
+    trace_id: str | None = None  # replay this trace (Follower mode)
 
 
 @dataclass(frozen=True)

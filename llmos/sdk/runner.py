@@ -1,8 +1,9 @@
 """Run one goal through the Claude Agent SDK and its bundled Claude Code CLI.
 
 Translates llmos hooks into the SDK's matchers, streams the agent's messages onto the
-event bus, enforces the run's wall-clock limit (interrupting the CLI and making sure the
-process is gone), and reduces the final ResultMessage to an `AgentOutcome`.
+event bus, enforces the watchdog's limits (`llmos/kernel/watchdog.py`: the run's wall clock,
+a stalled stream, a tool call that runs too long) by interrupting the CLI and making sure
+the process is gone, and reduces the final ResultMessage to an `AgentOutcome`.
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ from claude_agent_sdk import (
     HookMatcher,
     ProcessError,
     ResultMessage,
+    StreamEvent,
     TextBlock,
+    ToolResultBlock,
     ToolUseBlock,
+    UserMessage,
 )
 
 from llmos.errors import AgentError
-from llmos.kernel.events import AssistantText, CostUpdated, ToolRequested
+from llmos.kernel.events import AssistantText, CostUpdated, ToolRequested, WatchdogTripped
 from llmos.kernel.hooks import HookSpec
 from llmos.kernel.run_context import RunContext
+from llmos.kernel.watchdog import Breach, Watchdog, WatchdogLimits
 from llmos.sdk.types import AgentOutcome, AgentRequest, AgentStatus
 
 log = logging.getLogger(__name__)
@@ -91,6 +96,8 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
         },
         # No user/project settings or CLAUDE.md: a run depends on llmos's inputs only.
         setting_sources=[],
+        # Every streamed chunk is a sign of life for the watchdog's stall limit.
+        include_partial_messages=True,
         hooks=_sdk_hooks(request.hooks),
         env={
             **_CLI_ENV,
@@ -109,17 +116,38 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
     options = build_options(request, stderr_tail)
     started = time.monotonic()
     state = _StreamState()
+    changed = asyncio.Event()
+    limits = WatchdogLimits.of(
+        request.timeout_secs, request.stall_timeout_secs, request.tool_timeout_secs
+    )
+    watchdog = Watchdog(limits, on_change=changed.set)
     client = ClaudeSDKClient(options=options)
+    consumer: asyncio.Task[None] | None = None
     try:
-        await client.connect()
-        await client.query(request.prompt)
-        consumer = asyncio.create_task(_consume(client, ctx, state))
-        done, _ = await asyncio.wait({consumer}, timeout=request.timeout_secs)
-        if consumer in done:
-            consumer.result()  # re-raise what the stream raised
+        try:
+            # Starting the CLI is watched too: it gets until the first deadline.
+            async with asyncio.timeout(watchdog.seconds_to_next_check()):
+                await client.connect()
+                await client.query(request.prompt)
+        except TimeoutError:
+            state.breach = watchdog.breach() or Breach("run", 0, "the CLI did not start in time")
         else:
-            state.timed_out = True
-            await _interrupt(client, consumer)
+            consumer = asyncio.create_task(_consume(client, ctx, state, watchdog))
+            state.breach = await _watch(consumer, watchdog, changed)
+            if state.breach is None:
+                consumer.result()  # re-raise what the stream raised
+        if state.breach is not None:
+            breach = state.breach
+            ctx.bus.publish(
+                WatchdogTripped(
+                    run_id=ctx.run_id,
+                    limit=breach.limit,
+                    limit_secs=breach.limit_secs,
+                    detail=breach.detail,
+                )
+            )
+            if consumer is not None:
+                await _interrupt(client, consumer)
     except ProcessError as exc:
         if state.result is None:
             raise _agent_error(exc, stderr_tail) from exc
@@ -129,22 +157,61 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
     except ClaudeSDKError as exc:
         raise _agent_error(exc, stderr_tail) from exc
     finally:
+        # Also on cancellation (Ctrl-C, `kernel` stopping): stop reading, then end the CLI.
+        if consumer is not None and not consumer.done():
+            consumer.cancel()
+            with contextlib.suppress(BaseException):
+                await consumer
         with contextlib.suppress(Exception):
             await client.disconnect()
     return _outcome(state, ctx, time.monotonic() - started)
+
+
+async def _watch(
+    consumer: asyncio.Task[None], watchdog: Watchdog, changed: asyncio.Event
+) -> Breach | None:
+    """Wait for the stream to end; return the limit it broke first, if it broke one."""
+    while True:
+        changed.clear()
+        waiter = asyncio.create_task(changed.wait())
+        try:
+            await asyncio.wait(
+                {consumer, waiter},
+                timeout=watchdog.seconds_to_next_check(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waiter.cancel()
+        if consumer.done():
+            return None
+        breach = watchdog.breach()
+        if breach is not None:
+            return breach
 
 
 class _StreamState:
     def __init__(self) -> None:
         self.result: ResultMessage | None = None
         self.model: str | None = None
-        self.timed_out = False
+        self.breach: Breach | None = None
 
 
-async def _consume(client: ClaudeSDKClient, ctx: RunContext, state: _StreamState) -> None:
+async def _consume(
+    client: ClaudeSDKClient, ctx: RunContext, state: _StreamState, watchdog: Watchdog
+) -> None:
     async for message in client.receive_response():
+        watchdog.saw_activity()
+        if isinstance(message, StreamEvent):
+            continue
         if isinstance(message, AssistantMessage):
             _on_assistant(message, ctx, state)
+            for block in message.content:
+                if isinstance(block, ToolUseBlock):
+                    watchdog.tool_started(block.id, block.name)
+        elif isinstance(message, UserMessage) and isinstance(message.content, list):
+            for result_block in message.content:
+                if isinstance(result_block, ToolResultBlock):
+                    watchdog.tool_finished(result_block.tool_use_id)
         elif isinstance(message, ResultMessage):
             state.result = message
 
@@ -189,7 +256,7 @@ def _outcome(state: _StreamState, ctx: RunContext, duration: float) -> AgentOutc
     usage = (result.usage if result else None) or {}
     cost = result.total_cost_usd if result and result.total_cost_usd is not None else None
     status: AgentStatus
-    if state.timed_out:
+    if state.breach is not None:
         status = "timed_out"
     elif result is None:
         status = "error"
@@ -198,8 +265,8 @@ def _outcome(state: _StreamState, ctx: RunContext, duration: float) -> AgentOutc
         status = _ERROR_STATUS.get(result.subtype, "error")
     else:
         status = "success"
-    errors: tuple[str, ...] = ()
-    if result is not None and result.is_error and not state.timed_out:
+    errors: tuple[str, ...] = (state.breach.detail,) if state.breach else ()
+    if result is not None and result.is_error and state.breach is None:
         found = (result.result, *(result.errors or ()))
         errors = tuple(e for e in found if e and not e.startswith("[ede_diagnostic]"))
     final_cost = ctx.spent_usd if cost is None else cost

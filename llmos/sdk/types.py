@@ -34,6 +34,8 @@ class AgentRequest:
     model: str | None = None
     max_turns: int | None = None
     timeout_secs: float | None = None
+    stall_timeout_secs: float | None = None  # the watchdog (llmos/kernel/watchdog.py)
+    tool_timeout_secs: float | None = None
     system_prompt_append: str = ""
     tools: tuple[str, ...] = DEFAULT_TOOLS
     env: dict[str, str] = field(default_factory=dict)

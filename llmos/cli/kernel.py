@@ -1,0 +1,165 @@
+"""`llmos kernel`: run the kernel (scheduled goals) in the foreground, or see what it does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.schedule import jobs_table, when
+from llmos.kernel.daemon import Kernel, kernel_state, schedule_db
+from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
+from llmos.kernel.jobs import JobStore
+
+kernel_app = typer.Typer(
+    help="The kernel: `kernel start` runs scheduled goals in the foreground; `kernel status`.",
+    no_args_is_help=True,
+)
+
+
+def _emit(line: str) -> None:
+    # Flushed line by line: whoever reads a pipe (a supervisor, a test) sees events live.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class KernelReporter:
+    """Prints the kernel's job events: a line of text each, or a JSON object each (--json)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def note(self, event: str, text: str, **data: Any) -> None:
+        """A kernel-level line (started, stopped), not from the bus."""
+        if self.as_json:
+            _emit(json.dumps({"event": event, "at": time.time(), **data}))
+        else:
+            self._line(text)
+
+    @staticmethod
+    def _line(text: str) -> None:
+        _emit(f"{time.strftime('%H:%M:%S')} {text}")
+
+    def __call__(self, event: Event) -> None:
+        if self.as_json:
+            _emit(json.dumps({"event": event.kind, **event.to_dict()}, default=str))
+            return
+        match event:
+            case JobStarted():
+                extra = f" ({event.coalesced} missed runs coalesced)" if event.coalesced > 1 else ""
+                self._line(f"▶ job {event.job_id} {event.goal}{extra}")
+            case JobFinished():
+                run = f" run {event.run_id}" if event.run_id else ""
+                error = f": {event.error}" if event.error else ""
+                self._line(
+                    f"■ job {event.job_id} {event.status} ${event.cost_usd:.4f} "
+                    f"{event.duration_secs:.1f} s{run}{error}",
+                )
+            case JobMissed():
+                self._line(f"⋯ job {event.job_id} {event.missed} run(s) {event.reason}")
+            case _:
+                pass
+
+
+@kernel_app.command("start")
+def start(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run the goals that are due now, then exit.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per line, per event.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Run the kernel in the foreground: scheduled goals run as they come due.
+
+    One kernel per workspace. Ctrl-C (SIGINT) or SIGTERM stops it; a run in progress is
+    interrupted and recorded as such.
+    """
+    ws = open_workspace(workspace)
+    reporter = KernelReporter(as_json)
+    with Kernel(ws) as kernel:
+        with JobStore(schedule_db(ws)) as store:
+            jobs = store.jobs()
+        reporter.note(
+            "kernel_started",
+            f"llmos kernel running (pid {kernel.pid}) on {ws.root}: {len(jobs)} scheduled "
+            f"job(s){'; one pass' if once else '; Ctrl-C stops it'}",
+            pid=kernel.pid,
+            workspace=str(ws.root),
+            jobs=len(jobs),
+            once=once,
+        )
+        asyncio.run(_serve(kernel, once, reporter))
+    reporter.note("kernel_stopped", "kernel stopped")
+
+
+async def _serve(kernel: Kernel, once: bool, reporter: KernelReporter) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await kernel.run(stop, once=once, subscribers=[("console", reporter)])
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@kernel_app.command("status")
+def status(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Recent runs to show.", min=1)] = 10,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Whether the kernel runs, its jobs with their next and last runs, and recent runs."""
+    ws = open_workspace(workspace)
+    state = kernel_state(ws)
+    with JobStore(schedule_db(ws)) as store:
+        jobs, history = store.jobs(), store.history(limit=limit)
+    if as_json:
+        info = {
+            **state.to_dict(),
+            "jobs": [job.to_dict() for job in jobs],
+            "recent_runs": [run.__dict__ for run in history],
+        }
+        typer.echo(json.dumps(info, indent=2))
+        return
+    console = Console(highlight=False)
+    if state.running:
+        console.print(f"[bold]kernel[/] running (pid {state.pid}, since {when(state.started_at)})")
+        if state.current:
+            console.print(
+                f"[bold]now[/] job {state.current['job_id']} since "
+                f"{when(state.current['since'])}: {escape(state.current['goal'])}"
+            )
+    else:
+        console.print("[bold]kernel[/] not running (start it with `llmos kernel start`)")
+    if not jobs:
+        console.print("no scheduled jobs; add one with `llmos schedule add`")
+    else:
+        console.print(jobs_table(jobs))
+    if history:
+        table = Table("when", "job", "status", "cost", "run", "note", title="recent runs")
+        for run in history:
+            note = run.error or (f"{run.coalesced} runs coalesced" if run.coalesced > 1 else "")
+            if run.status == "missed":
+                note = f"{run.missed} missed: {note}"
+            table.add_row(
+                when(run.started_at or run.scheduled_for),
+                run.job_id,
+                run.status,
+                f"${run.cost_usd:.4f}",
+                run.run_id or "-",
+                escape(note),
+            )
+        console.print(table)

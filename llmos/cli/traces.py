@@ -1,0 +1,205 @@
+"""`llmos traces`: browse, remove, export, import and reindex learned traces (L3 memory)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.errors import LlmosError, UsageError
+from llmos.memory.library import TraceLibrary
+from llmos.memory.trace import Trace, parse
+from llmos.replay.plan import plan_replay
+from llmos.security.policy import check_tool_call
+from llmos.workspace import Workspace, validate_project_name
+
+traces_app = typer.Typer(
+    help="Learned traces: list, show, rm, export, import, reindex.", no_args_is_help=True
+)
+TraceId = Annotated[str, typer.Argument(help="Trace id (its signature) or a unique prefix.")]
+
+
+def _library(workspace: Path | None) -> tuple[Workspace, TraceLibrary]:
+    ws = open_workspace(workspace)
+    return ws, TraceLibrary(ws)
+
+
+@traces_app.command("list")
+def list_traces(
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Only this project.")
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", "-s", help="Only goals with all these words.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List traces, most recently used first."""
+    _, library = _library(workspace)
+    with library:
+        entries = library.index.listing(project=project, search=search, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([e.__dict__ for e in entries], indent=2))
+        return
+    table = Table("id", "goal", "mode", "rating", "uses", "cost", "last used")
+    for e in entries:
+        table.add_row(
+            e.signature,
+            escape(e.goal_text if len(e.goal_text) < 60 else e.goal_text[:59] + "…"),
+            e.mode,
+            f"{e.success_rating:.2f}",
+            str(e.usage_count),
+            f"${e.estimated_cost_usd:.4f}",
+            e.last_used.replace("T", " ")[:19],
+        )
+    console = Console(highlight=False)
+    console.print(table if entries else 'No traces yet: `llmos run "goal"` learns one.')
+
+
+@traces_app.command("show")
+def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+    """Show a trace: its statistics, whether it can be replayed, and its steps."""
+    _, library = _library(workspace)
+    with library:
+        entry = library.resolve(trace_id)
+        path = library.path_of(entry)
+        trace = library.load(entry)
+    plan = plan_replay(trace)
+    if as_json:
+        data: dict[str, Any] = {
+            "id": entry.signature,
+            "path": str(path),
+            **trace.front_matter,
+            "replayable": plan.eligible,
+            "not_replayable_because": plan.reason or None,
+            "steps": [step.__dict__ for step in trace.steps],
+            "result": trace.result,
+        }
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    from rich.syntax import Syntax
+
+    console = Console(highlight=False)
+    console.print(f"[bold]{entry.signature}[/] {escape(str(path))}")
+    verdict = "[green]yes[/]" if plan.eligible else f"[red]no[/]: {escape(plan.reason)}"
+    console.print(f"replayable in Follower mode: {verdict}")
+    console.print(Syntax(path.read_text(encoding="utf-8"), "markdown", word_wrap=True))
+
+
+@traces_app.command("rm")
+def remove(
+    trace_id: TraceId,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Delete a trace."""
+    _, library = _library(workspace)
+    with library:
+        entry = library.resolve(trace_id)
+        if not yes and not typer.confirm(f"Delete trace {entry.signature} ({entry.goal_text!r})?"):
+            raise typer.Exit(1)
+        library.remove(entry)
+    Console(highlight=False).print(f"deleted trace {entry.signature}")
+
+
+@traces_app.command("export")
+def export(
+    path: Annotated[Path, typer.Argument(help="Folder to copy the traces into (created).")],
+    project: Annotated[
+        str | None, typer.Option("--project", "-p", help="Only this project.")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Copy traces into a folder, one Markdown file each (a library to share or import)."""
+    _, library = _library(workspace)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} exists and is not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    with library:
+        entries = library.index.listing(project=project, limit=10**9)
+        for entry in entries:
+            shutil.copyfile(library.path_of(entry), path / f"{entry.signature}.md")
+    Console(highlight=False).print(f"exported {len(entries)} trace(s) to {path}")
+
+
+@traces_app.command("import")
+def import_traces(
+    path: Annotated[Path, typer.Argument(help="A trace file or a folder of them.")],
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Import traces. Every step of every trace is checked against the security policy; a
+    trace with one refused step is rejected whole, naming that step. Exit 1 if any was."""
+    ws, library = _library(workspace)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    files = sorted(path.glob("*.md")) if path.is_dir() else [path]
+    report: list[dict[str, Any]] = []
+    with library:
+        for file in files:
+            verdict = _vet(file, ws)
+            if isinstance(verdict, str):
+                report.append({"file": str(file), "imported": False, "reason": verdict})
+                continue
+            if library.index.by_signature(verdict.goal_signature):
+                reason = f"already in the library as {verdict.goal_signature}"
+                report.append({"file": str(file), "imported": False, "reason": reason})
+                continue
+            saved = library.save(verdict)
+            report.append({"file": str(file), "imported": True, "trace": str(saved)})
+    rejected = [r for r in report if not r["imported"] and "already" not in r["reason"]]
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        console = Console(highlight=False)
+        for r in report:
+            if r["imported"]:
+                console.print(f"[green]imported[/] {escape(r['file'])}")
+            else:
+                console.print(f"[red]not imported[/] {escape(r['file'])}: {escape(r['reason'])}")
+    if rejected:
+        raise typer.Exit(1)
+
+
+def _vet(file: Path, ws: Workspace) -> Trace | str:
+    """The trace in `file` if it reads back and the policy allows every step; else why not."""
+    try:
+        trace = parse(file.read_text(encoding="utf-8"), source=str(file))
+    except (OSError, UnicodeDecodeError, LlmosError) as exc:
+        return str(exc)
+    workdir = ws.output_dir(trace.project if _valid_project(trace.project) else "default")
+    for number, step in enumerate(trace.steps, start=1):
+        decision = check_tool_call(step.tool, step.input, workdir=workdir)
+        if not decision.allowed:
+            why = f"{decision.reason} [{decision.rule}]"
+            return f"step {number} ({step.tool}) refused by the security policy: {why}"
+    return trace
+
+
+def _valid_project(name: str) -> bool:
+    try:
+        validate_project_name(name)
+    except UsageError:
+        return False
+    return True
+
+
+@traces_app.command("reindex")
+def reindex(workspace: WorkspaceOption = None) -> None:
+    """Rebuild the trace index from the files (the files are the source of truth)."""
+    _, library = _library(workspace)
+    with library:
+        count, problems = library.index.rebuild()
+    console = Console(highlight=False)
+    console.print(f"indexed {count} trace(s)")
+    for problem in problems:
+        console.print(f"[yellow]skipped[/] {escape(problem)}")

@@ -1,0 +1,212 @@
+"""The kernel process behind `llmos kernel start`: one per workspace, running scheduled goals.
+
+- **Lock.** The kernel holds an exclusive `flock` on `state/kernel.lock` for its whole life;
+  a second kernel on the same workspace fails to take it and says which process has it.
+  The operating system drops the lock when the process ends, however it ends, so a crashed
+  kernel never blocks the next one. (`state/kernel.json` says who holds it and what it is
+  running; it is written atomically and removed on a clean stop.)
+- **Runs.** Each due goal goes through the dispatcher (`modes.dispatcher.run_goal`) like
+  `llmos run`, with the job's project, mode and budget, and a wall-clock limit (the job's
+  `--timeout`, else `scheduled_run_timeout_secs`): a scheduled run has no terminal and must
+  end on its own. The settings are re-read for every run, so `config.yaml` edits apply
+  without a restart.
+- **Stopping.** The command line sets the `stop` event on SIGINT or SIGTERM; a run in
+  progress is interrupted (the agent's CLI is ended, the run is charged and recorded as
+  interrupted) and the kernel exits cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from llmos.errors import LlmosError
+from llmos.fsutil import atomic_write_text
+from llmos.kernel.bus import EventBus, Handler
+from llmos.kernel.events import Event, JobFinished, JobStarted, RunFinished, RunStarted
+from llmos.kernel.jobs import Job, JobResult, JobStore
+from llmos.kernel.scheduler import (
+    POLL_SECS,
+    Clock,
+    JobRunner,
+    RunProgress,
+    Scheduler,
+    SystemClock,
+    until_stopped,
+)
+from llmos.workspace import Workspace
+
+
+class KernelAlreadyRunning(LlmosError):
+    """Another kernel holds this workspace's lock."""
+
+    def __init__(self, message: str, *, pid: int | None) -> None:
+        super().__init__(message, hint="Stop it first (Ctrl-C in its terminal, or kill PID).")
+        self.pid = pid
+
+
+def schedule_db(ws: Workspace) -> Path:
+    return ws.state_dir / "schedule.db"
+
+
+def _lock_path(ws: Workspace) -> Path:
+    return ws.state_dir / "kernel.lock"
+
+
+def _info_path(ws: Workspace) -> Path:
+    return ws.state_dir / "kernel.json"
+
+
+@dataclass(frozen=True)
+class KernelState:
+    running: bool
+    pid: int | None = None
+    started_at: float | None = None
+    current: dict[str, Any] | None = None  # the job being run: id, goal, since
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def kernel_state(ws: Workspace) -> KernelState:
+    """Whether a kernel holds the workspace's lock, and what it says about itself."""
+    info: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        info = json.loads(_info_path(ws).read_text(encoding="utf-8"))
+    if not _lock_held(_lock_path(ws)):
+        return KernelState(running=False)
+    return KernelState(True, info.get("pid"), info.get("started_at"), info.get("current"))
+
+
+def _lock_held(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult:
+    """Run `job`'s goal through the dispatcher, as `llmos run` would."""
+    from llmos.modes.dispatcher import run_goal  # the dispatcher's imports are not light
+    from llmos.modes.types import RunRequest
+
+    ws = Workspace.open(root)  # fresh settings for every run
+    limit = job.timeout_secs
+    if limit is None:
+        limit = ws.settings.scheduled_run_timeout_secs
+    request = RunRequest(
+        goal=job.goal,
+        mode=job.mode,  # type: ignore[arg-type]  # checked by `schedule add`
+        project=job.project,
+        budget_usd=job.budget_usd,
+        timeout_secs=limit if limit > 0 else None,
+    )
+
+    def observe(event: Event) -> None:
+        if isinstance(event, RunStarted):
+            progress.run_id = event.run_id
+        elif isinstance(event, RunFinished):
+            progress.cost_usd = event.cost_usd
+
+    summary = await run_goal(ws, request, subscribers=[("kernel", observe)])
+    return JobResult(summary.status, summary.run_id, summary.cost_usd, summary.error)
+
+
+class Kernel:
+    """`with Kernel(ws) as kernel:` holds the lock; `await kernel.run(stop)` does the work."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        clock: Clock | None = None,
+        runner: JobRunner | None = None,
+        poll_secs: float = POLL_SECS,
+    ) -> None:
+        self.ws = ws
+        self.clock = clock or SystemClock()
+        self.runner = runner or (lambda job, progress: dispatch_job(ws.root, job, progress))
+        self.poll_secs = poll_secs
+        self.pid = os.getpid()
+        self.started_at = time.time()
+        self._lock: TextIO | None = None
+
+    def __enter__(self) -> Kernel:
+        path = _lock_path(self.ws)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            pid = kernel_state(self.ws).pid
+            who = f" (pid {pid})" if pid else ""
+            raise KernelAlreadyRunning(
+                f"a kernel is already running on {self.ws.root}{who}", pid=pid
+            ) from None
+        self._lock = handle
+        self._write_info(None)
+        with JobStore(schedule_db(self.ws)) as store:
+            store.abandon_running(now=self.clock.now())  # runs a dead kernel left behind
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            _info_path(self.ws).unlink()
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the lock
+            self._lock = None
+
+    def _write_info(self, current: dict[str, Any] | None) -> None:
+        info = {"pid": self.pid, "started_at": self.started_at, "current": current}
+        atomic_write_text(_info_path(self.ws), json.dumps(info) + "\n")
+
+    def _track(self, event: Event) -> None:
+        if isinstance(event, JobStarted):
+            self._write_info({"job_id": event.job_id, "goal": event.goal, "since": event.at})
+        elif isinstance(event, JobFinished):
+            self._write_info(None)
+
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        once: bool = False,
+        subscribers: Sequence[tuple[str, Handler]] = (),
+    ) -> None:
+        """Run due jobs until `stop` is set; with `once`, one pass over the jobs due now."""
+        assert self._lock is not None, "use `with Kernel(ws) as kernel`"
+        bus = EventBus()
+        bus.subscribe(self._track, name="kernel-state")
+        for name, handler in subscribers:
+            bus.subscribe(handler, name=name)
+        store = JobStore(schedule_db(self.ws))
+        try:
+            scheduler = Scheduler(
+                store,
+                self.runner,
+                clock=self.clock,
+                grace_secs=self.ws.settings.schedule_misfire_grace_secs,
+                publish=bus.publish,
+                poll_secs=self.poll_secs,
+            )
+            if once:
+                await until_stopped(scheduler.run_due(), stop)
+            else:
+                await scheduler.serve(stop)
+        finally:
+            store.close()
+            await bus.close()

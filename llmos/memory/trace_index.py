@@ -1,0 +1,286 @@
+"""A SQLite index over the trace files, so a lookup never parses every trace.
+
+The Markdown files stay the source of truth; `state/index.db` is derived from them and can
+be deleted at any time (`llmos traces reindex` rebuilds it). It stays in step with the files:
+
+- saves through llmos update the index at once;
+- files added, removed or renamed by hand change the folder's mtime, which the index
+  compares on every open, and then it re-scans the folder's names and stats;
+- every trace llmos is about to use is re-checked against its file (size and mtime), so a
+  trace edited in place is re-read before it is trusted.
+
+Goals are searched with FTS5 over their normalised words; the signature match is a B-tree
+lookup. The signature is recomputed from the goal text, never taken from the front matter,
+so a hand-edited file cannot claim another goal's identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos.errors import TraceFormatError
+from llmos.memory.trace import Trace, goal_signature, normalize_goal, parse
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS traces (
+    name TEXT PRIMARY KEY,          -- file name in the traces folder
+    signature TEXT NOT NULL,
+    goal_text TEXT NOT NULL,
+    normalized TEXT NOT NULL,
+    project TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    success_rating REAL NOT NULL,
+    usage_count INTEGER NOT NULL,
+    estimated_cost_usd REAL NOT NULL,
+    last_used TEXT NOT NULL,
+    step_count INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS traces_by_signature ON traces(signature);
+CREATE VIRTUAL TABLE IF NOT EXISTS traces_fts
+    USING fts5(normalized, content='traces', content_rowid='rowid');
+CREATE TRIGGER IF NOT EXISTS traces_ai AFTER INSERT ON traces BEGIN
+    INSERT INTO traces_fts(rowid, normalized) VALUES (new.rowid, new.normalized);
+END;
+CREATE TRIGGER IF NOT EXISTS traces_ad AFTER DELETE ON traces BEGIN
+    INSERT INTO traces_fts(traces_fts, rowid, normalized)
+        VALUES ('delete', old.rowid, old.normalized);
+END;
+CREATE TRIGGER IF NOT EXISTS traces_au AFTER UPDATE ON traces BEGIN
+    INSERT INTO traces_fts(traces_fts, rowid, normalized)
+        VALUES ('delete', old.rowid, old.normalized);
+    INSERT INTO traces_fts(rowid, normalized) VALUES (new.rowid, new.normalized);
+END;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class IndexedTrace:
+    name: str
+    signature: str
+    goal_text: str
+    project: str
+    mode: str
+    success_rating: float
+    usage_count: int
+    estimated_cost_usd: float
+    last_used: str
+    step_count: int
+
+
+class TraceIndex:
+    def __init__(self, db_path: Path, traces_dir: Path) -> None:
+        self.traces_dir = traces_dir
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self.sync()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # Keeping in step with the files ----------------------------------------------------------
+    def sync(self) -> None:
+        """Pick up files added, removed or renamed since the index last saw the folder."""
+        folder_mtime = self._folder_mtime()
+        if folder_mtime == self._meta("folder_mtime_ns"):
+            return
+        on_disk = {}
+        with os.scandir(self.traces_dir) as entries:
+            for entry in entries:
+                if entry.name.endswith(".md") and entry.is_file():
+                    stat = entry.stat()
+                    on_disk[entry.name] = (stat.st_mtime_ns, stat.st_size)
+        known = {
+            row["name"]: (row["mtime_ns"], row["size"])
+            for row in self._conn.execute("SELECT name, mtime_ns, size FROM traces")
+        }
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for name in known.keys() - on_disk.keys():
+                self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+            for name, stamp in on_disk.items():
+                if known.get(name) != stamp:
+                    self._index_file(name)
+            self._set_meta("folder_mtime_ns", folder_mtime)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def rebuild(self) -> tuple[int, list[str]]:
+        """Re-read every file. Returns how many traces were indexed and the unreadable files."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("DELETE FROM traces")
+        self._conn.execute("INSERT INTO traces_fts(traces_fts) VALUES ('rebuild')")
+        problems = []
+        count = 0
+        for path in sorted(self.traces_dir.glob("*.md")):
+            error = self._index_file(path.name)
+            if error:
+                problems.append(error)
+            else:
+                count += 1
+        self._set_meta("folder_mtime_ns", self._folder_mtime())
+        self._conn.execute("COMMIT")
+        return count, problems
+
+    def refresh(self, name: str) -> None:
+        """Re-read one file if it changed (or vanished) since it was indexed."""
+        path = self.traces_dir / name
+        row = self._conn.execute(
+            "SELECT mtime_ns, size FROM traces WHERE name=?", (name,)
+        ).fetchone()
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            if row is not None:
+                self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+            return
+        if row is None or (row["mtime_ns"], row["size"]) != (stat.st_mtime_ns, stat.st_size):
+            self._index_file(name)
+
+    def note_saved(self, path: Path) -> None:
+        """Called after llmos itself wrote `path`: index it and remember the folder's mtime."""
+        self._index_file(path.name)
+        self._set_meta("folder_mtime_ns", self._folder_mtime())
+
+    def forget(self, name: str) -> None:
+        self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+        self._set_meta("folder_mtime_ns", self._folder_mtime())
+
+    # Queries ---------------------------------------------------------------------------------
+    def by_signature(self, signature: str) -> list[IndexedTrace]:
+        rows = self._conn.execute(
+            "SELECT * FROM traces WHERE signature=? ORDER BY success_rating DESC", (signature,)
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def by_prefix(self, prefix: str) -> list[IndexedTrace]:
+        """Traces whose signature (their id) starts with `prefix`."""
+        rows = self._conn.execute(
+            "SELECT * FROM traces WHERE signature >= ? AND signature < ? ORDER BY signature",
+            (prefix, prefix + "\uffff"),
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def candidates(self, goal: str, *, limit: int = 20) -> list[IndexedTrace]:
+        """Traces sharing at least one word with `goal`, best FTS rank first."""
+        terms = sorted(set(normalize_goal(goal).split()))
+        if not terms:
+            return []
+        query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        rows = self._conn.execute(
+            "SELECT traces.* FROM traces_fts JOIN traces ON traces.rowid = traces_fts.rowid"
+            " WHERE traces_fts MATCH ? ORDER BY rank LIMIT ?",
+            (query, limit),
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def listing(
+        self, *, project: str | None = None, search: str | None = None, limit: int = 1000
+    ) -> list[IndexedTrace]:
+        sql = "SELECT traces.* FROM traces"
+        args: list[object] = []
+        where = []
+        if search:
+            terms = normalize_goal(search).split()
+            if terms:
+                sql += " JOIN traces_fts ON traces.rowid = traces_fts.rowid"
+                where.append("traces_fts MATCH ?")
+                args.append(" AND ".join('"' + t.replace('"', '""') + '"' for t in terms))
+        if project:
+            where.append("traces.project = ?")
+            args.append(project)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY traces.last_used DESC LIMIT ?"
+        args.append(limit)
+        return [_row(row) for row in self._conn.execute(sql, args).fetchall()]
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM traces").fetchone()[0])
+
+    # Internals -------------------------------------------------------------------------------
+    def _index_file(self, name: str) -> str | None:
+        path = self.traces_dir / name
+        try:
+            stat = path.stat()
+            trace = parse(path.read_text(encoding="utf-8"), source=str(path))
+        except FileNotFoundError:
+            self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+            return None
+        except (OSError, UnicodeDecodeError, TraceFormatError) as exc:
+            log.warning("not indexing unreadable trace %s: %s", path, exc)
+            self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+            return f"{path}: {exc}"
+        self._upsert(name, trace, stat.st_mtime_ns, stat.st_size)
+        return None
+
+    def _upsert(self, name: str, trace: Trace, mtime_ns: int, size: int) -> None:
+        self._conn.execute(
+            "INSERT INTO traces(name, signature, goal_text, normalized, project, mode,"
+            " success_rating, usage_count, estimated_cost_usd, last_used, step_count, mtime_ns,"
+            " size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(name) DO UPDATE SET signature=excluded.signature,"
+            " goal_text=excluded.goal_text, normalized=excluded.normalized,"
+            " project=excluded.project, mode=excluded.mode,"
+            " success_rating=excluded.success_rating, usage_count=excluded.usage_count,"
+            " estimated_cost_usd=excluded.estimated_cost_usd, last_used=excluded.last_used,"
+            " step_count=excluded.step_count, mtime_ns=excluded.mtime_ns, size=excluded.size",
+            (
+                name,
+                goal_signature(trace.goal_text),
+                trace.goal_text,
+                normalize_goal(trace.goal_text),
+                trace.project,
+                trace.mode,
+                trace.success_rating,
+                trace.usage_count,
+                trace.estimated_cost_usd,
+                trace.last_used,
+                len(trace.steps),
+                mtime_ns,
+                size,
+            ),
+        )
+
+    def _folder_mtime(self) -> str:
+        return str(self.traces_dir.stat().st_mtime_ns)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+
+def _row(row: sqlite3.Row) -> IndexedTrace:
+    return IndexedTrace(
+        name=row["name"],
+        signature=row["signature"],
+        goal_text=row["goal_text"],
+        project=row["project"],
+        mode=row["mode"],
+        success_rating=row["success_rating"],
+        usage_count=row["usage_count"],
+        estimated_cost_usd=row["estimated_cost_usd"],
+        last_used=row["last_used"],
+        step_count=row["step_count"],
+    )

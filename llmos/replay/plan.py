@@ -1,0 +1,88 @@
+"""Which steps of a trace replay runs, which it skips, and whether it can replay it at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from llmos.memory.trace import Trace, TraceStep
+
+# Steps replay executes itself, in Python, in the run's working folder.
+REPLAYED_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "Bash"})
+# Steps that only read or plan: they changed nothing, so replay has nothing to redo.
+READ_ONLY_TOOLS = frozenset(
+    {"Read", "Glob", "Grep", "LS", "TodoWrite", "WebSearch", "NotebookRead", "ToolSearch"}
+)
+# A delegation: the subagent's own tool calls are steps of the trace and are replayed.
+DELEGATION_TOOLS = frozenset({"Agent", "Task"})
+_NOT_REPLAYABLE = {
+    "WebFetch": "it fetched a web page whose content the model used; replay cannot reproduce it",
+}
+
+Action = Literal["run", "skip"]
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    number: int
+    step: TraceStep
+    action: Action
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    steps: tuple[PlannedStep, ...]
+    eligible: bool
+    reason: str = ""
+
+    @property
+    def to_run(self) -> list[PlannedStep]:
+        return [p for p in self.steps if p.action == "run"]
+
+    def files_touched(self) -> list[str]:
+        paths = []
+        for planned in self.to_run:
+            value = planned.step.input.get("file_path") or planned.step.input.get("notebook_path")
+            if isinstance(value, str) and value not in paths:
+                paths.append(value)
+        return paths
+
+    def commands(self) -> list[str]:
+        return [str(p.step.input.get("command", "")) for p in self.to_run if p.step.tool == "Bash"]
+
+
+def plan_replay(trace: Trace) -> ReplayPlan:
+    planned: list[PlannedStep] = []
+    for number, step in enumerate(trace.steps, start=1):
+        if step.outcome == "error":
+            planned.append(PlannedStep(number, step, "skip", "recorded as failed"))
+        elif step.tool in READ_ONLY_TOOLS:
+            planned.append(PlannedStep(number, step, "skip", "read-only"))
+        elif step.tool in DELEGATION_TOOLS:
+            planned.append(PlannedStep(number, step, "skip", "delegation; its steps are replayed"))
+        elif step.tool in REPLAYED_TOOLS:
+            problem = _unreplayable_input(step)
+            if problem:
+                return ReplayPlan(tuple(planned), False, f"step {number} ({step.tool}): {problem}")
+            planned.append(PlannedStep(number, step, "run"))
+        else:
+            why = _NOT_REPLAYABLE.get(step.tool, "llmos cannot replay this tool")
+            return ReplayPlan(tuple(planned), False, f"step {number} ({step.tool}): {why}")
+    if not any(p.action == "run" for p in planned) and not trace.result:
+        return ReplayPlan(tuple(planned), False, "it has no step to replay and no recorded answer")
+    return ReplayPlan(tuple(planned), True)
+
+
+def _unreplayable_input(step: TraceStep) -> str:
+    if step.tool == "Bash":
+        if not isinstance(step.input.get("command"), str):
+            return "no command recorded"
+        if step.input.get("run_in_background"):
+            return "it ran in the background, so its effects cannot be checked"
+    elif step.tool == "NotebookEdit":
+        if not isinstance(step.input.get("notebook_path"), str):
+            return "no notebook_path recorded"
+    elif not isinstance(step.input.get("file_path"), str):
+        return "no file_path recorded"
+    return ""

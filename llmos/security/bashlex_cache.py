@@ -1,0 +1,117 @@
+"""Make `import bashlex` cheap: cache the LALR tables its parser builds at every import.
+
+bashlex ships a PLY variant that recomputes its LALR(1) tables each time the module is
+imported (about 150 ms on a 2-core machine), a cost every `llmos` command that checks a
+shell command would pay, Follower replay included. `install()` swaps in a table class that
+loads the computed tables from a pickle keyed by the bashlex and Python versions and by the
+grammar itself, and computes and saves them when there is no such file. Any problem with the
+cache falls back to computing the tables, so correctness never depends on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.abc
+import importlib.machinery
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_installed = False
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llmos"
+
+
+def install() -> None:
+    """Patch bashlex's table generator. Call before the first `import bashlex`."""
+    global _installed
+    if _installed or "bashlex.parser" in sys.modules:
+        return
+    _installed = True
+    # bashlex/__init__ imports its parser, which builds the tables at once; so the PLY module
+    # is patched as it is loaded, before the parser module can use it.
+    sys.meta_path.insert(0, _PatchPlyOnLoad())
+
+
+class _PatchPlyOnLoad(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "bashlex.yacc":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        load = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            load(module)
+            ply_version = str(getattr(module, "__version__", ""))
+            module.LRTable = _cached_table_class(module.LRTable, ply_version)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _cached_table_class(computed_table: Any, ply_version: str) -> type:
+    class CachedLRTable(computed_table):
+        lr_action: dict[int, Any]
+        lr_goto: dict[int, Any]
+        sr_conflicts: list[Any]
+        rr_conflicts: list[Any]
+
+        def __init__(self, grammar: Any, log: Any = None) -> None:
+            path = _cache_path(grammar, ply_version)
+            tables = _load(path)
+            if tables is None:
+                super().__init__(grammar, log)
+                _save(path, {"action": self.lr_action, "goto": self.lr_goto})
+                return
+            # What LRParser and yacc() read from a table. Conflicts were resolved when the
+            # tables were computed; empty lists keep yacc() from reporting them again.
+            self.grammar = grammar
+            self.log = log
+            self.lr_action = tables["action"]
+            self.lr_goto = tables["goto"]
+            self.lr_productions = grammar.Productions
+            self.sr_conflicts, self.rr_conflicts = [], []
+
+    return CachedLRTable
+
+
+def _cache_path(grammar: Any, ply_version: str) -> Path:
+    digest = hashlib.sha256(f"{ply_version}|{sys.version}".encode())
+    for production in grammar.Productions:
+        digest.update(str(production).encode())
+        digest.update(b"\0")
+    return cache_dir() / f"bashlex-lalr-{digest.hexdigest()[:20]}.pickle"
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open("rb") as handle:
+            tables = pickle.load(handle)
+    except Exception:
+        return None
+    if isinstance(tables, dict) and {"action", "goto"} <= tables.keys():
+        return tables
+    return None
+
+
+def _save(path: Path, tables: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bashlex-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
