@@ -35,6 +35,15 @@ def _register() -> None:
     app.add_typer(budget.budget_app, name="budget")
     app.add_typer(traces.traces_app, name="traces")
     app.command("demo")(demo.demo)
+    _register_kernel_services()
+
+
+def _register_kernel_services() -> None:
+    from llmos.cli import kernel, schedule, sessions
+
+    app.add_typer(schedule.schedule_app, name="schedule")
+    app.add_typer(kernel.kernel_app, name="kernel")
+    app.add_typer(sessions.sessions_app, name="sessions")
 
 
 _register()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.kernel.economy import TokenEconomy
-from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.kernel.economy import TokenEconomy
+    from llmos.workspace import Workspace
 
 budget_app = typer.Typer(
     help="Show the balance and the spend log; `budget set USD`, `budget add USD`.",
@@ -26,6 +28,8 @@ Amount = Annotated[
 
 
 def _economy(ws: Workspace) -> TokenEconomy:
+    from llmos.kernel.economy import TokenEconomy
+
     return TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
 
 

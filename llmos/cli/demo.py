@@ -8,7 +8,6 @@ the ledger charged, and a dangerous call denied by the security hook.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -74,6 +73,8 @@ def demo(
 ) -> None:
     """Run llmos end to end, offline, with a scripted model: learn a goal, save its trace,
     and watch the security hook deny a dangerous call."""
+    import asyncio
+
     from rich.panel import Panel
     from rich.syntax import Syntax
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmos.workspace import Workspace
+if TYPE_CHECKING:
+    from llmos.workspace import Workspace
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -25,4 +26,6 @@ JsonOption = Annotated[
 
 
 def open_workspace(path: Path | None) -> Workspace:
+    from llmos.workspace import Workspace  # not at import time: keeps --help fast
+
     return Workspace.open(path)

@@ -4,6 +4,7 @@ and the summary table every run ends with."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,8 +21,10 @@ from llmos.kernel.events import (
     ToolRequested,
 )
 from llmos.memory.trace import one_line
-from llmos.modes.dispatcher import DryRun
-from llmos.modes.types import RunSummary
+
+if TYPE_CHECKING:
+    from llmos.modes.dispatcher import DryRun
+    from llmos.modes.types import RunSummary
 
 
 def describe_call(tool: str, tool_input: dict) -> str:

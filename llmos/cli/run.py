@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
-from llmos.kernel.bus import Handler
-from llmos.modes.dispatcher import plan_goal, run_goal
 from llmos.modes.types import MODES, Mode, RunRequest
+
+if TYPE_CHECKING:
+    from llmos.kernel.bus import Handler
 
 
 def _check_mode(value: str) -> str:
@@ -89,6 +89,10 @@ def run(
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
     """
+    # Imported here, not at the top: other commands (and --help) need none of this.
+    from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
+    from llmos.modes.dispatcher import plan_goal, run_goal
+
     ws = open_workspace(workspace)
     mode_value: Mode = mode  # type: ignore[assignment]  # validated by _check_mode
     request = RunRequest(

@@ -74,9 +74,7 @@ def add(
     goal: Annotated[str, typer.Argument(help="What to do, in plain language.", metavar="GOAL")],
     cron: Annotated[
         str | None,
-        typer.Option(
-            "--cron", help='Crontab expression, e.g. "0 9 * * 1-5" (weekdays at 9:00).'
-        ),
+        typer.Option("--cron", help='Crontab expression, e.g. "0 9 * * 1-5" (weekdays at 9:00).'),
     ] = None,
     every: Annotated[
         str | None,
@@ -86,15 +84,16 @@ def add(
         str | None,
         typer.Option("--at", help='Once, at an ISO time ("2030-01-31T09:00"), or "now".'),
     ] = None,
-    project: Annotated[
-        str, typer.Option("--project", "-p", help="Project to run in.")
-    ] = "default",
+    project: Annotated[str, typer.Option("--project", "-p", help="Project to run in.")] = "default",
     mode: Annotated[
         str, typer.Option("--mode", "-m", help="auto, learner, follower or orchestrator.")
     ] = "auto",
     budget: Annotated[
         float | None,
         typer.Option("--budget", "-b", help="Most each run may spend, in USD.", min=0.0001),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model alias or id (default: config.yaml).")
     ] = None,
     timeout: Annotated[
         float | None,
@@ -133,6 +132,7 @@ def add(
             now=now,
             project=project,
             mode=mode,
+            model=model,
             budget_usd=budget,
             timeout_secs=timeout,
         )
@@ -150,7 +150,7 @@ def list_jobs(as_json: JsonOption = False, workspace: WorkspaceOption = None) ->
     if as_json:
         typer.echo(json.dumps({"jobs": [job.to_dict() for job in jobs]}, indent=2))
     elif not jobs:
-        Console(highlight=False).print('no scheduled jobs; add one with `llmos schedule add`')
+        Console(highlight=False).print("no scheduled jobs; add one with `llmos schedule add`")
     else:
         Console(highlight=False).print(jobs_table(jobs))
 

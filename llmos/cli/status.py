@@ -10,12 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.kernel.economy import TokenEconomy
-from llmos.memory.trace_store import TraceStore
 
 
 def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Show the workspace, the balance and counts of traces, projects and sessions."""
+    from llmos.kernel.economy import TokenEconomy
+    from llmos.memory.trace_store import TraceStore
+
     ws = open_workspace(workspace)
     economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,11 +14,11 @@ from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.errors import LlmosError, UsageError
-from llmos.memory.library import TraceLibrary
-from llmos.memory.trace import Trace, parse
-from llmos.replay.plan import plan_replay
-from llmos.security.policy import check_tool_call
-from llmos.workspace import Workspace, validate_project_name
+
+if TYPE_CHECKING:
+    from llmos.memory.library import TraceLibrary
+    from llmos.memory.trace import Trace
+    from llmos.workspace import Workspace
 
 traces_app = typer.Typer(
     help="Learned traces: list, show, rm, export, import, reindex.", no_args_is_help=True
@@ -27,6 +27,8 @@ TraceId = Annotated[str, typer.Argument(help="Trace id (its signature) or a uniq
 
 
 def _library(workspace: Path | None) -> tuple[Workspace, TraceLibrary]:
+    from llmos.memory.library import TraceLibrary  # here, not at the top: keeps --help fast
+
     ws = open_workspace(workspace)
     return ws, TraceLibrary(ws)
 
@@ -68,6 +70,8 @@ def list_traces(
 @traces_app.command("show")
 def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Show a trace: its statistics, whether it can be replayed, and its steps."""
+    from llmos.replay.plan import plan_replay
+
     _, library = _library(workspace)
     with library:
         entry = library.resolve(trace_id)
@@ -172,6 +176,9 @@ def import_traces(
 
 def _vet(file: Path, ws: Workspace) -> Trace | str:
     """The trace in `file` if it reads back and the policy allows every step; else why not."""
+    from llmos.memory.trace import parse
+    from llmos.security.policy import check_tool_call
+
     try:
         trace = parse(file.read_text(encoding="utf-8"), source=str(file))
     except (OSError, UnicodeDecodeError, LlmosError) as exc:
@@ -186,6 +193,8 @@ def _vet(file: Path, ws: Workspace) -> Trace | str:
 
 
 def _valid_project(name: str) -> bool:
+    from llmos.workspace import validate_project_name
+
     try:
         validate_project_name(name)
     except UsageError:

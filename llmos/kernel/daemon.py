@@ -83,7 +83,33 @@ def kernel_state(ws: Workspace) -> KernelState:
         info = json.loads(_info_path(ws).read_text(encoding="utf-8"))
     if not _lock_held(_lock_path(ws)):
         return KernelState(running=False)
-    return KernelState(True, info.get("pid"), info.get("started_at"), info.get("current"))
+    pid = info.get("pid")
+    if not isinstance(pid, int) or not _alive(pid):
+        return KernelState(True)  # a kernel that has not written kernel.json yet
+    return KernelState(True, pid, info.get("started_at"), info.get("current"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _take(handle: TextIO) -> bool:
+    # `kernel status` probes the lock for an instant (a shared lock); a start that meets such
+    # a probe tries again a few times before concluding another kernel holds it.
+    for attempt in range(5):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt < 4:
+                time.sleep(0.02)
+    return False
 
 
 def _lock_held(path: Path) -> bool:
@@ -111,6 +137,7 @@ async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult
         goal=job.goal,
         mode=job.mode,  # type: ignore[arg-type]  # checked by `schedule add`
         project=job.project,
+        model=job.model,
         budget_usd=job.budget_usd,
         timeout_secs=limit if limit > 0 else None,
     )
@@ -148,9 +175,7 @@ class Kernel:
         path = _lock_path(self.ws)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _take(handle):
             handle.close()
             pid = kernel_state(self.ws).pid
             who = f" (pid {pid})" if pid else ""

@@ -33,6 +33,7 @@ _MIGRATIONS: tuple[str, ...] = (
         interval_secs INTEGER NOT NULL,
         project TEXT NOT NULL,
         mode TEXT NOT NULL,
+        model TEXT,
         budget_usd REAL,
         timeout_secs REAL,
         paused INTEGER NOT NULL DEFAULT 0,
@@ -72,6 +73,7 @@ class Job:
     schedule: Schedule
     project: str
     mode: str
+    model: str | None
     budget_usd: float | None
     timeout_secs: float | None
     paused: bool
@@ -172,6 +174,7 @@ class JobStore:
         now: float,
         project: str = "default",
         mode: str = "auto",
+        model: str | None = None,
         budget_usd: float | None = None,
         timeout_secs: float | None = None,
     ) -> Job:
@@ -181,6 +184,7 @@ class JobStore:
             schedule=schedule,
             project=project,
             mode=mode,
+            model=model,
             budget_usd=budget_usd,
             timeout_secs=timeout_secs,
             paused=False,
@@ -193,8 +197,8 @@ class JobStore:
         with self._tx() as cur:
             cur.execute(
                 "INSERT INTO jobs(id, goal, kind, expr, tz, start, interval_secs, project, mode,"
-                " budget_usd, timeout_secs, paused, created_at, next_run_at)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?,0,?,?)",
+                " model, budget_usd, timeout_secs, paused, created_at, next_run_at)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,?,?)",
                 (
                     job.id,
                     goal,
@@ -205,6 +209,7 @@ class JobStore:
                     schedule.interval_secs,
                     project,
                     mode,
+                    model,
                     budget_usd,
                     timeout_secs,
                     now,

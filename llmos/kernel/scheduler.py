@@ -134,7 +134,7 @@ class Scheduler:
 
     def _skip(self, job: Job, decision: Decision) -> None:
         grace = max(self.grace_secs, MIN_GRACE_SECS)
-        reason = f"missed by more than the {grace:g} s grace period (the kernel was not running)"
+        reason = f"missed by more than the {grace:g} s grace period (kernel down or busy)"
         if self.store.skip(
             job,
             due=decision.due,

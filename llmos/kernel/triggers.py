@@ -59,7 +59,7 @@ class Schedule:
         if self.kind == "every":
             return f"every {self.expr}"
         when = dt.datetime.fromtimestamp(self.start, ZoneInfo(self.tz))
-        return f"at {when.isoformat(sep=' ')}"
+        return f"at {when:%Y-%m-%d %H:%M:%S} ({self.tz})"
 
     def first_fire_at_or_after(self, t: float) -> float | None:
         """The first fire time >= t, or None if the schedule has no more."""

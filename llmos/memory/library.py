@@ -58,14 +58,19 @@ class TraceLibrary:
     def matches(self, goal: str, *, project: str | None = None, limit: int = 5) -> list[Match]:
         """Learned goals like `goal`, most confident first (the project's own first on ties)."""
         signature = goal_signature(goal)
+        self.index.sync()  # one stat of the folder, unless files came or went
         self.index.refresh(f"{signature}.md")  # the usual home of an exact match: re-check it
         found: dict[str, Match] = {}
         for entry in self.index.by_signature(signature):
             found[entry.name] = Match(entry, 1.0)
-        for entry in self.index.candidates(goal):
-            if entry.name not in found:
-                self.index.refresh(entry.name)
-                found[entry.name] = Match(entry, confidence(goal, entry.goal_text))
+        for candidate in self.index.candidates(goal):
+            if candidate.name in found:
+                continue
+            # Re-checked against its file before it is trusted: it may have been edited.
+            fresh = self.index.refresh(candidate.name)
+            if fresh is not None:
+                score = 1.0 if fresh.signature == signature else confidence(goal, fresh.goal_text)
+                found[fresh.name] = Match(fresh, score)
         ranked = sorted(
             found.values(),
             key=lambda m: (m.confidence, m.entry.project == project, m.entry.success_rating),
@@ -82,6 +87,7 @@ class TraceLibrary:
                 f"invalid trace id {trace_id!r}",
                 hint="A trace id is its goal signature (hex) or a unique prefix of it.",
             )
+        self.index.sync()
         found = self.index.by_prefix(trace_id)
         if not found:
             raise UsageError(f"no trace has the id {trace_id}", hint="See `llmos traces list`.")

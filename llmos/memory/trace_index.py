@@ -136,20 +136,21 @@ class TraceIndex:
         self._conn.execute("COMMIT")
         return count, problems
 
-    def refresh(self, name: str) -> None:
-        """Re-read one file if it changed (or vanished) since it was indexed."""
+    def refresh(self, name: str) -> IndexedTrace | None:
+        """Re-read one file if it changed (or vanished) since it was indexed; its entry now."""
         path = self.traces_dir / name
-        row = self._conn.execute(
-            "SELECT mtime_ns, size FROM traces WHERE name=?", (name,)
-        ).fetchone()
+        row = self._conn.execute("SELECT * FROM traces WHERE name=?", (name,)).fetchone()
         try:
             stat = path.stat()
         except FileNotFoundError:
             if row is not None:
                 self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
-            return
-        if row is None or (row["mtime_ns"], row["size"]) != (stat.st_mtime_ns, stat.st_size):
-            self._index_file(name)
+            return None
+        if row is not None and (row["mtime_ns"], row["size"]) == (stat.st_mtime_ns, stat.st_size):
+            return _row(row)
+        self._index_file(name)
+        row = self._conn.execute("SELECT * FROM traces WHERE name=?", (name,)).fetchone()
+        return _row(row) if row is not None else None
 
     def note_saved(self, path: Path) -> None:
         """Called after llmos itself wrote `path`: index it and remember the folder's mtime."""

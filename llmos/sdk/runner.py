@@ -14,9 +14,10 @@ import logging
 import os
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claude_agent_sdk import (
+    AgentDefinition,
     AssistantMessage,
     ClaudeAgentOptions,
     ClaudeSDKClient,
@@ -39,6 +40,9 @@ from llmos.kernel.run_context import RunContext
 from llmos.kernel.watchdog import Breach, Watchdog, WatchdogLimits
 from llmos.sdk.types import AgentOutcome, AgentRequest, AgentStatus
 
+if TYPE_CHECKING:
+    from llmos.agents.spec import AgentSpec
+
 log = logging.getLogger(__name__)
 
 # Given to the CLI on every run: no title-generation request or telemetry (they cost money
@@ -53,6 +57,8 @@ _CLI_ENV = {
 # llmos gives up sooner and says why, unless the user chose a number of retries.
 _DEFAULT_MAX_RETRIES = "2"
 _SYNTHETIC_MODEL = "<synthetic>"  # the CLI's name for messages it made up itself (API errors)
+# The tool through which the CLI takes structured output (output_format): not a real action.
+_STRUCTURED_OUTPUT_TOOL = "StructuredOutput"
 _INTERRUPT_GRACE_SECS = 5.0
 
 _ERROR_STATUS: dict[str, AgentStatus] = {
@@ -78,7 +84,32 @@ def _sdk_hooks(specs: list[HookSpec]) -> dict[Any, list[HookMatcher]]:
     return hooks
 
 
+def _sdk_agents(specs: tuple[AgentSpec, ...]) -> dict[str, AgentDefinition] | None:
+    """llmos agents as the SDK's subagent definitions (the model delegates with `Agent`)."""
+    if not specs:
+        return None
+    return {
+        spec.name: AgentDefinition(
+            description=spec.description,
+            prompt=spec.prompt,
+            tools=list(spec.tools) if spec.tools is not None else None,
+            model=spec.model or "inherit",
+            maxTurns=spec.max_turns,
+        )
+        for spec in specs
+    }
+
+
+def _system_prompt(request: AgentRequest) -> Any:
+    if request.system_prompt is not None:
+        return request.system_prompt
+    return {"type": "preset", "preset": "claude_code", "append": request.system_prompt_append}
+
+
 def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgentOptions:
+    output_format = None
+    if request.output_schema is not None:
+        output_format = {"type": "json_schema", "schema": request.output_schema}
     return ClaudeAgentOptions(
         cwd=str(request.workdir),
         model=request.model,
@@ -89,11 +120,9 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
         # llmos's own PreToolUse guards are what decide (and deny) each call.
         allowed_tools=list(request.tools),
         permission_mode="acceptEdits",
-        system_prompt={
-            "type": "preset",
-            "preset": "claude_code",
-            "append": request.system_prompt_append,
-        },
+        system_prompt=_system_prompt(request),
+        agents=_sdk_agents(request.agents),
+        output_format=output_format,
         # No user/project settings or CLAUDE.md: a run depends on llmos's inputs only.
         setting_sources=[],
         # Every streamed chunk is a sign of life for the watchdog's stall limit.
@@ -157,11 +186,11 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
     except ClaudeSDKError as exc:
         raise _agent_error(exc, stderr_tail) from exc
     finally:
-        # Also on cancellation (Ctrl-C, `kernel` stopping): stop reading, then end the CLI.
+        # Cancelled (Ctrl-C, the kernel stopping): interrupt the CLI first, so that it stops
+        # its model request or tool at once and exits on disconnect instead of being waited
+        # for and then killed.
         if consumer is not None and not consumer.done():
-            consumer.cancel()
-            with contextlib.suppress(BaseException):
-                await consumer
+            await _interrupt(client, consumer)
         with contextlib.suppress(Exception):
             await client.disconnect()
     return _outcome(state, ctx, time.monotonic() - started)
@@ -223,7 +252,7 @@ def _on_assistant(message: AssistantMessage, ctx: RunContext, state: _StreamStat
     for block in message.content:
         if isinstance(block, TextBlock) and block.text.strip():
             ctx.bus.publish(AssistantText(run_id=ctx.run_id, text=block.text, agent=agent))
-        elif isinstance(block, ToolUseBlock):
+        elif isinstance(block, ToolUseBlock) and block.name != _STRUCTURED_OUTPUT_TOOL:
             ctx.tool_calls += 1
             ctx.bus.publish(
                 ToolRequested(
@@ -282,6 +311,7 @@ def _outcome(state: _StreamState, ctx: RunContext, duration: float) -> AgentOutc
         session_id=result.session_id if result else None,
         duration_secs=duration,
         errors=errors,
+        structured_output=result.structured_output if result and not result.is_error else None,
     )
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmos.kernel.hooks import HookSpec
+
+if TYPE_CHECKING:
+    from llmos.agents.spec import AgentSpec
 
 AgentStatus = Literal["success", "error", "max_turns", "budget_exhausted", "timed_out"]
 
@@ -39,6 +42,14 @@ class AgentRequest:
     system_prompt_append: str = ""
     tools: tuple[str, ...] = DEFAULT_TOOLS
     env: dict[str, str] = field(default_factory=dict)
+    # Subagents the model may delegate to with the Agent tool (SDK AgentDefinitions).
+    agents: tuple[AgentSpec, ...] = ()
+    # Structured output: the model must answer with JSON matching this schema (the CLI
+    # offers it a StructuredOutput tool and validates the call); see AgentOutcome.
+    output_schema: dict[str, Any] | None = None
+    # A plain system prompt instead of Claude Code's (whose ~7k characters a tool-less
+    # call such as planning does not need); `system_prompt_append` is then ignored.
+    system_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class AgentOutcome:
     session_id: str | None
     duration_secs: float
     errors: tuple[str, ...] = ()
+    structured_output: Any = None  # the JSON the model gave, when output_schema was set
 
     @property
     def ok(self) -> bool:

@@ -33,7 +33,6 @@ __all__ = [
     "ShellAnalysisError",
     "Source",
     "analyze",
-    "resolve_path",
 ]
 
 UNKNOWN = "\x00"
@@ -129,22 +128,18 @@ class Analysis:
         return [e for e in self.events if isinstance(e, Finding)]
 
 
-def resolve_path(text: str, cwd: str, *, follow_last: bool = True) -> str:
-    """Absolute, normalised path of `text` seen from `cwd`, symlinks followed.
+def _resolve(text: str, cwd: str) -> str:
+    """Absolute path of `text` seen from `cwd`, with `..` and symlinks resolved."""
+    return os.path.realpath(os.path.join(cwd, text))
 
-    With ``follow_last=False`` the last component is not followed (what ``rm`` or ``ln`` acts on).
-    """
-    joined = os.path.join(cwd, text)
-    if follow_last:
-        return os.path.realpath(joined)
-    head, tail = os.path.split(os.path.normpath(joined))
-    if tail in ("", ".", ".."):
-        return os.path.realpath(joined)
-    return os.path.join(os.path.realpath(head), tail)
+
+MAX_LENGTH = 20_000
 
 
 def analyze(command: str, *, cwd: str, home: str, max_depth: int = 8) -> Analysis:
     """Analyse `command` as run by bash in `cwd`. Raises `ShellAnalysisError` if it cannot."""
+    if len(command) > MAX_LENGTH:
+        raise ShellAnalysisError(f"command longer than {MAX_LENGTH} characters")
     analyzer = _Analyzer(home, max_depth)
     state = _State(cwd=cwd, env=_initial_env(home), functions=set(), downloads=set())
     analyzer.run(command, state, 0, None)
@@ -153,156 +148,71 @@ def analyze(command: str, *, cwd: str, home: str, max_depth: int = 8) -> Analysi
 
 # --------------------------------------------------------------------------- command tables
 
-SHELLS = frozenset(
-    [
-        "sh",
-        "bash",
-        "zsh",
-        "dash",
-        "ksh",
-        "mksh",
-        "ash",
-        "fish",
-        "csh",
-        "tcsh",
-        "rbash",
-        "yash",
-        "posh",
-        "busybox-sh",
-    ]
-)
-NETWORK_TOOLS = frozenset(
-    [
-        "curl",
-        "wget",
-        "fetch",
-        "aria2c",
-        "http",
-        "https",
-        "xh",
-        "lwp-request",
-        "GET",
-        "POST",
-        "nc",
-        "ncat",
-        "netcat",
-        "socat",
-        "telnet",
-        "openssl",
-        "ssh",
-    ]
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+SHELLS = _words("sh bash zsh dash ksh mksh ash fish csh tcsh rbash yash posh busybox-sh")
+NETWORK_TOOLS = _words(
+    "curl wget fetch aria2c http https xh lwp-request GET POST nc ncat netcat socat "
+    "telnet openssl ssh"
 )
 _DECODE_FLAGS = {"base64": ("-d", "--decode", "-D"), "base32": ("-d", "--decode")}
-_ALWAYS_DECODERS = frozenset(
-    [
-        "uudecode",
-        "gunzip",
-        "zcat",
-        "gzcat",
-        "bzcat",
-        "xzcat",
-        "zstdcat",
-        "unxz",
-        "bunzip2",
-        "unzstd",
-        "rev",
-        "tr",
-    ]
+_ALWAYS_DECODERS = _words(
+    "uudecode gunzip zcat gzcat bzcat xzcat zstdcat unxz bunzip2 unzstd rev tr"
 )
 _INTERPRETER = re.compile(
     r"^(python[0-9.]*|pypy[0-9]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|bun|deno|php[0-9.]*|lua[0-9.]*"
     r"|luajit|Rscript|osascript|pwsh|powershell|awk|gawk|mawk|nawk|vim|vi|nvim|ex|view|tclsh)$"
 )
-_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
-    name: (frozenset(opts.split()), skip)
-    for name, opts, skip in [
-        (
-            "sudo",
-            "-u -g -h -p -C -D -r -t -U -T --user --group --host --prompt --chdir --role --type "
-            "--other-user --close-from --command-timeout",
-            0,
-        ),
-        ("doas", "-u -C", 0),
-        ("nice", "-n --adjustment", 0),
-        ("ionice", "-c -n --class --classdata", 0),
-        ("timeout", "-s -k --signal --kill-after", 1),
-        ("nohup", "", 0),
-        ("setsid", "", 0),
-        ("stdbuf", "-i -o -e --input --output --error", 0),
-        ("unbuffer", "", 0),
-        ("time", "-f -o --format --output", 0),
-        ("command", "", 0),
-        ("builtin", "", 0),
-        ("exec", "-a", 0),
-        ("chroot", "--userspec --groups", 1),
-        ("flock", "-w -E --timeout --conflict-exit-code", 1),
-        ("caffeinate", "-t -w", 0),
-        ("torsocks", "", 0),
-        ("proxychains", "-f", 0),
-        ("proxychains4", "-f", 0),
-        ("chronic", "", 0),
-        ("catchsegv", "", 0),
-        ("fakeroot", "", 0),
-        ("firejail", "", 0),
-        ("runuser", "-u -g -G --user --group", 0),
-        ("strace", "-o -e -p -s -u -E -P -a -b -I -X -O -S", 0),
-        ("ltrace", "-o -e -p -s -u -E -a -n", 0),
-        ("xvfb-run", "-n -s -f -e -p", 0),
-    ]
+# Commands that run the command after their own options (and `skip` operands, such as the
+# duration of timeout): name, skip, options that take a value.
+_WRAPPER_TABLE = """
+sudo 0 -u -g -h -p -C -D -r -t -U -T --user --group --host --prompt --chdir --role --type
+doas 0 -u -C
+nice 0 -n --adjustment
+ionice 0 -c -n --class --classdata
+timeout 1 -s -k --signal --kill-after
+stdbuf 0 -i -o -e --input --output --error
+time 0 -f -o --format --output
+exec 0 -a
+chroot 1 --userspec --groups
+flock 1 -w -E --timeout --conflict-exit-code
+caffeinate 0 -t -w
+proxychains 0 -f
+proxychains4 0 -f
+runuser 0 -u -g -G --user --group
+strace 0 -o -e -p -s -u -E -P -a -b -I -X -O -S
+ltrace 0 -o -e -p -s -u -E -a -n
+xvfb-run 0 -n -s -f -e -p
+screen 0 -S -c -p -T -h -t -e -L -Logfile
+nohup 0
+setsid 0
+unbuffer 0
+command 0
+builtin 0
+torsocks 0
+chronic 0
+catchsegv 0
+fakeroot 0
+firejail 0
+"""
+_WRAPPERS = {
+    name: (int(skip), frozenset(opts))
+    for name, skip, *opts in (line.split() for line in _WRAPPER_TABLE.strip().splitlines())
 }
-_XARGS_VALUE = frozenset(
-    [
-        "-I",
-        "-d",
-        "-E",
-        "-e",
-        "-L",
-        "-l",
-        "-n",
-        "-P",
-        "-s",
-        "-a",
-        "--arg-file",
-        "--delimiter",
-        "--max-args",
-        "--max-procs",
-        "--max-lines",
-        "--replace",
-        "--eof",
-        "--max-chars",
-        "--process-slot-var",
-    ]
+_XARGS_VALUE = _words(
+    "-I -d -E -e -L -l -n -P -s -a --arg-file --delimiter --max-args --max-procs "
+    "--max-lines --replace --eof --max-chars --process-slot-var"
 )
-_PARALLEL_VALUE = frozenset(
-    [
-        "-j",
-        "--jobs",
-        "-S",
-        "--sshlogin",
-        "--joblog",
-        "--results",
-        "--delay",
-        "--timeout",
-        "--halt",
-        "-a",
-        "--arg-file",
-        "--colsep",
-        "-d",
-        "--delimiter",
-        "-n",
-        "--max-args",
-        "-N",
-        "-L",
-        "-P",
-        "--tmpdir",
-        "--workdir",
-        "--env",
-        "-E",
-        "--retries",
-        "--memfree",
-    ]
+_PARALLEL_VALUE = _words(
+    "-j --jobs -S --sshlogin --joblog --results --delay --timeout --halt -a --arg-file "
+    "--colsep -d --delimiter -n --max-args -N -L -P --tmpdir --workdir --env -E --retries "
+    "--memfree"
 )
 _MAX_ITEMS = 16
+_TMUX_RUNS = _words("new new-session new-window neww split-window splitw respawn-pane run-shell")
 
 # Calls that run their string (or list) argument as a shell command, per language family.
 _SHELL_SINKS = {
@@ -318,7 +228,8 @@ _SHELL_SINKS = {
     "vim": r"system|systemlist",
 }
 _STRING = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
-_LIST = r"""(\[\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')(?:\s*,\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'))*\s*,?\s*\])"""
+_LITERAL = "(?:" + _STRING[1:-1] + ")"  # a string literal, without a capturing group
+_LIST = r"(\[\s*" + _LITERAL + r"(?:\s*,\s*" + _LITERAL + r")*\s*,?\s*\])"
 _DELETE_CALL = re.compile(
     r"(?:shutil\.rmtree|os\.(?:remove|unlink|rmdir|removedirs)|FileUtils\.(?:rm\w*|remove\w*)"
     r"|File\.(?:delete|unlink)"
@@ -360,9 +271,11 @@ class _State:
     env: dict[str, _Val]
     functions: set[str]
     downloads: set[str]  # shared by forks: a download in a subshell still lands on disk
+    via: tuple[str, ...] = ()  # the wrappers and nested shells the code being read runs in
 
-    def fork(self) -> _State:
-        return _State(self.cwd, dict(self.env), set(self.functions), self.downloads)
+    def fork(self, via: str | None = None) -> _State:
+        nested = (*self.via, via) if via else self.via
+        return _State(self.cwd, dict(self.env), set(self.functions), self.downloads, nested)
 
 
 @dataclass
@@ -390,9 +303,7 @@ class _Prepared:
     here-document delimiters are unquoted (their offsets are kept: such bodies are literal).
     """
 
-    _RESERVED = frozenset(
-        ["then", "do", "else", "elif", "if", "while", "until", "!", "{", "(", "time"]
-    )
+    _RESERVED = _words("then do else elif if while until ! { ( time")
 
     def __init__(self, text: str) -> None:
         self.src = text
@@ -688,22 +599,22 @@ def _brace_body(word: str, start: int) -> tuple[int, list[str]] | None:
 
 
 def _printf(args: list[str]) -> str:
+    """What printf prints: the format is reused while arguments remain, as in bash."""
     if not args:
         return ""
     fmt, values = args[0], args[1:]
+    pieces = re.split(r"(%[-+ #0-9.]*[sbdciouxXfeEgG%])", fmt)
+    directives = sum(1 for p in pieces if re.fullmatch(r"%[-+ #0-9.]*[sbdciouxXfeEgG]", p))
     out, k = [], 0
     while True:
-        pieces = re.split(r"(%[-+ #0-9.]*[sbdciouxXfeEgG%])", fmt)
         for p in pieces:
             if re.fullmatch(r"%[-+ #0-9.]*[sbdciouxXfeEgG]", p):
                 v = values[k] if k < len(values) else ""
                 k += 1
                 out.append(_ansi_c(v) if p.endswith("b") else v)
-            elif p == "%%":
-                out.append("%")
             else:
-                out.append(_ansi_c(p))
-        if k >= len(values) or "%" not in fmt:
+                out.append("%" if p == "%%" else _ansi_c(p))
+        if not directives or k >= len(values):
             return "".join(out)
 
 
@@ -727,7 +638,8 @@ def _skip_options(args: list[Arg], value_opts: frozenset[str], skip: int = 0) ->
             break
         if not a.startswith("-") or a == "-":
             break
-        i += 2 if a in value_opts else 1
+        cluster_value = re.fullmatch(r"-[A-Za-z]+", a) is not None and "-" + a[-1] in value_opts
+        i += 2 if a in value_opts or cluster_value else 1
     return i + skip
 
 
@@ -735,9 +647,10 @@ def _call_arguments(text: str) -> str:
     """The shell command given by string literals: "a" + "b" concatenates; "a", "b" (or a
     list) are separate argv words."""
     if text.lstrip().startswith("["):
-        words = [_unquote_literal(s) for s in re.findall(_STRING, text)]
-        return " ".join(shlex.quote(w) for w in words)
-    words, pieces = [], []
+        items = [_unquote_literal(s) for s in re.findall(_STRING, text)]
+        return " ".join(shlex.quote(w) for w in items)
+    words: list[str] = []
+    pieces: list[str] = []
     for m in re.finditer(_STRING + r"|([,+])", text):
         if m.group(2) == ",":
             words.append("".join(pieces))
@@ -801,7 +714,7 @@ class _Analyzer:
             return
         if src.kind == "text":
             if lang == "shell":
-                self.run(src.text, call.state.fork(), call.depth + 1, None)
+                self.run(src.text, call.state.fork(what), call.depth + 1, None)
             else:
                 self.inline(lang, Arg(src.text), call)
         elif src.kind == "network":
@@ -817,7 +730,9 @@ class _Analyzer:
         """A ``-c``/``eval`` string: check where it came from, then parse it as shell."""
         if self.tainted(arg, what):
             return
-        self.run(arg.text, call.state.fork(), call.depth + 1, call.stdin)
+        state = call.state.fork()
+        state.via = (*call.via, what)
+        self.run(arg.text, state, call.depth + 1, call.stdin)
 
     def tainted(self, arg: Arg, what: str) -> bool:
         if "network" in arg.taint:
@@ -945,13 +860,13 @@ class _Analyzer:
                 )
             )
             return Source("text")
-        call = _Call(words, cmd_state, depth, stdin, redirects, assignments)
+        call = _Call(words, cmd_state, depth, stdin, redirects, assignments, cmd_state.via)
         out = self.dispatch(call)
         if cmd_state is not state:  # cd / export inside a prefixed command still affect the shell
             state.cwd = cmd_state.cwd
         stdout = [r for r in redirects if r.stdout and UNKNOWN not in r.target]
         if out.kind == "network":
-            state.downloads.update(resolve_path(r.target, state.cwd) for r in stdout)
+            state.downloads.update(_resolve(r.target, state.cwd) for r in stdout)
         return Source("text") if any(r.stdout for r in redirects) else out
 
     def redirects(
@@ -969,7 +884,7 @@ class _Analyzer:
                     args = self.expand_raw(body, -1, None, unit, state, depth, split=False, dq=True)
                     stdin = _text_source(args)
                 continue
-            if isinstance(r.output, int) or r.output is None:
+            if not hasattr(r.output, "pos"):  # 2>&1, 2>&- : descriptors, not files
                 continue
             args = self.expand(r.output, unit, state, depth)
             if op == "<<<":
@@ -980,7 +895,7 @@ class _Analyzer:
                 continue
             fd = r.input if isinstance(getattr(r, "input", None), int) else None
             if op == "<" and fd in (None, 0):
-                path = resolve_path(target, state.cwd) if UNKNOWN not in target else target
+                path = _resolve(target, state.cwd) if UNKNOWN not in target else target
                 stdin = args[0].source if args and args[0].source else Source("file", path)
             out.append(Redirect(op, target, fd))
         return stdin, out
@@ -1075,7 +990,7 @@ class _Analyzer:
             return Source("unknown")
         name = os.path.basename(program.rstrip("/")) or program
         args = argv[1:]
-        if "/" in program and resolve_path(program, call.state.cwd) in call.state.downloads:
+        if "/" in program and _resolve(program, call.state.cwd) in call.state.downloads:
             self.note("pipe-to-shell", f"{program} was downloaded in this command and is then run")
         inner = self.unwrap(name, args, call)
         if inner is not None:
@@ -1099,7 +1014,7 @@ class _Analyzer:
         """The wrapped command's argv if `name` is a wrapper ([] when it wraps nothing)."""
         texts = [a.text for a in args]
         if name in _WRAPPERS:
-            value_opts, skip = _WRAPPERS[name]
+            skip, value_opts = _WRAPPERS[name]
             i = _skip_options(args, value_opts, skip)
             if name == "command" and any(t in ("-v", "-V") for t in texts[:i]):
                 return None
@@ -1137,6 +1052,9 @@ class _Analyzer:
             if i < len(args):
                 self.code_string(_join(args[i:]), call, "watch")
             return []
+        if name == "tmux" and _TMUX_RUNS & set(texts) and args[-1].text not in _TMUX_RUNS:
+            self.code_string(args[-1], call, "tmux")  # new-session/split-window/... 'command'
+            return []
         if name == "script" and "-c" in texts and texts.index("-c") + 1 < len(args):
             self.code_string(args[texts.index("-c") + 1], call, "script -c")
             return []
@@ -1152,7 +1070,7 @@ class _Analyzer:
                 value = args[i + 1]
                 if t in ("-C", "--chdir") and UNKNOWN not in value.text:
                     call.state = call.state.fork()
-                    call.state.cwd = resolve_path(value.text, call.state.cwd)
+                    call.state.cwd = _resolve(value.text, call.state.cwd)
                 if t in ("-S", "--split-string"):
                     try:
                         split = [Arg(s, value.taint) for s in shlex.split(value.text)]
@@ -1230,7 +1148,7 @@ class _Analyzer:
             files.extend(os.path.basename(u.split("?")[0]) or "index.html" for u in urls)
         for f in files:
             if f and f != "-" and UNKNOWN not in f:
-                call.state.downloads.add(resolve_path(f, call.state.cwd))
+                call.state.downloads.add(_resolve(f, call.state.cwd))
         return Source("network")
 
     # -- commands that run other code ----------------------------------------------------
@@ -1269,10 +1187,7 @@ class _Analyzer:
             self.code_source(arg.source, lang, call, what)
         elif self.tainted(arg, what):
             return
-        elif (
-            UNKNOWN not in arg.text
-            and resolve_path(arg.text, call.state.cwd) in call.state.downloads
-        ):
+        elif UNKNOWN not in arg.text and _resolve(arg.text, call.state.cwd) in call.state.downloads:
             self.note("pipe-to-shell", f"{what} runs {arg.text}, downloaded in this command")
 
     def source_builtin(self, name: str, args: list[Arg], call: _Call) -> None:
@@ -1478,26 +1393,16 @@ def _find_roots(texts: list[str]) -> list[str]:
     return roots or ["."]
 
 
+_LANGUAGES = {
+    "python": "python", "pypy": "python", "perl": "perl", "ruby": "ruby", "php": "php",
+    "lua": "lua", "node": "node", "bun": "node", "deno": "deno", "Rscript": "r",
+    "osascript": "osascript", "pwsh": "pwsh", "powershell": "pwsh", "tclsh": "tcl",
+}  # fmt: skip
+
+
 def _language(name: str) -> str:
-    for prefix, lang in (
-        ("python", "python"),
-        ("pypy", "python"),
-        ("perl", "perl"),
-        ("ruby", "ruby"),
-        ("php", "php"),
-        ("lua", "lua"),
-        ("node", "node"),
-        ("bun", "node"),
-        ("deno", "deno"),
-        ("Rscript", "r"),
-        ("osascript", "osascript"),
-        ("pwsh", "pwsh"),
-        ("powershell", "pwsh"),
-        ("tclsh", "tcl"),
-    ):
-        if name.startswith(prefix):
-            return lang
-    return "awk" if name.endswith("awk") else "vim"
+    prefix = next((p for p in _LANGUAGES if name.startswith(p)), "")
+    return _LANGUAGES.get(prefix) or ("awk" if name.endswith("awk") else "vim")
 
 
 def _interpreter_args(lang: str, args: list[Arg]) -> tuple[list[Arg], Arg | None, bool]:
@@ -1813,6 +1718,8 @@ class _Lexer:
                 self.taint.update(val.taint)
             return UNKNOWN
         word = rest[op.end() :]
+        if op.group(0).endswith("?") and val is None:
+            return UNKNOWN + "x"  # set and, with `:?`, non-empty: the shell stops otherwise
         if op.group(0).endswith("+"):
             return (
                 self.word(word)

@@ -1,0 +1,181 @@
+"""`llmos sessions`: the session logs (L2): list runs, show one's timeline, verify the chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.memory.session_log import find_session, read_session, session_logs, verify_session
+from llmos.memory.trace import one_line
+
+sessions_app = typer.Typer(
+    help="Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN].",
+    no_args_is_help=True,
+)
+RunArg = Annotated[str, typer.Argument(help="Run id or a unique prefix.", metavar="RUN")]
+
+
+def _when(timestamp: Any) -> str:
+    if not isinstance(timestamp, int | float):
+        return "-"
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def summarize(path: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """One line's worth about a run, from its first and last events."""
+    none: dict[str, Any] = {}
+    started = next((e for e in events if e.get("kind") == "run_started"), none)
+    finished = next((e for e in reversed(events) if e.get("kind") == "run_finished"), none)
+    return {
+        "run_id": path.stem,
+        "parent_run_id": events[0].get("parent_run_id") if events else None,
+        "started_at": events[0].get("at") if events else None,
+        "goal": started.get("goal", ""),
+        "mode": started.get("mode", ""),
+        "project": started.get("project", ""),
+        "status": finished.get("status", "unfinished"),
+        "cost_usd": finished.get("cost_usd", 0.0),
+        "duration_secs": finished.get("duration_secs"),
+        "events": len(events),
+        "path": str(path),
+    }
+
+
+@sessions_app.command("list")
+def list_sessions(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many.", min=1)] = 20,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List runs, newest first."""
+    paths = session_logs(open_workspace(workspace).sessions_dir)[:limit]
+    runs = [summarize(path, read_session(path)) for path in paths]
+    if as_json:
+        typer.echo(json.dumps({"sessions": runs}, indent=2))
+        return
+    if not runs:
+        Console(highlight=False).print("no session logs yet")
+        return
+    table = Table("run", "started", "mode", "status", "cost", "events", "goal")
+    for run in runs:
+        table.add_row(
+            run["run_id"],
+            _when(run["started_at"]),
+            run["mode"],
+            run["status"],
+            f"${run['cost_usd']:.4f}",
+            str(run["events"]),
+            escape(one_line(run["goal"], 60)),
+        )
+    Console(highlight=False).print(table)
+
+
+def describe(event: dict[str, Any]) -> tuple[str, str] | None:
+    """A timeline line for one event: (label, text); None for events not worth a line."""
+    from llmos.cli.render import describe_call  # loads the dispatcher: only `show` needs it
+
+    kind = event.get("kind", "?")
+    match kind:
+        case "run_started":
+            goal = one_line(str(event.get("goal", "")), 100)
+            budget = float(event.get("budget_usd") or 0)
+            return "started", f"{event.get('mode')} mode, budget ${budget:.4f}: {goal}"
+        case "memory_injected":
+            sources = len(event.get("sources") or [])
+            return "memory", f"{sources} item(s), ~{event.get('tokens')} tokens"
+        case "assistant_text":
+            return event.get("agent") or "agent", one_line(str(event.get("text", "")), 120)
+        case "tool_requested":
+            tool = str(event.get("tool"))
+            return f"→ {tool}", describe_call(tool, event.get("input") or {})
+        case "tool_decision":
+            verdict = "✓ allowed" if event.get("allowed") else "✗ denied"
+            reason = f": {event.get('reason')}" if event.get("reason") else ""
+            rule = f"{event.get('guard')} ({event.get('rule')})"
+            return verdict, f"{event.get('tool')} by {rule}{reason}"
+        case "tool_finished":
+            mark = "✓" if event.get("ok") else "✗"
+            return f"{mark} {event.get('tool')}", one_line(str(event.get("summary", "")), 120)
+        case "cost_updated":
+            if not event.get("final"):
+                return None  # running estimates: the final figure is what counts
+            return "cost", f"${float(event.get('spent_usd') or 0):.4f}"
+        case "watchdog_tripped" | "notice":
+            return kind.split("_")[0], str(event.get("detail") or event.get("text"))
+        case "run_finished":
+            error = f"; {event['error']}" if event.get("error") else ""
+            return "finished", (
+                f"{event.get('status')}; ${float(event.get('cost_usd') or 0):.4f}; "
+                f"{event.get('turns')} turn(s), {event.get('tool_calls')} tool call(s), "
+                f"{float(event.get('duration_secs') or 0):.1f} s{error}"
+            )
+    hidden = {"seq", "at", "run_id", "parent_run_id", "kind", "prev", "hash"}
+    rest = {k: v for k, v in event.items() if k not in hidden}
+    return kind, one_line(json.dumps(rest, ensure_ascii=False, default=str), 120)
+
+
+@sessions_app.command("show")
+def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+    """A run's timeline: what the agent said, its tool calls and their verdicts, the cost."""
+    path = find_session(open_workspace(workspace).sessions_dir, run)
+    events = read_session(path)
+    check = verify_session(path)
+    if as_json:
+        info = {**summarize(path, events), "integrity": check.to_dict(), "timeline": events}
+        typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    console = Console(highlight=False)
+    info = summarize(path, events)
+    console.print(f"[bold]run[/] {info['run_id']}", markup=True)
+    if info["parent_run_id"]:
+        console.print(f"[bold]parent[/] {info['parent_run_id']}")
+    start = float(events[0]["at"]) if events else 0.0
+    table = Table(box=None, show_header=False, padding=(0, 1))
+    table.add_column(justify="right", style="dim")
+    table.add_column(style="bold")
+    table.add_column()
+    for event in events:
+        line = describe(event)
+        if line is not None:
+            offset = float(event.get("at") or start) - start
+            table.add_row(f"+{offset:.2f}s", escape(line[0]), escape(line[1]))
+    console.print(table)
+    style = "green" if check.ok else "red"
+    console.print(f"[bold]integrity[/] [{style}]{check.status}[/]: {escape(check.detail)}")
+
+
+@sessions_app.command("verify")
+def verify(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id or prefix (default: every run).", metavar="[RUN]")
+    ] = None,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Check session logs' hash chains and seals: an edited, cut or extended log fails.
+
+    Exit status 1 if any log is not intact and sealed.
+    """
+    folder = open_workspace(workspace).sessions_dir
+    paths = [find_session(folder, run)] if run is not None else session_logs(folder)
+    results = [verify_session(path) for path in paths]
+    all_ok = all(result.ok for result in results)
+    if as_json:
+        typer.echo(json.dumps({"ok": all_ok, "runs": [r.to_dict() for r in results]}, indent=2))
+    else:
+        console = Console(highlight=False)
+        if not results:
+            console.print("no session logs to verify")
+        for result in results:
+            style = "green" if result.ok else "red"
+            console.print(f"{result.run_id} [{style}]{result.status}[/] {escape(result.detail)}")
+    if not all_ok:
+        raise typer.Exit(1)

@@ -1,0 +1,214 @@
+"""What a plugin is: the tools, event hooks and agents one plugin module registers.
+
+A plugin module builds one `Plugin` and registers on it:
+
+- **tools**: plain typed Python functions (`@plugin.tool(version="1.0.0")`). Learner runs
+  offer them to the model as MCP tools named `mcp__llmos_<plugin>__<tool>`; Follower runs
+  replay a recorded call by calling the function again, with no model;
+- **event hooks**: functions called with the kernel's events of each run
+  (`@plugin.on("run_finished")`), on the event bus, so a slow or failing hook never holds
+  up the run;
+- **agents**: subagents as plain data (`plugin.agent(...)`) that Learner runs may delegate to.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from llmos.errors import LlmosError
+from llmos.kernel.events import Event
+from llmos.plugins.schema import input_schema
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")  # no "__": it separates MCP name parts
+_AGENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.+-]+)?$")
+_MAX_PLUGIN_NAME = 24
+_MAX_TOOL_NAME = 32  # the full MCP name must fit the API's 64 characters
+SERVER_PREFIX = "llmos_"
+
+
+class PluginError(LlmosError):
+    """A plugin is defined wrongly (a bad name, version or parameter type) or failed to load."""
+
+
+def mcp_name(plugin: str, tool: str) -> str:
+    """The name the model calls a plugin tool by (the SDK's `mcp__<server>__<tool>`)."""
+    return f"mcp__{SERVER_PREFIX}{plugin}__{tool}"
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    match = _VERSION.match(version)
+    if not match:
+        raise PluginError(
+            f"{version!r} is not a semantic version", hint="Write MAJOR.MINOR.PATCH, e.g. 1.0.0."
+        )
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def _check_name(kind: str, name: str, limit: int) -> str:
+    if not _NAME.match(name) or len(name) > limit:
+        raise PluginError(
+            f"invalid {kind} name {name!r}",
+            hint=f"Use lowercase letters, digits and single '_' (at most {limit} characters).",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class PluginTool:
+    plugin: str
+    name: str
+    version: str
+    description: str
+    function: Callable[..., Any]
+    input_schema: dict[str, Any]
+    wants_workdir: bool  # the function takes `workdir`: llmos passes the run's working folder
+    check_output: bool = True  # replay verifies the tool returns what it returned when learned
+
+    @property
+    def full_name(self) -> str:
+        return mcp_name(self.plugin, self.name)
+
+    @property
+    def server(self) -> str:
+        return SERVER_PREFIX + self.plugin
+
+
+@dataclass(frozen=True)
+class EventHook:
+    plugin: str
+    name: str
+    kinds: frozenset[str]  # event kinds (`Event.kind`) it wants; empty: every event
+    handler: Callable[[Event], Any]
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A subagent as plain data: what the SDK's AgentDefinition needs, nothing more."""
+
+    name: str
+    description: str
+    prompt: str
+    tools: tuple[str, ...] = ()  # empty: the tools of the run
+    model: str | None = None  # an alias (sonnet, opus, haiku, inherit) or a model id
+
+
+def event_kinds() -> frozenset[str]:
+    kinds: set[str] = set()
+    pending: list[type[Event]] = [Event]
+    while pending:
+        cls = pending.pop()
+        kinds.add(cls.kind)
+        pending.extend(cls.__subclasses__())
+    kinds.discard(Event.kind)
+    return frozenset(kinds)
+
+
+class Plugin:
+    """One plugin: build it at the top of the plugin module as `plugin = Plugin("name")`."""
+
+    def __init__(self, name: str, *, description: str = "") -> None:
+        self.name = _check_name("plugin", name, _MAX_PLUGIN_NAME)
+        self.description = description
+        self.tools: list[PluginTool] = []
+        self.hooks: list[EventHook] = []
+        self.agents: list[AgentSpec] = []
+
+    def __repr__(self) -> str:
+        return f"Plugin({self.name!r}, tools={[t.name for t in self.tools]})"
+
+    def tool(
+        self,
+        *,
+        version: str,
+        name: str | None = None,
+        description: str | None = None,
+        check_output: bool = True,
+    ) -> Callable[[F], F]:
+        """Register a typed function as a tool; the function itself is returned unchanged.
+
+        Its parameters (str, int, float, bool, Literal, lists and dicts of them, optional
+        with defaults, `Annotated[T, "description"]`) become the tool's input schema; a
+        parameter named `workdir` receives the run's working folder instead. Its docstring
+        is the description the model reads. It returns text, or anything JSON can hold.
+        `check_output=False` for a tool whose result may differ from one call to the next
+        (replay then checks only that it succeeds).
+        """
+        parse_version(version)
+
+        def register(function: F) -> F:
+            tool_name = _check_name("tool", name or function.__name__, _MAX_TOOL_NAME)
+            if any(t.name == tool_name for t in self.tools):
+                raise PluginError(f"plugin {self.name} registers the tool {tool_name} twice")
+            if inspect.iscoroutinefunction(function):
+                raise PluginError(
+                    f"tool {tool_name}: write it as a plain function (def, not async def)",
+                    hint="llmos runs each call in a worker thread, so it may block.",
+                )
+            schema, wants_workdir = input_schema(function)
+            text = description or inspect.getdoc(function) or ""
+            if not text.strip():
+                raise PluginError(f"tool {tool_name} needs a description (write a docstring)")
+            self.tools.append(
+                PluginTool(
+                    self.name,
+                    tool_name,
+                    version,
+                    text.strip(),
+                    function,
+                    schema,
+                    wants_workdir,
+                    check_output,
+                )
+            )
+            return function
+
+        return register
+
+    def on(self, *kinds: str) -> Callable[[F], F]:
+        """Register a function called with each event of these kinds (none: every event).
+
+        Kinds are the kernel's event kinds: run_started, tool_requested, tool_decision,
+        tool_finished, assistant_text, cost_updated, notice, memory_injected, run_finished...
+        """
+        known = event_kinds()
+        unknown = sorted(set(kinds) - known)
+        if unknown:
+            raise PluginError(
+                f"plugin {self.name}: unknown event kind(s) {', '.join(unknown)}",
+                hint=f"Known kinds: {', '.join(sorted(known))}.",
+            )
+
+        def register(function: F) -> F:
+            hook_name = getattr(function, "__name__", "hook")
+            self.hooks.append(EventHook(self.name, hook_name, frozenset(kinds), function))
+            return function
+
+        return register
+
+    def agent(
+        self,
+        name: str,
+        *,
+        description: str,
+        prompt: str,
+        tools: tuple[str, ...] | list[str] = (),
+        model: str | None = None,
+    ) -> AgentSpec:
+        """Register a subagent. `tools` may name this plugin's tools by their short names."""
+        if not _AGENT_NAME.match(name):
+            raise PluginError(
+                f"invalid agent name {name!r}",
+                hint="Use lowercase letters, digits and '-' (at most 40 characters).",
+            )
+        if not description.strip() or not prompt.strip():
+            raise PluginError(f"agent {name} needs a description and a prompt")
+        spec = AgentSpec(name, description, prompt, tuple(tools), model)
+        self.agents.append(spec)
+        return spec
