@@ -31,6 +31,7 @@ class Settings:
     model: str | None = None
     max_turns: int = 40
     memory_context_tokens: int = 800
+    memory_min_relevance: float = 0.25  # recall leaves out memory less relevant than this
     follower_threshold: float = 0.9
     follower_min_rating: float = 0.5
     # The watchdog (kernel/watchdog.py; 0 = no limit) and the scheduler (kernel/scheduler.py).
@@ -69,9 +70,21 @@ def default_root() -> Path:
 
 
 def validate_project_name(name: str) -> str:
+    """`name` if it can name a project folder; else UsageError saying why. A project name
+    is one folder name: never a path, never hidden, never `..`."""
     if not _PROJECT_NAME.match(name):
+        if not name:
+            why = "it is empty"
+        elif "/" in name or "\\" in name or name in (".", ".."):
+            why = "it is a path, not a name"
+        elif name.startswith("."):
+            why = "it starts with a dot"
+        elif len(name) > 64:
+            why = f"it is {len(name)} characters long (at most 64)"
+        else:
+            why = "it has characters other than letters, digits, '-' and '_'"
         raise UsageError(
-            f"invalid project name {name!r}",
+            f"invalid project name {name!r}: {why}",
             hint="Use 1-64 letters, digits, '-' or '_', starting with a letter or digit.",
         )
     return name
@@ -115,6 +128,10 @@ class Workspace:
         return self.root / "projects"
 
     @property
+    def plugins_dir(self) -> Path:
+        return self.root / "plugins"
+
+    @property
     def state_dir(self) -> Path:
         return self.root / "state"
 
@@ -136,6 +153,7 @@ class Workspace:
             self.facts_dir,
             self.insights_dir,
             self.projects_dir,
+            self.plugins_dir,
             self.state_dir,
         ):
             folder.mkdir(parents=True, exist_ok=True)
@@ -155,9 +173,18 @@ class Workspace:
     def project_names(self) -> list[str]:
         if not self.projects_dir.is_dir():
             return []
-        return sorted(p.name for p in self.projects_dir.iterdir() if p.is_dir())
+        # Only names llmos could have given (not, e.g., a project being created or removed).
+        return sorted(
+            p.name
+            for p in self.projects_dir.iterdir()
+            if p.is_dir() and _PROJECT_NAME.match(p.name)
+        )
 
     # Settings ----------------------------------------------------------------------------
+    def with_settings(self, settings: Settings) -> Workspace:
+        """The same workspace seen with other settings (a project's overrides)."""
+        return Workspace(self.root, settings)
+
     @property
     def settings(self) -> Settings:
         if self._settings is None:

@@ -46,7 +46,9 @@ class Sandbox:
 
 @pytest.fixture(autouse=True)
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    box = Sandbox(tmp_path, tmp_path / "home", tmp_path / "llmos", tmp_path / "claude")
+    # Not named "llmos": the child `python -m llmos` runs in tmp_path, where a folder of
+    # that name would shadow the package (its agents/, plugins/, projects/ as subpackages).
+    box = Sandbox(tmp_path, tmp_path / "home", tmp_path / "workspace", tmp_path / "claude")
     box.home.mkdir()
     monkeypatch.setenv("HOME", str(box.home))
     monkeypatch.setenv("LLMOS_HOME", str(box.workspace))
@@ -85,7 +87,9 @@ def run_llmos(
     child_env.update(env or {})
     child_env["COLUMNS"] = "200"  # keep rich from wrapping what the tests read
     return subprocess.run(
-        [sys.executable, "-m", "llmos", *args],
+        # -P: the current folder (the sandbox) is not put on sys.path, so no folder in it can
+        # shadow the llmos package under an editable install.
+        [sys.executable, "-P", "-m", "llmos", *args],
         env=child_env,
         cwd=sandbox.root,
         input=stdin,

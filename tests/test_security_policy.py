@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import llmos.security as security
 from llmos.security import RULES, Decision, check_command, check_tool_call
-from llmos.security import policy as policy_module
+from llmos.security import engine as engine_module
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/security/commands.jsonl"
 
@@ -206,10 +206,15 @@ DENIED = {
         "perl -MMIME::Base64 -e 'system(decode_base64(\"cm0gLXJmIC8=\"))'",
     ],
     "write-outside-workdir": [
+        "sed -i 's/a/b/' ~/other-project/config.yml",
+        "echo x > ~/notes.txt",
+        "cp build/app ../sibling/",
+        "python3 -c \"open('../escape.txt', 'w').write('x')\"",
+    ],
+    "write-system-path": [
         "echo x > /etc/hosts",
         "cp ./libx.so /usr/lib/",
         "sudo sed -i 's/a/b/' /etc/nginx/nginx.conf",
-        "sed -i 's/a/b/' ~/other-project/config.yml",
         "wget -O /usr/local/bin/tool https://example.com/tool",
         "echo 1 > /proc/sys/kernel/panic",
         "mkdir /opt/thing",
@@ -306,7 +311,6 @@ DENIED = {
         "sysctl -w kernel.x=0",
         "iptables -F",
     ],
-    "dynamic-command": ["$CMD -rf /", "eval $UNKNOWN_VAR"],
 }
 
 
@@ -582,12 +586,13 @@ def test_file_tools_stay_in_workdir(tool: str, key: str, workdir: Path, home: Pa
     assert call(str(workdir / "a" / ".." / "b.py")).allowed
     assert_denied(call(str(workdir / ".." / "escape.py")), "write-outside-workdir")
     assert_denied(call("../escape.py"), "write-outside-workdir")
-    assert_denied(call("/etc/passwd"), "write-outside-workdir")
-    assert_denied(call("~/.bashrc"), "write-outside-workdir")
+    assert_denied(call("/tmp/scratch.py"), "write-outside-workdir")  # no scratch space
+    assert_denied(call("/etc/passwd"), "write-system-path")
+    assert_denied(call("~/.bashrc"), "persistence")
 
 
-def test_file_tool_symlink_escape(workdir: Path, tmp_path: Path, home: Path) -> None:
-    outside = tmp_path / "elsewhere"
+def test_file_tool_symlink_escape(workdir: Path, home: Path) -> None:
+    outside = home / "elsewhere"
     outside.mkdir()
     (workdir / "link").symlink_to(outside, target_is_directory=True)
     (workdir / "file-link").symlink_to(outside / "target.txt")
@@ -601,9 +606,10 @@ def test_file_tool_symlink_escape(workdir: Path, tmp_path: Path, home: Path) -> 
 
 def test_other_tools_are_allowed(workdir: Path, home: Path) -> None:
     for tool, args in [
-        ("Read", {"file_path": "/etc/shadow"}),
+        ("Read", {"file_path": "/etc/os-release"}),
         ("Glob", {"pattern": "**"}),
         ("WebFetch", {"url": "https://example.com"}),
+        ("TodoWrite", {"todos": []}),
     ]:
         assert check_tool_call(tool, args, workdir=workdir, home=home).allowed
 
@@ -646,28 +652,35 @@ def test_nesting_within_the_limit_is_analysed(workdir: Path, home: Path) -> None
     "command",
     [
         "echo 'unterminated",
-        "case $x in a) rm -rf /;; esac",
         "rm -rf ) (",
         "if then fi",
-        "arr=(a b); rm -rf ${arr[0]}",
         "x" * 30_000,
         _nested("rm -rf build", 12),
     ],
 )
-def test_unparseable_is_denied(command: str, workdir: Path, home: Path) -> None:
+def test_unparseable_is_asked_about(command: str, workdir: Path, home: Path) -> None:
     decision = decide(command, workdir, home)
-    assert_denied(decision, "unparseable")
-    assert "simpler command" in decision.reason
+    assert decision.action == "ask" and decision.rule == "unparseable", decision
+    assert "simpler command" in decision.reason and "approve" in decision.reason
 
 
-def test_internal_error_is_denied(
+def test_a_plainly_dangerous_piece_of_an_unparseable_command_is_denied(
+    workdir: Path, home: Path
+) -> None:
+    decision = decide("case $x in a) rm -rf /;; esac", workdir, home)
+    assert_denied(decision, "rm-protected-path")
+    assert "could not be fully parsed" in decision.reason
+
+
+def test_internal_error_is_asked_about(
     workdir: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(policy_module, "analyze", broken)
-    assert_denied(decide("ls", workdir, home), "unparseable")
+    monkeypatch.setattr(engine_module, "analyze", broken)
+    decision = decide("ls", workdir, home)
+    assert decision.action == "ask" and decision.rule == "unparseable"
 
 
 @settings(max_examples=150, deadline=None)

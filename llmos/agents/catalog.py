@@ -1,11 +1,11 @@
 """Which agents a run can use, and where each one comes from.
 
-Agents are read in layers; a later layer overrides an earlier agent of the same name:
+Agents come in layers; a later layer overrides an earlier agent of the same name:
 
-1. the workspace's `agents/*.md` (new workspaces get the examples shipped in the
-   repository's `workspace/agents/`);
-2. agents registered by plugins (`register_agent_source`: the hook point for
-   `llmos/plugins/`, which calls it with a function returning its agent folders);
+1. agents registered by plugins (`plugin.agent(...)`, llmos/plugins/types.py): those of
+   the plugins the run's project allows (the run's current tools), or as given;
+2. the workspace's `agents/*.md` (new workspaces get the examples shipped in the
+   repository's `workspace/agents/`), so a user's file overrides a plugin's agent;
 3. the project's `components/*.md` and `components/agents/*.md`.
 
 A file that cannot be used is reported (`AgentCatalog.problems`: its path and what is
@@ -14,8 +14,7 @@ wrong) and skipped; it never stops a run or a listing. `README.md` files are not
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,14 +22,12 @@ from llmos.agents.spec import AgentFormatError, AgentSpec, parse_agent
 from llmos.errors import UsageError
 from llmos.workspace import Workspace
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class AgentSource:
     """A folder of agent files and how to name where they came from."""
 
-    label: str  # "workspace", "plugin NAME", "project NAME"
+    label: str  # "workspace", "project NAME"
     folder: Path
 
 
@@ -68,23 +65,9 @@ class AgentCatalog:
         return spec
 
 
-PluginAgentSources = Callable[[Workspace], Iterable[AgentSource]]
-_plugin_sources: list[PluginAgentSources] = []
-
-
-def register_agent_source(source: PluginAgentSources) -> None:
-    """Add agents from outside the workspace (plugins): `source(ws)` lists their folders."""
-    if source not in _plugin_sources:
-        _plugin_sources.append(source)
-
-
 def agent_sources(ws: Workspace, project: str | None = None) -> list[AgentSource]:
+    """The folders of agent files, in override order."""
     sources = [AgentSource("workspace", ws.root / "agents")]
-    for plugin in _plugin_sources:
-        try:
-            sources.extend(plugin(ws))
-        except Exception:  # a broken plugin must not take the other agents down with it
-            log.warning("an agent source of a plugin failed", exc_info=True)
     if project is not None:
         components = ws.project_dir(project, create=False) / "components"
         sources.append(AgentSource(f"project {project}", components))
@@ -92,9 +75,18 @@ def agent_sources(ws: Workspace, project: str | None = None) -> list[AgentSource
     return sources
 
 
-def load_catalog(ws: Workspace, project: str | None = None) -> AgentCatalog:
-    """Every usable agent for runs in `project` (None: the workspace's and plugins' only)."""
-    agents: dict[str, AgentSpec] = {}
+def load_catalog(
+    ws: Workspace,
+    project: str | None = None,
+    *,
+    plugin_agents: Sequence[AgentSpec] | None = None,
+) -> AgentCatalog:
+    """Every usable agent for runs in `project` (None: no project's own agents).
+
+    `plugin_agents` defaults to those of the run in progress (none outside a run)."""
+    if plugin_agents is None:
+        plugin_agents = _current_plugin_agents()
+    agents: dict[str, AgentSpec] = {spec.name: spec for spec in plugin_agents}
     problems: list[AgentProblem] = []
     for source in agent_sources(ws, project):
         layer: dict[str, AgentSpec] = {}
@@ -113,6 +105,13 @@ def load_catalog(ws: Workspace, project: str | None = None) -> AgentCatalog:
             layer[spec.name] = spec
         agents.update(layer)
     return AgentCatalog(dict(sorted(agents.items())), tuple(problems))
+
+
+def _current_plugin_agents() -> list[AgentSpec]:
+    from llmos.plugins.run_tools import current_tools  # set by the dispatcher for a run
+
+    tools = current_tools()
+    return tools.registry.agents() if tools is not None else []
 
 
 def _agent_files(folder: Path) -> list[Path]:

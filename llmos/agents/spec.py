@@ -93,7 +93,9 @@ def _check_model(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
-        raise AgentFormatError("model must be an alias (sonnet, opus, haiku), a model id or inherit")
+        raise AgentFormatError(
+            "model must be an alias (sonnet, opus, haiku), a model id or inherit"
+        )
     return None if value == "inherit" else value
 
 
@@ -120,7 +122,9 @@ def make_spec(
     if not isinstance(description, str) or not description.strip():
         raise AgentFormatError("description is required: one line saying what the agent does")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise AgentFormatError("the system prompt (the file's body, after the front matter) is empty")
+        raise AgentFormatError(
+            "the system prompt (the file's body, after the front matter) is empty"
+        )
     return AgentSpec(
         name=check_name(name),
         description=" ".join(description.split()),

@@ -11,13 +11,17 @@ from rich.console import Console
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.errors import UsageError
 
 if TYPE_CHECKING:
     from llmos.kernel.economy import TokenEconomy
     from llmos.workspace import Workspace
 
 budget_app = typer.Typer(
-    help="Show the balance and the spend log; `budget set USD`, `budget add USD`.",
+    help=(
+        "Show the balance and the spend log; `budget set USD`, `budget add USD`. With "
+        "--project NAME: a project's own budget (`budget set --project NAME USD`, `add`, `clear`)."
+    ),
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -33,18 +37,73 @@ def _economy(ws: Workspace) -> TokenEconomy:
     return TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
 
 
+ProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        "-p",
+        help="A project's budget instead: what its runs may spend in all, within the balance.",
+        show_default=False,
+    ),
+]
+
+
+def validate_project_name(name: str) -> str:
+    from llmos.workspace import validate_project_name as validate  # not at import: --help
+
+    return validate(name)
+
+
+def _project(ws: Workspace, name: str) -> str:
+    from llmos.projects.store import project_path
+    from llmos.workspace import DEFAULT_PROJECT
+
+    if name != DEFAULT_PROJECT and not project_path(ws, name).is_dir():
+        raise UsageError(f"no project named {name!r}", hint="See `llmos project list`.")
+    return name
+
+
+def _show_project(ws: Workspace, name: str, as_json: bool) -> None:
+    economy = _economy(ws)
+    try:
+        left, used = economy.project_budget(name), economy.project_usage().get(name)
+    finally:
+        economy.close()
+    info = {
+        "project": name,
+        "budget_left_usd": None if left is None else round(left, 6),
+        "spent_usd": round(used.spent_usd, 6) if used else 0.0,
+        "runs": used.runs if used else 0,
+    }
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    shown = "none (only the balance limits it)" if left is None else f"${left:.4f} left"
+    Console(highlight=False).print(
+        f"[bold]project {name}[/] budget {shown}; spent ${info['spent_usd']:.4f} "
+        f"over {info['runs']} run(s)"
+    )
+
+
 @budget_app.callback()
 def show(
     ctx: typer.Context,
     limit: Annotated[
         int, typer.Option("--limit", "-n", help="Spend-log rows to show.", min=1)
     ] = 10,
+    project: ProjectOption = None,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """The balance and the most recent entries of the spend log."""
+    """The balance and the most recent entries of the spend log (with --project: that
+    project's budget and spend)."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = workspace
+        return
+    if project is not None:
+        validate_project_name(project)
+        ws = open_workspace(workspace)
+        _show_project(ws, _project(ws, project), as_json)
         return
     economy = _economy(open_workspace(workspace))
     try:
@@ -71,9 +130,19 @@ def show(
 
 
 def _change(
-    ctx: typer.Context, workspace: object, apply: str, amount: float, as_json: bool
+    ctx: typer.Context,
+    workspace: object,
+    apply: str,
+    amount: float,
+    as_json: bool,
+    project: str | None = None,
 ) -> None:
+    if project is not None:
+        validate_project_name(project)
     ws = open_workspace(workspace if workspace is not None else ctx.obj)  # type: ignore[arg-type]
+    if project is not None:
+        _change_project(ws, _project(ws, project), apply, amount, as_json)
+        return
     economy = _economy(ws)
     try:
         balance = economy.set_balance(amount) if apply == "set" else economy.add(amount)
@@ -85,23 +154,65 @@ def _change(
         Console(highlight=False).print(f"balance is now ${balance:.4f}")
 
 
+def _change_project(ws: Workspace, project: str, apply: str, amount: float, as_json: bool) -> None:
+    economy = _economy(ws)
+    try:
+        if apply == "set":
+            left = economy.set_project_budget(project, amount)
+        else:
+            left = economy.add_project_budget(project, amount)
+    finally:
+        economy.close()
+    if as_json:
+        typer.echo(json.dumps({"project": project, "budget_left_usd": round(left, 6)}))
+    else:
+        Console(highlight=False).print(f"project {project} may now spend ${left:.4f}")
+
+
 @budget_app.command("set")
 def set_balance(
     ctx: typer.Context,
     amount: Amount,
+    project: ProjectOption = None,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Set the balance to AMOUNT USD."""
-    _change(ctx, workspace, "set", amount, as_json)
+    """Set the balance to AMOUNT USD (with --project: that project's budget, what its runs
+    may spend from now on)."""
+    _change(ctx, workspace, "set", amount, as_json, project)
 
 
 @budget_app.command("add")
 def add_balance(
     ctx: typer.Context,
     amount: Amount,
+    project: ProjectOption = None,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Add AMOUNT USD to the balance."""
-    _change(ctx, workspace, "add", amount, as_json)
+    """Add AMOUNT USD to the balance (with --project: to that project's budget)."""
+    _change(ctx, workspace, "add", amount, as_json, project)
+
+
+@budget_app.command("clear")
+def clear_project_budget(
+    ctx: typer.Context,
+    project: Annotated[
+        str, typer.Option("--project", "-p", help="The project whose budget to remove.")
+    ],
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Remove a project's budget: its runs are then limited by the balance only."""
+    validate_project_name(project)
+    ws = open_workspace(workspace if workspace is not None else ctx.obj)
+    economy = _economy(ws)
+    try:
+        had = economy.clear_project_budget(_project(ws, project))
+    finally:
+        economy.close()
+    if as_json:
+        typer.echo(json.dumps({"project": project, "cleared": had}))
+    else:
+        said = "no longer has a budget" if had else "had no budget"
+        Console(highlight=False).print(f"project {project} {said}")

@@ -71,8 +71,11 @@ def demo(
         typer.Option("--keep/--no-keep", help="Keep the demo workspace to look at afterwards."),
     ] = True,
 ) -> None:
-    """Run llmos end to end, offline, with a scripted model: learn a goal, save its trace,
-    and watch the security hook deny a dangerous call."""
+    """Run llmos end to end, offline, with a scripted model.
+
+    Learns a goal (really writing and running a program), shows the trace it saved, and
+    shows the security hook denying a dangerous call. The model's turns are scripted.
+    """
     import asyncio
 
     from rich.panel import Panel

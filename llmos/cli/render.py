@@ -10,12 +10,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from llmos.cli.plan_view import PlanView
 from llmos.kernel.events import (
     AssistantText,
     Event,
     MemoryInjected,
     Notice,
+    PlanReady,
+    RunFinished,
     RunStarted,
+    SubtaskChanged,
     ToolDecision,
     ToolFinished,
     ToolRequested,
@@ -40,10 +44,18 @@ class LiveRenderer:
 
     def __init__(self, console: Console) -> None:
         self.console = console
+        self.plan_view: PlanView | None = None  # an orchestration's live tree
 
     def __call__(self, event: Event) -> None:
         c = self.console
         match event:
+            case PlanReady():
+                self.plan_view = self.plan_view or PlanView(c)
+                self.plan_view.plan(event)
+            case SubtaskChanged() if self.plan_view is not None:
+                self.plan_view.changed(event)
+            case RunFinished() if self.plan_view is not None:
+                self.plan_view.stop()
             case RunStarted():
                 c.print(f"[bold]llmos[/] {event.mode} mode [dim]({escape(event.reason)})[/]")
                 c.print(f"[dim]working folder: {escape(event.workdir)}[/]")
@@ -78,6 +90,8 @@ def summary_table(summary: RunSummary) -> Table:
     status_style = "green" if summary.ok else "red"
     table.add_row("status", f"[{status_style}]{summary.status}[/]")
     table.add_row("mode", f"{summary.mode} [dim]({escape(summary.mode_reason)})[/]")
+    if summary.orchestration is not None:
+        table.add_row("subtasks", _subtask_counts(summary.orchestration))
     table.add_row("turns", str(summary.turns))
     denied = f" ({summary.denied_calls} denied)" if summary.denied_calls else ""
     table.add_row("tool calls", f"{summary.tool_calls}{denied}")
@@ -87,6 +101,8 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_row("balance", f"${summary.balance_usd:.4f}")
     if summary.trace_path:
         table.add_row("trace", escape(summary.trace_path))
+    elif summary.ok and summary.continued:
+        table.add_row("trace", "not saved: the goal continued a conversation (/continue)")
     elif summary.ok:
         table.add_row("trace", "not saved: every tool call the agent tried was denied")
     else:
@@ -95,6 +111,17 @@ def summary_table(summary: RunSummary) -> Table:
     if summary.error:
         table.add_row("error", f"[red]{escape(summary.error)}[/]")
     return table
+
+
+def _subtask_counts(orchestration: dict) -> str:
+    subtasks = orchestration.get("subtasks") or []
+    ok = [s for s in subtasks if s["status"] == "success"]
+    replayed = sum(1 for s in ok if s["mode"] == "follower")
+    text = f"{len(ok)}/{len(subtasks)} succeeded"
+    if replayed:
+        text += f", {replayed} replayed at $0"
+    plan = orchestration.get("plan_source")
+    return text + (f" [dim](plan: {plan}, parallel {orchestration.get('parallel')})[/]")
 
 
 def dry_run_dict(dry: DryRun) -> dict:

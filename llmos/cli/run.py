@@ -32,7 +32,8 @@ def run(
         typer.Option(
             "--mode",
             "-m",
-            help="auto (default: llmos decides), learner, follower or orchestrator.",
+            help="auto (default: llmos decides), learner, follower, or orchestrator (plan "
+            "the goal over agents and run the subtasks, in parallel where they allow).",
             callback=_check_mode,
         ),
     ] = "auto",
@@ -76,6 +77,15 @@ def run(
             "--trace", "-t", help="Replay this trace (id or unique prefix).", show_default=False
         ),
     ] = None,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            "--parallel",
+            help="Orchestrator mode: most subtasks running at once (independent ones only).",
+            min=1,
+            max=16,
+        ),
+    ] = 4,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show the mode and the replay plan; execute nothing."),
@@ -83,8 +93,10 @@ def run(
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Run a goal. A learned goal is replayed from its trace (Follower: no model, $0);
-    a new one is worked out by the model (Learner) and its trace saved.
+    """Run a goal: replay it if learned (Follower, $0), else learn it (Learner).
+
+    A goal learned before is replayed from its trace without the model; a new one is
+    worked out by the model through the Claude Agent SDK and its trace saved.
 
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
@@ -104,6 +116,7 @@ def run(
         max_turns=max_turns,
         timeout_secs=timeout,
         trace_id=trace,
+        parallel=parallel,
     )
     console = Console(highlight=False)
     if dry_run:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from llmos.kernel.approval import Approver, ask_approver, needs_human
 from llmos.kernel.events import MemoryInjected, ToolDecision, ToolFinished
 from llmos.kernel.hooks import HookInput, HookOutput, HookRegistry, add_context, deny
 from llmos.kernel.run_context import RunContext
@@ -16,6 +17,7 @@ from llmos.memory.capture import TraceRecorder, summarize_response
 from llmos.memory.recall import Recollection
 from llmos.security.policy import check_tool_call
 
+APPROVAL_TIMEOUT_SECS = 3600.0
 THINK_AGAIN = "Reconsider: choose a safe way to reach the goal, or explain why you cannot."
 
 
@@ -23,12 +25,25 @@ def _agent(hook_input: HookInput) -> str | None:
     return hook_input.get("agent_type") or hook_input.get("agent_id")
 
 
-def security_hook(ctx: RunContext) -> Callable[[HookInput], Any]:
+def security_hook(ctx: RunContext, approver: Approver | None = None) -> Callable[[HookInput], Any]:
+    """The policy's verdict on each call. With an `approver` (a human is present), the calls
+    the policy will not decide alone are put to them (`llmos/kernel/approval.py`)."""
+
     async def guard(hook_input: HookInput) -> HookOutput:
         tool = str(hook_input.get("tool_name", ""))
         tool_input = hook_input.get("tool_input") or {}
         tool_use_id = str(hook_input.get("tool_use_id", ""))
         decision = check_tool_call(tool, tool_input, workdir=ctx.workdir, home=ctx.home)
+        if approver is not None and needs_human(decision.action, decision.rule):
+            return await ask_approver(
+                approver,
+                ctx,
+                decision,
+                tool=tool,
+                tool_input=tool_input,
+                tool_use_id=tool_use_id,
+                agent=_agent(hook_input),
+            )
         ctx.bus.publish(
             ToolDecision(
                 run_id=ctx.run_id,
@@ -102,7 +117,17 @@ def memory_hook(ctx: RunContext, recollect: Callable[[str], Recollection]) -> Ca
     async def inject(hook_input: HookInput) -> HookOutput:
         memory = recollect(ctx.goal)
         ctx.bus.publish(
-            MemoryInjected(run_id=ctx.run_id, sources=memory.sources, tokens=memory.tokens)
+            MemoryInjected(
+                run_id=ctx.run_id,
+                sources=memory.sources,
+                tokens=memory.tokens,
+                text=memory.text,
+                chars=len(memory.text),
+                budget_tokens=memory.budget,
+                counter=memory.counter,
+                items=[item.to_dict() for item in memory.items],
+                considered=memory.considered,
+            )
         )
         return add_context("UserPromptSubmit", memory.text) if memory.text else {}
 
@@ -114,9 +139,18 @@ def install_builtin_hooks(
     ctx: RunContext,
     recorder: TraceRecorder,
     recollect: Callable[[str], Recollection],
+    *,
+    approver: Approver | None = None,
 ) -> None:
     # Guards fail closed: if one crashes, the CLI blocks the call instead of running it.
-    registry.add("PreToolUse", security_hook(ctx), name="security", fail_closed=True)
+    # A human deciding on a call may take a while: the CLI waits up to an hour for them.
+    registry.add(
+        "PreToolUse",
+        security_hook(ctx, approver),
+        name="security",
+        fail_closed=True,
+        timeout_secs=APPROVAL_TIMEOUT_SECS if approver is not None else 60.0,
+    )
     registry.add("PreToolUse", budget_hook(ctx), name="budget", fail_closed=True)
     registry.add("PostToolUse", capture_hook(ctx, recorder, ok=True), name="trace-capture")
     registry.add(

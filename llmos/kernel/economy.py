@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,54 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_by_time ON runs(started_at);
     """,
+    # 2: the run a run is a subtask of (Orchestrator mode), so a run's rows can be summed.
+    """
+    ALTER TABLE runs ADD COLUMN parent_run TEXT;
+    CREATE INDEX runs_by_parent ON runs(parent_run);
+    """,
+    # 3: per-project budgets (`llmos budget set --project NAME USD`): what is left of each.
+    """
+    CREATE TABLE project_budgets (
+        project TEXT PRIMARY KEY,
+        balance_usd REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX runs_by_project ON runs(project);
+    """,
+    # 4: the security policy's audit trail (llmos/security/audit.py): every decision on a
+    # tool call, what the policy said, and who approved what it asked about.
+    """
+    CREATE TABLE policy_audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        run_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        input TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        policy_decision TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        approved_by TEXT,
+        ran_input TEXT
+    );
+    CREATE INDEX policy_audit_by_run ON policy_audit(run_id, id);
+    """,
 )
+
+# The run whose subtasks are being recorded: set by the orchestrator around each subtask,
+# so every row a subtask writes (its Learner run, a Follower replay, a fallback) names it.
+_parent_run: ContextVar[str | None] = ContextVar("llmos_ledger_parent_run", default=None)
+
+
+@contextmanager
+def charged_under(run_id: str) -> Iterator[None]:
+    """Ledger rows written inside this block get `parent_run = run_id`."""
+    token = _parent_run.set(run_id)
+    try:
+        yield
+    finally:
+        _parent_run.reset(token)
 
 
 @dataclass(frozen=True)
@@ -74,6 +122,14 @@ class RunRecord:
     duration_secs: float = 0.0
     trace_path: str | None = None
     error: str | None = None
+    parent_run: str | None = None  # the orchestration this run was a subtask of
+
+
+@dataclass(frozen=True)
+class ProjectUsage:
+    runs: int
+    spent_usd: float
+    last_run_at: float | None
 
 
 @dataclass(frozen=True)
@@ -155,8 +211,9 @@ class TokenEconomy:
         )
 
     # Runs ------------------------------------------------------------------------------------
-    def authorize(self, run_cap_usd: float | None) -> float:
-        """The budget a run may spend: min(its cap, the balance). Raise if that is too little."""
+    def authorize(self, run_cap_usd: float | None, *, project: str | None = None) -> float:
+        """The budget a run may spend: min(its cap, the balance, what is left of its
+        project's budget if it has one). Raise if that is too little."""
         balance = self.balance
         if run_cap_usd is not None and run_cap_usd <= 0:
             raise UsageError(f"--budget must be positive, got {run_cap_usd}")
@@ -166,26 +223,101 @@ class TokenEconomy:
                 balance_usd=balance,
                 hint="Top it up with `llmos budget add USD` (or `llmos budget set USD`).",
             )
+        left = self.project_budget(project) if project is not None else None
+        if left is not None:
+            if left < MIN_RUN_BUDGET_USD:
+                raise LowBatteryError(
+                    f"project {project} has ${left:.4f} of its budget left, too little for a "
+                    "model run",
+                    balance_usd=left,
+                    hint=f"Raise it with `llmos budget add --project {project} USD`.",
+                )
+            balance = min(balance, left)
         return balance if run_cap_usd is None else min(run_cap_usd, balance)
 
     def record_run(self, record: RunRecord) -> float:
         """Write the run's ledger row and charge its cost, atomically. Returns the new balance."""
+        row = dict(record.__dict__)
+        row["parent_run"] = record.parent_run or _parent_run.get()
         with self._tx() as cur:
             cur.execute(
-                "INSERT INTO runs VALUES(:run_id, :started_at, :finished_at, :goal, :project,"
-                " :mode, :model, :status, :cost_usd, :saved_usd, :input_tokens, :output_tokens,"
-                " :turns, :tool_calls, :duration_secs, :trace_path, :error)",
-                record.__dict__,
+                f"INSERT INTO runs({', '.join(row)}) VALUES({', '.join(':' + k for k in row)})",
+                row,
             )
             old = float(cur.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()[0])
             new = old - record.cost_usd
             if record.cost_usd:
                 self._set(cur, new, -record.cost_usd, f"{record.mode} run", record.run_id)
+                cur.execute(
+                    "UPDATE project_budgets SET balance_usd = balance_usd - ?, updated_at = ?"
+                    " WHERE project = ?",
+                    (record.cost_usd, time.time(), record.project),
+                )
         return new
+
+    # Project budgets -----------------------------------------------------------------------
+    def project_budget(self, project: str) -> float | None:
+        """What is left of `project`'s budget, or None when it has none (the balance rules)."""
+        row = self._conn.execute(
+            "SELECT balance_usd FROM project_budgets WHERE project = ?", (project,)
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def set_project_budget(self, project: str, amount_usd: float) -> float:
+        """From now on `project`'s runs may spend `amount_usd` in all (and never more than
+        the balance)."""
+        _check_amount(amount_usd)
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO project_budgets(project, balance_usd, updated_at) VALUES(?, ?, ?)"
+                " ON CONFLICT(project) DO UPDATE SET balance_usd = excluded.balance_usd,"
+                " updated_at = excluded.updated_at",
+                (project, amount_usd, time.time()),
+            )
+        return amount_usd
+
+    def add_project_budget(self, project: str, amount_usd: float) -> float:
+        _check_amount(amount_usd)
+        with self._tx() as cur:
+            row = cur.execute(
+                "SELECT balance_usd FROM project_budgets WHERE project = ?", (project,)
+            ).fetchone()
+            if row is None:
+                raise UsageError(
+                    f"project {project} has no budget to add to",
+                    hint=f"Give it one with `llmos budget set --project {project} USD`.",
+                )
+            left = float(row[0]) + amount_usd
+            cur.execute(
+                "UPDATE project_budgets SET balance_usd = ?, updated_at = ? WHERE project = ?",
+                (left, time.time(), project),
+            )
+        return left
+
+    def clear_project_budget(self, project: str) -> bool:
+        """Remove `project`'s budget (only the balance limits it then); False if it had none."""
+        with self._tx() as cur:
+            cur.execute("DELETE FROM project_budgets WHERE project = ?", (project,))
+            return cur.rowcount > 0
+
+    def project_usage(self) -> dict[str, ProjectUsage]:
+        """Per project: its runs, what they cost, and when the last one started."""
+        rows = self._conn.execute(
+            "SELECT project, COUNT(*), COALESCE(SUM(cost_usd), 0), MAX(started_at)"
+            " FROM runs GROUP BY project"
+        ).fetchall()
+        return {row[0]: ProjectUsage(int(row[1]), float(row[2]), row[3]) for row in rows}
 
     def runs(self, *, limit: int = 20) -> list[RunRecord]:
         rows = self._conn.execute(
             "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [RunRecord(**dict(row)) for row in rows]
+
+    def subtask_runs(self, parent_run: str) -> list[RunRecord]:
+        """The ledger rows of the runs done as subtasks of `parent_run`, oldest first."""
+        rows = self._conn.execute(
+            "SELECT * FROM runs WHERE parent_run = ? ORDER BY started_at", (parent_run,)
         ).fetchall()
         return [RunRecord(**dict(row)) for row in rows]
 

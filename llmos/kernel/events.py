@@ -88,9 +88,17 @@ class Notice(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class MemoryInjected(Event):
+    """What recall gave the model before the run (memory/recall.py), exactly, and its size."""
+
     kind: ClassVar[str] = "memory_injected"
-    sources: list[str]
-    tokens: int
+    sources: list[str]  # the files the items came from, in the order injected
+    tokens: int  # the injected text's count, never over `budget_tokens`
+    text: str = ""  # exactly what was injected ("" when nothing was)
+    chars: int = 0
+    budget_tokens: int = 0
+    counter: str = ""  # how tokens were counted: count_tokens (model) or conservative
+    items: list[dict[str, Any]] = field(default_factory=list)  # kind, source, score, tokens
+    considered: int = 0  # relevant items found, injected or not
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +121,34 @@ class WatchdogTripped(Event):
     limit: str
     limit_secs: float
     detail: str
+
+
+# Orchestrator events: published on the orchestration's own bus (its subtasks are runs of
+# their own, with their own buses and session logs, linked by `parent_run_id`).
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanReady(Event):
+    """The plan the orchestration will run: `source` is "planner", "reused" or "revised"."""
+
+    kind: ClassVar[str] = "plan_ready"
+    source: str
+    subtasks: list[dict[str, Any]]  # id, goal, agent, depends_on, budget_share, cap_usd
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubtaskChanged(Event):
+    """A subtask's status (waiting, running, retrying, success, failed, skipped) or, while
+    it runs, its latest action in `detail`."""
+
+    kind: ClassVar[str] = "subtask_changed"
+    subtask_id: str
+    status: str
+    agent: str
+    mode: str | None = None  # learner or follower, once its run chose
+    child_run_id: str | None = None
+    cost_usd: float = 0.0
+    detail: str = ""
 
 
 # Kernel events: published on the kernel's own bus by the scheduler, one per scheduled run

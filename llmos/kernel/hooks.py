@@ -53,8 +53,9 @@ class HookRegistry:
         name: str,
         matcher: str | None = None,
         fail_closed: bool = False,
+        timeout_secs: float = 60.0,
     ) -> None:
-        self._specs.append(HookSpec(event, name, callback, matcher, fail_closed))
+        self._specs.append(HookSpec(event, name, callback, matcher, fail_closed, timeout_secs))
 
     def specs(self) -> list[HookSpec]:
         return list(self._specs)

@@ -102,18 +102,12 @@ class MemoryIndex:
 
     def _recreate(self) -> None:
         # Derived data: an index of another shape is dropped and rebuilt from the files.
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            for table in ("items_vocab", "items_fts", "items"):
-                self._conn.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in _SCHEMA.split(";\n"):
-                if statement.strip():
-                    self._conn.execute(statement)
-            self._conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+        drops = "".join(
+            f"DROP TABLE IF EXISTS {table};\n" for table in ("items_vocab", "items_fts", "items")
+        )
+        self._conn.executescript(
+            f"BEGIN IMMEDIATE;\n{drops}{_SCHEMA}\nPRAGMA user_version={_SCHEMA_VERSION};\nCOMMIT;"
+        )
 
     # Keeping in step with the files ----------------------------------------------------------
     def sync(self, folders: Iterable[Folder]) -> list[str]:

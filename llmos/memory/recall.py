@@ -1,80 +1,235 @@
-"""Recall: the memory a Learner run starts with, under a token cap.
+"""Recall: the memory a Learner run starts with, under a token budget.
 
-For now this picks the learned goals most like the new one (through the trace index, so
-no file is parsed but the few that are used) and the workspace's facts that mention the
-goal's words, most relevant first, and stops before the cap. Tokens are estimated at four
-characters each.
+Before the model sees the goal (the UserPromptSubmit hook), llmos gathers what it knows that
+bears on it: facts and insights of the workspace and of the run's project (never another
+project's), and learned traces of similar goals. Each is scored by its relevance to the goal
+(`memory/terms.py`; items below `min_relevance` are left out however much room is left),
+facts slightly ahead of insights and insights of traces on a tie. Then, most relevant first,
+items go in while the budget allows; a too-long item is skipped for a shorter, less
+relevant one. Each item names its source. Tokens are counted with the model API's
+`count_tokens` when the run can reach it, else conservatively (`memory/tokens.py`), and the
+assembled text is counted once more as a whole: it is never over the budget.
+
+Left out: the trace already given to the run as a worked example, insights about that same
+trace, a trace whose insight is offered (it lists the same steps, with what they cost), and
+insights already distilled into facts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import logging
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from llmos.errors import LlmosError
+from llmos.memory.facts import MemoryStore
 from llmos.memory.library import TraceLibrary
-from llmos.memory.trace import normalize_goal
+from llmos.memory.terms import relevance, terms
+from llmos.memory.tokens import (
+    ConservativeCounter,
+    TokenCounter,
+    TokenCountUnavailable,
+    counter_for,
+)
+from llmos.memory.trace import one_line
+from llmos.workspace import Workspace
 
-CHARS_PER_TOKEN = 4
-_STOPWORDS = frozenset("a an and the to of in on for with into from by it is be this that".split())
+log = logging.getLogger(__name__)
+
+HEADER = "Relevant memory from earlier llmos runs (use it if it helps):"
+MIN_RELEVANCE = 0.25
+MAX_ITEMS = 12  # candidates counted at most: each is one count_tokens request
+_ITEM_CHARS = 1200
+_KIND_WEIGHT = {"fact": 1.0, "insight": 0.95, "trace": 0.9}
+_OWN_PROJECT_BONUS = 0.02
 
 
-def estimate_tokens(text: str) -> int:
-    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+@dataclass(frozen=True)
+class Candidate:
+    kind: str  # fact | insight | trace
+    source: str  # the file it came from
+    score: float
+    text: str  # the line given to the model
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in normalize_goal(text).split() if w not in _STOPWORDS}
+@dataclass(frozen=True)
+class RecalledItem:
+    kind: str
+    source: str
+    score: float
+    tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "score": self.score,
+            "tokens": self.tokens,
+        }
 
 
 @dataclass(frozen=True)
 class Recollection:
     text: str
-    sources: list[str]
-    tokens: int
+    items: tuple[RecalledItem, ...] = ()
+    tokens: int = 0
+    budget: int = 0
+    counter: str = ""
+    considered: int = 0  # relevant candidates, injected or not
+    skipped: tuple[str, ...] = field(default=())  # relevant but over the budget
+
+    @property
+    def sources(self) -> list[str]:
+        return [item.source for item in self.items]
 
 
 def recall(
     goal: str,
     *,
     library: TraceLibrary,
-    facts_dir: Path,
+    memory: MemoryStore,
     token_cap: int,
+    project: str = "default",
     exclude: frozenset[str] = frozenset(),
+    counter: TokenCounter | None = None,
+    min_relevance: float = MIN_RELEVANCE,
 ) -> Recollection:
     """Relevant memory for `goal`, most relevant first, never over `token_cap` tokens.
 
     `exclude` names trace signatures the run already has in full (a worked example)."""
-    wanted = _words(goal)
-    if not wanted or token_cap <= 0:
-        return Recollection("", [], 0)
-    candidates: list[tuple[float, str, str]] = []
-    for match in library.matches(goal):
-        if match.entry.signature in exclude or match.confidence <= 0:
+    candidates = gather(
+        goal,
+        library=library,
+        memory=memory,
+        project=project,
+        exclude=exclude,
+        min_relevance=min_relevance,
+    )
+    if not candidates or token_cap <= 0:
+        return Recollection("", budget=max(token_cap, 0), considered=len(candidates))
+    counter = counter or ConservativeCounter()
+    try:
+        return fit(candidates, token_cap, counter)
+    except TokenCountUnavailable as exc:
+        log.warning("count_tokens unavailable, counting conservatively: %s", exc)
+        return fit(candidates, token_cap, ConservativeCounter(f"count_tokens failed: {exc}"))
+
+
+def gather(
+    goal: str,
+    *,
+    library: TraceLibrary,
+    memory: MemoryStore,
+    project: str,
+    exclude: frozenset[str],
+    min_relevance: float = MIN_RELEVANCE,
+) -> list[Candidate]:
+    """Everything relevant enough to `goal`, best first, at most `MAX_ITEMS`."""
+    wanted = terms(goal)
+    if not wanted:
+        return []
+    memory.sync()
+    weights = memory.weights(wanted)
+    found: list[Candidate] = []
+    entries = memory.index.search(wanted, projects=[None, project], include_distilled=False)
+    for entry in entries:
+        if entry.kind == "insight" and entry.trace in exclude:
+            continue  # the worked example already shows that run in full
+        score = relevance(weights, entry.terms)
+        if score < min_relevance:
+            continue
+        label = entry.path.relative_to(memory.ws.root).as_posix()
+        tags = f", tags: {', '.join(entry.tags)}" if entry.tags else ""
+        what = "Fact" if entry.kind == "fact" else "Insight from an earlier run"
+        text = f"- {what} ({entry.scope}, {label}{tags}): {one_line(entry.text, _ITEM_CHARS)}"
+        bonus = _OWN_PROJECT_BONUS if entry.project is not None else 0.0
+        found.append(Candidate(entry.kind, str(entry.path), _rank(entry.kind, score, bonus), text))
+    noted = {entry.trace for entry in entries if entry.kind == "insight"}
+    for match in library.matches(goal, project=project, limit=8):
+        learned = match.entry
+        if learned.signature in exclude or learned.signature in noted:
+            continue  # shown in full already, or its insight says the same and more
+        score = relevance(weights, set(terms(learned.goal_text)))
+        if score < min_relevance:
             continue
         try:
-            trace = library.load(match.entry)
+            trace = library.load(learned)
         except LlmosError:
             continue
         steps = "; ".join(step.summary for step in trace.steps[:6])
-        note = f"- A similar goal was done before: {trace.goal_text!r}. Steps: {steps}."
-        candidates.append((match.confidence, note, str(library.path_of(match.entry))))
-    for path in sorted(facts_dir.glob("*.md")):
-        body = path.read_text(encoding="utf-8", errors="replace").strip()
-        overlap = wanted & _words(body)
-        if overlap:
-            candidates.append((len(overlap) / len(wanted), f"- Fact: {body}", str(path)))
-    candidates.sort(key=lambda item: item[0], reverse=True)
+        text = one_line(
+            f"- Similar goal done before (trace {learned.signature}, success rating "
+            f"{learned.success_rating:.2f}, used {learned.usage_count}x, project "
+            f"{learned.project}): {trace.goal_text!r}. Steps: {steps}.",
+            _ITEM_CHARS,
+        )
+        bonus = _OWN_PROJECT_BONUS if learned.project == project else 0.0
+        path = str(library.path_of(learned))
+        found.append(Candidate("trace", path, _rank("trace", score, bonus), text))
+    found.sort(key=lambda c: c.score, reverse=True)
+    return found[:MAX_ITEMS]
 
-    header = "Relevant memory from earlier llmos runs (use it if it helps):"
-    lines, sources, used = [header], [], estimate_tokens(header)
-    for _, note, source in candidates:
-        cost = estimate_tokens(note) + 1
-        if used + cost > token_cap:
-            continue
-        lines.append(note)
-        sources.append(source)
-        used += cost
-    if not sources:
-        return Recollection("", [], 0)
-    return Recollection("\n".join(lines), sources, used)
+
+def _rank(kind: str, score: float, bonus: float) -> float:
+    return round(score * _KIND_WEIGHT[kind] + bonus, 4)
+
+
+def fit(candidates: list[Candidate], budget: int, counter: TokenCounter) -> Recollection:
+    """The best candidates whose text, with the header, counts at most `budget` tokens."""
+    counts = counter.count([HEADER, *(c.text for c in candidates)])
+    used, separator = counts[0], 1  # a newline joins the lines (never counted alone: the
+    # API refuses a text of only whitespace); the count of the whole below is what decides
+    chosen: list[tuple[Candidate, int]] = []
+    skipped: list[str] = []
+    for candidate, tokens in zip(candidates, counts[1:], strict=True):
+        if used + separator + tokens <= budget:
+            chosen.append((candidate, tokens))
+            used += separator + tokens
+        else:
+            skipped.append(candidate.source)
+    # The pieces were counted one by one; the whole is what must fit. Should joining them
+    # have cost more, the least relevant go first.
+    while chosen:
+        text = "\n".join([HEADER, *(c.text for c, _ in chosen)])
+        (total,) = counter.count([text])
+        if total <= budget:
+            items = tuple(RecalledItem(c.kind, c.source, c.score, t) for c, t in chosen)
+            return Recollection(
+                text, items, total, budget, counter.name, len(candidates), tuple(skipped)
+            )
+        skipped.append(chosen.pop()[0].source)
+    return Recollection("", (), 0, budget, counter.name, len(candidates), tuple(skipped))
+
+
+def recall_for_run(
+    ws: Workspace,
+    library: TraceLibrary,
+    goal: str,
+    *,
+    project: str,
+    model: str | None,
+    env: Mapping[str, str],
+    exclude: frozenset[str] = frozenset(),
+) -> Recollection:
+    """Recall for a Learner run: its project's and the workspace's memory, real token counts.
+
+    Memory is a help, not a precondition: if it cannot be read (a damaged index, a disk
+    error), the run starts without it and the event says why."""
+    budget = ws.settings.memory_context_tokens
+    try:
+        with MemoryStore(ws) as memory:
+            return recall(
+                goal,
+                library=library,
+                memory=memory,
+                token_cap=budget,
+                project=project,
+                exclude=exclude,
+                counter=counter_for(env, model),
+                min_relevance=ws.settings.memory_min_relevance,
+            )
+    except (OSError, sqlite3.Error, LlmosError) as exc:
+        log.warning("recall failed, the run starts without memory: %s", exc)
+        return Recollection("", budget=budget, counter=f"recall failed: {exc}")

@@ -16,14 +16,17 @@ from collections.abc import Collection, Iterable, Mapping
 
 from llmos.memory.trace import normalize_goal
 
+# English function words, plus verbs and quantifiers that say what to do but not what about
+# ("add", "make", "every"): they would weigh a goal down without telling memories apart.
 STOPWORDS = frozenset(
-    """a about above after again all also am an and any are as at be been before being
-    below between both but by can could did do does doing done each few for from further
-    had has have having he her here hers him his how i if in into is it its itself just
-    kindly me more most my no nor now of off on once only or other our ours out over own
-    please same she should so some such than that the their theirs them then there these
-    they this those through to too under until up us use used using very was we were what
-    when where which while who whom why will with would you your yours""".split()
+    """a about above add after again all also am an and any are as at be been before being
+    below between both but by can could did do does doing done each every few for from
+    further get had has have having he her here hers him his how i if in into is it its
+    itself just kindly make me more most my need new no nor now of off on once only or other
+    our ours out over own please same set she should so some such than that the their theirs
+    them then there these they this those through to too under until up us use used using
+    very was we were what when where which while who whom why will with would you your
+    yours""".split()
 )
 _KEEP_DOUBLE = frozenset("lsz")
 

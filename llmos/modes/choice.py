@@ -5,20 +5,26 @@ The rule for `--mode auto`: replay a learned trace (Follower) when one matches t
 confidence >= `follower_threshold`, can be replayed, and has a success rating >=
 `follower_min_rating`; otherwise learn (Learner), handing the model the closest trace, if
 any, as a worked example. `--trace ID` replays that trace; `--mode follower` insists on a
-match and fails clearly without one; `--mode learner` always learns.
+match and fails clearly without one; `--mode learner` always learns. When no trace is
+replayed, auto mode may plan over the agents instead (`llmos/orchestration/decide.py`);
+`--mode orchestrator` always plans. Learner runs get the agents as subagents.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from llmos.agents.catalog import AgentCatalog, load_catalog
 from llmos.errors import LlmosError, UsageError
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace
 from llmos.modes.types import MODES, RunRequest
+from llmos.orchestration.decide import decide
+from llmos.orchestration.record import OrchestrationRecord, OrchestrationStore
 from llmos.replay.plan import ReplayPlan, plan_replay
-from llmos.workspace import Settings
+from llmos.workspace import Settings, Workspace
 
 # Below this a similar trace is not even worth showing the model as an example.
 EXAMPLE_MIN_CONFIDENCE = 0.3
@@ -33,24 +39,70 @@ class ModeChoice:
     plan: ReplayPlan | None = None
     example: Trace | None = None  # a similar trace shown to the Learner
     example_confidence: float = 0.0
+    agents: AgentCatalog | None = None  # Learner: offered as subagents; Orchestrator: planned over
+    stored: OrchestrationRecord | None = None  # Orchestrator: the plan learned for this goal
 
 
-def choose_mode(request: RunRequest, library: TraceLibrary, settings: Settings) -> ModeChoice:
+def choose_mode(
+    request: RunRequest,
+    library: TraceLibrary,
+    settings: Settings,
+    *,
+    ws: Workspace | None = None,
+) -> ModeChoice:
+    """The mode for `request`. Without `ws` (no agents known) auto mode never plans."""
     if request.mode not in MODES:
         raise UsageError(f"unknown mode {request.mode!r}", hint=f"Use one of: {', '.join(MODES)}.")
     if request.mode == "orchestrator":
-        raise UsageError(
-            "Orchestrator mode (planning over several agents) is not available yet",
-            hint="Use --mode auto, learner or follower.",
-        )
+        if request.trace_id:
+            raise UsageError("--trace replays a trace: use it with --mode auto or follower")
+        return _orchestrator("asked for with --mode orchestrator", request, ws, settings)
     if request.trace_id:
         return _chosen_trace(request, library)
     matches = library.matches(request.goal, project=request.project)
     if request.mode == "learner":
-        return _learner("asked for with --mode learner", library, matches)
+        choice = _learner("asked for with --mode learner", library, matches)
+        return _with_agents(choice, request, ws)
     if request.mode == "follower":
         return _forced_follower(request, library, matches, settings)
-    return _auto(library, matches, settings)
+    choice = _auto(library, matches, settings)
+    if choice.mode != "learner" or ws is None or request.agent is not None:
+        return _with_agents(choice, request, ws)
+    catalog = load_catalog(ws, request.project)
+    stored = OrchestrationStore.of(ws).find(request.goal)
+    verdict = decide(
+        request.goal, agents=len(catalog), stored=stored, min_rating=settings.follower_min_rating
+    )
+    if verdict.orchestrate:
+        return ModeChoice("orchestrator", "auto: " + verdict.reason, agents=catalog, stored=stored)
+    reason = f"{choice.reason}; {verdict.reason}" if verdict.reason else choice.reason
+    return dataclasses.replace(choice, reason=reason, agents=catalog)
+
+
+def _with_agents(choice: ModeChoice, request: RunRequest, ws: Workspace | None) -> ModeChoice:
+    """A Learner run gets the agents as subagents, unless it is itself a subtask's agent."""
+    if choice.mode != "learner" or ws is None or request.agent is not None:
+        return choice
+    return dataclasses.replace(choice, agents=load_catalog(ws, request.project))
+
+
+def _orchestrator(
+    reason: str, request: RunRequest, ws: Workspace | None, settings: Settings
+) -> ModeChoice:
+    if ws is None:
+        raise UsageError("Orchestrator mode needs a workspace (its agents)")
+    catalog = load_catalog(ws, request.project)
+    if not len(catalog):
+        raise UsageError(
+            "Orchestrator mode has no agents to plan over",
+            hint=f"Add agent files to {ws.root / 'agents'} (`llmos agents create NAME ...`).",
+        )
+    stored = OrchestrationStore.of(ws).find(request.goal)
+    if stored is not None and stored.success_rating >= settings.follower_min_rating:
+        reason += f"; reusing the plan of orchestration {stored.goal_signature}"
+    else:
+        stored = None
+    return ModeChoice("orchestrator", reason, agents=catalog, stored=stored)
 
 
 def _chosen_trace(request: RunRequest, library: TraceLibrary) -> ModeChoice:

@@ -3,7 +3,8 @@
 Follower runs need no model: they are neither checked for credentials nor for battery, and
 never import the SDK. In auto mode a Follower run that diverges or is refused falls back to
 Learner mode, which is then checked and charged as usual; each of the two runs has its own
-ledger row and session log.
+ledger row and session log. Orchestrator mode (`orchestrator.py`) runs each subtask of its
+plan through `run_goal` again, as a run of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from llmos.agents.catalog import load_catalog
 from llmos.credentials import model_access
 from llmos.errors import UsageError
 from llmos.kernel.bus import EventBus, Handler
@@ -23,10 +26,14 @@ from llmos.memory.library import TraceLibrary
 from llmos.memory.session_log import SessionLog
 from llmos.modes.choice import ModeChoice, choose_mode
 from llmos.modes.follower import FollowerOutcome, run_follower
-from llmos.modes.learner import run_learner
 from llmos.modes.types import RunRequest, RunSummary
+from llmos.plugins.run_tools import activated
+from llmos.projects.scope import enter_project
 from llmos.replay.plan import ReplayPlan
 from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.kernel.approval import Approver
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,9 @@ class DryRun:
 
 def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
     _check_request(request)
-    with TraceLibrary(ws) as library:
-        choice = choose_mode(request, library, ws.settings)
+    scope = enter_project(ws, request.project, create=False)
+    with activated(scope.tools), TraceLibrary(scope.ws) as library:
+        choice = choose_mode(request, library, scope.ws.settings, ws=scope.ws)
     return DryRun(
         choice.mode, choice.reason, choice.entry.signature if choice.entry else None, choice.plan
     )
@@ -54,14 +62,42 @@ async def run_goal(
     *,
     subscribers: Sequence[tuple[str, Handler]] = (),
     env: dict[str, str] | None = None,
+    approver: Approver | None = None,
 ) -> RunSummary:
-    """Run one goal to completion. Expected failures raise `LlmosError` before spending."""
+    """Run one goal to completion. Expected failures raise `LlmosError` before spending.
+
+    The run goes into its project (which must exist, but for `default`): the project's
+    settings, its tools (plugins and policy, current for the run: llmos/plugins/run_tools.py)
+    and the plugins' event hooks as subscribers.
+
+    `approver` is the human asked about the tool calls the security policy will not decide
+    alone (the interactive REPL); without one such calls are denied."""
     _check_request(request)
-    ws.output_dir(request.project)  # validates the project name, creates its folders
+    scope = enter_project(ws, request.project)
+    with activated(scope.tools):
+        return await _run_in_project(
+            scope.ws,
+            request,
+            subscribers=[*subscribers, *scope.subscribers],
+            env=env,
+            approver=approver,
+        )
+
+
+async def _run_in_project(
+    ws: Workspace,
+    request: RunRequest,
+    *,
+    subscribers: Sequence[tuple[str, Handler]],
+    env: dict[str, str] | None,
+    approver: Approver | None,
+) -> RunSummary:
     economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
     library = TraceLibrary(ws)
     try:
-        choice = choose_mode(request, library, ws.settings)
+        choice = _continued(request) or choose_mode(request, library, ws.settings, ws=ws)
+        if choice.mode == "orchestrator":
+            return await _orchestrate(ws, request, choice, economy, subscribers, env)
         fallback_note = ""
         if choice.mode == "follower":
             ctx = _context(request, ws, "follower", budget=0.0)
@@ -85,8 +121,9 @@ async def run_goal(
                 f"fell back to Learner: {fallback_note}",
                 example=choice.trace,
                 example_confidence=1.0,
+                agents=None if request.agent else load_catalog(ws, request.project),
             )
-        return await _learn(ws, request, choice, economy, library, subscribers, env)
+        return await _learn(ws, request, choice, economy, library, subscribers, env, approver)
     finally:
         library.close()
         economy.close()
@@ -95,6 +132,20 @@ async def run_goal(
 def _check_request(request: RunRequest) -> None:
     if not request.goal.strip():
         raise UsageError("the goal is empty", hint='Say what to do: llmos run "goal".')
+    replay_or_plan = request.mode in ("follower", "orchestrator") or request.trace_id
+    if request.resume_session and replay_or_plan:
+        raise UsageError(
+            "only a Learner run can continue a conversation",
+            hint="Use mode auto or learner to continue; a replay or a plan starts afresh.",
+        )
+
+
+def _continued(request: RunRequest) -> ModeChoice | None:
+    """A goal that continues a conversation means something only in it: the model must read
+    it there, so it is learned, never matched against traces."""
+    if not request.resume_session:
+        return None
+    return ModeChoice("learner", "continues the conversation of the previous goal")
 
 
 def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) -> RunContext:
@@ -139,9 +190,13 @@ async def _learn(
     library: TraceLibrary,
     subscribers: Sequence[tuple[str, Handler]],
     env: dict[str, str] | None,
+    approver: Approver | None = None,
 ) -> RunSummary:
+    # Imported here: a Follower run never needs the Learner's hooks, recall or the SDK.
+    from llmos.modes.learner import run_learner
+
     model_access({**os.environ, **(env or {})})  # before anything is spent
-    budget = economy.authorize(request.budget_usd)
+    budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "learner", budget=budget)
     bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
     try:
@@ -154,6 +209,8 @@ async def _learn(
             example=choice.example,
             example_confidence=choice.example_confidence,
             env=env,
+            approver=approver,
+            agents=choice.agents.specs() if choice.agents else (),
         )
     finally:
         await bus.close()
@@ -177,7 +234,33 @@ async def _learn(
         trace_path=str(trace_path) if trace_path else None,
         session_log=str(log.path),
         error=error,
+        session_id=outcome.session_id if outcome else None,
+        continued=request.resume_session is not None,
     )
+
+
+async def _orchestrate(
+    ws: Workspace,
+    request: RunRequest,
+    choice: ModeChoice,
+    economy: TokenEconomy,
+    subscribers: Sequence[tuple[str, Handler]],
+    env: dict[str, str] | None,
+) -> RunSummary:
+    # Imported here: only an orchestration needs the planner, the executor and synthesis.
+    from llmos.modes.orchestrator import run_orchestrator
+
+    # Authorized like a Learner run. Model access is checked before each model call the
+    # orchestration makes, so that one whose plan and subtasks all replay needs none.
+    budget = economy.authorize(request.budget_usd, project=request.project)
+    ctx = _context(request, ws, "orchestrator", budget=budget)
+    bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
+    try:
+        return await run_orchestrator(
+            ws, request, ctx, choice, economy, run_goal=run_goal, session_log=log.path, env=env
+        )
+    finally:
+        await bus.close()
 
 
 def _follower_summary(

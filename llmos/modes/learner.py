@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmos.kernel.builtin_hooks import install_builtin_hooks
 from llmos.kernel.economy import RunRecord, TokenEconomy
@@ -17,12 +19,18 @@ from llmos.kernel.events import RunFinished
 from llmos.kernel.hooks import HookRegistry
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
+from llmos.memory.insights import record_insight
 from llmos.memory.library import TraceLibrary
-from llmos.memory.recall import recall
+from llmos.memory.recall import recall_for_run
 from llmos.memory.trace import Trace
 from llmos.modes.types import RunRequest
-from llmos.sdk.types import AgentOutcome, AgentRequest
+from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook, with_plugin_agents
+from llmos.sdk.types import DEFAULT_TOOLS, AgentOutcome, AgentRequest
 from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.agents.spec import AgentSpec
+    from llmos.kernel.approval import Approver
 
 SYSTEM_PROMPT_APPEND = """
 You are the processor of llmos, an LLM operating system. Your working folder is {workdir}:
@@ -37,6 +45,11 @@ These tool calls reached it then; reuse what fits and change what this goal need
 {steps}
 """.strip()
 _EXAMPLE_INPUT_CHARS = 600
+
+AGENT_ROLE_PROMPT = """
+You work as the llmos agent "{name}" ({description}). Its instructions:
+{prompt}
+""".strip()
 
 
 def worked_example(trace: Trace, confidence: float) -> str:
@@ -63,56 +76,88 @@ async def run_learner(
     example: Trace | None = None,
     example_confidence: float = 0.0,
     env: dict[str, str] | None = None,
+    agents: tuple[AgentSpec, ...] = (),
+    approver: Approver | None = None,
 ) -> tuple[AgentOutcome | None, Path | None, str | None]:
-    """Run the goal; save its trace on success; charge the ledger. Returns what happened."""
+    """Run the goal; save its trace on success; charge the ledger. Returns what happened.
+
+    `agents` are offered to the model as subagents. A subtask of an orchestration
+    (`request.agent`) runs as its agent instead: its prompt, tools and turn limit.
+    """
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
 
     recorder = TraceRecorder(ctx.workdir)
     registry = HookRegistry()
-    token_cap = ws.settings.memory_context_tokens
     shown = frozenset({example.goal_signature}) if example else frozenset()
     install_builtin_hooks(
         registry,
         ctx,
         recorder,
-        lambda goal: recall(
-            goal, library=library, facts_dir=ws.facts_dir, token_cap=token_cap, exclude=shown
+        lambda goal: recall_for_run(
+            ws,
+            library,
+            goal,
+            project=ctx.project,
+            model=ctx.model,
+            env={**os.environ, **(env or {})},  # what the CLI reaches the model with
+            exclude=shown,
         ),
+        approver=approver,
     )
+    # The project's tools: its plugins' tools offered as MCP tools, its denied tools left out
+    # and guarded by name (llmos/plugins/run_tools.py); set by the dispatcher for the run.
+    run_tools = current_tools() or RunTools(workdir=ctx.workdir)
+    if run_tools.denied or run_tools.registry.plugins:
+        guard = tool_policy_hook(ctx, run_tools)
+        registry.add("PreToolUse", guard, name="tool-policy", fail_closed=True)
     system_append = SYSTEM_PROMPT_APPEND.format(workdir=ctx.workdir)
     if example is not None:
         system_append += "\n\n" + worked_example(example, example_confidence)
+    role = request.agent
+    if role is not None:
+        system_append += "\n\n" + AGENT_ROLE_PROMPT.format(
+            name=role.name, description=role.description, prompt=role.prompt
+        )
     agent_request = AgentRequest(
-        prompt=request.goal,
+        # The context (results handed on by an orchestration) is not part of the goal, so
+        # the trace is learned under the goal alone and a later run of it can replay.
+        prompt=f"{request.goal}\n\n{request.context}" if request.context else request.goal,
         workdir=ctx.workdir,
         hooks=registry.specs(),
         budget_usd=ctx.budget_usd,
         model=ctx.model,
-        max_turns=request.max_turns or ws.settings.max_turns,
+        max_turns=request.max_turns or (role.max_turns if role else None) or ws.settings.max_turns,
         timeout_secs=request.timeout_secs,
         stall_timeout_secs=ws.settings.stall_timeout_secs,
         tool_timeout_secs=ws.settings.tool_timeout_secs,
         system_prompt_append=system_append,
         env=env or {},
+        tools=run_tools.offered(role.tool_list if role is not None else DEFAULT_TOOLS),
+        agents=with_plugin_agents(agents, run_tools),
+        plugin_tools=run_tools,
+        resume=request.resume_session,
+        resume_cost_usd=request.resume_cost_usd,
     )
     outcome: AgentOutcome | None = None
     trace_path: Path | None = None
     error: str | None = None
     try:
         outcome = await run_agent(agent_request, ctx)
-        if outcome.ok and worth_saving(recorder, ctx):
-            trace_path = library.save(
-                Trace(
-                    goal_text=request.goal,
-                    steps=tuple(recorder.steps),
-                    estimated_cost_usd=round(outcome.cost_usd, 6),
-                    estimated_time_secs=round(outcome.duration_secs, 3),
-                    mode="learner",
-                    model=outcome.model or ctx.model,
-                    project=ctx.project,
-                    result=outcome.result_text,
-                )
+        if outcome.ok and request.resume_session is not None:
+            pass  # the goal means something only in its conversation: no trace to replay
+        elif outcome.ok and worth_saving(recorder, ctx):
+            learned = Trace(
+                goal_text=request.goal,
+                steps=run_tools.with_checks(recorder.steps),  # plugin tool versions
+                estimated_cost_usd=round(outcome.cost_usd, 6),
+                estimated_time_secs=round(outcome.duration_secs, 3),
+                mode="learner",
+                model=outcome.model or ctx.model,
+                project=ctx.project,
+                result=outcome.result_text,
             )
+            trace_path = library.save(learned)
+            record_insight(ws, learned, outcome, ctx)  # what worked, for later runs' recall
         else:
             error = describe_failure(outcome)
     except asyncio.CancelledError:

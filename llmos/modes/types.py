@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from llmos.agents.spec import AgentSpec
 
 Mode = Literal["auto", "learner", "follower", "orchestrator"]
 MODES: tuple[Mode, ...] = ("auto", "learner", "follower", "orchestrator")
@@ -19,6 +22,18 @@ class RunRequest:
     max_turns: int | None = None
     timeout_secs: float | None = None
     trace_id: str | None = None  # replay this trace (Follower mode)
+    parallel: int = 4  # Orchestrator mode: most subtasks running at once
+    # Set for a subtask of an orchestration: the agent doing it (its prompt, tools, model)
+    # and what it is given besides its goal (the results it depends on). Such a run never
+    # orchestrates, and `context` is not part of what is learned: the trace is the goal's.
+    agent: AgentSpec | None = None
+    context: str = ""
+    # Continue this agent conversation (a RunSummary.session_id): the goal is read in its
+    # light, so it always runs in Learner mode and is not saved as a trace of its own.
+    # `resume_cost_usd`: what the conversation's runs were charged so far (the CLI's cost
+    # total carries on from it).
+    resume_session: str | None = None
+    resume_cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,9 @@ class RunSummary:
     trace_path: str | None
     session_log: str
     error: str | None = None
+    orchestration: dict[str, Any] | None = None  # Orchestrator mode: plan, subtasks, costs
+    session_id: str | None = None  # Learner: the agent conversation, to resume it
+    continued: bool = False  # the run continued an earlier conversation (resume_session)
 
     @property
     def ok(self) -> bool:

@@ -81,10 +81,10 @@ def _schema(hint: Any) -> tuple[dict[str, Any], bool]:
     if origin is Literal:
         values = list(get_args(hint))
         kinds = {_SCALARS.get(type(v)) for v in values}
-        schema: dict[str, Any] = {"enum": values}
+        enum: dict[str, Any] = {"enum": values}
         if len(kinds) == 1 and None not in kinds:
-            schema["type"] = kinds.pop()
-        return schema, False
+            enum["type"] = kinds.pop()
+        return enum, False
     if hint in _ARRAYS or origin in _ARRAYS:
         args = get_args(hint)
         items = _schema(args[0])[0] if args else {}

@@ -8,17 +8,20 @@ A plugin module builds one `Plugin` and registers on it:
 - **event hooks**: functions called with the kernel's events of each run
   (`@plugin.on("run_finished")`), on the event bus, so a slow or failing hook never holds
   up the run;
-- **agents**: subagents as plain data (`plugin.agent(...)`) that Learner runs may delegate to.
+- **agents**: subagents as plain data (`plugin.agent(...)`, llmos's `AgentSpec` from
+  `llmos/agents/spec.py`) that Learner runs may delegate to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from llmos.agents.spec import AgentFormatError, AgentSpec, make_spec
 from llmos.errors import LlmosError
 from llmos.kernel.events import Event
 from llmos.plugins.schema import input_schema
@@ -26,7 +29,6 @@ from llmos.plugins.schema import input_schema
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")  # no "__": it separates MCP name parts
-_AGENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:[-+][0-9A-Za-z.+-]+)?$")
 _MAX_PLUGIN_NAME = 24
 _MAX_TOOL_NAME = 32  # the full MCP name must fit the API's 64 characters
@@ -40,6 +42,11 @@ class PluginError(LlmosError):
 def mcp_name(plugin: str, tool: str) -> str:
     """The name the model calls a plugin tool by (the SDK's `mcp__<server>__<tool>`)."""
     return f"mcp__{SERVER_PREFIX}{plugin}__{tool}"
+
+
+def is_plugin_tool_name(tool: str) -> bool:
+    """Whether `tool` is named as an llmos plugin tool (loaded or not)."""
+    return tool.startswith(f"mcp__{SERVER_PREFIX}")
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
@@ -86,17 +93,6 @@ class EventHook:
     name: str
     kinds: frozenset[str]  # event kinds (`Event.kind`) it wants; empty: every event
     handler: Callable[[Event], Any]
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """A subagent as plain data: what the SDK's AgentDefinition needs, nothing more."""
-
-    name: str
-    description: str
-    prompt: str
-    tools: tuple[str, ...] = ()  # empty: the tools of the run
-    model: str | None = None  # an alias (sonnet, opus, haiku, inherit) or a model id
 
 
 def event_kinds() -> frozenset[str]:
@@ -198,17 +194,28 @@ class Plugin:
         *,
         description: str,
         prompt: str,
-        tools: tuple[str, ...] | list[str] = (),
+        tools: Sequence[str] | None = None,
         model: str | None = None,
+        max_turns: int | None = None,
     ) -> AgentSpec:
-        """Register a subagent. `tools` may name this plugin's tools by their short names."""
-        if not _AGENT_NAME.match(name):
-            raise PluginError(
-                f"invalid agent name {name!r}",
-                hint="Use lowercase letters, digits and '-' (at most 40 characters).",
+        """Register a subagent (llmos's own `AgentSpec`, as agent files give). `tools` may
+        name built-in tools and this plugin's tools by their short names; None gives the
+        agent every tool of the run."""
+        own = {t.name: t.full_name for t in self.tools}
+        builtin = [t for t in tools or () if t not in own and not t.startswith("mcp__")]
+        try:
+            spec = make_spec(
+                name=name,
+                description=description,
+                prompt=prompt,
+                tools=builtin if tools is not None else None,
+                model=model,
+                max_turns=max_turns,
+                source=f"plugin {self.name}",
             )
-        if not description.strip() or not prompt.strip():
-            raise PluginError(f"agent {name} needs a description and a prompt")
-        spec = AgentSpec(name, description, prompt, tuple(tools), model)
+        except AgentFormatError as exc:
+            raise PluginError(f"plugin {self.name}: agent {name!r}: {exc}") from exc
+        if tools is not None:  # keep the caller's order, plugin tools under their MCP names
+            spec = dataclasses.replace(spec, tools=tuple(own.get(t, t) for t in tools))
         self.agents.append(spec)
         return spec

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from llmos.memory.trace import Trace, TraceStep
+from llmos.plugins.run_tools import RunTools, current_tools
+from llmos.plugins.types import is_plugin_tool_name
 
 # Steps replay executes itself, in Python, in the run's working folder.
 REPLAYED_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "Bash"})
@@ -18,6 +20,9 @@ DELEGATION_TOOLS = frozenset({"Agent", "Task"})
 _NOT_REPLAYABLE = {
     "WebFetch": "it fetched a web page whose content the model used; replay cannot reproduce it",
 }
+# llmos plugin tools (mcp__llmos_<plugin>__<tool>) are replayed by calling their function;
+# any other MCP tool belongs to a server llmos does not run, so it cannot be replayed.
+_OTHER_MCP = "not an llmos plugin tool but another MCP tool: llmos cannot replay this tool"
 
 Action = Literal["run", "skip"]
 
@@ -52,7 +57,11 @@ class ReplayPlan:
         return [str(p.step.input.get("command", "")) for p in self.to_run if p.step.tool == "Bash"]
 
 
-def plan_replay(trace: Trace) -> ReplayPlan:
+def plan_replay(trace: Trace, tools: RunTools | None = None) -> ReplayPlan:
+    """The plan for `trace` with `tools` (default: the run in progress's, see
+    llmos/plugins/run_tools.py). Outside a run, plugin steps and the project's tool policy
+    cannot be judged: such steps are planned to run and are checked when replayed."""
+    tools = tools if tools is not None else current_tools()
     planned: list[PlannedStep] = []
     for number, step in enumerate(trace.steps, start=1):
         if step.outcome == "error":
@@ -61,20 +70,26 @@ def plan_replay(trace: Trace) -> ReplayPlan:
             planned.append(PlannedStep(number, step, "skip", "read-only"))
         elif step.tool in DELEGATION_TOOLS:
             planned.append(PlannedStep(number, step, "skip", "delegation; its steps are replayed"))
-        elif step.tool in REPLAYED_TOOLS:
-            problem = _unreplayable_input(step)
+        elif step.tool in REPLAYED_TOOLS or is_plugin_tool_name(step.tool):
+            problem = _unreplayable_input(step, tools)
             if problem:
                 return ReplayPlan(tuple(planned), False, f"step {number} ({step.tool}): {problem}")
-            planned.append(PlannedStep(number, step, "run"))
+            why = "plugin tool" if is_plugin_tool_name(step.tool) else ""
+            planned.append(PlannedStep(number, step, "run", why))
         else:
-            why = _NOT_REPLAYABLE.get(step.tool, "llmos cannot replay this tool")
+            other = _OTHER_MCP if step.tool.startswith("mcp__") else "llmos cannot replay this tool"
+            why = _NOT_REPLAYABLE.get(step.tool, other)
             return ReplayPlan(tuple(planned), False, f"step {number} ({step.tool}): {why}")
     if not any(p.action == "run" for p in planned) and not trace.result:
         return ReplayPlan(tuple(planned), False, "it has no step to replay and no recorded answer")
     return ReplayPlan(tuple(planned), True)
 
 
-def _unreplayable_input(step: TraceStep) -> str:
+def _unreplayable_input(step: TraceStep, tools: RunTools | None) -> str:
+    if tools is not None and tools.denies(step.tool):
+        return "the project's policy denies this tool (policy.deny_tools in project.yaml)"
+    if is_plugin_tool_name(step.tool):
+        return (tools.replay_problem(step) or "") if tools is not None else ""
     if step.tool == "Bash":
         if not isinstance(step.input.get("command"), str):
             return "no command recorded"

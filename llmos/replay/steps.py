@@ -4,6 +4,7 @@ Each executor does what the Claude Code tool of the same name did, in Python, in
 run's working folder, and checks what the trace recorded: an Edit's old text must be there,
 a written file must end with the recorded hash, a command must exit with the recorded
 status. Anything else is a `Divergence`: the world is not the one the trace was learned in.
+An llmos plugin tool's step calls the plugin's function (llmos/plugins/run_tools.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 from llmos.fsutil import atomic_write_text, sha256_file
 from llmos.memory.trace import TraceStep, one_line
+from llmos.plugins.run_tools import ReplayRefused, current_tools
+from llmos.plugins.types import is_plugin_tool_name
 
 # The Bash tool's limits: two minutes unless the call asked for more, ten at most.
 BASH_DEFAULT_TIMEOUT_MS = 120_000
@@ -29,6 +32,8 @@ class Divergence(Exception):
 
 def execute(step: TraceStep, workdir: Path) -> str:
     """Run `step` in `workdir`; return a one-line account. Raise `Divergence` on a mismatch."""
+    if is_plugin_tool_name(step.tool):
+        return _plugin_call(step, workdir)
     executor = _EXECUTORS[step.tool]
     summary = executor(step.input, workdir, step.checks)
     expected = step.checks.get("file_sha256")
@@ -38,6 +43,18 @@ def execute(step: TraceStep, workdir: Path) -> str:
         if actual != expected:
             raise Divergence(f"{path.name} does not have the recorded content after the step")
     return summary
+
+
+def _plugin_call(step: TraceStep, workdir: Path) -> str:
+    """A plugin tool's call: its function called again, directly (no model, no MCP); its
+    version must be compatible with the recorded one and its output the recorded output."""
+    tools = current_tools()
+    if tools is None:
+        raise Divergence("no plugin tools are loaded for this run")
+    try:
+        return tools.replay(step, workdir)
+    except ReplayRefused as exc:
+        raise Divergence(str(exc)) from exc
 
 
 def _path(tool_input: dict[str, Any], workdir: Path) -> Path:

@@ -110,6 +110,12 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
     output_format = None
     if request.output_schema is not None:
         output_format = {"type": "json_schema", "schema": request.output_schema}
+    plugin_tools = request.plugin_tools
+    mcp_servers: dict[str, Any] = {}
+    if plugin_tools is not None:
+        from llmos.sdk.plugin_tools import plugin_servers
+
+        mcp_servers = dict(plugin_servers(plugin_tools))
     return ClaudeAgentOptions(
         cwd=str(request.workdir),
         model=request.model,
@@ -118,7 +124,12 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
         tools=list(request.tools),
         # Tools are pre-approved so the CLI never waits for a human it does not have;
         # llmos's own PreToolUse guards are what decide (and deny) each call.
-        allowed_tools=list(request.tools),
+        allowed_tools=[
+            *request.tools,
+            *(plugin_tools.plugin_tool_names() if plugin_tools is not None else ()),
+        ],
+        # Plugin tools, each plugin an in-process MCP server (mcp__llmos_<plugin>__<tool>).
+        mcp_servers=mcp_servers,
         permission_mode="acceptEdits",
         system_prompt=_system_prompt(request),
         agents=_sdk_agents(request.agents),
@@ -136,6 +147,7 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
             **request.env,
         },
         stderr=stderr_tail.append,
+        resume=request.resume,
     )
 
 
@@ -193,7 +205,7 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
             await _interrupt(client, consumer)
         with contextlib.suppress(Exception):
             await client.disconnect()
-    return _outcome(state, ctx, time.monotonic() - started)
+    return _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
 
 
 async def _watch(
@@ -280,10 +292,16 @@ async def _interrupt(client: ClaudeSDKClient, consumer: asyncio.Task[None]) -> N
             await consumer
 
 
-def _outcome(state: _StreamState, ctx: RunContext, duration: float) -> AgentOutcome:
+def _outcome(
+    state: _StreamState, ctx: RunContext, duration: float, resume_cost: float = 0.0
+) -> AgentOutcome:
     result = state.result
     usage = (result.usage if result else None) or {}
     cost = result.total_cost_usd if result and result.total_cost_usd is not None else None
+    if cost is not None and resume_cost:
+        # A resumed conversation's total carries on from what it had cost (its usage and
+        # turns do not): this run's cost is what was added.
+        cost = max(0.0, cost - resume_cost)
     status: AgentStatus
     if state.breach is not None:
         status = "timed_out"

@@ -10,6 +10,7 @@ from llmos.kernel.hooks import HookSpec
 
 if TYPE_CHECKING:
     from llmos.agents.spec import AgentSpec
+    from llmos.plugins.run_tools import RunTools
 
 AgentStatus = Literal["success", "error", "max_turns", "budget_exhausted", "timed_out"]
 
@@ -44,12 +45,18 @@ class AgentRequest:
     env: dict[str, str] = field(default_factory=dict)
     # Subagents the model may delegate to with the Agent tool (SDK AgentDefinitions).
     agents: tuple[AgentSpec, ...] = ()
+    # Plugin tools offered as in-process MCP tools (llmos/sdk/plugin_tools.py).
+    plugin_tools: RunTools | None = None
     # Structured output: the model must answer with JSON matching this schema (the CLI
     # offers it a StructuredOutput tool and validates the call); see AgentOutcome.
     output_schema: dict[str, Any] | None = None
     # A plain system prompt instead of Claude Code's (whose ~7k characters a tool-less
     # call such as planning does not need); `system_prompt_append` is then ignored.
     system_prompt: str | None = None
+    # Continue this earlier conversation (an AgentOutcome.session_id) instead of a new one,
+    # and what it has cost so far: the CLI's total_cost_usd goes on counting from there.
+    resume: str | None = None
+    resume_cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,135 @@
+"""`llmos agents create NAME --describe TEXT`: the model drafts the agent file.
+
+One tool-less model call with structured output (the schema below, tools limited to the
+ones llmos knows), within a budget checked before anything is spent; it gets a ledger row
+like any run. The draft is validated like a file before it is written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from llmos.agents.spec import KNOWN_TOOLS, AgentFormatError, AgentSpec, make_spec
+from llmos.credentials import model_access
+from llmos.errors import AgentError
+from llmos.kernel.bus import EventBus
+from llmos.kernel.economy import RunRecord, TokenEconomy
+from llmos.kernel.run_context import RunContext
+from llmos.sdk.types import AgentOutcome
+from llmos.workspace import Workspace
+
+DRAFT_SYSTEM = """You write agent definitions for llmos, an LLM operating system.
+An agent is a role another model plays: a one-line description (used to pick the agent for
+a task), the tools it may use, and a system prompt in the second person ("You are...")
+saying how it works, what it must not do, and what it reports when done (its report is
+handed to the agents that build on its work). Give it the fewest tools its job needs:
+read-only roles get no Write, Edit or Bash unless they must run commands. Answer only by
+calling the StructuredOutput tool."""
+
+DEFAULT_DRAFT_BUDGET_USD = 0.10
+
+
+def draft_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "description": {"type": "string", "minLength": 1, "maxLength": 300},
+            "tools": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(KNOWN_TOOLS)},
+                "uniqueItems": True,
+            },
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 6000},
+        },
+        "required": ["description", "tools", "prompt"],
+        "additionalProperties": False,
+    }
+
+
+async def draft_agent(
+    ws: Workspace,
+    name: str,
+    describe: str,
+    *,
+    project: str,
+    budget_usd: float | None,
+    model: str | None,
+    env: dict[str, str] | None = None,
+) -> tuple[AgentSpec, float]:
+    """The model's draft of agent `name` from `describe`, and what it cost."""
+    from llmos.sdk.structured import ask_structured
+
+    model_access({**os.environ, **(env or {})})  # before anything is spent
+    economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
+    try:
+        budget = economy.authorize(budget_usd or DEFAULT_DRAFT_BUDGET_USD, project=project)
+        ctx = RunContext(
+            goal=f"draft the agent {name}: {describe}",
+            project=project,
+            workdir=ws.output_dir(project),
+            mode="agent-draft",
+            budget_usd=budget,
+            bus=EventBus(),
+            model=model or ws.settings.model,
+        )
+        answer = None
+        try:
+            answer = await ask_structured(
+                ctx,
+                prompt=f"Write the agent {name!r}. What the user wants of it:\n{describe}",
+                system=DRAFT_SYSTEM,
+                schema=draft_schema(),
+                budget_usd=budget,
+                model=ctx.model,
+                workdir=ctx.workdir,
+                env=env,
+                stall_timeout_secs=ws.settings.stall_timeout_secs,
+            )
+        finally:
+            await ctx.bus.close()
+            outcome = answer.outcome if answer else None
+            _record(economy, ctx, outcome, answer.problem if answer else "interrupted")
+    finally:
+        economy.close()
+    assert answer is not None
+    if answer.data is None:
+        raise AgentError(f"the model did not draft the agent: {answer.problem}")
+    data = answer.data
+    try:
+        spec = make_spec(
+            name=name,
+            description=data.get("description", ""),
+            prompt=data.get("prompt", ""),
+            tools=data.get("tools"),
+            model=model,
+        )
+    except AgentFormatError as exc:
+        raise AgentError(f"the model's draft is not a valid agent: {exc}") from exc
+    return spec, answer.outcome.cost_usd
+
+
+def _record(
+    economy: TokenEconomy, ctx: RunContext, outcome: AgentOutcome | None, problem: str | None
+) -> None:
+    finished = time.time()
+    status = "success" if problem is None else "error"
+    if outcome is not None and not outcome.ok:
+        status = outcome.status
+    economy.record_run(
+        RunRecord(
+            run_id=ctx.run_id,
+            started_at=ctx.started_at,
+            finished_at=finished,
+            goal=ctx.goal,
+            project=ctx.project,
+            mode="agent-draft",
+            model=(outcome.model if outcome else None) or ctx.model,
+            status=status,
+            cost_usd=outcome.cost_usd if outcome else ctx.spent_usd,
+            turns=outcome.turns if outcome else 0,
+            duration_secs=finished - ctx.started_at,
+            error=problem,
+        )
+    )

@@ -1,0 +1,76 @@
+"""`llmos interactive`: a prompt for goals and slash commands (llmos/repl/)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from llmos.cli.options import WorkspaceOption, open_workspace
+from llmos.errors import UsageError
+
+_MODES = ("auto", "learner", "follower", "orchestrator")
+
+
+def interactive(
+    project: Annotated[
+        str, typer.Option("--project", "-p", help="Project the goals run in (/project changes it).")
+    ] = "default",
+    mode: Annotated[
+        str, typer.Option("--mode", "-m", help="auto, learner, follower or orchestrator (/mode).")
+    ] = "auto",
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            "-b",
+            help="Most each goal may spend, in USD (/budget).",
+            min=0.0001,
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Model alias or id (default: config.yaml).", show_default=False
+        ),
+    ] = None,
+    continue_: Annotated[
+        bool,
+        typer.Option(
+            "--continue",
+            help="Goals continue one agent conversation (/continue); else each is new.",
+        ),
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Work with llmos at a prompt. Each line is a goal, run as `llmos run` runs it; slash
+    commands manage the OS: /mode, /project, /budget, /continue, /traces, /show ID, /memory,
+    /agents, /schedule, /status, /help, /exit.
+
+    Ctrl-C interrupts the goal that runs (the agent is stopped and the run recorded) and
+    returns to the prompt; Ctrl-D leaves. Calls the security policy will not decide alone
+    are put to you inline: approve, modify or reject. History: state/repl_history.
+    """
+    if mode not in _MODES:
+        raise UsageError(f"unknown mode {mode!r}", hint=f"Use one of: {', '.join(_MODES)}.")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "llmos interactive needs a terminal",
+            hint='In scripts and pipes, run each goal with `llmos run "goal"` (and --json).',
+        )
+    from llmos.repl.app import start
+    from llmos.repl.session import ReplSession
+    from llmos.workspace import validate_project_name
+
+    session = ReplSession(
+        open_workspace(workspace),
+        mode=mode,  # type: ignore[arg-type]  # checked above
+        project=validate_project_name(project),
+        budget_usd=budget,
+        model=model,
+        continuing=continue_,
+    )
+    asyncio.run(start(session))

@@ -1,0 +1,296 @@
+"""`llmos memory`: facts and insights (L4 memory): add, search, list, show, rm, distill."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+
+if TYPE_CHECKING:
+    from llmos.memory.facts import MemoryStore
+    from llmos.memory.memory_index import IndexedItem
+
+memory_app = typer.Typer(
+    help=(
+        "Facts and insights (L4 memory), recalled before Learner runs: add, search, list, "
+        "show, rm, distill, reindex. Workspace items reach every project; --project keeps "
+        "an item to one project."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+ItemId = Annotated[str, typer.Argument(help="Memory id, or a unique prefix of it.", metavar="ID")]
+ProjectScope = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        "-p",
+        help="A project's memory (and, when reading, the workspace's, as its runs see it).",
+        show_default=False,
+    ),
+]
+KindOption = Annotated[
+    str | None,
+    typer.Option("--kind", "-k", help="Only facts or only insights.", show_default=False),
+]
+
+
+def _store(workspace: Path | None) -> MemoryStore:
+    from llmos.memory.facts import MemoryStore  # here, not at the top: keeps --help fast
+
+    return MemoryStore(open_workspace(workspace))
+
+
+def _kinds(kind: str | None) -> tuple[Any, ...]:
+    from llmos.errors import UsageError
+    from llmos.memory.memory_item import KINDS
+
+    if kind is None:
+        return KINDS
+    if kind not in KINDS:
+        raise UsageError(f"--kind must be fact or insight, not {kind!r}")
+    return (kind,)
+
+
+def _scopes(project: str | None) -> list[str | None] | None:
+    from llmos.memory.facts import scopes_for
+
+    return scopes_for(project)
+
+
+def _row(entry: IndexedItem, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "project": entry.project,
+        "tags": list(entry.tags),
+        "created_at": entry.created_at,
+        "source": entry.source,
+        "distilled": entry.distilled,
+        "path": str(entry.path),
+        "text": entry.text,
+        **extra,
+    }
+
+
+def _short(text: str, limit: int = 70) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _table(entries: list[IndexedItem], scores: list[float] | None = None) -> Table:
+    table = Table("id", "kind", "scope", "tags", "text", "created")
+    if scores is not None:
+        table.add_column("relevance")
+    for n, entry in enumerate(entries):
+        kind = entry.kind + (" (distilled)" if entry.distilled else "")
+        cells = [
+            entry.id,
+            kind,
+            entry.scope,
+            ", ".join(entry.tags),
+            escape(_short(entry.text)),
+            entry.created_at.replace("T", " ")[:16],
+        ]
+        if scores is not None:
+            cells.append(f"{scores[n]:.2f}")
+        table.add_row(*cells)
+    return table
+
+
+@memory_app.command("add")
+def add(
+    text: Annotated[str, typer.Argument(help="The fact, in plain language.", metavar="TEXT")],
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project", "-p", help="Keep it to this project (default: the whole workspace)."
+        ),
+    ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", help="A tag (repeat for several).", show_default=False),
+    ] = None,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Remember a fact: Learner runs whose goal it bears on are given it before they start."""
+    with _store(workspace) as store:
+        item, path = store.add_fact(text, project=project, tags=tags or [])
+    if as_json:
+        typer.echo(json.dumps({"id": item.id, "path": str(path), "project": project}, indent=2))
+        return
+    Console(highlight=False).print(f"remembered fact {item.id} ({item.scope}): {escape(str(path))}")
+
+
+@memory_app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="Words to look for.", metavar="QUERY")],
+    project: ProjectScope = None,
+    kind: KindOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 20,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Facts and insights relevant to QUERY, most relevant first (relevance 0 to 1)."""
+    with _store(workspace) as store:
+        found = store.search(query, projects=_scopes(project), kinds=_kinds(kind), limit=limit)
+    if as_json:
+        typer.echo(json.dumps([_row(s.item, score=s.score) for s in found], indent=2))
+        return
+    console = Console(highlight=False)
+    if not found:
+        console.print("Nothing in memory matches that.")
+        return
+    console.print(_table([s.item for s in found], [s.score for s in found]))
+
+
+@memory_app.command("list")
+def list_items(
+    project: ProjectScope = None,
+    kind: KindOption = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", "-t", help="Only items with this tag.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List facts and insights, newest first (every scope unless --project)."""
+    with _store(workspace) as store:
+        entries = store.listing(
+            projects=_scopes(project),
+            kinds=_kinds(kind),
+            tag=tag.lower() if tag else None,
+            limit=limit,
+        )
+    if as_json:
+        typer.echo(json.dumps([_row(e) for e in entries], indent=2))
+        return
+    console = Console(highlight=False)
+    if not entries:
+        console.print('No memory yet: `llmos memory add "fact"`, or learn a goal with `llmos run`.')
+        return
+    console.print(_table(entries))
+
+
+@memory_app.command("show")
+def show(
+    item_id: ItemId,
+    project: ProjectScope = None,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Show one fact or insight, as its file holds it."""
+    with _store(workspace) as store:
+        entry = store.resolve(item_id, project=project)
+        item = store.load(entry)
+    if as_json:
+        typer.echo(json.dumps({**_row(entry), "meta": item.meta}, indent=2, default=str))
+        return
+    console = Console(highlight=False)
+    console.print(f"[bold]{entry.id}[/] {entry.kind}, {entry.scope}: {escape(str(entry.path))}")
+    console.print(escape(entry.path.read_text(encoding="utf-8")))
+
+
+@memory_app.command("rm")
+def remove(
+    item_id: ItemId,
+    project: ProjectScope = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Forget a fact or insight (deletes its file)."""
+    with _store(workspace) as store:
+        entry = store.resolve(item_id, project=project)
+        question = f"Delete {entry.kind} {entry.id} ({_short(entry.text, 50)!r})?"
+        if not yes and not typer.confirm(question):
+            raise typer.Exit(1)
+        store.remove(entry)
+    Console(highlight=False).print(f"deleted {entry.kind} {entry.id}")
+
+
+@memory_app.command("reindex")
+def reindex(workspace: WorkspaceOption = None) -> None:
+    """Rebuild the memory index from the files (the files are the source of truth)."""
+    with _store(workspace) as store:
+        count, problems = store.index.rebuild(store.folders())
+    console = Console(highlight=False)
+    console.print(f"indexed {count} memory item(s)")
+    for problem in problems:
+        console.print(f"[yellow]skipped[/] {escape(problem)}")
+
+
+@memory_app.command("distill")
+def distill(
+    budget: Annotated[
+        float,
+        typer.Option(
+            "--budget",
+            "-b",
+            help="Most this may spend, in USD (charged to the battery like any run).",
+            min=0.0001,
+            show_default=False,
+        ),
+    ],
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            "-p",
+            help="Only this project's insights, into its facts (default: every scope's).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Model alias or id (default: config.yaml).", show_default=False
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Ask the model to merge the insights not yet distilled into a few durable facts.
+
+    Without --project, facts that hold across projects go to the workspace and the others
+    to their project. The insights used are marked distilled (recall then skips them).
+    Exit status 1 if the model run failed."""
+    from llmos.memory.distill import distill as run_distill
+
+    ws = open_workspace(workspace)
+    result = asyncio.run(run_distill(ws, budget_usd=budget, project=project, model=model))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_distill(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _print_distill(result: Any) -> None:
+    console = Console(highlight=False)
+    if result.status == "nothing":
+        console.print("No insights to distill (none yet, or all distilled already).")
+        return
+    if result.ok:
+        console.print(
+            f"[green]distilled[/] {result.insights} insight(s) into {len(result.facts)} fact(s)"
+            f" for ${result.cost_usd:.4f} (balance ${result.balance_usd:.4f})"
+        )
+        for fact in result.facts:
+            scope = f"project {fact['project']}" if fact["project"] else "workspace"
+            console.print(f"  {fact['id']} ({scope}): {escape(_short(fact['text'], 90))}")
+    else:
+        console.print(
+            f"[red]distill {result.status}[/]: {escape(str(result.error))} "
+            f"(spent ${result.cost_usd:.4f}; the insights stay as they were)"
+        )
+    console.print(f"[dim]session log: {escape(str(result.session_log))}[/]")

@@ -1,0 +1,73 @@
+"""`llmos plugins`: the plugins llmos finds, what they provide, and why any failed to load."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+
+plugins_app = typer.Typer(
+    help=(
+        "Plugins: Python modules in the workspace's plugins/ folder, or installed packages "
+        "with an `llmos.plugins` entry point, that add tools, event hooks and agents."
+    ),
+    no_args_is_help=True,
+)
+
+
+@plugins_app.callback()
+def _group() -> None:
+    """Keeps `plugins` a command group (typer would make a lone command the group itself)."""
+
+
+@plugins_app.command("list")
+def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+    """List each plugin with its tools (and their versions), hooks and agents, and each
+    plugin that failed to load with its error. A broken plugin is reported, never fatal."""
+    from llmos.projects.scope import ENTRY_POINT_CACHE, workspace_plugins
+
+    ws = open_workspace(workspace)
+    (ws.state_dir / ENTRY_POINT_CACHE).unlink(missing_ok=True)  # look again, not at the cache
+    registry = workspace_plugins(ws)
+    plugins: list[dict[str, Any]] = [
+        {
+            "name": p.plugin.name,
+            "description": p.plugin.description,
+            "source": p.source,
+            "tools": [
+                {"name": t.name, "mcp_name": t.full_name, "version": t.version}
+                for t in p.plugin.tools
+            ],
+            "hooks": [{"name": h.name, "events": sorted(h.kinds) or ["*"]} for h in p.plugin.hooks],
+            "agents": [a.name for a in p.plugin.agents],
+        }
+        for p in registry.plugins
+    ]
+    failed = [{"source": f.source, "error": f.error} for f in registry.failures]
+    if as_json:
+        data = {"folder": str(ws.plugins_dir), "plugins": plugins, "failed": failed}
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console = Console(highlight=False)
+    if not plugins and not failed:
+        console.print(f"No plugins. Put one in {escape(str(ws.plugins_dir))}/ (see plugins/).")
+        return
+    table = Table("plugin", "tools (version)", "hooks", "agents", "from")
+    for p in plugins:
+        table.add_row(
+            f"[bold]{escape(p['name'])}[/]\n[dim]{escape(p['description'])}[/]",
+            "\n".join(escape(f"{t['name']} {t['version']}") for t in p["tools"]) or "-",
+            "\n".join(escape(f"{h['name']} ({', '.join(h['events'])})") for h in p["hooks"]) or "-",
+            ", ".join(p["agents"]) or "-",
+            escape(p["source"]),
+        )
+    if plugins:
+        console.print(table)
+    for f in failed:
+        console.print(f"[bold red]failed[/] {escape(f['source'])}: {escape(f['error'])}")

@@ -1,0 +1,208 @@
+"""`llmos project`: create, list, show and remove projects (llmos/projects/)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+
+if TYPE_CHECKING:
+    from llmos.projects.store import Project
+    from llmos.workspace import Workspace
+
+project_app = typer.Typer(
+    help=(
+        "Projects: each has its own working folder (output/), memory, agents, settings, "
+        "tool policy and budget. Run a goal in one with `llmos run -p NAME`."
+    ),
+    no_args_is_help=True,
+)
+Name = Annotated[str, typer.Argument(help="The project's name.", metavar="NAME")]
+
+
+def _named(name: str) -> str:
+    from llmos.workspace import validate_project_name
+
+    return validate_project_name(name)  # before the workspace is even opened: nothing made
+
+
+@project_app.command("create")
+def create(
+    name: Name,
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="What the project is for.")
+    ] = "",
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a project: projects/NAME/ with output/, memory/, components/ and project.yaml."""
+    from llmos.projects.store import create_project
+
+    _named(name)
+    project = create_project(open_workspace(workspace), name, description=description)
+    if as_json:
+        typer.echo(json.dumps(project.to_dict(), indent=2))
+        return
+    console = Console(highlight=False)
+    console.print(f"created project [bold]{escape(name)}[/] in {escape(str(project.root))}")
+    console.print(f'run a goal in it: llmos run -p {name} "goal"', markup=False)
+
+
+def _facts(ws: Workspace) -> tuple[dict[str, Any], dict[str, int]]:
+    """Each project's ledger usage and budget, and its trace count."""
+    from llmos.kernel.economy import TokenEconomy
+    from llmos.memory.trace_index import TraceIndex
+
+    economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
+    index = TraceIndex(ws.state_dir / "index.db", ws.traces_dir)
+    try:
+        spent = economy.project_usage()
+        usage: dict[str, Any] = {
+            name: {"usage": spent.get(name), "budget": economy.project_budget(name)}
+            for name in ws.project_names()
+        }
+        traces: dict[str, int] = {}
+        for entry in index.listing(limit=10**9):
+            traces[entry.project] = traces.get(entry.project, 0) + 1
+    finally:
+        index.close()
+        economy.close()
+    return usage, traces
+
+
+def _row(project: Project, usage: dict[str, Any], traces: dict[str, int]) -> dict[str, Any]:
+    facts = usage.get(project.name, {})
+    used = facts.get("usage")
+    return {
+        **project.to_dict(),
+        "runs": used.runs if used else 0,
+        "spent_usd": round(used.spent_usd, 6) if used else 0.0,
+        "last_run_at": used.last_run_at if used else None,
+        "traces": traces.get(project.name, 0),
+        "budget_left_usd": facts.get("budget"),
+    }
+
+
+def _when(at: float | None) -> str:
+    return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+@project_app.command("list")
+def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+    """List projects with their runs, traces, spend and what is left of their budget."""
+    from llmos.projects.store import list_projects
+
+    ws = open_workspace(workspace)
+    usage, traces = _facts(ws)
+    rows = [_row(p, usage, traces) for p in list_projects(ws)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        Console(highlight=False).print("No projects yet: `llmos project create NAME`.")
+        return
+    table = Table("name", "description", "runs", "traces", "spent", "budget left", "last run")
+    for r in rows:
+        about = f"[red]{escape(r['problem'])}[/]" if r["problem"] else escape(r["description"])
+        left = r["budget_left_usd"]
+        table.add_row(
+            escape(r["name"]),
+            about,
+            str(r["runs"]),
+            str(r["traces"]),
+            f"${r['spent_usd']:.4f}",
+            "-" if left is None else f"${left:.4f}",
+            _when(r["last_run_at"]),
+        )
+    Console(highlight=False).print(table)
+
+
+@project_app.command("show")
+def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+    """Show a project: its folder, settings, tool policy, budget, runs, agents and tools."""
+    from llmos.projects.scope import enter_project
+
+    _named(name)
+    ws = open_workspace(workspace)
+    scope = enter_project(ws, name, create=False)
+    usage, traces = _facts(ws)
+    info = _row(scope.project, usage, traces)
+    info["plugin_tools"] = [
+        {"name": t.full_name, "version": t.version} for t in scope.tools.registry.tools()
+    ]
+    info["agents"] = _agents(ws, name)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    left = info["budget_left_usd"]
+    policy = info["policy"]
+    for label, value in (
+        ("project", info["name"]),
+        ("folder", info["path"]),
+        ("description", info["description"]),
+        ("created", info["created_at"].replace("T", " ")[:19]),
+        ("runs", f"{info['runs']} (last {_when(info['last_run_at']) or 'never'})"),
+        ("spent", f"${info['spent_usd']:.4f}"),
+        ("budget left", "none set (the balance limits it)" if left is None else f"${left:.4f}"),
+        ("traces", str(info["traces"])),
+        ("settings", ", ".join(f"{k}={v}" for k, v in info["settings"].items()) or "workspace's"),
+        ("denied tools", ", ".join(policy["deny_tools"]) or "none"),
+        ("plugins", "all" if policy["plugins"] is None else ", ".join(policy["plugins"])),
+        ("plugin tools", ", ".join(t["name"] for t in info["plugin_tools"]) or "none"),
+        ("agents", ", ".join(info["agents"]) or "none"),
+    ):
+        table.add_row(label, escape(str(value)))
+    Console(highlight=False).print(table)
+
+
+def _agents(ws: Workspace, project: str) -> list[str]:
+    """The agents runs in the project may delegate to: agent files and plugins' agents."""
+    from llmos.agents.catalog import load_catalog
+    from llmos.projects.scope import workspace_plugins
+
+    names = set(load_catalog(ws, project).names())
+    names |= {agent.name for agent in workspace_plugins(ws).agents()}
+    return sorted(names)
+
+
+@project_app.command("rm")
+def remove(
+    name: Name,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Delete a project's folder (its output, memory and agents) and its budget. Its traces
+    and its runs in the ledger stay: they are the workspace's memory and history."""
+    from llmos.kernel.economy import TokenEconomy
+    from llmos.projects.store import load_project, remove_project
+
+    _named(name)
+    ws = open_workspace(workspace)
+    project = load_project(ws, name) if name != "default" else None
+    if project is None:
+        remove_project(ws, name)  # refuses, with the reason
+        return
+    question = f"Delete project {name} and everything in {project.root}?"
+    if not yes and not typer.confirm(question):
+        raise typer.Exit(1)
+    remove_project(ws, name)
+    economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
+    try:
+        economy.clear_project_budget(name)
+    finally:
+        economy.close()
+    if as_json:
+        typer.echo(json.dumps({"removed": name, "path": str(project.root)}))
+    else:
+        Console(highlight=False).print(f"deleted project {escape(name)}")

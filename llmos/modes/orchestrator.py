@@ -1,0 +1,466 @@
+"""Orchestrator mode: plan the goal over agents, run the subtasks through the dispatcher
+(independent ones at the same time), and write the answer from their results.
+
+1. **Plan**: the plan learned for this goal (its orchestration trace) if there is one and it
+   still fits the agents; otherwise the model's (`orchestration/planner.py`: structured
+   output, validated, re-asked once).
+2. **Run**: the dependency graph (`orchestration/executor.py`), at most `--parallel`
+   subtasks at once, each one a run of its own through `run_goal`
+   (`orchestration/subtasks.py`): Follower at $0 when it was learned, else Learner as its
+   agent; retried once. If a subtask still fails, the plan is revised once (the model sees
+   what was done and why it failed); if that fails too, the run fails and says which
+   subtask failed and why. It never reports success with a failed subtask.
+3. **Synthesis** (`orchestration/synthesis.py`): one model call writes the answer, unless
+   the subtasks' results are exactly those the stored answer was written from.
+4. **Memory**: a successful run saves its orchestration trace (`orchestration/record.py`);
+   each successful subtask saved its own trace as it went. The ledger has a row for the
+   orchestration (its planning and synthesis) and one per subtask run, under it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from llmos.credentials import model_access
+from llmos.kernel.economy import RunRecord, TokenEconomy
+from llmos.kernel.events import Notice, PlanReady, RunFinished
+from llmos.kernel.run_context import RunContext
+from llmos.memory.trace import goal_signature
+from llmos.modes.choice import ModeChoice
+from llmos.modes.types import RunRequest, RunSummary
+from llmos.orchestration.budget import SYNTHESIS_SHARE, BudgetPool
+from llmos.orchestration.executor import SubtaskResult, execute_plan
+from llmos.orchestration.plan import Plan, Subtask, validate_plan
+from llmos.orchestration.planner import Revision, make_plan
+from llmos.orchestration.record import OrchestrationRecord, OrchestrationStore, SubtaskRef
+from llmos.orchestration.subtasks import RunGoal, SubtaskRunner
+from llmos.orchestration.synthesis import SYNTHESIS_SYSTEM, fingerprint, synthesis_prompt
+from llmos.sdk.structured import ask_text
+from llmos.workspace import Workspace
+
+
+@dataclasses.dataclass
+class _Progress:
+    """What the orchestration has done so far: for its summary, ledger row and trace."""
+
+    plan_source: str = "planner"
+    planning_cost: float = 0.0
+    planning_turns: int = 0
+    planning_asks: int = 0
+    synthesis_cost: float = 0.0
+    synthesis_turns: int = 0
+    synthesis_reused: bool = False
+    saved: float = 0.0
+    rounds: int = 0
+    execution_secs: float = 0.0  # wall time spent running subtasks (all rounds)
+    plan: Plan | None = None  # everything that ran, over all rounds
+    results: dict[str, SubtaskResult] = dataclasses.field(default_factory=dict)
+    status: str = "error"
+    error: str | None = None
+    answer: str = ""
+    record_path: Path | None = None
+    model: str | None = None
+
+    @property
+    def own_cost(self) -> float:
+        return self.planning_cost + self.synthesis_cost
+
+
+async def run_orchestrator(
+    ws: Workspace,
+    request: RunRequest,
+    ctx: RunContext,
+    choice: ModeChoice,
+    economy: TokenEconomy,
+    *,
+    run_goal: RunGoal,
+    session_log: Path,
+    env: dict[str, str] | None = None,
+) -> RunSummary:
+    assert choice.agents is not None
+    progress = _Progress(model=ctx.model)
+    store = OrchestrationStore.of(ws)
+    deadline = time.monotonic() + request.timeout_secs if request.timeout_secs else None
+    orchestration = _Orchestration(ws, request, ctx, choice, env, deadline, run_goal, progress)
+    try:
+        await orchestration.run()
+        if progress.status == "success":
+            progress.record_path = _remember(store, request, ctx, choice, progress)
+        elif choice.stored is not None and progress.plan_source == "reused":
+            store.save(choice.stored.counted(ok=False))  # the learned plan let us down
+    except BaseException as exc:
+        progress.status = "interrupted" if not isinstance(exc, Exception) else "error"
+        progress.error = progress.error or (str(exc) or type(exc).__name__)
+        raise
+    finally:
+        _record(ctx, economy, progress)
+    return _summary(ctx, choice, economy, progress, session_log, request)
+
+
+@dataclasses.dataclass
+class _Orchestration:
+    ws: Workspace
+    request: RunRequest
+    ctx: RunContext
+    choice: ModeChoice
+    env: dict[str, str] | None
+    deadline: float | None
+    run_goal: RunGoal
+    progress: _Progress
+
+    def __post_init__(self) -> None:
+        assert self.choice.agents is not None
+        self.catalog = self.choice.agents
+        self.pool = BudgetPool(self.ctx.budget_usd)
+        # Reserved first, so that planning and the subtasks can never eat into it.
+        self.pool.allocate("synthesis", self.ctx.budget_usd * SYNTHESIS_SHARE)
+
+    async def run(self) -> None:
+        p = self.progress
+        plan = await self._first_plan()
+        if plan is None:
+            return
+        done: dict[str, SubtaskResult] = {}
+        while True:
+            p.rounds += 1
+            started = time.monotonic()
+            results = await self._execute(plan, done)
+            p.execution_secs += time.monotonic() - started
+            p.results.update(results)
+            p.plan = Plan(tuple(r.subtask for r in p.results.values() if r.ok))
+            failed = next((r for r in results.values() if r.status == "failed"), None)
+            done.update({k: r for k, r in results.items() if r.ok})
+            if failed is None:
+                break
+            if p.rounds > 1:
+                self._fail_subtask(failed)
+                return
+            self._notice(f"subtask {failed.subtask.id} failed ({failed.error}); revising the plan")
+            taken = frozenset(p.results)
+            revised = await self._plan(Revision(done=dict(done), failed=failed, taken=taken))
+            if revised is None:
+                self._fail_subtask(failed, also=f"; revising the plan failed: {p.error}")
+                return
+            plan = revised
+        await self._synthesize()
+
+    # Planning ------------------------------------------------------------------------------
+    async def _first_plan(self) -> Plan | None:
+        stored = self.choice.stored
+        if stored is not None:
+            # No minimum per subtask here: a subtask that replays costs nothing.
+            problems = validate_plan(stored.plan, self.catalog.names(), pool_usd=None)
+            if not problems:
+                self.progress.plan_source = "reused"
+                self.progress.saved += stored.planning_cost_usd
+                self._accept(stored.plan, "reused")
+                return stored.plan
+            self._notice(
+                "the learned plan no longer fits (" + "; ".join(problems) + "): replanning"
+            )
+        return await self._plan(None)
+
+    async def _plan(self, revision: Revision | None) -> Plan | None:
+        p = self.progress
+        self._check_model_access()
+        outcome = await make_plan(
+            self.ctx,
+            goal=self.request.goal,
+            catalog=self.catalog,
+            pool=self.pool,
+            model=self.ctx.model,
+            workdir=self.ctx.workdir,
+            env=self.env,
+            timeout_secs=self._time_left(),
+            stall_timeout_secs=self.ws.settings.stall_timeout_secs,
+            revision=revision,
+            key="revision" if revision else "plan",
+        )
+        p.planning_cost += outcome.cost_usd
+        p.planning_turns += outcome.turns
+        p.planning_asks += outcome.asks
+        p.model = outcome.model or p.model
+        if outcome.plan is None:
+            what = "the revised plan" if revision else "the plan"
+            p.error = f"{what} was not usable after {outcome.asks} attempt(s): " + "; ".join(
+                outcome.errors
+            )
+            return None
+        p.plan_source = "revised" if revision else "planner"
+        self._accept(outcome.plan, p.plan_source)
+        return outcome.plan
+
+    def _accept(self, plan: Plan, source: str) -> None:
+        """Fix each subtask's cap as its share of what is free now, and show the plan."""
+        pool_usd = self.pool.free_usd
+        round_number = self.progress.rounds + 1
+        caps = {}
+        for sub in plan.subtasks:
+            key = f"{round_number}:{sub.id}"
+            caps[sub.id] = self.pool.allocate(key, sub.budget_share * pool_usd)
+        self.ctx.bus.publish(
+            PlanReady(
+                run_id=self.ctx.run_id,
+                source=source,
+                subtasks=[{**s.to_dict(), "cap_usd": round(caps[s.id], 6)} for s in plan.subtasks],
+            )
+        )
+
+    # Running -------------------------------------------------------------------------------
+    async def _execute(
+        self, plan: Plan, done: dict[str, SubtaskResult]
+    ) -> dict[str, SubtaskResult]:
+        runner = SubtaskRunner(
+            self.ws,
+            self.ctx,
+            self.request,
+            self.catalog,
+            self.pool,
+            self.run_goal,
+            env=self.env,
+            deadline=self.deadline,
+            round=self.progress.rounds,
+        )
+
+        def skipped(result: SubtaskResult) -> None:
+            self.pool.close(runner.key(result.subtask))
+            runner.publish(result.subtask, "skipped", detail=result.error or "")
+
+        return await execute_plan(
+            plan, runner, parallel=self.request.parallel, done=done, on_skip=skipped
+        )
+
+    def _fail_subtask(self, failed: SubtaskResult, also: str = "") -> None:
+        sub = failed.subtask
+        tries = len(failed.attempts)
+        last = failed.attempts[-1].status if failed.attempts else None
+        self.progress.status = "timed_out" if last == "timed_out" else "failed"
+        self.progress.error = (
+            f"subtask {sub.id} ({sub.agent}: {sub.goal!r}) failed after {tries} attempt(s): "
+            f"{failed.error}{also}"
+        )
+
+    # Synthesis -----------------------------------------------------------------------------
+    async def _synthesize(self) -> None:
+        p = self.progress
+        assert p.plan is not None
+        prompt = synthesis_prompt(self.request.goal, p.plan, p.results)
+        stored = self.choice.stored
+        if stored is not None and stored.result and stored.synthesis_sha256 == fingerprint(prompt):
+            p.answer, p.synthesis_reused = stored.result, True
+            p.saved += stored.synthesis_cost_usd
+            self.pool.close("synthesis")
+            p.status = "success"
+            return
+        self._check_model_access()
+        outcome = await ask_text(
+            self.ctx,
+            prompt=prompt,
+            system=SYNTHESIS_SYSTEM,
+            budget_usd=self.pool.left("synthesis"),
+            model=self.ctx.model,
+            workdir=self.ctx.workdir,
+            env=self.env,
+            timeout_secs=self._time_left(),
+            stall_timeout_secs=self.ws.settings.stall_timeout_secs,
+        )
+        self.pool.charge("synthesis", outcome.cost_usd)
+        self.pool.close("synthesis")
+        p.synthesis_cost, p.synthesis_turns = outcome.cost_usd, outcome.turns
+        p.model = outcome.model or p.model
+        if outcome.ok and outcome.result_text.strip():
+            p.answer, p.status = outcome.result_text, "success"
+        else:
+            p.status = "timed_out" if outcome.status == "timed_out" else "error"
+            why = "; ".join(outcome.errors) or outcome.status
+            p.error = f"every subtask succeeded, but writing the answer failed: {why}"
+
+    # Helpers -------------------------------------------------------------------------------
+    def _check_model_access(self) -> None:
+        model_access({**os.environ, **(self.env or {})})  # raises with instructions
+
+    def _time_left(self) -> float | None:
+        return None if self.deadline is None else max(0.01, self.deadline - time.monotonic())
+
+    def _notice(self, text: str) -> None:
+        self.ctx.bus.publish(Notice(run_id=self.ctx.run_id, text=text))
+
+
+def _remember(
+    store: OrchestrationStore,
+    request: RunRequest,
+    ctx: RunContext,
+    choice: ModeChoice,
+    p: _Progress,
+) -> Path:
+    assert p.plan is not None
+    refs = tuple(
+        SubtaskRef(
+            id=r.subtask.id,
+            trace=goal_signature(r.subtask.goal) if r.trace_path else None,
+            mode=r.mode,
+            cost_usd=round(r.cost_usd, 6),
+        )
+        for r in p.results.values()
+        if r.ok
+    )
+    plan = _normalised(Plan(tuple(r.subtask for r in p.results.values() if r.ok)))
+    prompt = synthesis_prompt(request.goal, p.plan, p.results)
+    stored = choice.stored
+    if stored is not None and p.plan_source == "reused" and p.synthesis_reused:
+        return store.save(stored.counted(ok=True))
+    subtasks_cost = sum(r.cost_usd for r in p.results.values())
+    record = OrchestrationRecord(
+        goal_text=request.goal,
+        plan=plan,
+        subtasks=refs,
+        result=p.answer,
+        synthesis_sha256=fingerprint(prompt),
+        planning_cost_usd=round(p.planning_cost, 6),
+        synthesis_cost_usd=round(p.synthesis_cost, 6),
+        estimated_cost_usd=round(p.own_cost + subtasks_cost, 6),
+        project=request.project,
+        model=p.model,
+    )
+    if stored is not None:  # keep its history: one more use, with what was learned now
+        counted = stored.counted(ok=True)
+        record = dataclasses.replace(
+            record,
+            usage_count=counted.usage_count,
+            success_count=counted.success_count,
+            failure_count=counted.failure_count,
+            success_rating=counted.success_rating,
+            created_at=stored.created_at,
+            planning_cost_usd=stored.planning_cost_usd or record.planning_cost_usd,
+        )
+    return store.save(record)
+
+
+def _normalised(plan: Plan) -> Plan:
+    """A plan that ran over two rounds has shares of two pools: scale them to sum to 1."""
+    total = plan.share_total
+    if total <= 1:
+        return plan
+    return Plan(
+        tuple(dataclasses.replace(s, budget_share=s.budget_share / total) for s in plan.subtasks)
+    )
+
+
+def _record(ctx: RunContext, economy: TokenEconomy, p: _Progress) -> None:
+    finished = time.time()
+    children = economy.subtask_runs(ctx.run_id)
+    economy.record_run(
+        RunRecord(
+            run_id=ctx.run_id,
+            started_at=ctx.started_at,
+            finished_at=finished,
+            goal=ctx.goal,
+            project=ctx.project,
+            mode="orchestrator",
+            model=p.model,
+            status=p.status,
+            cost_usd=p.own_cost,  # the subtasks' rows carry (and charge) their own cost
+            saved_usd=round(p.saved, 6),
+            turns=p.planning_turns + p.synthesis_turns,
+            tool_calls=0,
+            duration_secs=finished - ctx.started_at,
+            trace_path=str(p.record_path) if p.record_path else None,
+            error=p.error,
+        )
+    )
+    ctx.bus.publish(
+        RunFinished(
+            run_id=ctx.run_id,
+            status=p.status,
+            cost_usd=p.own_cost + sum(c.cost_usd for c in children),
+            turns=p.planning_turns + p.synthesis_turns + sum(c.turns for c in children),
+            tool_calls=sum(c.tool_calls for c in children),
+            duration_secs=finished - ctx.started_at,
+            trace_path=str(p.record_path) if p.record_path else None,
+            error=p.error,
+        )
+    )
+
+
+def _summary(
+    ctx: RunContext,
+    choice: ModeChoice,
+    economy: TokenEconomy,
+    p: _Progress,
+    session_log: Path,
+    request: RunRequest,
+) -> RunSummary:
+    children = economy.subtask_runs(ctx.run_id)  # every attempt and fallback, as charged
+    return RunSummary(
+        run_id=ctx.run_id,
+        goal=ctx.goal,
+        mode="orchestrator",
+        mode_reason=choice.reason,
+        status=p.status,
+        project=ctx.project,
+        workdir=str(ctx.workdir),
+        model=p.model,
+        turns=p.planning_turns + p.synthesis_turns + sum(c.turns for c in children),
+        tool_calls=sum(c.tool_calls for c in children),
+        denied_calls=0,
+        cost_usd=p.own_cost + sum(c.cost_usd for c in children),
+        saved_usd=p.saved + sum(c.saved_usd for c in children),
+        duration_secs=time.time() - ctx.started_at,
+        balance_usd=economy.balance,
+        result=p.answer,
+        trace_path=str(p.record_path) if p.record_path else None,
+        session_log=str(session_log),
+        error=p.error,
+        orchestration=_report(p, request, ctx),
+    )
+
+
+def _report(p: _Progress, request: RunRequest, ctx: RunContext) -> dict[str, Any]:
+    """The `orchestration` part of `--json`: the plan and each subtask's outcome."""
+    subtasks = []
+    for result in p.results.values():
+        sub: Subtask = result.subtask
+        subtasks.append(
+            {
+                **sub.to_dict(),
+                "round": result.round,
+                "status": result.status,
+                "mode": result.mode,
+                "cap_usd": round(result.cap_usd, 6),
+                "cost_usd": round(result.cost_usd, 6),
+                "saved_usd": round(result.saved_usd, 6),
+                "duration_secs": round(sum(a.duration_secs for a in result.attempts), 3),
+                "result": result.result,
+                "error": result.error,
+                "trace_path": result.trace_path,
+                "attempts": [
+                    {
+                        "run_id": a.run_id,
+                        "mode": a.mode,
+                        "status": a.status,
+                        "cost_usd": round(a.cost_usd, 6),
+                        "error": a.error,
+                    }
+                    for a in result.attempts
+                ],
+            }
+        )
+    return {
+        "plan_source": p.plan_source,
+        "plan": p.plan.to_dict() if p.plan else None,
+        "rounds": p.rounds,
+        "parallel": request.parallel,
+        "execution_secs": round(p.execution_secs, 3),
+        "budget_usd": round(ctx.budget_usd, 6),
+        "planning": {
+            "cost_usd": round(p.planning_cost, 6),
+            "asks": p.planning_asks,
+            "reused": p.plan_source == "reused",
+        },
+        "synthesis": {"cost_usd": round(p.synthesis_cost, 6), "reused": p.synthesis_reused},
+        "subtasks": subtasks,
+    }

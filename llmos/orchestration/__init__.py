@@ -1,0 +1,8 @@
+"""Orchestrator mode's parts, each testable without a model.
+
+`plan.py` (the plan, its JSON schema and its validation), `classify.py` and `decide.py`
+(when auto mode plans), `budget.py` (how the run's cap is split), `planner.py` (asking the
+model for a plan), `executor.py` (running the dependency graph), `synthesis.py` (the final
+answer) and `record.py` (the orchestration trace). `llmos/modes/orchestrator.py` ties them
+together.
+"""

@@ -1,0 +1,204 @@
+"""The tools of one run: the plugin tools its project allows, and the tools it denies.
+
+The dispatcher builds a `RunTools` for each run and makes it current (`activated`) for the
+run's duration, so that code deciding about a trace's steps (the replay plan, the step
+executor) sees the same tools as the run: a plugin tool that is not loaded, or a step
+recorded under another major version of its tool, makes a trace ineligible before anything
+is replayed. In Learner mode the SDK adapter calls plugin tools through `call`, which keeps
+a journal of what each call returned; `with_checks` writes the tool's version and a digest
+of its output into the recorded steps, which is what a replay verifies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fnmatch
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmos.agents.spec import AgentSpec
+from llmos.kernel.events import ToolDecision
+from llmos.kernel.hooks import HookCallback, HookInput, HookOutput, deny
+from llmos.memory.trace import TraceStep, one_line
+from llmos.plugins.registry import (
+    PluginRegistry,
+    ToolResult,
+    call_tool,
+    output_digest,
+    version_refusal,
+)
+
+if TYPE_CHECKING:
+    from llmos.kernel.run_context import RunContext
+
+MCP_PREFIX = "mcp__"
+
+
+class ReplayRefused(Exception):
+    """A recorded plugin call cannot be replayed (missing tool, other version, other output)."""
+
+
+@dataclass(frozen=True)
+class _Call:
+    tool: str
+    arguments: str  # canonical JSON
+    ok: bool
+    digest: str
+
+
+@dataclass
+class RunTools:
+    registry: PluginRegistry = field(default_factory=PluginRegistry)
+    denied: tuple[str, ...] = ()  # tool-name patterns the project's policy denies
+    workdir: Path | None = None
+    _journal: list[_Call] = field(default_factory=list, repr=False)
+
+    def denies(self, tool_name: str) -> bool:
+        return any(fnmatch.fnmatchcase(tool_name, pattern) for pattern in self.denied)
+
+    def offered(self, builtin: Sequence[str]) -> tuple[str, ...]:
+        """The built-in tools a Learner run offers: all but those the project denies."""
+        return tuple(name for name in builtin if not self.denies(name))
+
+    def plugin_tool_names(self) -> list[str]:
+        return [tool.full_name for tool in self.registry.tools()]
+
+    # Learner -------------------------------------------------------------------------------
+    def call(self, full_name: str, arguments: Mapping[str, Any]) -> ToolResult:
+        """Run a plugin tool for the model, and remember what it returned."""
+        tool = self.registry.tool(full_name)
+        if tool is None:
+            return ToolResult(False, f"{full_name} is not available in this run")
+        result = call_tool(tool, arguments, self.workdir)
+        self._journal.append(_Call(full_name, _canonical(arguments), result.ok, _digest(result)))
+        return result
+
+    def with_checks(self, steps: Sequence[TraceStep]) -> tuple[TraceStep, ...]:
+        """`steps` with each plugin call's tool version and output digest in its checks.
+
+        A call the tool answered with an error is recorded as failed (replay skips it)."""
+        pending = list(self._journal)
+        out = []
+        for step in steps:
+            tool = self.registry.tool(step.tool)
+            if tool is None:
+                out.append(step)
+                continue
+            call = _take(pending, step)
+            checks = {**step.checks, "tool_version": tool.version}
+            outcome = step.outcome
+            if call is not None:
+                if not call.ok:
+                    outcome = "error"
+                elif tool.check_output:
+                    checks["output_sha256"] = call.digest
+            out.append(dataclasses.replace(step, checks=checks, outcome=outcome))
+        return tuple(out)
+
+    # Follower ------------------------------------------------------------------------------
+    def replay_problem(self, step: TraceStep) -> str | None:
+        """Why this recorded plugin call cannot be replayed here, or None."""
+        tool = self.registry.tool(step.tool)
+        if tool is None:
+            plugin = step.tool.removeprefix(MCP_PREFIX + "llmos_").split("__")[0]
+            if plugin in self.registry.names():
+                return f"the {plugin} plugin has no tool {step.tool} available in this run"
+            return f"the {plugin} plugin is not loaded (see `llmos plugins list`)"
+        return version_refusal(step.checks.get("tool_version"), tool)
+
+    def replay(self, step: TraceStep, workdir: Path) -> str:
+        """Call the tool again as recorded and check it; raise ReplayRefused otherwise."""
+        problem = self.replay_problem(step)
+        if problem:
+            raise ReplayRefused(problem)
+        tool = self.registry.tool(step.tool)
+        assert tool is not None  # replay_problem says so
+        result = call_tool(tool, step.input, workdir)
+        if not result.ok:
+            raise ReplayRefused(f"the tool failed: {one_line(result.text, 200)}")
+        expected = step.checks.get("output_sha256")
+        if expected and output_digest(result.text) != expected:
+            raise ReplayRefused(
+                f"{tool.plugin}.{tool.name} returned something else than when the goal was "
+                f"learned ({one_line(result.text, 80)})"
+            )
+        return one_line(result.text, 160) or "done"
+
+
+def _canonical(arguments: Mapping[str, Any]) -> str:
+    return json.dumps(arguments, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _digest(result: ToolResult) -> str:
+    return output_digest(result.text)
+
+
+def _take(pending: list[_Call], step: TraceStep) -> _Call | None:
+    """The journal entry of `step`: same tool and input, else the tool's next call."""
+    same_tool = [c for c in pending if c.tool == step.tool]
+    if not same_tool:
+        return None
+    wanted = _canonical(step.input)
+    call = next((c for c in same_tool if c.arguments == wanted), same_tool[0])
+    pending.remove(call)
+    return call
+
+
+# The run in progress ---------------------------------------------------------------------------
+_current: ContextVar[RunTools | None] = ContextVar("llmos_run_tools", default=None)
+
+
+def current_tools() -> RunTools | None:
+    """The tools of the run in progress (None outside a run, e.g. `traces show`)."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def activated(tools: RunTools) -> Iterator[RunTools]:
+    token = _current.set(tools)
+    try:
+        yield tools
+    finally:
+        _current.reset(token)
+
+
+# Learner guard ---------------------------------------------------------------------------------
+def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
+    """A PreToolUse guard: the by-name rule with this run's tools (a tool the project denies,
+    a plugin tool not in this run), for calls that reach the CLI anyway (subagents)."""
+    from llmos.security.policy import check_tool_name  # Learner only: keep replay plans light
+
+    async def guard(hook_input: HookInput) -> HookOutput:
+        name = str(hook_input.get("tool_name", ""))
+        decision = check_tool_name(
+            name, denied=tools.denied, plugin_tools=tools.plugin_tool_names()
+        )
+        if decision.allowed:
+            return {}
+        ctx.denied_calls += 1
+        ctx.bus.publish(
+            ToolDecision(
+                run_id=ctx.run_id,
+                tool_use_id=str(hook_input.get("tool_use_id", "")),
+                tool=name,
+                allowed=False,
+                guard="tool-policy",
+                rule=decision.rule,
+                reason=decision.reason,
+            )
+        )
+        return deny(f"llmos tool policy ({decision.rule}): {decision.reason}")
+
+    return guard
+
+
+def with_plugin_agents(agents: Sequence[AgentSpec], tools: RunTools) -> tuple[AgentSpec, ...]:
+    """`agents` plus the plugins' agents (an agent already named keeps its definition)."""
+    named = {agent.name for agent in agents}
+    extra = [agent for agent in tools.registry.agents() if agent.name not in named]
+    return (*agents, *extra)

@@ -1,0 +1,204 @@
+"""The interactive REPL: a prompt where a line is a goal and `/command` manages the OS.
+
+A goal runs through the dispatcher (`run_goal`) exactly as `llmos run` runs it, streamed by
+the same renderer and ending with the same summary. While it runs, Ctrl-C interrupts it
+(`keys.py`): the goal's task is cancelled, which makes the SDK runner interrupt the agent's
+CLI, wait for it to exit and record the run as interrupted; then the prompt comes back.
+Whatever a goal or a command raises is shown, and the REPL goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from rich.console import Console
+from rich.markup import escape
+
+from llmos.errors import LlmosError
+from llmos.repl.approver import InlineApprover
+from llmos.repl.commands import SlashCommands
+from llmos.repl.completion import SlashCompleter
+from llmos.repl.history import WorkspaceHistory
+from llmos.repl.keys import InterruptKeys
+from llmos.repl.session import ReplSession, RunTracker
+
+if TYPE_CHECKING:
+    from llmos.modes.types import RunSummary
+
+log = logging.getLogger(__name__)
+HISTORY_FILE = "repl_history"
+
+
+class Repl:
+    def __init__(self, session: ReplSession, console: Console) -> None:
+        self.session = session
+        self.console = console
+        self.commands = SlashCommands(session, console)
+        self.approver = InlineApprover(console, lambda: self._keys, self.interrupt)
+        self._goal: asyncio.Task[RunSummary] | None = None
+        self._keys: InterruptKeys | None = None
+
+    # The loop -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        # Ctrl-C is a key to the prompt and to a running goal (keys.py); a SIGINT from
+        # elsewhere (kill -INT) interrupts the goal too, and never kills the REPL.
+        loop.add_signal_handler(signal.SIGINT, self.interrupt)
+        prompt = self._prompt_session()
+        self._welcome()
+        try:
+            while True:
+                try:
+                    line = await prompt.prompt_async(self._prompt_message, handle_sigint=False)
+                except KeyboardInterrupt:
+                    continue  # Ctrl-C at the prompt clears the line
+                except EOFError:
+                    break
+                if not await self.handle(line):
+                    break
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        self.console.print("bye")
+
+    async def handle(self, line: str) -> bool:
+        """Run one line: a goal or a slash command. False when the REPL should end."""
+        text = line.strip()
+        if not text:
+            return True
+        try:
+            if text.startswith("/") and not text.startswith("//"):
+                return await self.commands.dispatch(text)
+            await self.run_goal(text[1:] if text.startswith("//") else text)
+        except LlmosError as exc:
+            self.console.print(f"[bold red]error:[/] {escape(exc.message)}")
+            if exc.hint:
+                self.console.print(exc.hint, markup=False)
+        except Exception:  # a bug: show it, keep the session
+            log.exception("unexpected error in the REPL")
+            self.console.print("[bold red]unexpected error[/] (a bug in llmos):")
+            self.console.print_exception(max_frames=8)
+        return True
+
+    # Goals --------------------------------------------------------------------------------
+    async def run_goal(self, goal: str) -> None:
+        from llmos.cli.render import LiveRenderer, summary_table
+        from llmos.modes.dispatcher import run_goal
+
+        request = self.session.request(goal)
+        tracker = RunTracker()
+        task = asyncio.create_task(
+            run_goal(
+                self.session.ws,
+                request,
+                subscribers=[("terminal", LiveRenderer(self.console)), ("repl", tracker)],
+                approver=self.approver,
+            )
+        )
+        self._goal = task
+        try:
+            with InterruptKeys(self.interrupt) as keys:
+                self._keys = keys
+                await asyncio.wait({task})
+        finally:
+            self._keys, self._goal = None, None
+            if not task.done():  # the REPL itself is being cancelled: stop the goal first
+                task.cancel()
+                await asyncio.wait({task})
+        if task.cancelled():
+            self.session.interrupted(request, tracker)
+            self._report_interrupted(tracker)
+            return
+        if task.exception() is not None:
+            self.session.failed(request)
+        summary = task.result()  # an LlmosError is shown by handle()
+        if summary.result:
+            self.console.print()
+            self.console.print(summary.result, markup=False)
+        self.console.print()
+        self.console.print(summary_table(summary))
+        self.session.finished(request, summary)
+
+    def interrupt(self) -> None:
+        """Ctrl-C while a goal runs: cancel it (once; the runner then stops the agent)."""
+        goal = self._goal
+        if goal is None or goal.done():
+            return
+        if goal.cancelling():
+            self.console.print("[dim]still stopping the agent…[/]")
+            return
+        self.console.print("[bold yellow]interrupting…[/]")
+        goal.cancel()
+
+    def _report_interrupted(self, tracker: RunTracker) -> None:
+        finished = tracker.finished
+        if tracker.run_id is None:
+            self.console.print("[yellow]interrupted[/] before the run started")
+            return
+        cost = f", charged ${finished.cost_usd:.4f}" if finished else ""
+        self.console.print(
+            f"[yellow]interrupted[/]: run {tracker.run_id} stopped and recorded as "
+            f"{finished.status if finished else 'interrupted'}{cost}"
+        )
+
+    # The prompt ---------------------------------------------------------------------------
+    def _prompt_session(self) -> PromptSession[str]:
+        history = WorkspaceHistory(self.session.ws.state_dir / HISTORY_FILE)
+        return PromptSession(
+            history=history,
+            completer=SlashCompleter(self.commands.table),
+            complete_while_typing=False,  # Tab completes: lookups only when asked
+            key_bindings=_multiline_keys(),
+            prompt_continuation=lambda width, line, soft: "." * (width - 1) + " ",
+        )
+
+    def _prompt_message(self) -> FormattedText:
+        s = self.session
+        extras: list[str] = [s.mode] if s.mode != "auto" else []
+        if s.continuing:
+            extras.append("continue")
+        shown = f" [{', '.join(extras)}]" if extras else ""
+        return FormattedText([("bold", f"llmos {s.project}{shown}>"), ("", " ")])
+
+    def _welcome(self) -> None:
+        self.console.print(
+            f"[bold]llmos interactive[/] [dim]workspace {escape(str(self.session.ws.root))}[/]"
+        )
+        self.console.print(
+            "[dim]Type a goal, or /help. Ctrl-C interrupts a goal, Ctrl-D leaves.[/]"
+        )
+
+
+def _multiline_keys() -> KeyBindings:
+    """Enter runs the line; Alt-Enter, or Enter after a trailing backslash, adds a line."""
+    keys = KeyBindings()
+
+    @keys.add("escape", "enter")
+    def _newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    continued = Condition(lambda: _buffer_text().endswith("\\"))
+
+    @keys.add("enter", filter=continued)
+    def _continue_line(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        buffer.delete_before_cursor(1)
+        buffer.insert_text("\n")
+
+    return keys
+
+
+def _buffer_text() -> str:
+    from prompt_toolkit.application.current import get_app
+
+    return get_app().current_buffer.document.text_before_cursor
+
+
+async def start(session: ReplSession) -> None:
+    await Repl(session, Console(highlight=False)).run()

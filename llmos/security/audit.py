@@ -1,0 +1,126 @@
+"""The audit trail of the security policy: one row per decision on a tool call, in the
+workspace database (`state/llmos.db`, table ``policy_audit``, created by a migration in
+`llmos/kernel/economy.py`).
+
+A row holds when, which run, where the call came from (``learner``, ``follower``,
+``import``...), the tool and its input, the final decision, what the policy itself said (an
+``ask`` that a human approved is ``allow`` after ``ask``), the rule and reason, who approved
+(``the user``, ``--yes``), and the input that ran when a human changed it. `llmos policy audit`
+lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from llmos.kernel.economy import connect
+
+_MAX_INPUT_CHARS = 8000  # a Write's content can be large; the audit keeps the start
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: float
+    run_id: str
+    source: str
+    tool: str
+    input: str  # JSON
+    decision: str  # allow | deny (after any approval)
+    policy_decision: str  # allow | ask | deny: what the policy said
+    rule: str
+    reason: str
+    approved_by: str | None = None
+    ran_input: str | None = None  # JSON, when a human changed the call
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("input", "ran_input"):
+            text = data[key]
+            if text is not None:
+                try:
+                    data[key] = json.loads(text)
+                except ValueError:
+                    pass  # a truncated input stays text
+        return data
+
+
+def input_json(value: Mapping[str, Any]) -> str:
+    text = json.dumps(dict(value), ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= _MAX_INPUT_CHARS else text[:_MAX_INPUT_CHARS] + "…"
+
+
+class AuditLog:
+    """Appends decisions to the audit table and reads them back. Opens the database on
+    first use, so a run that decides nothing never touches it."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.db_path)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def record(
+        self,
+        *,
+        run_id: str,
+        source: str,
+        tool: str,
+        tool_input: Mapping[str, Any],
+        decision: str,
+        policy_decision: str,
+        rule: str,
+        reason: str,
+        approved_by: str | None = None,
+        ran_input: Mapping[str, Any] | None = None,
+    ) -> None:
+        entry = AuditEntry(
+            at=time.time(),
+            run_id=run_id,
+            source=source,
+            tool=tool,
+            input=input_json(tool_input),
+            decision=decision,
+            policy_decision=policy_decision,
+            rule=rule,
+            reason=reason,
+            approved_by=approved_by,
+            ran_input=input_json(ran_input) if ran_input is not None else None,
+        )
+        row = asdict(entry)
+        self._db().execute(
+            f"INSERT INTO policy_audit({', '.join(row)}) VALUES({', '.join(':' + k for k in row)})",
+            row,
+        )
+
+    def entries(self, *, run: str | None = None, limit: int = 50) -> list[AuditEntry]:
+        """The latest `limit` decisions (of `run`, a run id or its prefix), oldest first."""
+        query = "SELECT * FROM policy_audit"
+        params: list[Any] = []
+        if run:
+            query += " WHERE run_id LIKE ? ESCAPE '\\'"
+            params.append(run.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        query += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        rows = self._db().execute(query, params).fetchall()
+        fields = AuditEntry.__dataclass_fields__
+        return [AuditEntry(**{k: row[k] for k in fields}) for row in reversed(rows)]

@@ -1,0 +1,99 @@
+"""Rules every command gets: shell history switched off or cleared, and the patterns of
+interpreter one-liners themselves (fork loops, sockets wired to a shell, decoded code run,
+secret environment variables read, downloaded code run). The shell commands a one-liner runs
+are analysed by `shell_code` as commands of their own."""
+
+from __future__ import annotations
+
+import re
+
+from llmos.security.decision import Decision, deny
+from llmos.security.rule_kit import flag, positionals
+from llmos.security.shell_types import Command
+from llmos.security.verdicts import reverse_shell
+from llmos.security.zones import Zones
+
+
+def _hides_history(name: str, value: str) -> bool:
+    if name == "HISTFILE":
+        return True
+    if name in ("HISTSIZE", "HISTFILESIZE", "SAVEHIST"):
+        return value.strip() in ("", "0")
+    return name == "HISTIGNORE" and "*" in value
+
+
+def history(cmd: Command, zones: Zones) -> Decision | None:
+    settings = list(cmd.assignments)
+    if cmd.name in ("export", "declare", "typeset", "local", "readonly", "unset"):
+        for a in positionals(cmd.args):
+            name, eq, value = a.partition("=")
+            if eq or cmd.name == "unset":
+                settings.append((name, value))
+    tampered = any(_hides_history(n, value) for n, value in settings)
+    if cmd.name == "history":
+        tampered |= flag(cmd.args, "c") or flag(cmd.args, "d")
+    if cmd.name == "set":
+        tampered |= "+o" in cmd.args and "history" in cmd.args
+    if not tampered:
+        return None
+    return deny(
+        "history-tampering",
+        "The command would clear or switch off shell history. Leave history settings alone.",
+    )
+
+
+_FORK = re.compile(r"\bfork\b")
+_LOOP = re.compile(r"\b(while|loop|for|until|repeat|forever)\b")
+_SOCKET = re.compile(r"socket|fsockopen|TCPSocket|TCPClient|net\.(connect|Socket)|/dev/tcp")
+_SPAWN = re.compile(
+    r"/bin/\w*sh\b|\bdup2\b|pty\.spawn|\bexec\w*\(|subprocess|\bspawn|\bsystem\(|popen"
+    r"|cmd\.exe|child_process"
+)
+_DECODE = re.compile(
+    r"b64decode|b32decode|decode_base64|base64|atob\(|fromhex|unhexlify|decodestring"
+    r"|codecs\.decode|rot.?13|zlib\.decompress|marshal\.loads|unpack\(\s*['\"][mH]"
+    r"|Buffer\.from\([^)]*['\"](base64|hex)|FromBase64String"
+)
+_EXEC = re.compile(
+    r"\b(exec|eval|system|popen|spawn\w*|execSync|Function|compile|Invoke-Expression|iex"
+    r"|instance_eval|check_output|check_call|call|run|getoutput)\s*\(|\bsubprocess\b|`|\bqx\b"
+)
+_ENV_READ = re.compile(  # a secret variable read, or the whole environment printed
+    r"(os\.environ|process\.env|\bENV|getenv|\$ENV)\W{0,4}"
+    r"(?i:\w*(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)\w*)"
+    r"|(?<![\w.])(print|console\.log|puts|pp|p|json\.dumps)\s*\(?\s*(dict\()?"
+    r"(os\.environ|process\.env|ENV)\b(?!\s*[\[.(])"
+)
+_FETCH = re.compile(
+    r"urlopen|urllib|requests\.(get|post)|https?\.get|fetch\(|Net::HTTP|open-uri|LWP"
+    r"|HTTP::Tiny|WebClient|DownloadString|Invoke-WebRequest|\biwr\b|curl|wget"
+)
+
+
+def inline_code(cmd: Command, zones: Zones) -> Decision | None:
+    """Interpreter one-liners (python -c, perl -e, ...): the shell they run is analysed by
+    `shell`; here are the patterns of the languages themselves."""
+    for lang, code in cmd.code:
+        if _FORK.search(code) and _LOOP.search(code):
+            return deny("fork-bomb", f"The {lang} one-liner forks in a loop. Don't run it.")
+        if _SOCKET.search(code) and _SPAWN.search(code):
+            return reverse_shell(cmd.name, f"the {lang} one-liner wires a socket to a process")
+        if _DECODE.search(code) and _EXEC.search(code):
+            return deny(
+                "obfuscated-exec",
+                f"The {lang} one-liner decodes hidden text and executes it. Run the decoded "
+                "commands directly, as plain text, so they can be checked.",
+            )
+        if _ENV_READ.search(code):
+            return deny(
+                "secret-env",
+                f"The {lang} one-liner reads secret environment variables or prints the whole "
+                "environment. Use secrets only where needed, without printing them.",
+            )
+        if _FETCH.search(code) and re.search(r"\b(exec|eval|iex|Invoke-Expression)\b", code):
+            return deny(
+                "pipe-to-shell",
+                f"The {lang} one-liner downloads code and runs it. Save it to a file inside "
+                f"{zones.workdir}, read it, then run it as a separate command.",
+            )
+    return None

@@ -1,0 +1,185 @@
+"""Rules about credentials and sending data out: reading secret files, printing tokens or the
+environment, the cloud metadata service, copying a whole home folder, uploading files from
+outside the workspace, and network tools (`curl`, `wget`, `nc`, `socat`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from llmos.security.decision import Decision, deny
+from llmos.security.rule_kit import (
+    applies_to,
+    each,
+    first_hard,
+    option_values,
+    positionals,
+    words,
+)
+from llmos.security.shell_tables import NETWORK_TOOLS
+from llmos.security.shell_types import Command
+from llmos.security.verdicts import read_verdict, reverse_shell, write_verdict
+from llmos.security.zones import Zones, shown, target, within
+
+_READ_EXEMPT = words(  # commands that only look at names and metadata, or act on paths
+    "ls stat file du df test [ which type realpath readlink basename dirname touch mkdir chmod "
+    "chown chgrp setfacl chattr ssh ssh-add ssh-keygen ssh-copy-id find tree echo printf rm "
+    "rmdir mv ln cd pushd command"
+)
+_METADATA = re.compile(
+    r"169\.254\.169\.254|169\.254\.170\.2|metadata\.google\.internal|100\.100\.100\.200"
+    r"|fd00:ec2::254"
+)
+_SECRET_VAR = re.compile(
+    r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|API_?KEY|ACCESS_KEY"
+    r"|PRIVATE_KEY)(_|$)",
+    re.IGNORECASE,
+)
+_PRINTERS = words("echo printf printenv print cat tee logger")
+_TOKEN_PRINTERS = {  # command -> pattern of the arguments that print a credential
+    "gh": r"\bauth token\b",
+    "gcloud": r"\bprint-(access|identity)-token\b",
+    "az": r"\bget-access-token\b",
+    "aws": r"\bconfigure get \S*(secret|token|key)|\bget-session-token\b|ecr get-login-password",
+    "kubectl": r"\bconfig view\b.*--raw",
+    "security": r"\bfind-(generic|internet)-password\b.*-w",
+    "doctl": r"\bauth token\b",
+    "heroku": r"\bauth:token\b",
+    "vault": r"\b(read|kv get)\b",
+}
+_AUTH_OPTS = words("-H --header --proxy-header -u --user --oauth2-bearer")
+
+
+def path_candidates(arg: str) -> Iterable[str]:
+    if not arg or "://" in arg:
+        return
+    if not arg.startswith("-"):
+        yield arg
+    for sep in ("=", "@", "<"):  # --opt=path, -F f=@path, -d @path
+        if sep in arg:
+            yield arg.split(sep, 1)[1]
+
+
+def secrets(cmd: Command, zones: Zones) -> Decision | None:
+    if any(_METADATA.search(a) for a in cmd.args):
+        return deny(
+            "credential-access",
+            f"`{cmd.name}` would query the cloud instance metadata service, which hands out "
+            "credentials. Don't; ask the user for what you need.",
+        )
+    printer = _TOKEN_PRINTERS.get(cmd.name)
+    if printer and re.search(printer, " ".join(cmd.args)):
+        return deny(
+            "credential-access",
+            f"`{cmd.name} {' '.join(cmd.args)}` would print a credential into the conversation. "
+            "Don't; let the tools that need it use it directly.",
+        )
+    if cmd.name in _READ_EXEMPT:
+        return None
+    texts = [cmd.stdin.text] if cmd.stdin and cmd.stdin.kind == "file" else []
+    texts += [c for a in cmd.args for c in path_candidates(a)]
+    for text in texts:
+        t = target(text, cmd, zones) if "/" in text or text[:1] in ".~" else None
+        decision = read_verdict(cmd.name, t.path, zones) if t and not t.guessed else None
+        if decision:
+            return decision
+    return None
+
+
+def copies_home(cmd: Command, sources: Iterable[str], zones: Zones) -> Decision | None:
+    """Copying or archiving a whole home folder (yours, root's, another user's) or a folder
+    above one takes its credentials along."""
+    for text in sources:
+        t = target(text, cmd, zones)
+        if t is None or t.guessed:
+            continue
+        homes = within(zones.home, t.path) or t.path == "/root"
+        if homes or (zones.homes and os.path.dirname(t.path) == zones.homes):
+            return deny(
+                "credential-access",
+                f"`{cmd.name}` would copy {shown(t.path, zones)} whole, credentials (~/.ssh, "
+                f"~/.aws, ...) included. Copy only the files you need, from {zones.workdir}.",
+            )
+    return None
+
+
+def secret_env(cmd: Command, zones: Zones) -> Decision | None:
+    operands = positionals(cmd.args)
+    if cmd.name == "env":
+        dumps = all("=" in o for o in operands)
+    elif cmd.name in ("export", "declare", "typeset"):
+        dumps = not operands and (not cmd.args or bool({"-p", "-x"} & set(cmd.args)))
+    else:
+        dumps = (cmd.name == "printenv" and not operands) or (cmd.name == "set" and not cmd.args)
+    if dumps:
+        return deny(
+            "secret-env",
+            f"`{cmd.name}` would print the whole environment, which holds secrets such as API "
+            "keys. Print only the variable you need (printenv NAME), if it is not a secret.",
+        )
+    if cmd.name in NETWORK_TOOLS:  # sending a token as a header is how it is meant to be used
+        names = {
+            v
+            for k, arg in enumerate(cmd.argv)
+            if not (k and cmd.args[k - 1] in _AUTH_OPTS) and not arg.text.startswith("--header=")
+            for v in arg.variables
+        }
+    elif cmd.name in _PRINTERS:
+        names = set(cmd.variables) | (set(operands) if cmd.name == "printenv" else set())
+    else:
+        return None
+    names = {n for n in names if _SECRET_VAR.search(n)}
+    if not names:
+        return None
+    return deny(
+        "secret-env",
+        f"`{cmd.name}` would print or send the secret variable(s) {', '.join(sorted(names))}. "
+        "Use secrets only where they are needed, without printing or sending them elsewhere.",
+    )
+
+
+def upload(cmd: Command, files: Iterable[str], zones: Zones) -> Decision | None:
+    for text in files:
+        t = target(text, cmd, zones)
+        if t is None or t.guessed:
+            continue
+        decision = read_verdict(cmd.name, t.path, zones)
+        if decision:
+            return decision
+        if zones.zone(t.path) not in ("workdir", "temp"):
+            return deny(
+                "network-upload",
+                f"`{cmd.name}` would send {shown(t.path, zones)}, a file outside the workspace, "
+                f"over the network. Only send files from inside {zones.workdir}.",
+            )
+    return None
+
+
+_NETCAT = words("nc ncat netcat nc.traditional nc.openbsd")
+_CURL_DATA = ("-d", "--data", "--data-binary", "--data-ascii", "--data-urlencode", "--json")
+
+
+@applies_to("curl wget socat telnet " + " ".join(_NETCAT))
+def _network(cmd: Command, zones: Zones) -> Decision | None:
+    args = cmd.args
+    if cmd.name in _NETCAT and any(
+        re.fullmatch(r"-[A-Za-z]*[ec]|--(sh-|lua-)?exec(=.*)?", a) for a in args
+    ):
+        return reverse_shell(cmd.name, "it hands the connection to a program with -e/-c")
+    if cmd.name == "socat" and any(re.match(r"(?i)^(exec|system):", a) for a in args):
+        return reverse_shell(cmd.name, "an EXEC/SYSTEM address")
+    files, outputs = [], []
+    if cmd.name == "curl":
+        files += option_values(args, "-T", "--upload-file")
+        files += [v[1:] for v in option_values(args, *_CURL_DATA) if v[:1] == "@" and v != "@-"]
+        forms = (re.match(r"^[^=]*=[@<]([^;]+)", v) for v in option_values(args, "-F", "--form"))
+        files += [m.group(1) for m in forms if m and m.group(1) != "-"]
+        outputs = option_values(args, "-o", "--output")
+    elif cmd.name == "wget":
+        files += option_values(args, "--post-file", "--body-file")
+        outputs = [o for o in option_values(args, "-O", "--output-document") if o != "-"]
+        outputs += option_values(args, "-P", "--directory-prefix", "-o", "--output-file")
+    elif cmd.stdin and cmd.stdin.kind == "file":
+        files.append(cmd.stdin.text)  # nc host port < file
+    return first_hard([each(write_verdict, cmd, outputs, zones), upload(cmd, files, zones)])

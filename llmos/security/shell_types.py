@@ -1,0 +1,159 @@
+"""What the shell analysis produces (`Command`, `Finding`, `Analysis`) and the state it keeps
+while reading a command (`State`, `Call`). Plain data: no parsing here."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Literal
+
+UNKNOWN = "\x00"
+"""Marks, inside an expanded word, text that is only known at run time."""
+
+SourceKind = Literal["text", "file", "paths", "network", "decoded", "unknown"]
+SEVERITY = {"text": 0, "file": 1, "paths": 1, "unknown": 2, "decoded": 3, "network": 4}
+
+
+class ShellAnalysisError(Exception):
+    """The command cannot be analysed: bad or unsupported syntax, or nested too deeply."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a stream of text (standard input, a ``<(..)`` file, a substitution) comes from.
+
+    ``text``: literal text (``echo``, here-documents); ``file``: a file's content; ``paths``: names
+    under the roots given by ``find``; ``network``: a download; ``decoded``: output of a decoder
+    (base64, xxd -r, ...); ``unknown``: the output of some other command.
+    """
+
+    kind: SourceKind
+    text: str = ""  # the text, the file's path, or the newline-separated roots
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One expanded argument."""
+
+    text: str
+    taint: frozenset[str] = frozenset()  # "network" / "decoded" when built from such output
+    variables: frozenset[str] = frozenset()  # variables expanded into it
+    source: Source | None = None  # for a process substitution: what the pseudo-file holds
+
+
+@dataclass(frozen=True)
+class Redirect:
+    op: str  # ">", ">>", "&>", "<", "<>", ...
+    target: str
+    fd: int | None = None  # the redirected descriptor when given (2 in 2>file)
+
+    @property
+    def writes(self) -> bool:
+        return ">" in self.op
+
+    @property
+    def stdout(self) -> bool:
+        return self.writes and (self.fd in (None, 1) or self.op.startswith("&"))
+
+
+@dataclass(frozen=True)
+class Command:
+    """A simple command as it would run, after unwrapping wrappers."""
+
+    name: str  # program name (basename); "" for bare assignments/redirections
+    argv: tuple[Arg, ...]  # arguments after the program name
+    cwd: str
+    program: str = ""  # argv[0] as expanded (may be a path)
+    redirects: tuple[Redirect, ...] = ()
+    assignments: tuple[tuple[str, str], ...] = ()
+    via: tuple[str, ...] = ()  # wrappers and nesting it was found behind
+    stdin: Source | None = None
+    code: tuple[tuple[str, str], ...] = ()  # (language, program text) of interpreter one-liners
+    text: str = ""  # the simple command as written in the source (wrappers included)
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return tuple(a.text for a in self.argv)
+
+    @property
+    def line(self) -> str:
+        """The command as it would run: program and expanded arguments, run-time parts as `$?`."""
+        words = (self.name or self.program, *self.args)
+        return " ".join(w.replace(UNKNOWN, "$?") for w in words if w)
+
+    @property
+    def variables(self) -> frozenset[str]:
+        return frozenset().union(*(a.variables for a in self.argv))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem seen in the structure of the command rather than in one command's arguments."""
+
+    rule: str  # "pipe-to-shell", "obfuscated-exec", "fork-bomb", "dynamic-command"
+    detail: str
+
+
+@dataclass
+class Analysis:
+    events: list[Command | Finding] = field(default_factory=list)  # in the order they were seen
+
+    @property
+    def commands(self) -> list[Command]:
+        return [e for e in self.events if isinstance(e, Command)]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [e for e in self.events if isinstance(e, Finding)]
+
+
+def resolve_path(text: str, cwd: str) -> str:
+    """Absolute path of `text` seen from `cwd`, with `..` and symlinks resolved."""
+    return os.path.realpath(os.path.join(cwd, text))
+
+
+def initial_env(home: str) -> dict[str, Val]:
+    tmp = os.environ.get("TMPDIR") or tempfile.gettempdir()
+    return {
+        "HOME": Val(home),
+        "USER": Val(os.path.basename(home)),
+        "LOGNAME": Val(os.path.basename(home)),
+        "TMPDIR": Val(tmp.rstrip("/") or "/"),
+        "IFS": Val(" \t\n"),
+        "SHELL": Val("/bin/bash"),
+    }
+
+
+@dataclass(frozen=True)
+class Val:
+    text: str
+    taint: frozenset[str] = frozenset()
+
+
+@dataclass
+class State:
+    cwd: str
+    env: dict[str, Val]
+    functions: set[str]
+    downloads: set[str]  # shared by forks: a download in a subshell still lands on disk
+    via: tuple[str, ...] = ()  # the wrappers and nested shells the code being read runs in
+
+    def fork(self, via: str | None = None) -> State:
+        nested = (*self.via, via) if via else self.via
+        return State(self.cwd, dict(self.env), set(self.functions), self.downloads, nested)
+
+
+@dataclass
+class Call:
+    """A simple command being unwrapped."""
+
+    argv: list[Arg]
+    state: State
+    depth: int
+    stdin: Source | None
+    redirects: list[Redirect]
+    assignments: list[tuple[str, str]]
+    via: tuple[str, ...] = ()
+    code: list[tuple[str, str]] = field(default_factory=list)
+    text: str = ""  # the simple command as written
