@@ -162,7 +162,7 @@ def test_a_scheduled_run_has_a_wall_clock_limit(
 def _start_kernel(sandbox: Sandbox, server: ScriptedModelServer) -> subprocess.Popen[str]:
     env = {**os.environ, **server.client_env(sandbox.claude_config)}
     return subprocess.Popen(
-        [sys.executable, "-m", "llmos", "kernel", "start", "--json"],
+        [sys.executable, "-P", "-m", "llmos", "kernel", "start", "--json"],
         env=env,
         cwd=sandbox.root,
         stdout=subprocess.PIPE,

@@ -175,6 +175,7 @@ def test_plan_then_parallel_subtasks_in_dependency_order_then_synthesis(
     orchestration = next(r for r in rows if r["mode"] == "orchestrator")
     children = [r for r in rows if r["parent_run"] == summary["run_id"]]
     assert orchestration["run_id"] == summary["run_id"] and len(children) == 3
+    assert sorted(r["agent"] for r in children) == ["coder", "coder", "writer"]
     assert summary["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows))
     own = report["planning"]["cost_usd"] + report["synthesis"]["cost_usd"]
     assert orchestration["cost_usd"] == pytest.approx(own, abs=1e-6) and own > 0
@@ -222,6 +223,14 @@ def test_a_second_run_replays_every_subtask_with_no_model_request(
     record = parse_record(Path(second["trace_path"]).read_text())
     assert (record.usage_count, record.success_count) == (2, 2)
 
+    # In the terminal: the plan as a tree, each subtask's status, mode and cost.
+    shown = run_llmos(sandbox, "run", KIT_GOAL, server=scripted)
+    assert shown.returncode == 0, shown.stderr
+    assert "plan (reused; 3/3 done)" in shown.stdout
+    assert "✓ kit coder after hello, bye follower $0.0000" in shown.stdout
+    assert "3 succeeded (3 replayed at $0)" in shown.stdout
+    assert scripted.requests == []
+
 
 def test_a_failing_subtask_is_retried_then_the_plan_revised_then_the_failure_reported(
     sandbox: Sandbox, scripted: ScriptedModelServer
@@ -243,7 +252,7 @@ def test_a_failing_subtask_is_retried_then_the_plan_revised_then_the_failure_rep
     router.on(BYE, broken)
     router.on("Write bye.txt another way", broken)
     scripted.respond(router)
-    code, summary = _run(sandbox, scripted, "--mode", "orchestrator", "--parallel", "1", "Kit")
+    code, summary = _run(sandbox, scripted, "--mode", "orchestrator", "Kit")
     assert code == 1
     assert summary["status"] == "failed"  # never success with a failed subtask
     error = summary["error"]

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import pytest
 
-from llmos.orchestration.budget import PLANNING_SHARE, BudgetPool
+from llmos.orchestration.budget import CALL_FLOOR_USD, PLANNING_SHARE, BudgetPool
 from llmos.orchestration.classify import classify_goal
 from llmos.orchestration.decide import decide
 from llmos.orchestration.executor import Attempt, SubtaskResult, execute_plan
@@ -147,7 +147,7 @@ def test_find_cycle_and_malformed_plans() -> None:
 
 def test_allocations_never_add_up_past_the_cap() -> None:
     pool = BudgetPool(1.0)
-    assert pool.allocate("synthesis", 0.1) == 0.1
+    assert pool.allocate("synthesis", pool.synthesis_reserve()) == 0.1
     plan_cap = pool.allocate("plan-1", pool.planning_cap())
     assert plan_cap == PLANNING_SHARE
     pool.charge("plan-1", 0.02)
@@ -164,6 +164,9 @@ def test_allocations_never_add_up_past_the_cap() -> None:
     assert pool.free_usd == 0.0  # ...is never handed out again
     with pytest.raises(ValueError, match="already allocated"):
         pool.allocate("1:1", 0.1)
+    # A small cap still leaves a model call enough to run, never more than a quarter of it.
+    small = BudgetPool(0.12)
+    assert small.planning_cap() == CALL_FLOOR_USD and small.synthesis_reserve() == 0.03
 
 
 # The graph executor --------------------------------------------------------------------------

@@ -19,6 +19,23 @@ GOAL = "Tabulate the fruit counts as a Markdown table"
 DATA = "fruit,qty\napple,3\npear,5\n"
 TABLE = "mcp__llmos_csv_tools__csv_to_markdown"
 SUMMARY = "mcp__llmos_csv_tools__csv_summary"
+# A plugin with an event hook: it notes each run's start and end next to itself.
+JOURNAL = """
+import json
+from pathlib import Path
+
+from llmos.plugins import Plugin
+
+plugin = Plugin("journal")
+
+
+@plugin.on("run_started", "run_finished")
+def note(event):
+    line = {"kind": event.kind, "mode": getattr(event, "mode", None)}
+    line["status"] = getattr(event, "status", None)
+    with Path(__file__).with_name("journal.log").open("a") as log:
+        log.write(json.dumps(line) + "\\n")
+"""
 
 
 def _install(sandbox: Sandbox, name: str) -> Path:
@@ -44,6 +61,7 @@ def test_plugin_tool_learned_then_replayed_without_the_model(
     sandbox: Sandbox, scripted: ScriptedModelServer
 ) -> None:
     _install(sandbox, "csv_tools.py")
+    (sandbox.workspace / "plugins" / "journal.py").write_text(JOURNAL)
     learned = _learn(sandbox, scripted)
     assert learned["mode"] == "learner" and learned["status"] == "success"
 
@@ -73,6 +91,15 @@ def test_plugin_tool_learned_then_replayed_without_the_model(
     assert replayed["mode"] == "follower" and replayed["status"] == "success"
     assert replayed["cost_usd"] == 0 and replayed["tool_calls"] == 3
     assert (sandbox.output / "fruit.md").read_text() == table
+
+    # The plugin's event hook saw both runs begin and end.
+    log = (sandbox.workspace / "plugins" / "journal.log").read_text().splitlines()
+    assert [json.loads(line) for line in log] == [
+        {"kind": "run_started", "mode": "learner", "status": None},
+        {"kind": "run_finished", "mode": None, "status": "success"},
+        {"kind": "run_started", "mode": "follower", "status": None},
+        {"kind": "run_finished", "mode": None, "status": "success"},
+    ]
 
 
 def test_a_step_recorded_under_another_major_version_is_refused(

@@ -1,6 +1,6 @@
 """Projects: their lifecycle through the real `llmos` command, bad names (a clear error and
-nothing created anywhere), runs inside a project (its folder, settings, tool policy and
-budget), and the matching rule (a project's own trace first on equal confidence)."""
+nothing created anywhere), runs inside a project (its folder, settings, security policy
+and budget), and the matching rule (a project's own trace first on equal confidence)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_project_lifecycle(sandbox: Sandbox) -> None:
     assert listed["budget_left_usd"] is None
     shown = _json("project", "show", "site", sandbox=sandbox)
     assert isinstance(shown, dict)
-    assert shown["policy"] == {"deny_tools": [], "plugins": None}
+    assert shown["plugins"] is None and "Bash" in shown["tools"]
     assert "coder" in shown["agents"]  # the workspace's agent files serve its runs too
     human = run_llmos(sandbox, "project", "show", "site").stdout
     assert "The web site" in human and "budget left" in human
@@ -128,10 +128,11 @@ def test_a_run_in_a_project_uses_its_folder_settings_policy_and_budget(
     assert run_llmos(sandbox, "project", "create", "docs").returncode == 0
     project_file = sandbox.workspace / "projects" / "docs" / "project.yaml"
     project_file.write_text(
-        project_file.read_text()
-        .replace("settings: {}", "settings:\n  max_turns: 2")
-        .replace("deny_tools: []", "deny_tools: [Bash]")
+        project_file.read_text().replace("settings: {}", "settings:\n  max_turns: 2")
     )
+    (project_file.parent / "policy.yaml").write_text("deny:\n  tools: [Bash]\n")
+    shown = _json("project", "show", "docs", sandbox=sandbox)
+    assert isinstance(shown, dict) and "Bash" not in shown["tools"]
     budget = _json("budget", "set", "--project", "docs", "0.5", sandbox=sandbox)
     assert budget == {"project": "docs", "budget_left_usd": 0.5}
 
@@ -148,7 +149,7 @@ def test_a_run_in_a_project_uses_its_folder_settings_policy_and_budget(
     assert summary["workdir"] == str(output) and summary["project"] == "docs"
     assert (output / "guide.md").read_text() == "# Guide\n"
     assert not (sandbox.output / "guide.md").exists()  # not the default project's folder
-    # The project's policy: no Bash offered.
+    # The project's security policy denies Bash: it is not even offered.
     request = scripted.message_requests[0]
     assert "Bash" not in request.tool_names and "Write" in request.tool_names
     trace = parse(Path(summary["trace_path"]).read_text())
@@ -208,8 +209,8 @@ def test_project_settings_and_policy_are_checked(sandbox: Sandbox) -> None:
         ("colour: blue\n", "unknown key(s) colour"),
         ("settings:\n  max_turns: lots\n", "max_turns"),
         ("settings:\n  initial_balance_usd: 9\n", "can only be set in config.yaml"),
-        ("policy:\n  deny_tools: Bash\n", "must be a list"),
-        ("policy:\n  allow: [x]\n", "unknown policy key(s) allow"),
+        ("plugins: dates\n", "plugins must be a list"),
+        ("policy:\n  allow: [x]\n", "unknown key(s) policy"),
         ("[1, 2\n", "cannot be read"),
     ):
         project.file.write_text(text)

@@ -69,17 +69,23 @@ class Terminal:
             cwd=str(sandbox.root),
             dimensions=(50, 200),
             encoding="utf-8",
-            timeout=60,
+            timeout=30,
         )
         self.transcript = (sandbox.root / "terminal.log").open("w", encoding="utf-8")
         self.child.logfile_read = self.transcript
         self.prompt()
 
     def expect(self, text: str) -> None:
-        self.child.expect(shown(text))
+        try:
+            self.child.expect(shown(text))
+        except pexpect.TIMEOUT:
+            screen = re.sub(_ANSI, "", str(self.child.before))[-3000:]
+            raise AssertionError(
+                f"{text!r} never appeared; the terminal showed:\n{screen}"
+            ) from None
 
     def prompt(self, project: str = "default") -> None:
-        self.child.expect(shown(f"llmos {project}>"))
+        self.expect(f"llmos {project}>")
 
     def line(self, text: str) -> None:
         self.child.send(text + "\r")
@@ -439,12 +445,15 @@ class _Scripted:
 def test_ask_approver_turns_verdicts_into_hook_output(
     sandbox: Sandbox, verdict: Verdict, expected: Any
 ) -> None:
+    workdir = sandbox.root / "work"  # beside the home folder, not above it
+    workdir.mkdir()
+
     async def scenario() -> dict[str, Any]:
         ctx = RunContext(
-            goal="g", project="p", workdir=sandbox.root, mode="learner", budget_usd=1.0,
+            goal="g", project="p", workdir=workdir, mode="learner", budget_usd=1.0,
             bus=EventBus(), home=sandbox.home,
         )  # fmt: skip
-        decision = check_tool_call("Bash", {"command": "x=(1); echo"}, workdir=sandbox.root)
+        decision = check_tool_call("Bash", {"command": "x=(1); echo"}, workdir=workdir)
         approver = _Scripted(verdict)
         output = await ask_approver(
             approver, ctx, decision, tool="Bash", tool_input={"command": "x=(1); echo"},

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "llmos.cli.plugins:plugins_app",
     "agents": "llmos.cli.agents:agents_app",
     "interactive": "llmos.cli.interactive:interactive",
+    "policy": "llmos.cli.policy:policy_app",
 }
 _SETTINGS: dict[str, Any] = {
     "add_completion": False,

@@ -150,9 +150,9 @@ def create(
         raise UsageError(str(exc)) from exc
     folder = ws.root / "agents"
     if project is not None:
-        from llmos.projects.store import load_project
+        from llmos.projects.store import open_project  # `default` is made on first use
 
-        folder = load_project(ws, project).root / "components"
+        folder = open_project(ws, project).root / "components"
     path = folder / f"{name}.md"
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="Pass --force to replace it.")

@@ -14,13 +14,15 @@ from rich.table import Table
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 
 if TYPE_CHECKING:
+    from llmos.projects.scope import RunScope
     from llmos.projects.store import Project
     from llmos.workspace import Workspace
 
 project_app = typer.Typer(
     help=(
         "Projects: each has its own working folder (output/), memory, agents, settings, "
-        "tool policy and budget. Run a goal in one with `llmos run -p NAME`."
+        "plugins, security policy (policy.yaml) and budget. Run a goal in one with "
+        "`llmos run -p NAME`."
     ),
     no_args_is_help=True,
 )
@@ -126,18 +128,20 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
 
 @project_app.command("show")
 def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
-    """Show a project: its folder, settings, tool policy, budget, runs, agents and tools."""
+    """Show a project: its folder, settings, budget, runs, agents and the tools its runs get."""
     from llmos.projects.scope import enter_project
+    from llmos.sdk.types import DEFAULT_TOOLS
 
     _named(name)
     ws = open_workspace(workspace)
     scope = enter_project(ws, name, create=False)
     usage, traces = _facts(ws)
     info = _row(scope.project, usage, traces)
+    info["tools"] = list(scope.tools.offered(DEFAULT_TOOLS))  # what its Learner runs get
     info["plugin_tools"] = [
         {"name": t.full_name, "version": t.version} for t in scope.tools.registry.tools()
     ]
-    info["agents"] = _agents(ws, name)
+    info["agents"] = _agents(scope)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -145,7 +149,7 @@ def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = N
     table.add_column(style="bold")
     table.add_column()
     left = info["budget_left_usd"]
-    policy = info["policy"]
+    plugins = info["plugins"]
     for label, value in (
         ("project", info["name"]),
         ("folder", info["path"]),
@@ -156,8 +160,8 @@ def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = N
         ("budget left", "none set (the balance limits it)" if left is None else f"${left:.4f}"),
         ("traces", str(info["traces"])),
         ("settings", ", ".join(f"{k}={v}" for k, v in info["settings"].items()) or "workspace's"),
-        ("denied tools", ", ".join(policy["deny_tools"]) or "none"),
-        ("plugins", "all" if policy["plugins"] is None else ", ".join(policy["plugins"])),
+        ("plugins", "all" if plugins is None else ", ".join(plugins) or "none"),
+        ("tools", ", ".join(info["tools"])),
         ("plugin tools", ", ".join(t["name"] for t in info["plugin_tools"]) or "none"),
         ("agents", ", ".join(info["agents"]) or "none"),
     ):
@@ -165,14 +169,13 @@ def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = N
     Console(highlight=False).print(table)
 
 
-def _agents(ws: Workspace, project: str) -> list[str]:
-    """The agents runs in the project may delegate to: agent files and plugins' agents."""
+def _agents(scope: RunScope) -> list[str]:
+    """The agents its runs may delegate to: agent files, and the agents of its plugins."""
     from llmos.agents.catalog import load_catalog
-    from llmos.projects.scope import workspace_plugins
+    from llmos.plugins.run_tools import activated
 
-    names = set(load_catalog(ws, project).names())
-    names |= {agent.name for agent in workspace_plugins(ws).agents()}
-    return sorted(names)
+    with activated(scope.tools):
+        return load_catalog(scope.ws, scope.project.name).names()
 
 
 @project_app.command("rm")

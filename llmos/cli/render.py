@@ -115,13 +115,18 @@ def summary_table(summary: RunSummary) -> Table:
 
 def _subtask_counts(orchestration: dict) -> str:
     subtasks = orchestration.get("subtasks") or []
-    ok = [s for s in subtasks if s["status"] == "success"]
-    replayed = sum(1 for s in ok if s["mode"] == "follower")
-    text = f"{len(ok)}/{len(subtasks)} succeeded"
+    counts = {s: sum(1 for t in subtasks if t["status"] == s) for s in ("success", "failed")}
+    replayed = sum(1 for s in subtasks if s["status"] == "success" and s["mode"] == "follower")
+    skipped = len(subtasks) - counts["success"] - counts["failed"]
+    text = f"{counts['success']} succeeded"
     if replayed:
-        text += f", {replayed} replayed at $0"
+        text += f" ({replayed} replayed at $0)"
+    if counts["failed"]:
+        text += f", {counts['failed']} failed"
+    if skipped:
+        text += f", {skipped} not run"
     plan = orchestration.get("plan_source")
-    return text + (f" [dim](plan: {plan}, parallel {orchestration.get('parallel')})[/]")
+    return text + f" [dim](plan: {plan}, parallel {orchestration.get('parallel')})[/]"
 
 
 def dry_run_dict(dry: DryRun) -> dict:
@@ -148,6 +153,12 @@ def dry_run_dict(dry: DryRun) -> dict:
 
 def print_dry_run(console: Console, dry: DryRun) -> None:
     console.print(f"[bold]dry run[/]: {dry.mode} mode [dim]({escape(dry.reason)})[/]")
+    if dry.mode == "orchestrator":
+        console.print(
+            "The goal would be planned over the agents (`llmos agents list`) and its "
+            "subtasks run. Nothing was executed."
+        )
+        return
     if dry.plan is None:
         console.print("The model would be asked to work the goal out. Nothing was executed.")
         return

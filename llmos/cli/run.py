@@ -90,18 +90,31 @@ def run(
         bool,
         typer.Option("--dry-run", help="Show the mode and the replay plan; execute nothing."),
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Approve the tool calls the security policy asks about, without asking "
+            "(never the ones it denies). Without it, a run with no terminal (or --json) "
+            "refuses them, and a run in a terminal asks you.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Run a goal: replay it if learned (Follower, $0), else learn it (Learner).
 
     A goal learned before is replayed from its trace without the model; a new one is
-    worked out by the model through the Claude Agent SDK and its trace saved.
+    worked out by the model through the Claude Agent SDK and its trace saved. A goal that
+    lists several tasks (or --mode orchestrator) is planned over the agents (`llmos
+    agents list`), its subtasks run in parallel where they allow.
 
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
     """
     # Imported here, not at the top: other commands (and --help) need none of this.
+    from llmos.cli.approve import approver_for
     from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
     from llmos.modes.dispatcher import plan_goal, run_goal
 
@@ -129,7 +142,8 @@ def run(
     subscribers: list[tuple[str, Handler]] = []
     if not as_json:
         subscribers.append(("terminal", LiveRenderer(console)))
-    summary = asyncio.run(run_goal(ws, request, subscribers=subscribers))
+    approver = approver_for(console, yes=yes, interactive=not as_json)
+    summary = asyncio.run(run_goal(ws, request, subscribers=subscribers, approver=approver))
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:

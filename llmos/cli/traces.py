@@ -141,8 +141,10 @@ def import_traces(
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Import traces. Every step of every trace is checked against the security policy; a
-    trace with one refused step is rejected whole, naming that step. Exit 1 if any was."""
+    """Import traces. Every step of every trace is checked against the security policy (the
+    workspace's and the trace's project's); a trace with one denied step is rejected whole,
+    naming that step. Steps the policy asks about are imported and will need a human's
+    approval when replayed. Exit 1 if any trace was rejected."""
     ws, library = _library(workspace)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
@@ -150,16 +152,18 @@ def import_traces(
     report: list[dict[str, Any]] = []
     with library:
         for file in files:
-            verdict = _vet(file, ws)
-            if isinstance(verdict, str):
-                report.append({"file": str(file), "imported": False, "reason": verdict})
+            vetted = _vet(file, ws)
+            if isinstance(vetted, str):
+                report.append({"file": str(file), "imported": False, "reason": vetted})
                 continue
+            verdict, asks = vetted
             if library.index.by_signature(verdict.goal_signature):
                 reason = f"already in the library as {verdict.goal_signature}"
                 report.append({"file": str(file), "imported": False, "reason": reason})
                 continue
             saved = library.save(verdict)
-            report.append({"file": str(file), "imported": True, "trace": str(saved)})
+            entry = {"file": str(file), "imported": True, "trace": str(saved)}
+            report.append({**entry, "needs_approval": asks} if asks else entry)
     rejected = [r for r in report if not r["imported"] and "already" not in r["reason"]]
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -168,28 +172,48 @@ def import_traces(
         for r in report:
             if r["imported"]:
                 console.print(f"[green]imported[/] {escape(r['file'])}")
+                for ask in r.get("needs_approval", []):
+                    console.print(f"  [yellow]needs approval when replayed:[/] {escape(ask)}")
             else:
                 console.print(f"[red]not imported[/] {escape(r['file'])}: {escape(r['reason'])}")
     if rejected:
         raise typer.Exit(1)
 
 
-def _vet(file: Path, ws: Workspace) -> Trace | str:
-    """The trace in `file` if it reads back and the policy allows every step; else why not."""
+def _vet(file: Path, ws: Workspace) -> tuple[Trace, list[str]] | str:
+    """The trace in `file` and the steps the policy asks about, if it reads back and the
+    policy denies no step; else why not. Every decision goes to the audit table."""
     from llmos.memory.trace import parse
-    from llmos.security.policy import check_tool_call
+    from llmos.security.audit import AuditLog
+    from llmos.security.policy import check_tool_call, load_policy
 
     try:
         trace = parse(file.read_text(encoding="utf-8"), source=str(file))
     except (OSError, UnicodeDecodeError, LlmosError) as exc:
         return str(exc)
-    workdir = ws.output_dir(trace.project if _valid_project(trace.project) else "default")
+    project = trace.project if _valid_project(trace.project) else "default"
+    workdir = ws.output_dir(project)
+    policy = load_policy(ws.root, project)
+    audit = AuditLog(ws.db_path)
+    asks: list[str] = []
     for number, step in enumerate(trace.steps, start=1):
-        decision = check_tool_call(step.tool, step.input, workdir=workdir)
-        if not decision.allowed:
-            why = f"{decision.reason} [{decision.rule}]"
+        decision = check_tool_call(step.tool, step.input, workdir=workdir, policy=policy)
+        audit.record(
+            run_id=f"import:{file.name}",
+            source="import",
+            tool=step.tool,
+            tool_input=step.input,
+            decision=decision.action,
+            policy_decision=decision.action,
+            rule=decision.rule,
+            reason=decision.reason,
+        )
+        why = f"{decision.reason} [{decision.rule}]"
+        if decision.denied:
             return f"step {number} ({step.tool}) refused by the security policy: {why}"
-    return trace
+        if decision.asks:
+            asks.append(f"step {number} ({step.tool}): {why}")
+    return trace, asks
 
 
 def _valid_project(name: str) -> bool:

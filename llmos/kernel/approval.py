@@ -170,10 +170,7 @@ def resolution_output(res: Resolution) -> HookOutput:
     if res.allowed:
         return allow_with(res.tool_input) if res.changed else {}
     if res.changed:
-        return deny(
-            f"llmos security policy ({res.rule}): the call as the user changed it is "
-            f"denied: {res.reason.removeprefix('the user' + chr(39) + 's changed call is denied: ')}"
-        )
+        return deny(f"llmos security policy ({res.rule}): {res.reason}")
     return deny(
         f"llmos: {res.reason}. Do not try this call again; find another way, or ask the "
         "user in your answer."

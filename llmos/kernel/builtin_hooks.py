@@ -7,15 +7,17 @@ show what was allowed and what was stopped, and why.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmos.kernel.approval import Approver, ask_approver, needs_human
+from llmos.kernel.approval import Approver, allow_with, resolution_output
 from llmos.kernel.events import MemoryInjected, ToolDecision, ToolFinished
 from llmos.kernel.hooks import HookInput, HookOutput, HookRegistry, add_context, deny
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder, summarize_response
 from llmos.memory.recall import Recollection
-from llmos.security.policy import check_tool_call
+
+if TYPE_CHECKING:
+    from llmos.security.guard import RunGuard
 
 APPROVAL_TIMEOUT_SECS = 3600.0
 THINK_AGAIN = "Reconsider: choose a safe way to reach the goal, or explain why you cannot."
@@ -25,42 +27,35 @@ def _agent(hook_input: HookInput) -> str | None:
     return hook_input.get("agent_type") or hook_input.get("agent_id")
 
 
-def security_hook(ctx: RunContext, approver: Approver | None = None) -> Callable[[HookInput], Any]:
-    """The policy's verdict on each call. With an `approver` (a human is present), the calls
-    the policy will not decide alone are put to them (`llmos/kernel/approval.py`)."""
+def security_hook(
+    ctx: RunContext, approver: Approver | None = None, *, guard: RunGuard | None = None
+) -> Callable[[HookInput], Any]:
+    """The policy's verdict on each call (subagents' calls included), through the run's
+    `guard` (llmos/security/guard.py: the run's policy, the audit trail). With an `approver`
+    (a human, or --yes), the calls the policy asks about are put to it; without one they are
+    refused. What the policy denies never runs."""
+    if guard is None:
+        from llmos.security.guard import RunGuard
 
-    async def guard(hook_input: HookInput) -> HookOutput:
+        guard = RunGuard(ctx, approver=approver)
+    run_guard = guard
+
+    async def check(hook_input: HookInput) -> HookOutput:
         tool = str(hook_input.get("tool_name", ""))
-        tool_input = hook_input.get("tool_input") or {}
-        tool_use_id = str(hook_input.get("tool_use_id", ""))
-        decision = check_tool_call(tool, tool_input, workdir=ctx.workdir, home=ctx.home)
-        if approver is not None and needs_human(decision.action, decision.rule):
-            return await ask_approver(
-                approver,
-                ctx,
-                decision,
-                tool=tool,
-                tool_input=tool_input,
-                tool_use_id=tool_use_id,
-                agent=_agent(hook_input),
-            )
-        ctx.bus.publish(
-            ToolDecision(
-                run_id=ctx.run_id,
-                tool_use_id=tool_use_id,
-                tool=tool,
-                allowed=decision.allowed,
-                guard="security",
-                rule=decision.rule,
-                reason=decision.reason,
-            )
+        review = await run_guard.review(
+            tool,
+            hook_input.get("tool_input") or {},
+            tool_use_id=str(hook_input.get("tool_use_id", "")),
+            agent=_agent(hook_input),
         )
-        if decision.allowed:
-            return {}
-        ctx.denied_calls += 1
+        if review.resolution is not None:  # the approver was asked
+            return resolution_output(review.resolution)
+        if review.allowed:
+            return allow_with(review.tool_input) if review.changed else {}
+        decision = review.decision
         return deny(f"llmos security policy ({decision.rule}): {decision.reason} {THINK_AGAIN}")
 
-    return guard
+    return check
 
 
 def budget_hook(ctx: RunContext) -> Callable[[HookInput], Any]:
@@ -141,12 +136,14 @@ def install_builtin_hooks(
     recollect: Callable[[str], Recollection],
     *,
     approver: Approver | None = None,
+    guard: RunGuard | None = None,
 ) -> None:
     # Guards fail closed: if one crashes, the CLI blocks the call instead of running it.
     # A human deciding on a call may take a while: the CLI waits up to an hour for them.
+    approver = approver or (guard.approver if guard is not None else None)
     registry.add(
         "PreToolUse",
-        security_hook(ctx, approver),
+        security_hook(ctx, approver, guard=guard),
         name="security",
         fail_closed=True,
         timeout_secs=APPROVAL_TIMEOUT_SECS if approver is not None else 60.0,

@@ -86,17 +86,24 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX policy_audit_by_run ON policy_audit(run_id, id);
     """,
+    # 5: the agent a run worked as (an orchestration's subtask), for per-agent statistics.
+    """
+    ALTER TABLE runs ADD COLUMN agent TEXT;
+    """,
 )
 
-# The run whose subtasks are being recorded: set by the orchestrator around each subtask,
-# so every row a subtask writes (its Learner run, a Follower replay, a fallback) names it.
-_parent_run: ContextVar[str | None] = ContextVar("llmos_ledger_parent_run", default=None)
+# The run whose subtasks are being recorded, and the agent doing the subtask: set by the
+# orchestrator around each subtask, so that every row a subtask writes (its Learner run, a
+# Follower replay, a fallback) names them.
+_parent_run: ContextVar[tuple[str, str | None] | None] = ContextVar(
+    "llmos_ledger_parent_run", default=None
+)
 
 
 @contextmanager
-def charged_under(run_id: str) -> Iterator[None]:
-    """Ledger rows written inside this block get `parent_run = run_id`."""
-    token = _parent_run.set(run_id)
+def charged_under(run_id: str, *, agent: str | None = None) -> Iterator[None]:
+    """Ledger rows written inside this block get `parent_run = run_id` (and `agent`)."""
+    token = _parent_run.set((run_id, agent))
     try:
         yield
     finally:
@@ -123,6 +130,7 @@ class RunRecord:
     trace_path: str | None = None
     error: str | None = None
     parent_run: str | None = None  # the orchestration this run was a subtask of
+    agent: str | None = None  # the agent it worked as
 
 
 @dataclass(frozen=True)
@@ -238,7 +246,9 @@ class TokenEconomy:
     def record_run(self, record: RunRecord) -> float:
         """Write the run's ledger row and charge its cost, atomically. Returns the new balance."""
         row = dict(record.__dict__)
-        row["parent_run"] = record.parent_run or _parent_run.get()
+        parent, agent = _parent_run.get() or (None, None)
+        row["parent_run"] = record.parent_run or parent
+        row["agent"] = record.agent or agent
         with self._tx() as cur:
             cur.execute(
                 f"INSERT INTO runs({', '.join(row)}) VALUES({', '.join(':' + k for k in row)})",
@@ -301,10 +311,11 @@ class TokenEconomy:
             return cur.rowcount > 0
 
     def project_usage(self) -> dict[str, ProjectUsage]:
-        """Per project: its runs, what they cost, and when the last one started."""
+        """Per project: its runs (not counting an orchestration's subtasks apart), what they
+        all cost, and when the last one started."""
         rows = self._conn.execute(
-            "SELECT project, COUNT(*), COALESCE(SUM(cost_usd), 0), MAX(started_at)"
-            " FROM runs GROUP BY project"
+            "SELECT project, SUM(parent_run IS NULL), COALESCE(SUM(cost_usd), 0),"
+            " MAX(started_at) FROM runs GROUP BY project"
         ).fetchall()
         return {row[0]: ProjectUsage(int(row[1]), float(row[2]), row[3]) for row in rows}
 

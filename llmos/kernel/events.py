@@ -44,7 +44,7 @@ class ToolRequested(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ToolDecision(Event):
-    """The verdict of a PreToolUse guard (security, budget) on one call."""
+    """The verdict of a PreToolUse guard (security, approval, budget) on one call."""
 
     kind: ClassVar[str] = "tool_decision"
     tool_use_id: str
@@ -53,6 +53,9 @@ class ToolDecision(Event):
     guard: str
     rule: str
     reason: str
+    decision: str = ""  # what the security policy said: allow, ask or deny
+    approved_by: str | None = None  # who approved what it asked about ("the user", "--yes")
+    updated_input: dict[str, Any] | None = None  # the input that ran, when a human changed it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,8 @@ from llmos.modes.types import RunRequest, RunSummary
 from llmos.plugins.run_tools import activated
 from llmos.projects.scope import enter_project
 from llmos.replay.plan import ReplayPlan
+from llmos.security.guard import run_guard
+from llmos.security.policy_file import load_policy
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -92,6 +94,7 @@ async def _run_in_project(
     env: dict[str, str] | None,
     approver: Approver | None,
 ) -> RunSummary:
+    policy = load_policy(ws.root, request.project)  # a bad policy file stops the run here
     economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
     library = TraceLibrary(ws)
     try:
@@ -104,7 +107,10 @@ async def _run_in_project(
             bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
             try:
                 assert choice.entry is not None and choice.trace is not None
-                outcome = run_follower(ctx, library, choice.entry, choice.trace, economy)
+                guard = run_guard(ws, ctx, approver, source="follower", policy=policy)
+                outcome = await run_follower(
+                    ctx, library, choice.entry, choice.trace, economy, guard=guard
+                )
                 if not outcome.ok and request.mode == "auto" and not request.trace_id:
                     fallback_note = f"Follower {outcome.status} ({outcome.detail})"
                     bus.publish(

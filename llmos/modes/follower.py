@@ -2,26 +2,29 @@
 
 Before anything runs, every step that would run passes the same security policy as a live
 tool call; a trace file is data from anywhere, so one dangerous step refuses the whole
-trace and nothing is executed. Then each step runs in order with its checks. The outcome
+trace and nothing is executed. A step the policy asks about is put to the run's approver
+before the first step runs (`llmos/security/guard.py`); with none, or if the human rejects
+it, the trace is refused. Then each step runs in order with its checks. The outcome
 (success, divergence, refusal) is counted on the trace, which re-rates it, and the run is
 recorded in the ledger at $0 with the cost the model would have charged as `saved_usd`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Literal
 
 from llmos.kernel.economy import RunRecord, TokenEconomy
-from llmos.kernel.events import RunFinished, ToolDecision, ToolFinished, ToolRequested
+from llmos.kernel.events import RunFinished, ToolFinished, ToolRequested
 from llmos.kernel.run_context import RunContext
 from llmos.memory.library import TraceLibrary
 from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace
 from llmos.replay.plan import ReplayPlan, plan_replay
 from llmos.replay.steps import Divergence, execute
-from llmos.security.policy import check_tool_call
+from llmos.security.guard import Review, RunGuard
 
 FollowerStatus = Literal["success", "diverged", "refused"]
 
@@ -38,28 +41,17 @@ class FollowerOutcome:
         return self.status == "success"
 
 
-def refusal(plan: ReplayPlan, ctx: RunContext) -> str | None:
-    """Why the policy refuses this trace (the first step it would deny), or None."""
-    for planned in plan.to_run:
-        decision = check_tool_call(
-            planned.step.tool, planned.step.input, workdir=ctx.workdir, home=ctx.home
-        )
-        if not decision.allowed:
-            return (
-                f"step {planned.number} ({planned.step.tool}): {decision.reason} [{decision.rule}]"
-            )
-    return None
-
-
-def run_follower(
+async def run_follower(
     ctx: RunContext,
     library: TraceLibrary,
     entry: IndexedTrace,
     trace: Trace,
     economy: TokenEconomy,
+    *,
+    guard: RunGuard | None = None,
 ) -> FollowerOutcome:
     plan = plan_replay(trace)
-    outcome = _replay(ctx, plan)
+    outcome = await _replay(ctx, plan, guard or RunGuard(ctx, source="follower"))
     library.record_outcome(entry, ok=outcome.ok)
     outcome = FollowerOutcome(
         outcome.status,
@@ -101,14 +93,33 @@ def run_follower(
     return outcome
 
 
-def _replay(ctx: RunContext, plan: ReplayPlan) -> FollowerOutcome:
-    refused = refusal(plan, ctx)
+async def _preflight(plan: ReplayPlan, guard: RunGuard) -> tuple[str | None, dict[int, Review]]:
+    """Why the policy refuses this trace (its first step denied, or asked about and not
+    approved), or None; and the steps a human approved, by number."""
+    approved: dict[int, Review] = {}
+    for planned in plan.to_run:
+        step = planned.step
+        if guard.check(step.tool, step.input).allowed:
+            continue
+        review = await guard.review(step.tool, step.input, tool_use_id=f"replay-{planned.number}")
+        if not review.allowed:
+            decision = review.decision
+            return f"step {planned.number} ({step.tool}): {decision.reason} [{decision.rule}]", {}
+        approved[planned.number] = review
+    return None, approved
+
+
+async def _replay(ctx: RunContext, plan: ReplayPlan, guard: RunGuard) -> FollowerOutcome:
+    refused, approved = await _preflight(plan, guard)
     if refused:
         return FollowerOutcome("refused", 0, f"the security policy refuses {refused}")
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     ran = 0
     for planned in plan.to_run:
         step, tool_use_id = planned.step, f"replay-{planned.number}"
+        earlier = approved.get(planned.number)
+        if earlier is not None and earlier.changed:  # a human changed this step's input
+            step = dataclasses.replace(step, input=earlier.tool_input)
         ctx.tool_calls += 1
         ctx.bus.publish(
             ToolRequested(
@@ -116,20 +127,11 @@ def _replay(ctx: RunContext, plan: ReplayPlan) -> FollowerOutcome:
             )
         )
         # Re-checked at the moment of running: an earlier step may have planted a symlink.
-        decision = check_tool_call(step.tool, step.input, workdir=ctx.workdir, home=ctx.home)
-        ctx.bus.publish(
-            ToolDecision(
-                run_id=ctx.run_id,
-                tool_use_id=tool_use_id,
-                tool=step.tool,
-                allowed=decision.allowed,
-                guard="security",
-                rule=decision.rule,
-                reason=decision.reason,
-            )
+        review = await guard.review(
+            step.tool, step.input, tool_use_id=tool_use_id, approved=earlier
         )
-        if not decision.allowed:
-            ctx.denied_calls += 1
+        if not review.allowed:
+            decision = review.decision
             detail = f"step {planned.number} ({step.tool}): {decision.reason} [{decision.rule}]"
             return FollowerOutcome("refused", ran, f"the security policy refuses {detail}")
         try:

@@ -24,8 +24,9 @@ from llmos.memory.library import TraceLibrary
 from llmos.memory.recall import recall_for_run
 from llmos.memory.trace import Trace
 from llmos.modes.types import RunRequest
-from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook, with_plugin_agents
+from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
 from llmos.sdk.types import DEFAULT_TOOLS, AgentOutcome, AgentRequest
+from llmos.security.guard import run_guard
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -103,13 +104,14 @@ async def run_learner(
             exclude=shown,
         ),
         approver=approver,
+        guard=run_guard(ws, ctx, approver, source="learner"),
     )
-    # The project's tools: its plugins' tools offered as MCP tools, its denied tools left out
-    # and guarded by name (llmos/plugins/run_tools.py); set by the dispatcher for the run.
+    # The project's tools: its plugins' tools offered as MCP tools, the tools its policy
+    # denies left out (llmos/plugins/run_tools.py); set by the dispatcher for the run.
     run_tools = current_tools() or RunTools(workdir=ctx.workdir)
-    if run_tools.denied or run_tools.registry.plugins:
+    if run_tools.registry.plugins:
         guard = tool_policy_hook(ctx, run_tools)
-        registry.add("PreToolUse", guard, name="tool-policy", fail_closed=True)
+        registry.add("PreToolUse", guard, name="tool-policy", matcher="mcp__.*", fail_closed=True)
     system_append = SYSTEM_PROMPT_APPEND.format(workdir=ctx.workdir)
     if example is not None:
         system_append += "\n\n" + worked_example(example, example_confidence)
@@ -133,7 +135,7 @@ async def run_learner(
         system_prompt_append=system_append,
         env=env or {},
         tools=run_tools.offered(role.tool_list if role is not None else DEFAULT_TOOLS),
-        agents=with_plugin_agents(agents, run_tools),
+        agents=agents,
         plugin_tools=run_tools,
         resume=request.resume_session,
         resume_cost_usd=request.resume_cost_usd,

@@ -23,51 +23,23 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from llmos.credentials import model_access
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import Notice, PlanReady, RunFinished
 from llmos.kernel.run_context import RunContext
-from llmos.memory.trace import goal_signature
 from llmos.modes.choice import ModeChoice
 from llmos.modes.types import RunRequest, RunSummary
-from llmos.orchestration.budget import SYNTHESIS_SHARE, BudgetPool
+from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import SubtaskResult, execute_plan
-from llmos.orchestration.plan import Plan, Subtask, validate_plan
+from llmos.orchestration.plan import Plan, validate_plan
 from llmos.orchestration.planner import Revision, make_plan
-from llmos.orchestration.record import OrchestrationRecord, OrchestrationStore, SubtaskRef
+from llmos.orchestration.progress import Progress, report
+from llmos.orchestration.record import OrchestrationStore, learned
 from llmos.orchestration.subtasks import RunGoal, SubtaskRunner
 from llmos.orchestration.synthesis import SYNTHESIS_SYSTEM, fingerprint, synthesis_prompt
 from llmos.sdk.structured import ask_text
 from llmos.workspace import Workspace
-
-
-@dataclasses.dataclass
-class _Progress:
-    """What the orchestration has done so far: for its summary, ledger row and trace."""
-
-    plan_source: str = "planner"
-    planning_cost: float = 0.0
-    planning_turns: int = 0
-    planning_asks: int = 0
-    synthesis_cost: float = 0.0
-    synthesis_turns: int = 0
-    synthesis_reused: bool = False
-    saved: float = 0.0
-    rounds: int = 0
-    execution_secs: float = 0.0  # wall time spent running subtasks (all rounds)
-    plan: Plan | None = None  # everything that ran, over all rounds
-    results: dict[str, SubtaskResult] = dataclasses.field(default_factory=dict)
-    status: str = "error"
-    error: str | None = None
-    answer: str = ""
-    record_path: Path | None = None
-    model: str | None = None
-
-    @property
-    def own_cost(self) -> float:
-        return self.planning_cost + self.synthesis_cost
 
 
 async def run_orchestrator(
@@ -82,14 +54,15 @@ async def run_orchestrator(
     env: dict[str, str] | None = None,
 ) -> RunSummary:
     assert choice.agents is not None
-    progress = _Progress(model=ctx.model)
+    progress = Progress(model=ctx.model)
     store = OrchestrationStore.of(ws)
     deadline = time.monotonic() + request.timeout_secs if request.timeout_secs else None
     orchestration = _Orchestration(ws, request, ctx, choice, env, deadline, run_goal, progress)
     try:
         await orchestration.run()
         if progress.status == "success":
-            progress.record_path = _remember(store, request, ctx, choice, progress)
+            record = learned(request.goal, request.project, progress, choice.stored)
+            progress.record_path = store.save(record)
         elif choice.stored is not None and progress.plan_source == "reused":
             store.save(choice.stored.counted(ok=False))  # the learned plan let us down
     except BaseException as exc:
@@ -110,14 +83,14 @@ class _Orchestration:
     env: dict[str, str] | None
     deadline: float | None
     run_goal: RunGoal
-    progress: _Progress
+    progress: Progress
 
     def __post_init__(self) -> None:
         assert self.choice.agents is not None
         self.catalog = self.choice.agents
         self.pool = BudgetPool(self.ctx.budget_usd)
         # Reserved first, so that planning and the subtasks can never eat into it.
-        self.pool.allocate("synthesis", self.ctx.budget_usd * SYNTHESIS_SHARE)
+        self.pool.allocate("synthesis", self.pool.synthesis_reserve())
 
     async def run(self) -> None:
         p = self.progress
@@ -290,67 +263,7 @@ class _Orchestration:
         self.ctx.bus.publish(Notice(run_id=self.ctx.run_id, text=text))
 
 
-def _remember(
-    store: OrchestrationStore,
-    request: RunRequest,
-    ctx: RunContext,
-    choice: ModeChoice,
-    p: _Progress,
-) -> Path:
-    assert p.plan is not None
-    refs = tuple(
-        SubtaskRef(
-            id=r.subtask.id,
-            trace=goal_signature(r.subtask.goal) if r.trace_path else None,
-            mode=r.mode,
-            cost_usd=round(r.cost_usd, 6),
-        )
-        for r in p.results.values()
-        if r.ok
-    )
-    plan = _normalised(Plan(tuple(r.subtask for r in p.results.values() if r.ok)))
-    prompt = synthesis_prompt(request.goal, p.plan, p.results)
-    stored = choice.stored
-    if stored is not None and p.plan_source == "reused" and p.synthesis_reused:
-        return store.save(stored.counted(ok=True))
-    subtasks_cost = sum(r.cost_usd for r in p.results.values())
-    record = OrchestrationRecord(
-        goal_text=request.goal,
-        plan=plan,
-        subtasks=refs,
-        result=p.answer,
-        synthesis_sha256=fingerprint(prompt),
-        planning_cost_usd=round(p.planning_cost, 6),
-        synthesis_cost_usd=round(p.synthesis_cost, 6),
-        estimated_cost_usd=round(p.own_cost + subtasks_cost, 6),
-        project=request.project,
-        model=p.model,
-    )
-    if stored is not None:  # keep its history: one more use, with what was learned now
-        counted = stored.counted(ok=True)
-        record = dataclasses.replace(
-            record,
-            usage_count=counted.usage_count,
-            success_count=counted.success_count,
-            failure_count=counted.failure_count,
-            success_rating=counted.success_rating,
-            created_at=stored.created_at,
-            planning_cost_usd=stored.planning_cost_usd or record.planning_cost_usd,
-        )
-    return store.save(record)
-
-
-def _normalised(plan: Plan) -> Plan:
-    """A plan that ran over two rounds has shares of two pools: scale them to sum to 1."""
-    total = plan.share_total
-    if total <= 1:
-        return plan
-    return Plan(
-        tuple(dataclasses.replace(s, budget_share=s.budget_share / total) for s in plan.subtasks)
-    )
-
-
-def _record(ctx: RunContext, economy: TokenEconomy, p: _Progress) -> None:
+def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
     finished = time.time()
     children = economy.subtask_runs(ctx.run_id)
     economy.record_run(
@@ -390,7 +303,7 @@ def _summary(
     ctx: RunContext,
     choice: ModeChoice,
     economy: TokenEconomy,
-    p: _Progress,
+    p: Progress,
     session_log: Path,
     request: RunRequest,
 ) -> RunSummary:
@@ -415,52 +328,5 @@ def _summary(
         trace_path=str(p.record_path) if p.record_path else None,
         session_log=str(session_log),
         error=p.error,
-        orchestration=_report(p, request, ctx),
+        orchestration=report(p, parallel=request.parallel, budget_usd=ctx.budget_usd),
     )
-
-
-def _report(p: _Progress, request: RunRequest, ctx: RunContext) -> dict[str, Any]:
-    """The `orchestration` part of `--json`: the plan and each subtask's outcome."""
-    subtasks = []
-    for result in p.results.values():
-        sub: Subtask = result.subtask
-        subtasks.append(
-            {
-                **sub.to_dict(),
-                "round": result.round,
-                "status": result.status,
-                "mode": result.mode,
-                "cap_usd": round(result.cap_usd, 6),
-                "cost_usd": round(result.cost_usd, 6),
-                "saved_usd": round(result.saved_usd, 6),
-                "duration_secs": round(sum(a.duration_secs for a in result.attempts), 3),
-                "result": result.result,
-                "error": result.error,
-                "trace_path": result.trace_path,
-                "attempts": [
-                    {
-                        "run_id": a.run_id,
-                        "mode": a.mode,
-                        "status": a.status,
-                        "cost_usd": round(a.cost_usd, 6),
-                        "error": a.error,
-                    }
-                    for a in result.attempts
-                ],
-            }
-        )
-    return {
-        "plan_source": p.plan_source,
-        "plan": p.plan.to_dict() if p.plan else None,
-        "rounds": p.rounds,
-        "parallel": request.parallel,
-        "execution_secs": round(p.execution_secs, 3),
-        "budget_usd": round(ctx.budget_usd, 6),
-        "planning": {
-            "cost_usd": round(p.planning_cost, 6),
-            "asks": p.planning_asks,
-            "reused": p.plan_source == "reused",
-        },
-        "synthesis": {"cost_usd": round(p.synthesis_cost, 6), "reused": p.synthesis_reused},
-        "subtasks": subtasks,
-    }

@@ -1,8 +1,10 @@
 """How an orchestration splits its cap, so that what it may spend never adds up past it.
 
 Every model call of the run draws an allocation from one pool: each planning call at most
-`PLANNING_SHARE` of the cap, the final synthesis `SYNTHESIS_SHARE` (reserved as soon as
-a plan is accepted), and the subtasks the rest: subtask i gets `budget_share_i x pool`,
+`PLANNING_SHARE` of the cap, the final synthesis `SYNTHESIS_SHARE` (reserved before
+anything else), each at least `CALL_FLOOR_USD` (a planning call on a large model costs a
+couple of cents whatever the cap; the synthesis never more than a quarter of the cap), and
+the subtasks the rest: subtask i gets `budget_share_i x pool`,
 where the pool is what is left once the plan is accepted. An allocation holds its whole cap
 while open; once closed it holds only what was spent, and the rest returns to the pool (for
 a revised plan). A retry spends what is left of its subtask's own allocation, so all the
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 PLANNING_SHARE = 0.10
 SYNTHESIS_SHARE = 0.10
+CALL_FLOOR_USD = 0.05
 _SLACK = 1e-9
 
 
@@ -73,7 +76,11 @@ class BudgetPool:
         return self._allocations[key].cap_usd
 
     def planning_cap(self) -> float:
-        return min(self.total_usd * PLANNING_SHARE, self.free_usd)
+        return min(max(self.total_usd * PLANNING_SHARE, CALL_FLOOR_USD), self.free_usd)
+
+    def synthesis_reserve(self) -> float:
+        share = max(self.total_usd * SYNTHESIS_SHARE, CALL_FLOOR_USD)
+        return min(share, self.total_usd / 4)
 
     def _check(self) -> None:
         held = sum(a.cap_usd for a in self._allocations.values() if a.open)

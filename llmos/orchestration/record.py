@@ -17,7 +17,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,7 +25,11 @@ from llmos.errors import TraceFormatError
 from llmos.fsutil import atomic_write_text
 from llmos.memory.trace import goal_signature, now_iso, one_line, success_rating
 from llmos.orchestration.plan import Plan, PlanError, plan_from_dict
+from llmos.orchestration.synthesis import fingerprint, synthesis_prompt
 from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.orchestration.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +182,60 @@ class OrchestrationStore:
         path = self.path_for(record.goal_text)
         atomic_write_text(path, render_record(record))
         return path
+
+
+def learned(
+    goal: str, project: str, p: Progress, stored: OrchestrationRecord | None
+) -> OrchestrationRecord:
+    """The orchestration trace a successful run leaves: `stored` counted once more, or,
+    if anything was planned or written anew, a new record keeping `stored`'s history."""
+    assert p.plan is not None
+    if stored is not None and p.plan_source == "reused" and p.synthesis_reused:
+        return stored.counted(ok=True)  # nothing new was learned
+    refs = tuple(
+        SubtaskRef(
+            id=r.subtask.id,
+            trace=goal_signature(r.subtask.goal) if r.trace_path else None,
+            mode=r.mode,
+            cost_usd=round(r.cost_usd, 6),
+        )
+        for r in p.results.values()
+        if r.ok
+    )
+    plan = _normalised(Plan(tuple(r.subtask for r in p.results.values() if r.ok)))
+    prompt = synthesis_prompt(goal, p.plan, p.results)
+    subtasks_cost = sum(r.cost_usd for r in p.results.values())
+    record = OrchestrationRecord(
+        goal_text=goal,
+        plan=plan,
+        subtasks=refs,
+        result=p.answer,
+        synthesis_sha256=fingerprint(prompt),
+        planning_cost_usd=round(p.planning_cost, 6),
+        synthesis_cost_usd=round(p.synthesis_cost, 6),
+        estimated_cost_usd=round(p.own_cost + subtasks_cost, 6),
+        project=project,
+        model=p.model,
+    )
+    if stored is not None:  # keep its history: one more use, with what was learned now
+        counted = stored.counted(ok=True)
+        record = dataclasses.replace(
+            record,
+            usage_count=counted.usage_count,
+            success_count=counted.success_count,
+            failure_count=counted.failure_count,
+            success_rating=counted.success_rating,
+            created_at=stored.created_at,
+            planning_cost_usd=stored.planning_cost_usd or record.planning_cost_usd,
+        )
+    return record
+
+
+def _normalised(plan: Plan) -> Plan:
+    """A plan that ran over two rounds has shares of two pools: scale them to sum to 1."""
+    total = plan.share_total
+    if total <= 1:
+        return plan
+    return Plan(
+        tuple(dataclasses.replace(s, budget_share=s.budget_share / total) for s in plan.subtasks)
+    )

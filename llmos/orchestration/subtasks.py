@@ -24,13 +24,14 @@ from llmos.kernel.economy import charged_under
 from llmos.kernel.events import Event, RunStarted, SubtaskChanged, ToolRequested
 from llmos.kernel.run_context import RunContext
 from llmos.memory.session_log import subtask_of
+from llmos.modes.types import RunRequest, RunSummary
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import Attempt, SubtaskResult
 from llmos.orchestration.plan import Subtask
 from llmos.workspace import Workspace
 
 # dispatcher.run_goal, passed in (the dispatcher imports this mode, not the other way round)
-RunGoal = Callable[..., Awaitable[Any]]
+RunGoal = Callable[..., Awaitable[RunSummary]]
 ATTEMPTS = 2  # a failed subtask is retried once
 _CONTEXT_CHARS = 8000  # of each dependency's result handed to a subtask
 
@@ -39,7 +40,7 @@ _CONTEXT_CHARS = 8000  # of each dependency's result handed to a subtask
 class SubtaskRunner:
     ws: Workspace
     ctx: RunContext  # the orchestration's
-    request: Any  # the orchestration's RunRequest
+    request: RunRequest  # the orchestration's
     catalog: AgentCatalog
     pool: BudgetPool
     run_goal: RunGoal
@@ -51,8 +52,6 @@ class SubtaskRunner:
         return f"{self.round}:{subtask.id}"
 
     async def __call__(self, subtask: Subtask, deps: Mapping[str, SubtaskResult]) -> SubtaskResult:
-        from llmos.modes.types import RunRequest  # modes.types imports nothing heavy
-
         key = self.key(subtask)
         cap = self.pool.cap(key)
         spec = self.catalog.require(subtask.agent)
@@ -96,11 +95,14 @@ class SubtaskRunner:
         self.publish(subtask, "failed", attempt=last, detail=error)
         return SubtaskResult(subtask, "failed", "", error, tuple(attempts), cap, self.round)
 
-    async def _attempt(self, subtask: Subtask, request: Any) -> Attempt:
+    async def _attempt(self, subtask: Subtask, request: RunRequest) -> Attempt:
         subscribers: Sequence[tuple[str, Handler]] = [("orchestrator", self._forwarder(subtask))]
         started = time.time()
         try:
-            with subtask_of(self.ctx.run_id), charged_under(self.ctx.run_id):
+            with (
+                subtask_of(self.ctx.run_id),
+                charged_under(self.ctx.run_id, agent=subtask.agent),
+            ):
                 summary = await self.run_goal(
                     self.ws, request, subscribers=subscribers, env=self.env
                 )

@@ -1,4 +1,4 @@
-"""The tools of one run: the plugin tools its project allows, and the tools it denies.
+"""The tools of one run: the plugin tools its project offers, less what its policy denies.
 
 The dispatcher builds a `RunTools` for each run and makes it current (`activated`) for the
 run's duration, so that code deciding about a trace's steps (the replay plan, the step
@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fnmatch
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmos.agents.spec import AgentSpec
 from llmos.kernel.events import ToolDecision
 from llmos.kernel.hooks import HookCallback, HookInput, HookOutput, deny
 from llmos.memory.trace import TraceStep, one_line
@@ -51,18 +49,23 @@ class _Call:
     digest: str
 
 
+def _nothing_denied(tool_name: str) -> bool:
+    return False
+
+
 @dataclass
 class RunTools:
     registry: PluginRegistry = field(default_factory=PluginRegistry)
-    denied: tuple[str, ...] = ()  # tool-name patterns the project's policy denies
+    # Whether the run's security policy denies a tool by name (projects/scope.py).
+    denied: Callable[[str], bool] = _nothing_denied
     workdir: Path | None = None
     _journal: list[_Call] = field(default_factory=list, repr=False)
 
     def denies(self, tool_name: str) -> bool:
-        return any(fnmatch.fnmatchcase(tool_name, pattern) for pattern in self.denied)
+        return self.denied(tool_name)
 
     def offered(self, builtin: Sequence[str]) -> tuple[str, ...]:
-        """The built-in tools a Learner run offers: all but those the project denies."""
+        """The built-in tools a Learner run offers: all but those the policy denies."""
         return tuple(name for name in builtin if not self.denies(name))
 
     def plugin_tool_names(self) -> list[str]:
@@ -169,15 +172,13 @@ def activated(tools: RunTools) -> Iterator[RunTools]:
 
 # Learner guard ---------------------------------------------------------------------------------
 def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
-    """A PreToolUse guard: the by-name rule with this run's tools (a tool the project denies,
-    a plugin tool not in this run), for calls that reach the CLI anyway (subagents)."""
+    """A PreToolUse guard for MCP tools: the by-name rule with this run's plugin tools, so a
+    plugin tool its project does not offer is denied even if a call names it."""
     from llmos.security.policy import check_tool_name  # Learner only: keep replay plans light
 
     async def guard(hook_input: HookInput) -> HookOutput:
         name = str(hook_input.get("tool_name", ""))
-        decision = check_tool_name(
-            name, denied=tools.denied, plugin_tools=tools.plugin_tool_names()
-        )
+        decision = check_tool_name(name, plugin_tools=tools.plugin_tool_names())
         if decision.allowed:
             return {}
         ctx.denied_calls += 1
@@ -195,10 +196,3 @@ def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
         return deny(f"llmos tool policy ({decision.rule}): {decision.reason}")
 
     return guard
-
-
-def with_plugin_agents(agents: Sequence[AgentSpec], tools: RunTools) -> tuple[AgentSpec, ...]:
-    """`agents` plus the plugins' agents (an agent already named keeps its definition)."""
-    named = {agent.name for agent in agents}
-    extra = [agent for agent in tools.registry.agents() if agent.name not in named]
-    return (*agents, *extra)

@@ -4,7 +4,6 @@ project.yaml) and what a run inside one gets (`scope.py`: its settings, its tool
 
 from llmos.projects.store import (
     Project,
-    ProjectPolicy,
     create_project,
     list_projects,
     load_project,
@@ -14,7 +13,6 @@ from llmos.projects.store import (
 
 __all__ = [
     "Project",
-    "ProjectPolicy",
     "create_project",
     "list_projects",
     "load_project",

@@ -1,12 +1,13 @@
 """What a run inside a project gets: the project's folder, its settings over config.yaml,
-and its tools (the loaded plugins' tools its policy allows), plus the plugins' event hooks.
+and its tools: the built-in tools and the tools of its plugins (project.yaml `plugins`),
+less those its security policy denies by name (a `deny: tools:` entry of policy.yaml, the
+workspace's or the project's), plus the plugins' event hooks.
 
 The dispatcher enters a scope for every run and dry run (`llmos/modes/dispatcher.py`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from llmos.plugins.loader import load_plugins
 from llmos.plugins.registry import PluginRegistry
 from llmos.plugins.run_tools import RunTools
 from llmos.projects.store import Project, load_project, open_project, project_path
+from llmos.security.policy_file import load_policy
 from llmos.workspace import DEFAULT_PROJECT, Workspace
 
 if TYPE_CHECKING:
@@ -38,24 +40,25 @@ def workspace_plugins(ws: Workspace) -> PluginRegistry:
 
 
 def enter_project(ws: Workspace, name: str, *, create: bool = True) -> RunScope:
-    """The scope of a run in project `name`. With `create=False` (a dry run) nothing is
-    written: a `default` project that does not exist yet is taken as an empty one."""
+    """The scope of a run in project `name`. With `create=False` (a dry run, a listing) no
+    project is made: a `default` project that does not exist yet is taken as an empty one."""
     if create:
         project = open_project(ws, name)
     elif name == DEFAULT_PROJECT and not project_path(ws, name).is_dir():
         project = Project(name, project_path(ws, name))
     else:
         project = load_project(ws, name)
+    policy = load_policy(ws.root, name)  # a bad policy file stops the run here
     registry = workspace_plugins(ws)
     for failure in registry.failures:
         log.warning("plugin %s failed to load: %s", failure.source, failure.error)
-    denied = project.policy.deny_tools
 
     def denies(tool: str) -> bool:
-        return any(fnmatch.fnmatchcase(tool, pattern) for pattern in denied)
+        found = policy.match("tools", [tool])
+        return found is not None and found.action == "deny"
 
-    allowed = registry.restricted(plugins=project.policy.plugins, denied=denies)
-    tools = RunTools(allowed, denied, workdir=project.output_dir)
+    allowed = registry.restricted(plugins=project.plugins, denied=denies)
+    tools = RunTools(allowed, denies, workdir=project.output_dir)
     return RunScope(
         project,
         ws.with_settings(project.effective_settings(ws.settings)),

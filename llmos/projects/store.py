@@ -2,7 +2,9 @@
 
     projects/NAME/
       project.yaml   its description and creation time, settings that override config.yaml
-                     for its runs, and its tool policy (below)
+                     for its runs, and the plugins its runs offer (default: all)
+      policy.yaml    its security policy, if any (llmos/security/policy_file.py): e.g. tools
+                     its runs may not use, which are then not offered either
       output/        the working folder of its runs
       memory/        its own facts and insights (llmos/memory/facts.py)
       components/    its own agents (llmos/agents/catalog.py)
@@ -12,12 +14,6 @@
 start an empty project and learn there. The one exception is `default`, created on first use.
 A project's budget (`llmos budget set --project NAME USD`) lives in the ledger
 (llmos/kernel/economy.py).
-
-The tool policy in project.yaml:
-
-    policy:
-      deny_tools: [Bash, "mcp__llmos_csv_tools__*"]   # names or glob patterns
-      plugins: [dates]                                # plugins its runs offer (default: all)
 """
 
 from __future__ import annotations
@@ -40,18 +36,11 @@ from llmos.workspace import DEFAULT_PROJECT, Settings, Workspace, validate_proje
 
 PROJECT_FILE = "project.yaml"
 SUBFOLDERS = ("components", "memory", "output", "state")
-_KEYS = ("description", "created_at", "settings", "policy")
-_POLICY_KEYS = ("deny_tools", "plugins")
+_KEYS = ("description", "created_at", "settings", "plugins")
 # Settings about the whole workspace, not about how one project's runs go.
 _WORKSPACE_ONLY = frozenset(
     {"initial_balance_usd", "scheduled_run_timeout_secs", "schedule_misfire_grace_secs"}
 )
-
-
-@dataclass(frozen=True)
-class ProjectPolicy:
-    deny_tools: tuple[str, ...] = ()  # tool names or glob patterns its runs may not use
-    plugins: tuple[str, ...] | None = None  # plugins whose tools its runs offer; None: all
 
 
 @dataclass(frozen=True)
@@ -61,7 +50,7 @@ class Project:
     description: str = ""
     created_at: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)  # over config.yaml's
-    policy: ProjectPolicy = field(default_factory=ProjectPolicy)
+    plugins: tuple[str, ...] | None = None  # the plugins whose tools its runs offer; None: all
     problem: str | None = None  # why project.yaml could not be read (listings only)
 
     @property
@@ -83,10 +72,7 @@ class Project:
             "description": self.description,
             "created_at": self.created_at,
             "settings": dict(self.settings),
-            "policy": {
-                "deny_tools": list(self.policy.deny_tools),
-                "plugins": None if self.policy.plugins is None else list(self.policy.plugins),
-            },
+            "plugins": None if self.plugins is None else list(self.plugins),
             "problem": self.problem,
         }
 
@@ -174,8 +160,8 @@ def _make(ws: Workspace, name: str, *, description: str) -> Project:
     try:
         for sub in SUBFOLDERS:
             (staging / sub).mkdir()
-        meta = {"description": description, "created_at": now_iso(), "settings": {}}
-        meta["policy"] = {"deny_tools": [], "plugins": None}
+        meta: dict[str, Any] = {"description": description, "created_at": now_iso()}
+        meta.update(settings={}, plugins=None)
         atomic_write_text(staging / PROJECT_FILE, _render(meta))
         target = ws.projects_dir / name
         if target.exists() or target.is_symlink():
@@ -189,9 +175,8 @@ def _make(ws: Workspace, name: str, *, description: str) -> Project:
 
 _HEADER = """\
 # An llmos project. `settings` override config.yaml for this project's runs (model,
-# max_turns, follower_threshold...). `policy.deny_tools` lists tools (names or glob
-# patterns such as "mcp__llmos_dates__*") its runs may not use; `policy.plugins` lists the
-# plugins whose tools its runs offer (null: every loaded plugin).
+# max_turns, follower_threshold...). `plugins` lists the plugins whose tools its runs offer
+# (null: every loaded plugin). Its security policy, if any, is policy.yaml next to this file.
 """
 
 
@@ -208,7 +193,7 @@ def _read(path: Path, name: str, base: Settings) -> Project:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UsageError(f"{file}: cannot be read ({exc})") from exc
     if not isinstance(data, dict):
-        raise UsageError(f"{file}: expected a mapping (description, settings, policy)")
+        raise UsageError(f"{file}: expected a mapping (description, settings, plugins)")
     unknown = sorted(str(k) for k in data if k not in _KEYS)
     if unknown:
         raise UsageError(f"{file}: unknown key(s) {', '.join(unknown)}", hint=_known(_KEYS))
@@ -218,7 +203,7 @@ def _read(path: Path, name: str, base: Settings) -> Project:
         description=str(data.get("description") or ""),
         created_at=str(data.get("created_at") or ""),
         settings=_settings(data.get("settings"), file, base),
-        policy=_policy(data.get("policy"), file),
+        plugins=_names(data.get("plugins"), file, "plugins"),
     )
 
 
@@ -237,25 +222,11 @@ def _settings(raw: Any, file: Path, base: Settings) -> dict[str, Any]:
     return {key: getattr(parsed, key) for key in raw}
 
 
-def _policy(raw: Any, file: Path) -> ProjectPolicy:
-    if raw is None:
-        return ProjectPolicy()
-    if not isinstance(raw, dict):
-        raise UsageError(f"{file}: policy must be a mapping (deny_tools, plugins)")
-    unknown = sorted(str(k) for k in raw if k not in _POLICY_KEYS)
-    if unknown:
-        raise UsageError(
-            f"{file}: unknown policy key(s) {', '.join(unknown)}", hint=_known(_POLICY_KEYS)
-        )
-    deny = _names(raw.get("deny_tools"), file, "deny_tools") or ()
-    return ProjectPolicy(deny_tools=deny, plugins=_names(raw.get("plugins"), file, "plugins"))
-
-
 def _names(value: Any, file: Path, key: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise UsageError(f"{file}: policy.{key} must be a list of names")
+        raise UsageError(f"{file}: {key} must be a list of names (or null)")
     return tuple(value)
 
 

@@ -59,8 +59,8 @@ class ReplayPlan:
 
 def plan_replay(trace: Trace, tools: RunTools | None = None) -> ReplayPlan:
     """The plan for `trace` with `tools` (default: the run in progress's, see
-    llmos/plugins/run_tools.py). Outside a run, plugin steps and the project's tool policy
-    cannot be judged: such steps are planned to run and are checked when replayed."""
+    llmos/plugins/run_tools.py). Outside a run, plugin steps cannot be judged: they are
+    planned to run and are checked when replayed."""
     tools = tools if tools is not None else current_tools()
     planned: list[PlannedStep] = []
     for number, step in enumerate(trace.steps, start=1):
@@ -87,7 +87,7 @@ def plan_replay(trace: Trace, tools: RunTools | None = None) -> ReplayPlan:
 
 def _unreplayable_input(step: TraceStep, tools: RunTools | None) -> str:
     if tools is not None and tools.denies(step.tool):
-        return "the project's policy denies this tool (policy.deny_tools in project.yaml)"
+        return "the security policy denies this tool (a `deny: tools:` entry of policy.yaml)"
     if is_plugin_tool_name(step.tool):
         return (tools.replay_problem(step) or "") if tools is not None else ""
     if step.tool == "Bash":

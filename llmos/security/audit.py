@@ -12,9 +12,9 @@ lists them.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Mapping
+from contextlib import closing, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +43,8 @@ class AuditEntry:
         for key in ("input", "ran_input"):
             text = data[key]
             if text is not None:
-                try:
+                with suppress(ValueError):  # a truncated input stays text
                     data[key] = json.loads(text)
-                except ValueError:
-                    pass  # a truncated input stays text
         return data
 
 
@@ -56,28 +54,11 @@ def input_json(value: Mapping[str, Any]) -> str:
 
 
 class AuditLog:
-    """Appends decisions to the audit table and reads them back. Opens the database on
-    first use, so a run that decides nothing never touches it."""
+    """Appends decisions to the audit table and reads them back. Each call opens the
+    database briefly: a run makes a few dozen decisions, and holds no connection meanwhile."""
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
-        self._conn: sqlite3.Connection | None = None
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self.db_path)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> AuditLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def record(
         self,
@@ -107,10 +88,10 @@ class AuditLog:
             ran_input=input_json(ran_input) if ran_input is not None else None,
         )
         row = asdict(entry)
-        self._db().execute(
-            f"INSERT INTO policy_audit({', '.join(row)}) VALUES({', '.join(':' + k for k in row)})",
-            row,
-        )
+        columns = ", ".join(row)
+        values = ", ".join(":" + k for k in row)
+        with closing(connect(self.db_path)) as db:
+            db.execute(f"INSERT INTO policy_audit({columns}) VALUES({values})", row)
 
     def entries(self, *, run: str | None = None, limit: int = 50) -> list[AuditEntry]:
         """The latest `limit` decisions (of `run`, a run id or its prefix), oldest first."""
@@ -121,6 +102,7 @@ class AuditLog:
             params.append(run.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         query += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        rows = self._db().execute(query, params).fetchall()
+        with closing(connect(self.db_path)) as db:
+            rows = db.execute(query, params).fetchall()
         fields = AuditEntry.__dataclass_fields__
         return [AuditEntry(**{k: row[k] for k in fields}) for row in reversed(rows)]

@@ -232,7 +232,8 @@ def _search(tool: str, tool_input: Mapping[str, Any], zones: Zones, policy: Poli
         anchored = fixed.startswith(("/", "~"))
         root = _resolve(fixed if anchored else os.path.join(root, fixed), zones)
     here = shown(root, zones)
-    hit: Decision | None = read_verdict(tool, root, zones)
+    # Grep reads what it searches; Glob and LS only list names.
+    hit: Decision | None = read_verdict(tool, root, zones) if tool == "Grep" else None
     if hit is None and tool == "Grep" and holds_secrets(root, zones):
         hit = ask(
             "secret-search",

@@ -24,11 +24,8 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from llmos.errors import UsageError
 from llmos.security.decision import (
@@ -192,7 +189,8 @@ def _path_regex(pattern: str, home: str, workdir: str) -> re.Pattern[str] | None
 
 
 def default_policy_path() -> Path:
-    return Path(str(resources.files("llmos.security").joinpath("default_policy.yaml")))
+    # Package data installed next to this module (pyproject.toml: package-data).
+    return Path(__file__).with_name("default_policy.yaml")
 
 
 @functools.lru_cache(maxsize=1)
@@ -263,6 +261,8 @@ def _read(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the policy file ({exc})") from exc
+    import yaml  # here: importing the policy (Follower runs) need not load YAML up front
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return yaml.load(text, Loader=loader)

@@ -18,7 +18,7 @@ from llmos.security.rule_kit import (
     words,
 )
 from llmos.security.shell_tables import NETWORK_TOOLS
-from llmos.security.shell_types import Command
+from llmos.security.shell_types import UNKNOWN, Command
 from llmos.security.verdicts import read_verdict, reverse_shell, write_verdict
 from llmos.security.zones import Zones, shown, target, within
 
@@ -80,11 +80,19 @@ def secrets(cmd: Command, zones: Zones) -> Decision | None:
     texts = [cmd.stdin.text] if cmd.stdin and cmd.stdin.kind == "file" else []
     texts += [c for a in cmd.args for c in path_candidates(a)]
     for text in texts:
-        t = target(text, cmd, zones) if "/" in text or text[:1] in ".~" else None
+        t = target(text, cmd, zones) if _path_like(text, cmd.cwd) else None
         decision = read_verdict(cmd.name, t.path, zones) if t and not t.guessed else None
         if decision:
             return decision
     return None
+
+
+def _path_like(text: str, cwd: str) -> bool:
+    """Whether an argument names a path: it has a slash or starts with . or ~, or it is a
+    symbolic link in the working folder (a plain name that may lead anywhere)."""
+    if "/" in text or text[:1] in ".~":
+        return True
+    return bool(text) and UNKNOWN not in text and os.path.islink(os.path.join(cwd, text))
 
 
 def copies_home(cmd: Command, sources: Iterable[str], zones: Zones) -> Decision | None:

@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 MAX_LENGTH = 20_000
-_OPERATORS = set(";&|()\n`")
+_OPERATORS = set(";&()\n`")  # and `||`; a single `|` stays: a pipeline is judged whole
+_RESERVED = frozenset("do done then else elif fi if while until esac in { } ! time".split())
 
 
 def analyze(command: str, *, cwd: str, home: str, max_depth: int = 8) -> Analysis:
@@ -81,13 +82,21 @@ def fragments(command: str, limit: int = 64) -> list[str]:
         elif c in "'\"":
             quote = c
             current.append(c)
-        elif c in _OPERATORS or command.startswith("$(", i):
+        elif c in _OPERATORS or command.startswith(("$(", "||"), i):
             pieces.append("".join(current))
             current = []
-            i += 2 if c == "$" else 1
+            i += 2 if c == "$" or command.startswith("||", i) else 1
             continue
         else:
             current.append(c)
         i += 1
     pieces.append("".join(current))
-    return [p.strip() for p in pieces if p.strip()]
+    return [piece for piece in map(_command_part, pieces) if piece]
+
+
+def _command_part(piece: str) -> str:
+    """`piece` without the reserved words before its command (``do rm x`` -> ``rm x``)."""
+    words = piece.split()
+    while words and words[0] in _RESERVED:
+        words.pop(0)
+    return " ".join(words) if words != piece.split() else piece.strip()

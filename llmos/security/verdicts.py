@@ -39,10 +39,10 @@ def delete_verdict(name: str, t: Target, zones: Zones) -> Decision | None:
     zone = zones.zone(t.path)
     if t.path == zones.workdir and not t.children:
         zone = "protected"
+    elif zone != "protected" and zones.is_guarded(t.path, or_above=True):
+        return llmos_state(name, t.path, zones)  # wherever the workspace is, /tmp included
     elif zone in ("workdir", "temp") or (t.children and t.path in zones.temps):
         return None
-    if zones.is_guarded(t.path, or_above=True):
-        return llmos_state(name, t.path, zones)
     here = shown(t.path, zones)
     if zone == "device":
         return disk_wipe(name, t.path, zones)
@@ -66,11 +66,11 @@ def delete_verdict(name: str, t: Target, zones: Zones) -> Decision | None:
 
 
 def write_verdict(name: str, t: Target, zones: Zones) -> Decision | None:
+    if zones.is_guarded(t.path):
+        return llmos_state(name, t.path, zones)  # wherever the workspace is, /tmp included
     zone = zones.zone(t.path)
     if zone in ("workdir", "temp", "sink") or t.path in zones.temps:
         return None
-    if zones.is_guarded(t.path):
-        return llmos_state(name, t.path, zones)
     here = shown(t.path, zones)
     if zone == "device":
         return disk_wipe(name, t.path, zones)

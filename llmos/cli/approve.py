@@ -1,0 +1,153 @@
+"""Approvals in the terminal, for `llmos run`: the `Approver` (llmos/kernel/approval.py) that
+shows a call the security policy asks about, and waits for approve, modify or reject.
+
+The run waits meanwhile (the security hook awaits the answer). One question at a time, however
+many calls wait. Modify edits the command of a Bash call, the path of a file or search tool,
+or else the whole input as JSON; the changed call is checked by the policy again. An empty
+answer to modify keeps the call as it was; end of input (Ctrl-D) rejects. `--yes` approves
+every question without asking; with no terminal (or `--json`) there is nobody to ask, and the
+policy's questions are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from llmos.kernel.approval import (
+    ApprovalRequest,
+    Approve,
+    Approver,
+    Modify,
+    Reject,
+    Verdict,
+    YesApprover,
+)
+
+QUESTION = "approve, modify or reject? [a/m/r] "
+_ANSWERS = {"a": "approve", "approve": "approve", "y": "approve", "yes": "approve"}
+_ANSWERS |= {"m": "modify", "modify": "modify", "e": "modify", "edit": "modify"}
+_ANSWERS |= {"r": "reject", "reject": "reject", "n": "reject", "no": "reject"}
+_EDITED_FIELD = {"Bash": "command", "Write": "file_path", "Edit": "file_path"}
+_EDITED_FIELD |= {"MultiEdit": "file_path", "NotebookEdit": "notebook_path", "Read": "file_path"}
+_EDITED_FIELD |= {"Grep": "path", "Glob": "path", "LS": "path"}
+
+Reader = Callable[[str, str], str]  # (prompt, text to edit) -> the line typed; EOFError at end
+
+
+def approver_for(console: Console, *, yes: bool, interactive: bool) -> Approver | None:
+    """Who approves what the policy asks about in `llmos run`: --yes, the terminal, or nobody."""
+    if yes:
+        return YesApprover()
+    if interactive and sys.stdin.isatty() and sys.stdout.isatty():
+        return TerminalApprover(console)
+    return None
+
+
+class TerminalApprover:
+    def __init__(self, console: Console, read: Reader | None = None) -> None:
+        self.console = console
+        self._read = read or read_line
+        self._lock = asyncio.Lock()
+
+    async def approve(self, request: ApprovalRequest) -> Verdict:
+        async with self._lock:
+            try:
+                return await self._ask(request)
+            except EOFError:
+                self.console.print("  [red]rejected[/] (end of input)")
+                return Reject("the user rejected this call")
+
+    async def _ask(self, request: ApprovalRequest) -> Verdict:
+        from llmos.cli.render import describe_call
+
+        who = f" (subagent {request.agent})" if request.agent else ""
+        self.console.print(
+            f"[bold magenta]? approval needed[/]{who}: [yellow]{request.tool}[/] "
+            f"{escape(describe_call(request.tool, request.input))}"
+        )
+        self.console.print(f"  [dim]{request.rule}: {escape(request.reason)}[/]")
+        while True:
+            answer = (await self._line(QUESTION)).strip().lower()
+            if answer in _ANSWERS:
+                break
+            self.console.print("  answer a (approve), m (modify) or r (reject)")
+        choice = _ANSWERS[answer]
+        if choice == "approve":
+            self.console.print("  [green]approved[/]")
+            return Approve()
+        if choice == "reject":
+            why = (await self._line("reason, for the agent (optional): ")).strip()
+            self.console.print("  [red]rejected[/]")
+            return Reject(why or "the user rejected this call")
+        new_input = await self._edit(request)
+        if new_input == request.input:
+            self.console.print("  [green]approved[/] (unchanged)")
+            return Approve()
+        self.console.print("  [green]approved with changes[/] (checked by the policy again)")
+        return Modify(new_input)
+
+    async def _edit(self, request: ApprovalRequest) -> dict[str, Any]:
+        key = _EDITED_FIELD.get(request.tool)
+        current = request.input.get(key) if key else None
+        if key and isinstance(current, str):
+            edited = (await self._line(f"{key}: ", current)).strip()
+            return {**request.input, key: edited} if edited else dict(request.input)
+        shown = json.dumps(request.input, ensure_ascii=False)
+        while True:
+            edited = (await self._line("input (JSON): ", shown)).strip()
+            if not edited:
+                return dict(request.input)
+            try:
+                value = json.loads(edited)
+            except json.JSONDecodeError as exc:
+                self.console.print(f"  not JSON: {escape(str(exc))}")
+                continue
+            if isinstance(value, dict):
+                return value
+            self.console.print("  the input must be a JSON object")
+
+    async def _line(self, prompt: str, text: str = "") -> str:
+        """One line from the terminal, read in a daemon thread so that the event loop goes on
+        (and an interrupted run never waits for the thread)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str] = loop.create_future()
+
+        def settle(value: str | None, error: BaseException | None) -> None:
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(value or "")
+
+        def work() -> None:
+            try:
+                value = self._read(prompt, text)
+            except BaseException as exc:  # EOFError, KeyboardInterrupt: handed to the loop
+                loop.call_soon_threadsafe(settle, None, exc)
+            else:
+                loop.call_soon_threadsafe(settle, value, None)
+
+        threading.Thread(target=work, name="llmos-approval", daemon=True).start()
+        return await done
+
+
+def read_line(prompt: str, text: str = "") -> str:
+    """`input(prompt)` with `text` already typed, ready to edit (readline, when present)."""
+    try:
+        import readline
+    except ImportError:  # no line editing: an empty answer keeps `text`
+        return input(prompt + (f"[{text}] " if text else "")) or text
+    readline.set_startup_hook(lambda: readline.insert_text(text))
+    try:
+        return input(prompt)
+    finally:
+        readline.set_startup_hook()

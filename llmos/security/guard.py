@@ -1,0 +1,174 @@
+"""The security policy at run time: one decision per tool call, a human's approval for what the
+policy asks about, and a record of every decision (a `ToolDecision` event for the session log,
+and a row of the audit table).
+
+Learner's security hook (`llmos/kernel/builtin_hooks.py`, subagents' calls included) and
+Follower's replay (`llmos/modes/follower.py`) review each call through a `RunGuard`:
+
+- the policy says **allow** or **deny**: that is the decision;
+- it says **ask**: the run's approver is asked (the terminal, the REPL, or `--yes`), and the
+  call runs as it is, runs as the human changed it (if the changed call passes the policy), or
+  is refused. With no approver (no terminal, `--json`, a scheduled run) the call is refused,
+  and the model told that only a human could have approved it.
+
+What the policy denies is never put to an approver: `--yes` approves questions, not denials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmos.kernel.approval import (
+    ApprovalRequest,
+    Approver,
+    Resolution,
+    publish_resolution,
+    resolve,
+)
+from llmos.kernel.events import ToolDecision
+from llmos.kernel.run_context import RunContext
+from llmos.security.audit import AuditLog
+from llmos.security.decision import Decision, deny
+from llmos.security.policy import Policy, check_tool_call
+from llmos.security.policy_file import default_policy, load_policy
+
+if TYPE_CHECKING:
+    from llmos.workspace import Workspace
+
+NOBODY_TO_ASK = (
+    "This call needs a human's approval ({reason}), and nobody can give it in this run (no "
+    "terminal). Reach the goal another way; the user can re-run with --yes to approve such "
+    "calls."
+)
+
+
+@dataclass(frozen=True)
+class Review:
+    """What became of one call: its final decision, what the policy said, and what runs."""
+
+    decision: Decision  # final: allow or deny, with the rule and reason the model is given
+    policy: Decision  # the policy's own verdict (allow, ask or deny)
+    tool_input: dict[str, Any]  # what runs: a human may have changed it
+    approved_by: str | None = None
+    changed: bool = False
+    resolution: Resolution | None = field(default=None, repr=False)
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.allowed
+
+
+class RunGuard:
+    """The policy, the approver and the audit trail of one run."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        policy: Policy | None = None,
+        *,
+        approver: Approver | None = None,
+        audit: AuditLog | None = None,
+        source: str = "learner",
+    ) -> None:
+        self.ctx = ctx
+        self.policy = policy or default_policy()
+        self.approver = approver
+        self.audit = audit
+        self.source = source
+
+    def check(self, tool: str, tool_input: Mapping[str, Any]) -> Decision:
+        """The policy's verdict on a call. (The run's own tool restrictions, a project's denied
+        tools and the plugin tools loaded, are the tool-policy guard's: llmos/plugins/.)"""
+        ctx = self.ctx
+        return check_tool_call(
+            tool, tool_input, workdir=ctx.workdir, home=ctx.home, policy=self.policy
+        )
+
+    async def review(
+        self,
+        tool: str,
+        tool_input: Mapping[str, Any],
+        *,
+        tool_use_id: str,
+        agent: str | None = None,
+        approved: Review | None = None,
+    ) -> Review:
+        """Decide on one call, asking the approver if the policy asks; publish and record it.
+        `approved`: this call was already approved (a replay asks before its first step)."""
+        verdict = self.check(tool, tool_input)
+        if verdict.asks and approved is not None and approved.allowed:
+            final = Decision("allow", "approved before the replay started", verdict.rule)
+            self._publish(tool, tool_use_id, final, verdict, approved.approved_by)
+            return Review(final, verdict, dict(tool_input), approved.approved_by)
+        if verdict.asks and self.approver is not None:
+            request = ApprovalRequest(
+                self.ctx.run_id, tool, dict(tool_input), verdict.reason, verdict.rule, agent
+            )
+            res = await resolve(self.approver, request, self.check)
+            publish_resolution(self.ctx, tool, tool_use_id, res)
+            final = Decision("allow" if res.allowed else "deny", res.reason, res.rule)
+            review = Review(final, verdict, res.tool_input, res.approved_by, res.changed, res)
+        else:
+            final = verdict
+            if verdict.asks:
+                final = deny(verdict.rule, NOBODY_TO_ASK.format(reason=verdict.reason))
+            self._publish(tool, tool_use_id, final, verdict)
+            review = Review(final, verdict, dict(tool_input))
+        self._record(tool, tool_input, review)
+        return review
+
+    def _publish(
+        self,
+        tool: str,
+        tool_use_id: str,
+        final: Decision,
+        verdict: Decision,
+        approved_by: str | None = None,
+    ) -> None:
+        if not final.allowed:
+            self.ctx.denied_calls += 1
+        self.ctx.bus.publish(
+            ToolDecision(
+                run_id=self.ctx.run_id,
+                tool_use_id=tool_use_id,
+                tool=tool,
+                allowed=final.allowed,
+                guard="approval" if approved_by else "security",
+                rule=final.rule,
+                reason=final.reason,
+                decision=verdict.action,
+                approved_by=approved_by,
+            )
+        )
+
+    def _record(self, tool: str, tool_input: Mapping[str, Any], review: Review) -> None:
+        if self.audit is None:
+            return
+        self.audit.record(
+            run_id=self.ctx.run_id,
+            source=self.source,
+            tool=tool,
+            tool_input=tool_input,
+            decision=review.decision.action,
+            policy_decision=review.policy.action,
+            rule=review.decision.rule,
+            reason=review.decision.reason,
+            approved_by=review.approved_by,
+            ran_input=review.tool_input if review.changed else None,
+        )
+
+
+def run_guard(
+    ws: Workspace,
+    ctx: RunContext,
+    approver: Approver | None,
+    *,
+    source: str,
+    policy: Policy | None = None,
+) -> RunGuard:
+    """The guard of a run in `ws`: the policy of its workspace and project (`policy`, if the
+    caller loaded it already), the approver the caller has (if any), and the audit table."""
+    policy = policy or load_policy(ws.root, ctx.project)
+    return RunGuard(ctx, policy, approver=approver, audit=AuditLog(ws.db_path), source=source)
