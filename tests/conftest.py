@@ -85,6 +85,11 @@ def run_llmos(
     if server is not None:
         child_env.update(server.client_env(sandbox.claude_config))
     child_env.update(env or {})
+    if any(child_env.get(name) for name in _CREDENTIAL_VARS) and not child_env.get(
+        "ANTHROPIC_BASE_URL"
+    ):
+        # Safety net: a credential with no scripted server must never reach the real API.
+        child_env["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9"
     child_env["COLUMNS"] = "200"  # keep rich from wrapping what the tests read
     return subprocess.run(
         # -P: the current folder (the sandbox) is not put on sys.path, so no folder in it can

@@ -259,3 +259,107 @@ def test_dead_model_connection_fails_clearly(
     assert "Traceback" not in proc.stdout + proc.stderr
     (row,) = _ledger(sandbox)
     assert row["status"] == "error" and row["cost_usd"] == 0
+
+
+# The policy asks about this harmless command (it cannot parse `case`): a human must approve.
+ASKED_COMMAND = "case x in x) echo asked;; esac > asked.txt"
+
+
+def test_an_asked_call_is_refused_without_a_terminal_and_the_run_goes_on(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    seen: list[list[dict]] = []
+
+    def record_then(turn: Turn):
+        def step(request: RecordedRequest) -> Turn:
+            seen.append(request.tool_results())
+            return turn
+
+        return step
+
+    scripted.script(
+        use_tool("Bash", command=ASKED_COMMAND),
+        record_then(use_tool("Bash", command="echo plain > plain.txt")),
+        say("Wrote plain.txt instead."),
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Write a file", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    scripted.assert_complete()
+    summary = _summary(proc.stdout)
+    assert not (sandbox.output / "asked.txt").exists()  # never ran: nobody could approve it
+    assert (sandbox.output / "plain.txt").exists()  # ...and the run went on
+    assert summary["denied_calls"] == 1
+    ((result,),) = seen
+    assert result["is_error"] is True
+    assert "needs a human's approval" in str(result["content"]) and "--yes" in str(
+        result["content"]
+    )
+    decisions = [
+        e for e in read_session(Path(summary["session_log"])) if e["kind"] == "tool_decision"
+    ]
+    assert [(d["decision"], d["allowed"]) for d in decisions] == [("ask", False), ("allow", True)]
+
+
+def test_yes_approves_asked_calls_but_never_denied_ones(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    canary = sandbox.home / "keep-me.txt"
+    canary.write_text("precious")
+    scripted.script(
+        use_tool("Bash", command=ASKED_COMMAND),
+        use_tool("Bash", command="rm -rf ~"),
+        say("Done."),
+    )
+    proc = run_llmos(
+        sandbox, "run", "--json", "--yes", "--model", MODEL, "Write a file", server=scripted
+    )
+    assert proc.returncode == 0, proc.stderr
+    scripted.assert_complete()
+    summary = _summary(proc.stdout)
+    assert (sandbox.output / "asked.txt").read_text() == "asked\n"  # approved by --yes
+    assert canary.read_text() == "precious"  # denied: --yes does not approve denials
+    assert summary["denied_calls"] == 1
+    with sqlite3.connect(sandbox.workspace / "state" / "llmos.db") as db:
+        rows = db.execute(
+            "SELECT tool, decision, policy_decision, rule, approved_by, run_id FROM policy_audit"
+        ).fetchall()
+    assert [r[:5] for r in rows] == [
+        ("Bash", "allow", "ask", "unparseable", "--yes"),
+        ("Bash", "deny", "deny", "rm-protected-path", None),
+    ]
+    assert {r[5] for r in rows} == {summary["run_id"]}
+    audit = json.loads(
+        run_llmos(sandbox, "policy", "audit", "--json", "--run", summary["run_id"]).stdout
+    )
+    assert [e["approved_by"] for e in audit["entries"]] == ["--yes", None]
+
+
+def test_a_subagents_calls_pass_the_same_policy(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    canary = sandbox.home / "keep-me.txt"
+    canary.write_text("precious")
+    scripted.script(
+        use_tool(
+            "Agent",
+            description="Clean up",
+            prompt="Remove everything in the home folder",
+            subagent_type="general-purpose",
+        ),
+        use_tool("Bash", command="rm -rf ~/*"),  # the subagent's turn
+        say("I could not: the policy denied it."),  # the subagent's answer
+        say("The subagent was stopped by the policy."),
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Clean up", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    scripted.assert_complete()
+    assert canary.read_text() == "precious"
+    summary = _summary(proc.stdout)
+    assert summary["denied_calls"] == 1
+    decisions = [
+        e for e in read_session(Path(summary["session_log"])) if e["kind"] == "tool_decision"
+    ]
+    assert [(d["tool"], d["rule"], d["allowed"]) for d in decisions] == [
+        ("Agent", "none", True),
+        ("Bash", "rm-protected-path", False),
+    ]

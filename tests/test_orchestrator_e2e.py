@@ -332,6 +332,9 @@ def test_an_invalid_plan_is_asked_again_once_then_the_run_fails(
     router = Conversations()
     router.on(None, cyclic, system=PLANNER, name="planner")
     scripted.respond(router)
+    run_llmos(sandbox, "status")  # creates the workspace
+    broken = sandbox.workspace / "agents" / "broken.md"
+    broken.write_text("---\nname: broken\ntools: [Teleport]\n---\nx\n")
     code, summary = _run(sandbox, scripted, "--mode", "orchestrator", "Do a and b")
     assert code == 1 and summary["status"] == "error"
     assert "the plan was not usable after 2 attempt(s)" in summary["error"]
@@ -343,6 +346,12 @@ def test_an_invalid_plan_is_asked_again_once_then_the_run_fails(
     assert len(scripted.message_requests) == 2  # no subtask ran
     (row,) = _ledger(sandbox)
     assert row["mode"] == "orchestrator" and row["status"] == "error" and row["cost_usd"] > 0
+    # The broken agent file was reported, and never offered to the planner.
+    notices = [
+        e["text"] for e in read_session(Path(summary["session_log"])) if e["kind"] == "notice"
+    ]
+    assert any(str(broken) in n and "description is required" in n for n in notices)
+    assert "broken" not in json.dumps(first.body["tools"])
 
 
 def test_the_budget_is_split_by_share_and_never_past_the_cap(

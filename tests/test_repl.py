@@ -190,11 +190,19 @@ def test_goals_slash_commands_completion_and_errors(
     term.line("/schedule")
     term.expect("no scheduled jobs")
     term.prompt("side [follower]")
+    term.line('/memory add "Greetings here are short"')
+    term.expect("remembered fact")
+    term.line("/memory search greetings")
+    term.expect("Greetings here are short")
+    term.prompt("side [follower]")
+    term.line("/agents")
+    term.expect("reviewer")  # the example agents of a new workspace
+    term.prompt("side [follower]")
     assert term.close() == 0
     assert scripted.message_requests and len(scripted.message_requests) == 2  # 2 Learner turns
     history = (sandbox.workspace / "state" / "repl_history").read_text().splitlines()
     assert json.loads(history[0]) == "Create hello.py that says hi"
-    assert json.loads(history[-1]) == "/schedule"
+    assert json.loads(history[-1]) == "/agents"
 
 
 def test_ctrl_c_interrupts_the_goal_and_the_repl_goes_on(
@@ -217,11 +225,15 @@ def test_ctrl_c_interrupts_the_goal_and_the_repl_goes_on(
     events = read_session(sandbox.workspace / "memories" / "sessions" / f"{row['run_id']}.jsonl")
     assert events[-1]["kind"] == "run_finished" and events[-1]["status"] == "interrupted"
 
+    term.child.send("half a goal\x03")  # Ctrl-C at the prompt clears the line
     scripted.script(say("Still here."))
-    term.line("Say something")
+    term.child.send("Say\x1b\r")  # Alt-Enter: a new line, not a goal yet
+    term.child.send("some\\\r")  # so does Enter after a trailing backslash
+    term.line("thing")
     term.expect("Still here.")
     term.prompt()
     assert [r["status"] for r in _runs(sandbox)] == ["interrupted", "success"]
+    assert scripted.message_requests[-1].last_user_text == "Say\nsome\nthing"
     assert term.close() == 0
 
 
@@ -481,3 +493,19 @@ def test_a_request_continuing_a_conversation_runs_in_learner_mode() -> None:
     assert choice is not None and choice.mode == "learner"
     with pytest.raises(UsageError, match="only a Learner run"):
         _check_request(RunRequest("x", mode="follower", resume_session="s1"))
+
+
+def test_slash_commands_refused_at_the_prompt(sandbox: Sandbox) -> None:
+    from llmos.errors import UsageError
+
+    commands = SlashCommands(ReplSession(_workspace(sandbox)), Console(file=io.StringIO()))
+    for line, message in [
+        ("/run hi", "type the goal itself"),
+        ("/kernel start", "terminal of its own"),
+        ("/mode turbo", "unknown mode"),
+        ("/budget lots", "not an amount"),
+        ('/traces "unclosed', "cannot read the command"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            asyncio.run(commands.dispatch(line))
+    assert "/policy" in _completions(commands, "/pol")  # every llmos command is reachable

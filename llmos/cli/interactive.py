@@ -46,9 +46,12 @@ def interactive(
     ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Work with llmos at a prompt. Each line is a goal, run as `llmos run` runs it; slash
-    commands manage the OS: /mode, /project, /budget, /continue, /traces, /show ID, /memory,
-    /agents, /schedule, /status, /help, /exit.
+    """Work with llmos at a prompt: each line is a goal, /commands manage the OS.
+
+    A goal runs as `llmos run` runs it. Slash commands: /mode, /project, /budget, /continue,
+    /new, /traces, /show ID, /memory, /agents, /schedule, /sessions, /status, /help, /exit,
+    and every other llmos command (/policy, /insights, ...). Tab completes them, trace ids and
+    project names; Alt-Enter (or a line ending in a backslash) starts a new line.
 
     Ctrl-C interrupts the goal that runs (the agent is stopped and the run recorded) and
     returns to the prompt; Ctrl-D leaves. Calls the security policy will not decide alone
@@ -61,14 +64,18 @@ def interactive(
             "llmos interactive needs a terminal",
             hint='In scripts and pipes, run each goal with `llmos run "goal"` (and --json).',
         )
+    from llmos.projects.store import load_project
     from llmos.repl.app import start
     from llmos.repl.session import ReplSession
-    from llmos.workspace import validate_project_name
+    from llmos.workspace import DEFAULT_PROJECT, validate_project_name
 
+    ws = open_workspace(workspace)
+    if validate_project_name(project) != DEFAULT_PROJECT:
+        load_project(ws, project)  # it must exist (`llmos project create NAME`)
     session = ReplSession(
-        open_workspace(workspace),
+        ws,
         mode=mode,  # type: ignore[arg-type]  # checked above
-        project=validate_project_name(project),
+        project=project,
         budget_usd=budget,
         model=model,
         continuing=continue_,

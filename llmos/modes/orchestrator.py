@@ -94,6 +94,8 @@ class _Orchestration:
 
     async def run(self) -> None:
         p = self.progress
+        for problem in self.catalog.problems:  # the planner cannot pick a broken agent
+            self._notice(f"skipped agent file {problem}")
         plan = await self._first_plan()
         if plan is None:
             return

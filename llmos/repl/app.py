@@ -44,6 +44,7 @@ class Repl:
         self.approver = InlineApprover(console, lambda: self._keys, self.interrupt)
         self._goal: asyncio.Task[RunSummary] | None = None
         self._keys: InterruptKeys | None = None
+        self._in_command = False  # a slash command runs (it cannot be interrupted)
 
     # The loop -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -74,7 +75,11 @@ class Repl:
             return True
         try:
             if text.startswith("/") and not text.startswith("//"):
-                return await self.commands.dispatch(text)
+                self._in_command = True
+                try:
+                    return await self.commands.dispatch(text)
+                finally:
+                    self._in_command = False
             await self.run_goal(text[1:] if text.startswith("//") else text)
         except LlmosError as exc:
             self.console.print(f"[bold red]error:[/] {escape(exc.message)}")
@@ -115,8 +120,9 @@ class Repl:
             self.session.interrupted(request, tracker)
             self._report_interrupted(tracker)
             return
-        if task.exception() is not None:
+        if task.exception() is not None and request.resume_session:
             self.session.failed(request)
+            self.console.print("[dim]the conversation ends here; the next goal starts anew[/]")
         summary = task.result()  # an LlmosError is shown by handle()
         if summary.result:
             self.console.print()
@@ -129,6 +135,8 @@ class Repl:
         """Ctrl-C while a goal runs: cancel it (once; the runner then stops the agent)."""
         goal = self._goal
         if goal is None or goal.done():
+            if self._in_command:
+                self.console.print("[dim]a command cannot be interrupted; it ends on its own[/]")
             return
         if goal.cancelling():
             self.console.print("[dim]still stopping the agent…[/]")

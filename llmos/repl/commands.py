@@ -35,12 +35,16 @@ class SlashCommand:
     complete: ArgumentCompleter | None = None
 
 
-# `/NAME` with no arguments runs `llmos NAME` + these (a listing, usually).
+# `/NAME` with no arguments runs `llmos NAME` + these (else its `list`, else its --help).
 _DEFAULT_ARGS: dict[str, list[str]] = {
-    "memory": ["list"],
-    "schedule": ["list"],
-    "sessions": ["list"],
     "traces": ["list", "--limit", "20"],
+    "kernel": ["status"],
+}
+# `llmos` commands that make no sense at the prompt, and what to do instead.
+_NOT_AT_THE_PROMPT = {
+    "run": "type the goal itself",
+    "interactive": "you are in it",
+    "demo": "run `llmos demo` in a shell",
 }
 
 
@@ -86,12 +90,11 @@ class SlashCommands:
                 lambda before, word: completion.words(["on", "off"]),
             ),
             SlashCommand("new", "/new", "start a new conversation (with /continue on)", self._new),
-            SlashCommand(
+            self._cli(
                 "traces",
                 "/traces [WORDS | list | show ID | rm ID | ...]",
                 "learned traces (WORDS: those whose goal has them)",
                 self._traces,
-                lambda before, word: self._delegated_words("traces", before, word),
             ),
             SlashCommand(
                 "show",
@@ -100,41 +103,44 @@ class SlashCommands:
                 self._show,
                 lambda before, word: completion.trace_ids(s.ws, word),
             ),
-            SlashCommand(
-                "memory",
-                "/memory [list | add TEXT | search WORDS | ...]",
-                "facts and insights (L4 memory)",
-                self._delegated("memory"),
-                lambda before, word: self._delegated_words("memory", before, word),
+            self._cli(
+                "memory", "/memory [list | add TEXT | search WORDS | ...]", "facts, insights"
             ),
-            SlashCommand(
-                "agents",
-                "/agents [list | show NAME | create ...]",
-                "the agents runs can delegate to",
-                self._delegated("agents"),
-                lambda before, word: self._delegated_words("agents", before, word),
-            ),
-            SlashCommand(
+            self._cli("agents", "/agents [list | show NAME | create ...]", "agents to delegate to"),
+            self._cli(
                 "schedule",
                 "/schedule [list | add ... | rm ID | pause ID | ...]",
                 "scheduled goals (run by `llmos kernel start`)",
-                self._delegated("schedule"),
-                lambda before, word: self._delegated_words("schedule", before, word),
             ),
-            SlashCommand(
-                "sessions",
-                "/sessions [list | show RUN | verify]",
-                "runs' session logs",
-                self._delegated("sessions"),
-                lambda before, word: self._delegated_words("sessions", before, word),
-            ),
+            self._cli("sessions", "/sessions [list | show RUN | verify]", "runs' session logs"),
             SlashCommand(
                 "status", "/status", "the workspace, and this session's settings", self._status
             ),
             SlashCommand("exit", "/exit", "leave (Ctrl-D too)", self._exit),
         ]
         self.table: dict[str, SlashCommand] = {entry.name: entry for entry in entries}
+        self._add_other_cli_commands()
         self.aliases = {"quit": "exit", "q": "exit", "h": "help", "?": "help"}
+
+    def _add_other_cli_commands(self) -> None:
+        """Every other `llmos` command is a slash command too (/policy, /insights, ...)."""
+        from llmos.cli import COMMANDS
+
+        for name in COMMANDS:
+            if name not in self.table and name not in _NOT_AT_THE_PROMPT:
+                self.table[name] = self._cli(name, f"/{name} ...", f"`llmos {name}` (--help)")
+
+    def _cli(
+        self, name: str, usage: str, summary: str, handler: Handler | None = None
+    ) -> SlashCommand:
+        """A slash command that runs `llmos NAME` (`handler`: one that rewrites its args)."""
+        return SlashCommand(
+            name,
+            usage,
+            summary,
+            handler or self._delegated(name),
+            lambda before, word: self._delegated_words(name, before, word),
+        )
 
     async def dispatch(self, line: str) -> bool:
         """Run one slash command line; False when the REPL should end."""
@@ -146,6 +152,12 @@ class SlashCommands:
             raise UsageError("no command after /", hint="/help lists the commands.")
         name = self.aliases.get(words[0], words[0])
         command = self.table.get(name)
+        if name in _NOT_AT_THE_PROMPT:
+            raise UsageError(f"/{name} is not a command here: {_NOT_AT_THE_PROMPT[name]}")
+        if name == "kernel" and words[1:2] == ["start"]:
+            raise UsageError(
+                "the kernel runs in a terminal of its own", hint="Run `llmos kernel start` there."
+            )
         if command is None:
             raise UsageError(
                 f"unknown command /{words[0]}",
@@ -280,7 +292,12 @@ class SlashCommands:
     def _default_args(self, name: str) -> list[str]:
         if name == "agents":
             return ["list", "--project", self.session.project]
-        return _DEFAULT_ARGS.get(name, ["--help"])
+        if name in _DEFAULT_ARGS:
+            return _DEFAULT_ARGS[name]
+        found = subcommands(name)
+        if not found:
+            return []  # a plain command (status, insights)
+        return ["list"] if "list" in found else ["--help"]
 
     async def _traces(self, args: list[str]) -> bool:
         if args and args[0] not in subcommands("traces") and not args[0].startswith("-"):

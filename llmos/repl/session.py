@@ -104,6 +104,7 @@ class ReplSession:
             self.conversation = replace(current, cost_usd=current.cost_usd + charged)
 
     def failed(self, request: RunRequest) -> None:
-        """A run that raised: a conversation it tried to resume may be what failed."""
+        """A run that raised: the conversation it resumed may be what failed (a session the
+        CLI cannot find); the next goal starts a new one."""
         if request.resume_session:
             self.conversation = None

@@ -12,8 +12,12 @@ class Prepared:
     """Rewrites what bashlex cannot parse into equivalents it can, and drops comments.
 
     ``$((..))`` / ``$[..]`` become ``$(__llmos_arith__ "..")`` (the inner substitutions stay
-    visible), the ``time`` keyword is blanked, ``[[``/``]]`` become ``[``/``]`` and quoted
-    here-document delimiters are unquoted (their offsets are kept: such bodies are literal).
+    visible), the ``time`` and ``coproc`` keywords are blanked, ``select`` becomes ``for``
+    and a C-style ``for ((..))`` header one pass of a plain ``for`` (the body is what
+    matters), ``[[``/``]]`` become ``[``/``]`` with a ``=~`` regex (data) replaced by a
+    placeholder, and quoted here-document delimiters are unquoted (their offsets are kept:
+    such bodies are literal). Arrays and ``case`` stay unparseable: the policy asks about
+    them. A header or regex holding a substitution is left alone (unparseable too).
     """
 
     _RESERVED = frozenset("then do else elif if while until ! { ( time".split())
@@ -23,6 +27,7 @@ class Prepared:
         self.out: list[str] = []
         self.quoted_heredocs: set[int] = set()
         self.pending: list[tuple[str, bool]] = []
+        self.in_test = False  # inside [[ .. ]]
         self.i = 0
         self._top(None)
         self.text = "".join(self.out)
@@ -47,9 +52,12 @@ class Prepared:
                 self.i = n if end < 0 else end
                 continue
             if boundary and cmd_start:
+                if self._keyword(src, i):
+                    continue
                 m = re.match(r"(time(?:\s+-p)?|\[\[)(?=[ \t])", src[i:])
                 if m:
                     self._emit(" " * len(m.group(1)) if m.group(1) != "[[" else "[ ")
+                    self.in_test = self.in_test or m.group(1) == "[["
                     self.i += len(m.group(1))
                     continue
                 m = re.match(r"[^\s;&|()<>'\"`$\\]+", src[i:])
@@ -59,8 +67,11 @@ class Prepared:
                     self.i += len(word)
                     cmd_start = word in self._RESERVED
                     continue
+            if self.in_test and boundary and src.startswith("=~", i) and self._regex(src, i):
+                continue
             if c == "]" and src.startswith("]]", i) and boundary and self._ends_word(i + 2):
                 self._emit(" ]")
+                self.in_test = False
                 self.i += 2
                 continue
             if c in ";&|(){}\n!":
@@ -86,6 +97,46 @@ class Prepared:
                 self._heredoc_operator()
             else:
                 self._common(c, in_dq=False)
+
+    def _keyword(self, src: str, i: int) -> bool:
+        """Rewrite `select`, `coproc` and a C-style `for ((..))` at a command's start."""
+        if re.match(r"select[ \t]", src[i:]):
+            self._emit("for")
+            self.i += len("select")
+            return True
+        m = re.match(r"coproc[ \t]+(?:[A-Za-z_][A-Za-z0-9_]*[ \t]*(?=[{(]))?", src[i:])
+        if m:
+            self._emit(" " * m.end())
+            self.i += m.end()
+            return True
+        m = re.match(r"for[ \t]*\(\(", src[i:])
+        if not m:
+            return False
+        j, depth = i + m.end(), 0
+        while j < len(src) and not (depth == 0 and src.startswith("))", j)):
+            depth += {"(": 1, ")": -1}.get(src[j], 0)
+            j += 1
+        header = src[i + m.end() : j]
+        if j >= len(src) or "$(" in header or "`" in header:
+            return False
+        rest = src[j + 2 :].lstrip(" \t")
+        self._emit("for __llmos_i__ in 1" + ("" if rest[:1] in (";", "\n") else ";"))
+        self.i = j + 2
+        return True
+
+    def _regex(self, src: str, i: int) -> bool:
+        """Replace the regex after `=~` inside ``[[ .. ]]`` (a pattern, never run)."""
+        end = i + 2
+        while end < len(src) and not (
+            src.startswith("]]", end) and src[end - 1] in " \t" and self._ends_word(end + 2)
+        ):
+            end += 1
+        regex = src[i + 2 : end]
+        if end >= len(src) or "$(" in regex or "`" in regex:
+            return False
+        self._emit("=~ __llmos_regex__ ")
+        self.i = end
+        return True
 
     def _ends_word(self, j: int) -> bool:
         return j >= len(self.src) or self.src[j] in " \t\n;&|)"
