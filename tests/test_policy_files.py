@@ -121,6 +121,18 @@ def test_an_allowed_command_lifts_soft_rules_but_never_hard_ones(ws: Path, home:
     assert decide("cd ~ && rm -rf *", ws, home).rule == "rm-protected-path"
 
 
+def test_an_allowed_command_covers_the_code_it_runs(ws: Path, home: Path) -> None:
+    assert decide('eval "$(pyenv init -)"', ws, home).action == "ask"
+    write_policy(
+        ws / "policy.yaml",
+        "allow:\n  commands:\n    - 'eval \"$(pyenv init -)\"'\n    - 'bash -c *'\n",
+    )
+    assert decide('eval "$(pyenv init -)"', ws, home).rule == "policy-allow"
+    assert decide("eval $OTHER", ws, home).action == "ask"  # only what was allowed
+    assert decide("bash -c 'echo x > ~/notes.txt'", ws, home).rule == "policy-allow"
+    assert decide("bash -c 'rm -rf /'", ws, home).rule == "rm-protected-path"  # never hard
+
+
 def test_rules_can_be_set_within_their_choices(ws: Path, home: Path) -> None:
     write_policy(
         ws / "policy.yaml",
@@ -294,3 +306,23 @@ def test_check_tool_name_keeps_its_contract() -> None:
     assert check_tool_name("mcp__llmos_dates__days").allowed
     denied = check_tool_name("mcp__llmos_dates__days", plugin_tools=["mcp__llmos_other__x"])
     assert denied.rule == "tool-not-allowed"
+
+
+def test_the_most_permissive_workspace_policy_leaves_every_hard_denial(
+    ws: Path, home: Path
+) -> None:
+    from test_security_policy import DENIED, HIDDEN, WRAPPED
+
+    soft = "\n".join(f"  {rule}: {choices[-1]}" for rule, choices in RULE_CHOICES.items())
+    write_policy(
+        ws / "policy.yaml",
+        f"rules:\n{soft}\nallow:\n  commands: ['*']\n  tools: ['*']\n  paths: ['/**', '/']\n",
+    )
+    policy = load_policy(ws, "default")
+    assert all(policy.rule_action(rule) != "deny" for rule in RULE_CHOICES)
+    cases = [(rule, c) for rule, cmds in DENIED.items() if rule in HARD_RULES for c in cmds]
+    cases += [("rm-protected-path", c) for c in HIDDEN + WRAPPED]
+    assert len(cases) > 150
+    for rule, command in cases:
+        decision = check_command(command, workdir=workdir(ws), home=home, policy=policy)
+        assert (decision.action, decision.rule) == ("deny", rule), (command, decision)

@@ -88,8 +88,9 @@ def settle(
     paths: Sequence[str] = (),
     zones: Zones,
 ) -> Decision:
-    """The decision on one simple command (`texts`: as written and as resolved) or one path
-    of a tool, given the built-in rules' objections `hits`."""
+    """The decision on one simple command (`texts`: as written, as resolved, and the commands
+    whose code it is: an entry for `eval "$(pyenv init -)"` covers what that eval runs) or one
+    path of a tool, given the built-in rules' objections `hits`."""
     hard = next((h for h in hits if h.rule in HARD_RULES), None)
     if hard is not None:
         return hard
@@ -108,7 +109,8 @@ def settle(
         action = policy.rule_action(hit.rule)
         if action == "allow" or (listed is not None and hit.rule not in _NOT_LIFTED):
             why = listed.describe() if listed else f"the policy sets {hit.rule} to allow"
-            lifted = lifted or Decision("allow", f"Allowed by {why}: {hit.reason}", "policy-allow")
+            reason = f"Allowed by {why}, over this objection: {hit.reason}"
+            lifted = lifted or Decision("allow", reason, "policy-allow")
             continue
         remaining.append(Decision(action, hit.reason, hit.rule))
     if remaining:
@@ -132,7 +134,7 @@ def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) ->
             decision = settle(
                 command_hits(event, zones),
                 policy,
-                texts=(event.text, event.line) if event.name else (),
+                texts=(event.text, event.line, *event.outer) if event.name else event.outer,
                 paths=_command_paths(event, zones, policy),
                 zones=zones,
             )

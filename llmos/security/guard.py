@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from llmos.workspace import Workspace
 
 NOBODY_TO_ASK = (
-    "This call needs a human's approval ({reason}), and nobody can give it in this run (no "
-    "terminal). Reach the goal another way; the user can re-run with --yes to approve such "
-    "calls."
+    "This call needs a human's approval, and nobody can give it in this run (no terminal). "
+    "The policy says: {reason} Reach the goal another way; the user can re-run with --yes to "
+    "approve such calls."
 )
 
 

@@ -138,7 +138,7 @@ class Analyzer(Walker):
             return
         if src.kind == "text":
             if lang == "shell":
-                self.run(src.text, call.state.fork(what), call.depth + 1, None)
+                self.run(src.text, call.state.fork(what, outer=call.text), call.depth + 1, None)
             else:
                 self.inline(lang, Arg(src.text), call)
         elif src.kind == "network":
@@ -154,7 +154,7 @@ class Analyzer(Walker):
         """A ``-c``/``eval`` string: check where it came from, then parse it as shell."""
         if self.tainted(arg, what):
             return
-        state = call.state.fork()
+        state = call.state.fork(outer=call.text)
         state.via = (*call.via, what)
         self.run(arg.text, state, call.depth + 1, call.stdin)
 
@@ -181,6 +181,7 @@ class Analyzer(Walker):
         if code_flag:
             if rest:
                 sub = Call(call.argv, call.state.fork(), call.depth, call.stdin, [], [], call.via)
+                sub.text = call.text
                 for k, a in enumerate(rest[1:11]):
                     sub.state.env[str(k)] = Val(a.text, a.taint)
                 self.code_string(rest[0], sub, f"{name} -c")
@@ -298,7 +299,8 @@ class Analyzer(Walker):
                 argv = [Arg(item.text, item.taint)]
             else:
                 argv = [*template, Arg(value, item.taint)]
-            sub = Call(argv, call.state.fork(), call.depth, None, [], [], (*call.via, via))
+            state = call.state.fork(outer=call.text)
+            sub = Call(argv, state, call.depth, None, [], [], (*call.via, via))
             if shell:
                 self.code_string(join_args(argv), sub, via)
             else:
@@ -339,7 +341,8 @@ class Analyzer(Walker):
             return
         call.code.append((lang, code.text))
         for snippet, fed in embedded_shell(lang, code.text):
-            self.run(snippet, call.state.fork(), call.depth + 1, Source("unknown") if fed else None)
+            state = call.state.fork(outer=call.text)
+            self.run(snippet, state, call.depth + 1, Source("unknown") if fed else None)
 
 
 _HANDLERS: dict[str, Callable[[Analyzer, str, list[Arg], Call], None]] = {

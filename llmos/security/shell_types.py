@@ -71,6 +71,7 @@ class Command:
     stdin: Source | None = None
     code: tuple[tuple[str, str], ...] = ()  # (language, program text) of interpreter one-liners
     text: str = ""  # the simple command as written in the source (wrappers included)
+    outer: tuple[str, ...] = ()  # the commands whose code this is (`eval ...`, `bash -c ...`)
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -138,10 +139,12 @@ class State:
     functions: set[str]
     downloads: set[str]  # shared by forks: a download in a subshell still lands on disk
     via: tuple[str, ...] = ()  # the wrappers and nested shells the code being read runs in
+    outer: tuple[str, ...] = ()  # the texts of the commands that run this code (eval, -c...)
 
-    def fork(self, via: str | None = None) -> State:
+    def fork(self, via: str | None = None, *, outer: str | None = None) -> State:
         nested = (*self.via, via) if via else self.via
-        return State(self.cwd, dict(self.env), set(self.functions), self.downloads, nested)
+        around = (*self.outer, outer) if outer else self.outer
+        return State(self.cwd, dict(self.env), set(self.functions), self.downloads, nested, around)
 
 
 @dataclass

@@ -316,6 +316,7 @@ class Walker:
                 stdin=call.stdin,
                 code=tuple(call.code),
                 text=call.text or " ".join(a.text for a in call.argv),
+                outer=call.state.outer,
             )
         )
 
