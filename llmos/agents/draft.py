@@ -8,14 +8,14 @@ like any run. The draft is validated like a file before it is written.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from llmos.agents.spec import KNOWN_TOOLS, AgentFormatError, AgentSpec, make_spec
 from llmos.credentials import model_access
 from llmos.errors import AgentError
+from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.bus import EventBus
-from llmos.kernel.economy import RunRecord, TokenEconomy
+from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.run_context import RunContext
 from llmos.sdk.types import AgentOutcome
 from llmos.workspace import Workspace
@@ -113,23 +113,10 @@ async def draft_agent(
 def _record(
     economy: TokenEconomy, ctx: RunContext, outcome: AgentOutcome | None, problem: str | None
 ) -> None:
-    finished = time.time()
     status = "success" if problem is None else "error"
     if outcome is not None and not outcome.ok:
         status = outcome.status
-    economy.record_run(
-        RunRecord(
-            run_id=ctx.run_id,
-            started_at=ctx.started_at,
-            finished_at=finished,
-            goal=ctx.goal,
-            project=ctx.project,
-            mode="agent-draft",
-            model=(outcome.model if outcome else None) or ctx.model,
-            status=status,
-            cost_usd=outcome.cost_usd if outcome else ctx.spent_usd,
-            turns=outcome.turns if outcome else 0,
-            duration_secs=finished - ctx.started_at,
-            error=problem,
-        )
+    cost = outcome.cost_usd if outcome else ctx.spent_usd
+    record_agent_run(
+        ctx, economy, outcome, mode="agent-draft", status=status, cost_usd=cost, error=problem
     )

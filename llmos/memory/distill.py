@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llmos.credentials import model_access
 from llmos.errors import LlmosError, UsageError
+from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.bus import EventBus
-from llmos.kernel.economy import RunRecord, TokenEconomy
-from llmos.kernel.events import RunFinished, RunStarted
+from llmos.kernel.economy import TokenEconomy
+from llmos.kernel.events import RunStarted
 from llmos.kernel.run_context import RunContext
 from llmos.memory.facts import MemoryStore
 from llmos.memory.memory_index import IndexedItem
@@ -318,33 +318,6 @@ def _record(
     cost: float,
     error: str | None,
 ) -> None:
-    finished = time.time()
-    economy.record_run(
-        RunRecord(
-            run_id=ctx.run_id,
-            started_at=ctx.started_at,
-            finished_at=finished,
-            goal=ctx.goal,
-            project=ctx.project,
-            mode="distill",
-            model=(outcome.model if outcome else None) or ctx.model,
-            status=status,
-            cost_usd=cost,
-            input_tokens=outcome.input_tokens if outcome else ctx.cost.input_tokens,
-            output_tokens=outcome.output_tokens if outcome else ctx.cost.output_tokens,
-            turns=outcome.turns if outcome else 0,
-            duration_secs=finished - ctx.started_at,
-            error=error,
-        )
-    )
-    ctx.bus.publish(
-        RunFinished(
-            run_id=ctx.run_id,
-            status=status,
-            cost_usd=cost,
-            turns=outcome.turns if outcome else 0,
-            tool_calls=0,
-            duration_secs=finished - ctx.started_at,
-            error=error,
-        )
+    record_agent_run(
+        ctx, economy, outcome, mode="distill", status=status, cost_usd=cost, error=error
     )

@@ -94,7 +94,7 @@ async def _run_in_project(
     env: dict[str, str] | None,
     approver: Approver | None,
 ) -> RunSummary:
-    policy = load_policy(ws.root, request.project)  # a bad policy file stops the run here
+    policy = load_policy(ws.root, request.project)  # for a replay's guard (security/guard.py)
     economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
     library = TraceLibrary(ws)
     try:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.builtin_hooks import install_builtin_hooks
-from llmos.kernel.economy import RunRecord, TokenEconomy
-from llmos.kernel.events import RunFinished
+from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.hooks import HookRegistry
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
@@ -197,42 +196,19 @@ def _record(
     trace_path: Path | None,
     error: str | None,
 ) -> None:
-    finished = time.time()
     status: str
     if outcome is not None:
         status, cost = outcome.status, outcome.cost_usd
     else:
         status = "interrupted" if error == "interrupted" else "error"
         cost = ctx.spent_usd  # the CLI never reported; charge what the stream showed
-    economy.record_run(
-        RunRecord(
-            run_id=ctx.run_id,
-            started_at=ctx.started_at,
-            finished_at=finished,
-            goal=ctx.goal,
-            project=ctx.project,
-            mode="learner",
-            model=(outcome.model if outcome else None) or ctx.model,
-            status=status,
-            cost_usd=cost,
-            input_tokens=outcome.input_tokens if outcome else ctx.cost.input_tokens,
-            output_tokens=outcome.output_tokens if outcome else ctx.cost.output_tokens,
-            turns=outcome.turns if outcome else 0,
-            tool_calls=ctx.tool_calls,
-            duration_secs=finished - ctx.started_at,
-            trace_path=str(trace_path) if trace_path else None,
-            error=error,
-        )
-    )
-    ctx.bus.publish(
-        RunFinished(
-            run_id=ctx.run_id,
-            status=status,
-            cost_usd=cost,
-            turns=outcome.turns if outcome else 0,
-            tool_calls=ctx.tool_calls,
-            duration_secs=finished - ctx.started_at,
-            trace_path=str(trace_path) if trace_path else None,
-            error=error,
-        )
+    record_agent_run(
+        ctx,
+        economy,
+        outcome,
+        mode="learner",
+        status=status,
+        cost_usd=cost,
+        error=error,
+        trace_path=trace_path,
     )
