@@ -198,9 +198,8 @@ def _workspace_with_history(root: Path) -> Workspace:
     ]
     ids = [_record(economy, n, *row) for n, row in enumerate(rows)]
     economy.close()
-    # A ledger column another feature may add: read when present, never required.
+    # The agent each run worked as (the orchestrator fills this column).
     with sqlite3.connect(ws.db_path) as db:
-        db.execute("ALTER TABLE runs ADD COLUMN agent TEXT")
         db.executemany(
             "UPDATE runs SET agent=? WHERE run_id=?",
             [

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.errors import LlmosError, UsageError
@@ -52,7 +52,8 @@ def list_traces(
     if as_json:
         typer.echo(json.dumps([e.__dict__ for e in entries], indent=2))
         return
-    table = Table("id", "goal", "mode", "rating", "uses", "cost", "last used")
+    ids = Column("id", no_wrap=True, min_width=16)  # an id must stay whole to be copied
+    table = Table(ids, "goal", "mode", "rating", "uses", "cost", "last used")
     for e in entries:
         table.add_row(
             e.signature,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,6 +99,11 @@ async def run_cli(ws: Workspace, name: str, args: Sequence[str]) -> int:
 
     root = typer.main.get_command(app)
     argv = command_args(ws, name, args)
+
+    # The command's own rich Console cannot see the terminal through the prompt's output
+    # proxy and would wrap at 80 columns; tell it the real width.
+    width = shutil.get_terminal_size(fallback=(100, 24)).columns
+    os.environ["COLUMNS"] = str(width)
 
     def call() -> int:
         try:
