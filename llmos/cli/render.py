@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.plan_view import PlanView
 from llmos.kernel.events import (
     AssistantText,
     Event,
@@ -27,6 +26,7 @@ from llmos.kernel.events import (
 from llmos.memory.trace import one_line
 
 if TYPE_CHECKING:
+    from llmos.cli.plan_view import PlanView
     from llmos.modes.dispatcher import DryRun
     from llmos.modes.types import RunSummary
 
@@ -50,6 +50,8 @@ class LiveRenderer:
         c = self.console
         match event:
             case PlanReady():
+                from llmos.cli.plan_view import PlanView  # only orchestrations draw a tree
+
                 self.plan_view = self.plan_view or PlanView(c)
                 self.plan_view.plan(event)
             case SubtaskChanged() if self.plan_view is not None:

@@ -55,15 +55,28 @@ class TraceLibrary:
             raise TraceFormatError(f"not UTF-8 text ({exc})", path=str(path)) from exc
 
     # Matching ------------------------------------------------------------------------------
-    def matches(self, goal: str, *, project: str | None = None, limit: int = 5) -> list[Match]:
-        """Learned goals like `goal`, most confident first (the project's own first on ties)."""
+    def matches(
+        self,
+        goal: str,
+        *,
+        project: str | None = None,
+        limit: int = 5,
+        near_when_exact: bool = False,
+    ) -> list[Match]:
+        """Learned goals like `goal`, most confident first (the project's own first on ties).
+
+        An exact match is a B-tree lookup; near matches need a full-text search, which
+        grows with the library, so it is skipped when an exact match exists unless
+        `near_when_exact` asks for it.
+        """
         signature = goal_signature(goal)
         self.index.sync()  # one stat of the folder, unless files came or went
         self.index.refresh(f"{signature}.md")  # the usual home of an exact match: re-check it
         found: dict[str, Match] = {}
         for entry in self.index.by_signature(signature):
             found[entry.name] = Match(entry, 1.0)
-        for candidate in self.index.candidates(goal):
+        near = self.index.candidates(goal) if near_when_exact or not found else []
+        for candidate in near:
             if candidate.name in found:
                 continue
             # Re-checked against its file before it is trusted: it may have been edited.

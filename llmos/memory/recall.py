@@ -147,7 +147,7 @@ def gather(
         bonus = _OWN_PROJECT_BONUS if entry.project is not None else 0.0
         found.append(Candidate(entry.kind, str(entry.path), _rank(entry.kind, score, bonus), text))
     noted = {entry.trace for entry in entries if entry.kind == "insight"}
-    for match in library.matches(goal, project=project, limit=8):
+    for match in library.matches(goal, project=project, limit=8, near_when_exact=True):
         learned = match.entry
         if learned.signature in exclude or learned.signature in noted:
             continue  # shown in full already, or its insight says the same and more

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmos.errors import TraceFormatError
+from llmos.memory.matching import FILLER_WORDS
 from llmos.memory.trace import Trace, goal_signature, normalize_goal, parse
 
 log = logging.getLogger(__name__)
@@ -177,8 +178,9 @@ class TraceIndex:
         return [_row(row) for row in rows]
 
     def candidates(self, goal: str, *, limit: int = 20) -> list[IndexedTrace]:
-        """Traces sharing at least one word with `goal`, best FTS rank first."""
-        terms = sorted(set(normalize_goal(goal).split()))
+        """Traces sharing at least one meaningful word with `goal`, best FTS rank first."""
+        # Filler words match nearly every goal, and would only make the search slower.
+        terms = sorted(set(normalize_goal(goal).split()) - FILLER_WORDS)
         if not terms:
             return []
         query = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)

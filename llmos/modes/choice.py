@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from llmos.agents.catalog import AgentCatalog, load_catalog
 from llmos.errors import LlmosError, UsageError
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace
 from llmos.modes.types import MODES, RunRequest
-from llmos.orchestration.decide import decide
-from llmos.orchestration.record import OrchestrationRecord, OrchestrationStore
 from llmos.replay.plan import ReplayPlan, plan_replay
 from llmos.workspace import Settings, Workspace
+
+if TYPE_CHECKING:
+    from llmos.agents.catalog import AgentCatalog
+    from llmos.orchestration.record import OrchestrationRecord
 
 # Below this a similar trace is not even worth showing the model as an example.
 EXAMPLE_MIN_CONFIDENCE = 0.3
@@ -68,6 +70,12 @@ def choose_mode(
     choice = _auto(library, matches, settings)
     if choice.mode != "learner" or ws is None or request.agent is not None:
         return _with_agents(choice, request, ws)
+    # Agents and orchestrations matter only once no trace can be replayed: a Follower run
+    # never pays for loading them.
+    from llmos.agents.catalog import load_catalog
+    from llmos.orchestration.decide import decide
+    from llmos.orchestration.record import OrchestrationStore
+
     catalog = load_catalog(ws, request.project)
     stored = OrchestrationStore.of(ws).find(request.goal)
     verdict = decide(
@@ -83,6 +91,8 @@ def _with_agents(choice: ModeChoice, request: RunRequest, ws: Workspace | None) 
     """A Learner run gets the agents as subagents, unless it is itself a subtask's agent."""
     if choice.mode != "learner" or ws is None or request.agent is not None:
         return choice
+    from llmos.agents.catalog import load_catalog
+
     return dataclasses.replace(choice, agents=load_catalog(ws, request.project))
 
 
@@ -91,6 +101,9 @@ def _orchestrator(
 ) -> ModeChoice:
     if ws is None:
         raise UsageError("Orchestrator mode needs a workspace (its agents)")
+    from llmos.agents.catalog import load_catalog
+    from llmos.orchestration.record import OrchestrationStore
+
     catalog = load_catalog(ws, request.project)
     if not len(catalog):
         raise UsageError(

@@ -13,9 +13,8 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from llmos.agents.catalog import load_catalog
 from llmos.credentials import model_access
 from llmos.errors import UsageError
 from llmos.kernel.bus import EventBus, Handler
@@ -127,7 +126,7 @@ async def _run_in_project(
                 f"fell back to Learner: {fallback_note}",
                 example=choice.trace,
                 example_confidence=1.0,
-                agents=None if request.agent else load_catalog(ws, request.project),
+                agents=None if request.agent else _agents(ws, request.project),
             )
         return await _learn(ws, request, choice, economy, library, subscribers, env, approver)
     finally:
@@ -299,3 +298,9 @@ def _follower_summary(
         session_log=session_log,
         error=None if outcome.ok else outcome.detail,
     )
+
+
+def _agents(ws: Workspace, project: str) -> Any:
+    from llmos.agents.catalog import load_catalog  # only runs that reach the model need them
+
+    return load_catalog(ws, project)
