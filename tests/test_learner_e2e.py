@@ -363,3 +363,16 @@ def test_a_subagents_calls_pass_the_same_policy(
         ("Agent", "none", True),
         ("Bash", "rm-protected-path", False),
     ]
+
+
+def test_a_run_whose_every_call_was_denied_leaves_no_trace_and_no_error(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    scripted.script(use_tool("Bash", command="rm -rf ~"), say("I will not do that."))
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Free some space", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    summary = _summary(proc.stdout)
+    assert summary["status"] == "success" and summary["denied_calls"] == 1
+    assert summary["trace_path"] is None  # nothing was done: nothing to replay
+    assert summary["error"] is None
+    assert list(sandbox.traces.glob("*.md")) == []

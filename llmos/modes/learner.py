@@ -144,9 +144,11 @@ async def run_learner(
     error: str | None = None
     try:
         outcome = await run_agent(agent_request, ctx)
-        if outcome.ok and request.resume_session is not None:
+        if not outcome.ok:
+            error = describe_failure(outcome)
+        elif request.resume_session is not None:
             pass  # the goal means something only in its conversation: no trace to replay
-        elif outcome.ok and worth_saving(recorder, ctx):
+        elif worth_saving(recorder, ctx):
             learned = Trace(
                 goal_text=request.goal,
                 steps=run_tools.with_checks(recorder.steps),  # plugin tool versions
@@ -159,8 +161,6 @@ async def run_learner(
             )
             trace_path = library.save(learned)
             record_insight(ws, learned, outcome, ctx)  # what worked, for later runs' recall
-        else:
-            error = describe_failure(outcome)
     except asyncio.CancelledError:
         error = "interrupted"
         raise
