@@ -61,7 +61,8 @@ class Terminal:
     def __init__(self, sandbox: Sandbox, server: ScriptedModelServer, *args: str) -> None:
         env = dict(os.environ)
         env.update(server.client_env(sandbox.claude_config))
-        env.update({"TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"})
+        # The pseudo-terminal is 200 columns wide: say so, whatever this process inherited.
+        env.update({"TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "200", "LINES": "50"})
         self.child = pexpect.spawn(
             sys.executable,
             ["-m", "llmos", "interactive", "--model", MODEL, *args],

@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,7 +103,12 @@ async def run_cli(ws: Workspace, name: str, args: Sequence[str]) -> int:
 
     # The command's own rich Console cannot see the terminal through the prompt's output
     # proxy and would wrap at 80 columns; tell it the real width.
-    width = shutil.get_terminal_size(fallback=(100, 24)).columns
+    terminal = sys.__stdout__  # the real terminal, under the prompt's proxy
+    try:
+        width = os.get_terminal_size(terminal.fileno()).columns if terminal else 0
+    except (OSError, ValueError):
+        width = 0
+    width = width or shutil.get_terminal_size(fallback=(100, 24)).columns
     os.environ["COLUMNS"] = str(width)
 
     def call() -> int:
