@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmos.database import open_database
 from llmos.errors import LowBatteryError, UsageError
 
 # Below this the battery is considered flat: no model call costs less than about a cent.
@@ -151,15 +152,7 @@ class BalanceEntry:
 
 def connect(db_path: Path) -> sqlite3.Connection:
     """Open the workspace database and bring its schema up to date."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-    return conn
+    return open_database(db_path, _MIGRATIONS)
 
 
 class TokenEconomy:

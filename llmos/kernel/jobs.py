@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from llmos.database import open_database
 from llmos.errors import UsageError
 from llmos.kernel.triggers import Schedule
 
@@ -118,14 +119,8 @@ class JobRun:
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-    return conn
+    """Open the schedule database and bring its schema up to date."""
+    return open_database(db_path, _MIGRATIONS)
 
 
 def _job(row: sqlite3.Row) -> Job:
