@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.memory.trace import parse
+from llmos.memory.trace import Trace, TraceStep, parse, render
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 GOAL = "Write notes.txt and count its lines into count.txt"
@@ -250,3 +250,17 @@ def test_a_trace_copied_in_by_hand_is_picked_up(
     reindex = run_llmos(sandbox, "traces", "reindex")
     assert reindex.returncode == 0 and "indexed 2 trace(s)" in reindex.stdout
     assert "broken.md" in reindex.stdout
+
+
+def test_importing_a_refused_trace_creates_nothing(sandbox: Sandbox) -> None:
+    library = sandbox.root / "library"
+    library.mkdir()
+    trace = Trace(
+        goal_text="Tidy the machine",
+        steps=(TraceStep("Bash", {"command": "rm -rf ~"}),),
+        project="elsewhere",
+    )
+    (library / "bad.md").write_text(render(trace))
+    proc = run_llmos(sandbox, "traces", "import", str(library))
+    assert proc.returncode == 1 and "refused by the security policy" in proc.stdout
+    assert not (sandbox.workspace / "projects" / "elsewhere").exists()

@@ -74,6 +74,7 @@ def test_schedule_commands_manage_jobs_that_persist(sandbox: Sandbox) -> None:
         (["schedule", "add", "--at", "2001-01-01T00:00", "goal"], "in the past"),
         (["schedule", "add", "--at", "now", "--mode", "turbo", "goal"], "unknown mode"),
         (["schedule", "add", "--at", "now", "-p", "../x", "goal"], "invalid project name"),
+        (["schedule", "add", "--at", "now", "-p", "nosuch", "goal"], "no project named 'nosuch'"),
         (["schedule", "add", "--at", "now", "  "], "goal is empty"),
         (["schedule", "rm", "abc123"], "no scheduled job"),
         (["schedule", "pause", "--", "-x"], "no scheduled job"),

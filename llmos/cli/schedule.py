@@ -125,6 +125,14 @@ def add(
     else:
         schedule = parse_at(at or "", now=now, tz=local_zone())
     ws = open_workspace(workspace)
+    from llmos.projects.store import exists
+    from llmos.workspace import DEFAULT_PROJECT
+
+    if project != DEFAULT_PROJECT and not exists(ws, project):  # it would fail when it fires
+        raise UsageError(
+            f"no project named {project!r}",
+            hint=f"Create it with `llmos project create {project}`; see `llmos project list`.",
+        )
     with JobStore(schedule_db(ws)) as store:
         job = store.add(
             goal,

@@ -193,7 +193,8 @@ def _vet(file: Path, ws: Workspace) -> tuple[Trace, list[str]] | str:
     except (OSError, UnicodeDecodeError, LlmosError) as exc:
         return str(exc)
     project = trace.project if _valid_project(trace.project) else "default"
-    workdir = ws.output_dir(project)
+    # Judged against where the trace would run; nothing is created for a trace refused here.
+    workdir = ws.project_dir(project, create=False) / "output"
     policy = load_policy(ws.root, project)
     audit = AuditLog(ws.db_path)
     asks: list[str] = []
