@@ -146,6 +146,7 @@ def test_memory_commands(sandbox: Sandbox) -> None:
     assert added.returncode == 0, added.stderr
     fact = json.loads(added.stdout)
     assert Path(fact["path"]).is_file() and fact["project"] is None
+    assert run_llmos(sandbox, "project", "create", "web").returncode == 0
     in_web = run_llmos(sandbox, "memory", "add", "Web backups skip node_modules", "-p", "web")
     assert in_web.returncode == 0 and "project web" in in_web.stdout
 
@@ -166,6 +167,7 @@ def test_memory_commands(sandbox: Sandbox) -> None:
 
     for args, message in (
         (("memory", "add", "  "), "the text is empty"),
+        (("memory", "add", "a fact", "-p", "nosuch"), "no project named 'nosuch'"),
         (("memory", "rm", "-y", "nope"), "no memory has the id nope"),
         (("memory", "list", "--kind", "rumour"), "--kind must be fact or insight"),
     ):

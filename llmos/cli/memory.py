@@ -49,6 +49,19 @@ def _store(workspace: Path | None) -> MemoryStore:
     return MemoryStore(open_workspace(workspace))
 
 
+def _require_project(ws: Any, project: str | None) -> None:
+    """A fact for a project that does not exist would create it: refuse, as `run -p` does."""
+    from llmos.errors import UsageError
+    from llmos.projects.store import exists
+    from llmos.workspace import DEFAULT_PROJECT
+
+    if project is not None and project != DEFAULT_PROJECT and not exists(ws, project):
+        raise UsageError(
+            f"no project named {project!r}",
+            hint=f"Create it with `llmos project create {project}`; see `llmos project list`.",
+        )
+
+
 def _kinds(kind: str | None) -> tuple[Any, ...]:
     from llmos.errors import UsageError
     from llmos.memory.memory_item import KINDS
@@ -124,6 +137,7 @@ def add(
 ) -> None:
     """Remember a fact: Learner runs whose goal it bears on are given it before they start."""
     with _store(workspace) as store:
+        _require_project(store.ws, project)
         item, path = store.add_fact(text, project=project, tags=tags or [])
     if as_json:
         typer.echo(json.dumps({"id": item.id, "path": str(path), "project": project}, indent=2))
