@@ -17,3 +17,5 @@ def test_demo_runs_offline_and_shows_learning_and_a_denial(sandbox: Sandbox) -> 
     # Only the learned goal left a trace: the refused one did nothing worth replaying.
     assert len(list((demo_ws / "memories" / "traces").glob("*.md"))) == 1
     assert "## Execution Steps" in out
+    assert "follower mode" in out  # the same goal again: replayed
+    assert "model requests during the replay: 0" in out

@@ -73,8 +73,9 @@ def demo(
 ) -> None:
     """Run llmos end to end, offline, with a scripted model.
 
-    Learns a goal (really writing and running a program), shows the trace it saved, and
-    shows the security hook denying a dangerous call. The model's turns are scripted.
+    Learns a goal (really writing and running a program), shows the trace it saved,
+    replays it with no model (Follower), and shows the security hook denying a dangerous
+    call. The model's turns are scripted.
     """
     import asyncio
 
@@ -124,7 +125,25 @@ def demo(
             text = Path(first.trace_path).read_text(encoding="utf-8")
             console.print(Syntax(text, "markdown", word_wrap=True))
 
-        console.rule("3. The security hook denies a dangerous call")
+        console.rule("3. Follower mode: the same goal again, replayed with no model")
+        program.unlink()
+        asked = len(server.message_requests)
+        replay = asyncio.run(
+            run_goal(
+                ws,
+                RunRequest(goal=LEARN_GOAL.lower() + "!"),  # case and punctuation do not matter
+                subscribers=[("terminal", renderer)],
+                env=env,
+            )
+        )
+        console.print(summary_table(replay))
+        replayed = replay.mode == "follower" and len(server.message_requests) == asked
+        console.print(
+            f"\n[bold]{program}[/] is back: {program.is_file()}; model requests during the "
+            f"replay: {len(server.message_requests) - asked}"
+        )
+
+        console.rule("4. The security hook denies a dangerous call")
         second = asyncio.run(
             run_goal(
                 ws,
@@ -136,7 +155,14 @@ def demo(
         console.print(summary_table(second))
         server.assert_complete()
 
-    ok = first.ok and second.ok and second.denied_calls >= 1 and program.is_file()
+    ok = (
+        first.ok
+        and replay.ok
+        and replayed
+        and program.is_file()
+        and second.ok
+        and second.denied_calls >= 1
+    )
     console.rule("done" if ok else "[red]demo failed")
     console.print(
         f"Workspace kept at {ws.root}. Try: llmos status --workspace {ws.root}"
