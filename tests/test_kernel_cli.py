@@ -38,6 +38,7 @@ def _no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
 
 
 def test_schedule_commands_manage_jobs_that_persist(sandbox: Sandbox) -> None:
+    assert run_llmos(sandbox, "project", "create", "web").returncode == 0
     cron = _json(
         run_llmos(
             sandbox, "schedule", "add", "--cron", "0 9 * * 1-5", "-p", "web", "--json", "Report"
