@@ -11,12 +11,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos.database import open_database
+from llmos.database import open_database, transaction
 from llmos.errors import LowBatteryError, UsageError
 
 # Below this the battery is considered flat: no model call costs less than about a cent.
@@ -166,16 +166,8 @@ class TokenEconomy:
     def close(self) -> None:
         self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Cursor]:
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return transaction(self._conn)
 
     # Balance -------------------------------------------------------------------------------
     @property

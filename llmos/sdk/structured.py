@@ -12,6 +12,7 @@ lazily, like Learner mode: importing this module costs nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,20 +58,10 @@ async def ask_structured(
     """One tool-less model call whose answer must match `schema`. Cost lands on `ctx`."""
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
 
-    request = AgentRequest(
-        prompt=prompt,
-        workdir=workdir,
-        hooks=[],
-        budget_usd=budget_usd,
-        model=model,
-        max_turns=STRUCTURED_MAX_TURNS,
-        timeout_secs=timeout_secs,
-        stall_timeout_secs=stall_timeout_secs,
-        tools=(),
-        env=env or {},
-        output_schema=schema,
-        system_prompt=system,
+    request = _tool_less(
+        prompt, system, budget_usd, model, workdir, env, timeout_secs, stall_timeout_secs
     )
+    request = dataclasses.replace(request, max_turns=STRUCTURED_MAX_TURNS, output_schema=schema)
     outcome = await run_agent(request, ctx)
     data = outcome.structured_output
     return StructuredAnswer(data if isinstance(data, dict) else None, outcome)
@@ -91,7 +82,24 @@ async def ask_text(
     """One tool-less model call answered in prose (the orchestrator's synthesis)."""
     from llmos.sdk.runner import run_agent
 
-    request = AgentRequest(
+    request = _tool_less(
+        prompt, system, budget_usd, model, workdir, env, timeout_secs, stall_timeout_secs
+    )
+    return await run_agent(request, ctx)
+
+
+def _tool_less(
+    prompt: str,
+    system: str,
+    budget_usd: float,
+    model: str | None,
+    workdir: Path,
+    env: dict[str, str] | None,
+    timeout_secs: float | None,
+    stall_timeout_secs: float | None,
+) -> AgentRequest:
+    """A request with no tools and no hooks: the model only answers."""
+    return AgentRequest(
         prompt=prompt,
         workdir=workdir,
         hooks=[],
@@ -104,4 +112,3 @@ async def ask_text(
         env=env or {},
         system_prompt=system,
     )
-    return await run_agent(request, ctx)
