@@ -14,9 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llmos.errors import UsageError
+from llmos.yaml_text import YAMLError, load_yaml
 
 DEFAULT_PROJECT = "default"
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -195,8 +194,8 @@ class Workspace:
         if not self.config_path.exists():
             return Settings()
         try:
-            data = yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+            data = load_yaml(self.config_path.read_text(encoding="utf-8")) or {}
+        except YAMLError as exc:
             raise UsageError(f"{self.config_path}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):
             raise UsageError(f"{self.config_path}: expected a mapping of settings")

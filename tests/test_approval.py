@@ -23,7 +23,8 @@ import pytest
 from conftest import MODEL, Sandbox, run_llmos
 from rich.console import Console
 
-from llmos.cli.approve import TerminalApprover, approver_for
+from llmos.cli.approve import TerminalApprover
+from llmos.cli.run import approver_for
 from llmos.kernel.approval import (
     ApprovalRequest,
     Approve,

@@ -6,6 +6,8 @@ import asyncio
 import threading
 import time
 
+import pytest
+
 from llmos.kernel.bus import EventBus, Subscription
 from llmos.kernel.events import AssistantText, Event
 
@@ -133,3 +135,42 @@ def test_on_close_runs_after_the_last_event_and_publish_after_close_is_ignored()
         return seen
 
     assert asyncio.run(main()) == ["0", "1", "2", "closed after 3"]
+
+
+def test_plain_subscribers_need_no_event_loop() -> None:
+    """A replay publishes and closes its bus without asyncio (llmos/modes/dispatcher.py)."""
+    bus = EventBus()
+    seen: list[str] = []
+    closed: list[int] = []
+    bus.subscribe(
+        lambda e: seen.append(e.text),  # type: ignore[attr-defined]
+        name="plain",
+        on_close=lambda sub: closed.append(sub.delivered),
+    )
+    assert not bus.needs_loop
+    for n in range(3):
+        bus.publish(_event(n))
+    bus.close_blocking()
+    assert seen == ["0", "1", "2"] and closed == [3]
+
+    async def handler(event: Event) -> None:
+        pass
+
+    with pytest.raises(RuntimeError):  # an async subscriber needs the running loop
+        EventBus().subscribe(handler, name="async")
+
+
+def test_close_blocking_refuses_a_bus_with_async_subscribers() -> None:
+    async def main() -> None:
+        bus = EventBus()
+
+        async def handler(event: Event) -> None:
+            pass
+
+        bus.subscribe(handler, name="async")
+        assert bus.needs_loop
+        with pytest.raises(RuntimeError, match="await close"):
+            bus.close_blocking()
+        await bus.close()
+
+    asyncio.run(main())

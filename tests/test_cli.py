@@ -119,6 +119,36 @@ def test_fast_paths_do_not_import_the_sdk(sandbox: Sandbox, argv: list[str]) -> 
     assert proc.returncode == 0, proc.stderr
 
 
+def test_top_level_help_imports_no_command_module(sandbox: Sandbox) -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['llmos', '--help']\n"
+        "from llmos.cli import COMMANDS, app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "loaded = [n for n, e in COMMANDS.items() if e.target.split(':')[0] in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "policy" in proc.stdout and "The security policy" in proc.stdout
+
+
+def test_each_listed_summary_is_how_the_commands_help_starts() -> None:
+    """`llmos --help` lists the summaries of llmos/cli/__init__.py: they must not drift."""
+    import click
+    import typer
+
+    from llmos.cli import COMMANDS, app
+
+    group = typer.main.get_command(app)
+    ctx = click.Context(group)
+    for name, entry in COMMANDS.items():
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        real = " ".join((command.help or "").split())
+        assert real.startswith(entry.summary), (name, real, entry.summary)
+
+
 def test_help_explains_the_commands(sandbox: Sandbox) -> None:
     top = run_llmos(sandbox, "--help").stdout
     for command in ("run", "status", "budget", "demo"):

@@ -72,7 +72,9 @@ def test_learn_then_follow_with_no_model_request(
     assert follower_row["model"] is None
 
 
-def test_follower_never_imports_the_sdk(sandbox: Sandbox, scripted: ScriptedModelServer) -> None:
+def test_follower_never_imports_the_sdk_nor_asyncio(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
     _learn(sandbox, scripted)
     code = (
         "import sys\n"
@@ -80,7 +82,8 @@ def test_follower_never_imports_the_sdk(sandbox: Sandbox, scripted: ScriptedMode
         "from llmos.cli import main\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
-        "assert not roots & {'claude_agent_sdk', 'anthropic'}, roots\n"
+        # Nor asyncio: a replay that asks nobody runs as plain Python (modes/dispatcher.py).
+        "assert not roots & {'claude_agent_sdk', 'anthropic', 'asyncio'}, roots\n"
         "print('follower ok')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -431,7 +431,8 @@ def test_a_command_not_in_this_build_says_so(
 ) -> None:
     from llmos import cli
 
-    monkeypatch.setitem(cli.COMMANDS, "future", "llmos.cli.not_yet_written:future_app")
+    entry = cli.CommandEntry("llmos.cli.not_yet_written:future_app", "Not written yet.")
+    monkeypatch.setitem(cli.COMMANDS, "future", entry)
     with pytest.raises(FeatureUnavailable, match="not available yet"):
         asyncio.run(run_cli(_workspace(sandbox), "future", []))
 

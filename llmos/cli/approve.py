@@ -6,17 +6,16 @@ many calls wait. Modify edits the command of a Bash call, the path of a file or 
 or else the whole input as JSON; the changed call is checked by the policy again. An empty
 answer to modify keeps the call as it was; end of input (Ctrl-D) rejects. `--yes` approves
 every question without asking; with no terminal (or `--json`) there is nobody to ask, and the
-policy's questions are refused.
+policy's questions are refused. asyncio is imported only when a question is asked: a replay
+in `llmos run` runs without an event loop (llmos/modes/dispatcher.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,12 +23,13 @@ from rich.markup import escape
 from llmos.kernel.approval import (
     ApprovalRequest,
     Approve,
-    Approver,
     Modify,
     Reject,
     Verdict,
-    YesApprover,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 QUESTION = "approve, modify or reject? [a/m/r] "
 _ANSWERS = {"a": "approve", "approve": "approve", "y": "approve", "yes": "approve"}
@@ -42,22 +42,17 @@ _EDITED_FIELD |= {"Grep": "path", "Glob": "path", "LS": "path"}
 Reader = Callable[[str, str], str]  # (prompt, text to edit) -> the line typed; EOFError at end
 
 
-def approver_for(console: Console, *, yes: bool, interactive: bool) -> Approver | None:
-    """Who approves what the policy asks about in `llmos run`: --yes, the terminal, or nobody."""
-    if yes:
-        return YesApprover()
-    if interactive and sys.stdin.isatty() and sys.stdout.isatty():
-        return TerminalApprover(console)
-    return None
-
-
 class TerminalApprover:
     def __init__(self, console: Console, read: Reader | None = None) -> None:
         self.console = console
         self._read = read or read_line
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # made in the loop that first asks
 
     async def approve(self, request: ApprovalRequest) -> Verdict:
+        import asyncio
+
+        if self._lock is None:
+            self._lock = asyncio.Lock()
         async with self._lock:
             try:
                 return await self._ask(request)
@@ -117,6 +112,8 @@ class TerminalApprover:
     async def _line(self, prompt: str, text: str = "") -> str:
         """One line from the terminal, read in a daemon thread so that the event loop goes on
         (and an interrupted run never waits for the thread)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         done: asyncio.Future[str] = loop.create_future()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,7 +13,22 @@ from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.modes.types import MODES, Mode, RunRequest
 
 if TYPE_CHECKING:
+    from llmos.kernel.approval import Approver
     from llmos.kernel.bus import Handler
+
+
+def approver_for(console: Console, *, yes: bool, interactive: bool) -> Approver | None:
+    """Who approves what the policy asks about in `llmos run`: --yes, the terminal, or nobody.
+    (The approval machinery is imported only for a run that has someone to ask.)"""
+    if yes:
+        from llmos.kernel.approval import YesApprover
+
+        return YesApprover()
+    if interactive and sys.stdin.isatty() and sys.stdout.isatty():
+        from llmos.cli.approve import TerminalApprover
+
+        return TerminalApprover(console)
+    return None
 
 
 def _check_mode(value: str) -> str:
@@ -114,9 +129,8 @@ def run(
     4 low battery, 5 the agent (CLI) failed.
     """
     # Imported here, not at the top: other commands (and --help) need none of this.
-    from llmos.cli.approve import approver_for
     from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
-    from llmos.modes.dispatcher import plan_goal, run_goal
+    from llmos.modes.dispatcher import plan_goal, run_goal_blocking
 
     ws = open_workspace(workspace)
     mode_value: Mode = mode  # type: ignore[assignment]  # validated by _check_mode
@@ -143,7 +157,7 @@ def run(
     if not as_json:
         subscribers.append(("terminal", LiveRenderer(console)))
     approver = approver_for(console, yes=yes, interactive=not as_json)
-    summary = asyncio.run(run_goal(ws, request, subscribers=subscribers, approver=approver))
+    summary = run_goal_blocking(ws, request, subscribers=subscribers, approver=approver)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2))
     else:

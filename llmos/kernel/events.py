@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Event:
     kind: ClassVar[str] = "event"
     run_id: str
@@ -21,7 +21,7 @@ class Event:
         return {"kind": self.kind, **asdict(self)}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class RunStarted(Event):
     kind: ClassVar[str] = "run_started"
     goal: str
@@ -33,7 +33,7 @@ class RunStarted(Event):
     reason: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ToolRequested(Event):
     kind: ClassVar[str] = "tool_requested"
     tool_use_id: str
@@ -42,7 +42,7 @@ class ToolRequested(Event):
     agent: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ToolDecision(Event):
     """The verdict of a PreToolUse guard (security, approval, budget) on one call."""
 
@@ -58,7 +58,7 @@ class ToolDecision(Event):
     updated_input: dict[str, Any] | None = None  # the input that ran, when a human changed it
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ToolFinished(Event):
     kind: ClassVar[str] = "tool_finished"
     tool_use_id: str
@@ -67,21 +67,21 @@ class ToolFinished(Event):
     summary: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class AssistantText(Event):
     kind: ClassVar[str] = "assistant_text"
     text: str
     agent: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class CostUpdated(Event):
     kind: ClassVar[str] = "cost_updated"
     spent_usd: float
     final: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Notice(Event):
     """Something the user should know about how the run is going (e.g. a fallback)."""
 
@@ -89,7 +89,7 @@ class Notice(Event):
     text: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class MemoryInjected(Event):
     """What recall gave the model before the run (memory/recall.py), exactly, and its size."""
 
@@ -104,7 +104,7 @@ class MemoryInjected(Event):
     considered: int = 0  # relevant items found, injected or not
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     status: str
@@ -116,7 +116,7 @@ class RunFinished(Event):
     error: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class WatchdogTripped(Event):
     """The watchdog stopped the run: `limit` is "run", "stall" or "tool"."""
 
@@ -130,7 +130,7 @@ class WatchdogTripped(Event):
 # their own, with their own buses and session logs, linked by `parent_run_id`).
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class PlanReady(Event):
     """The plan the orchestration will run: `source` is "planner", "reused" or "revised"."""
 
@@ -139,7 +139,7 @@ class PlanReady(Event):
     subtasks: list[dict[str, Any]]  # id, goal, agent, depends_on, budget_share, cap_usd
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class SubtaskChanged(Event):
     """A subtask's status (waiting, running, retrying, success, failed, skipped) or, while
     it runs, its latest action in `detail`."""
@@ -158,7 +158,7 @@ class SubtaskChanged(Event):
 # (or per batch of missed ones). `run_id` is the run's id, or "" when no run happened.
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class JobStarted(Event):
     kind: ClassVar[str] = "job_started"
     job_id: str
@@ -167,7 +167,7 @@ class JobStarted(Event):
     coalesced: int = 1  # fire times this one run stands for (the misfire rule)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class JobFinished(Event):
     kind: ClassVar[str] = "job_finished"
     job_id: str
@@ -177,7 +177,7 @@ class JobFinished(Event):
     error: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class JobMissed(Event):
     kind: ClassVar[str] = "job_missed"
     job_id: str

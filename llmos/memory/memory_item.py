@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import frontmatter
 import yaml
 
 from llmos.errors import LlmosError, UsageError
 from llmos.memory.trace import now_iso
+from llmos.yaml_text import YAMLError, split_front_matter
 
 Kind = Literal["fact", "insight"]
 KINDS: tuple[Kind, ...] = ("fact", "insight")
@@ -116,10 +116,9 @@ def render(item: MemoryItem) -> str:
 def parse(text: str, *, path: Path, kind: Kind, project: str | None) -> MemoryItem:
     """The item in a file's `text`; its id, kind and scope come from where the file is."""
     try:
-        post = frontmatter.loads(text)
-    except yaml.YAMLError as exc:
+        meta, body = split_front_matter(text)
+    except YAMLError as exc:
         raise MemoryFormatError(f"{path}: front matter is not valid YAML ({exc})") from exc
-    meta = dict(post.metadata)
     tags = meta.pop("tags", None) or []
     if not isinstance(tags, list):
         tags = [tags]
@@ -128,7 +127,7 @@ def parse(text: str, *, path: Path, kind: Kind, project: str | None) -> MemoryIt
     return MemoryItem(
         id=path.stem,
         kind=kind,
-        text=post.content.strip(),
+        text=body,
         project=project,
         tags=tuple(str(t).strip().lower() for t in tags if str(t).strip()),
         created_at=str(created) if created else _mtime_iso(path),

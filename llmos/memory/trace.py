@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import frontmatter
 import yaml
 
 from llmos.errors import TraceFormatError
+from llmos.yaml_text import YAMLError, load_yaml, split_front_matter
 
 SCHEMA_VERSION = 1
 Outcome = Literal["ok", "error"]
@@ -160,7 +160,7 @@ def _dump_yaml(data: dict[str, Any]) -> str:
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
     # PyYAML writes some line separators (U+0085, U+2028...) raw, and they read back as line
     # breaks; escaping everything non-ASCII is less readable but always exact.
-    if yaml.safe_load(text) != data:
+    if load_yaml(text) != data:
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, default_flow_style=False)
     return text
 
@@ -173,16 +173,15 @@ def _json_line(value: Any) -> str:
 # Parsing -------------------------------------------------------------------------------------
 def parse(text: str, *, source: str | None = None) -> Trace:
     try:
-        post = frontmatter.loads(text)
-    except yaml.YAMLError as exc:
+        meta, body = split_front_matter(text)
+    except YAMLError as exc:
         raise TraceFormatError(f"front matter is not valid YAML ({exc})", path=source) from exc
-    meta = dict(post.metadata)
     if not meta:
         raise TraceFormatError("no YAML front matter", path=source)
     version = meta.get("schema_version")
     if version != SCHEMA_VERSION:
         raise TraceFormatError(f"unsupported schema_version {version!r}", path=source)
-    steps, result = _parse_body(post.content, source)
+    steps, result = _parse_body(body, source)
     missing = sorted({"goal_text", "goal_signature"} - set(meta))
     if missing:
         raise TraceFormatError(f"front matter lacks {', '.join(missing)}", path=source)

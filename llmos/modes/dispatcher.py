@@ -17,19 +17,25 @@ from typing import TYPE_CHECKING, Any
 
 from llmos.credentials import model_access
 from llmos.errors import UsageError
-from llmos.kernel.bus import EventBus, Handler
+from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
 from llmos.kernel.run_context import RunContext
 from llmos.memory.library import TraceLibrary
 from llmos.memory.session_log import SessionLog
 from llmos.modes.choice import ModeChoice, choose_mode
-from llmos.modes.follower import FollowerOutcome, run_follower
+from llmos.modes.follower import (
+    FollowerOutcome,
+    Preflight,
+    ask_before_replay,
+    preflight,
+    run_follower,
+)
 from llmos.modes.types import RunRequest, RunSummary
 from llmos.plugins.run_tools import activated
 from llmos.projects.scope import enter_project
-from llmos.replay.plan import ReplayPlan
-from llmos.security.guard import run_guard
+from llmos.replay.plan import ReplayPlan, plan_replay
+from llmos.security.guard import RunGuard, run_guard
 from llmos.security.policy_file import load_policy
 from llmos.workspace import Workspace
 
@@ -75,63 +81,173 @@ async def run_goal(
     alone (the interactive REPL); without one such calls are denied."""
     _check_request(request)
     scope = enter_project(ws, request.project)
-    with activated(scope.tools):
-        return await _run_in_project(
-            scope.ws,
-            request,
-            subscribers=[*subscribers, *scope.subscribers],
-            env=env,
-            approver=approver,
-        )
+    handlers = [*subscribers, *scope.subscribers]
+    with activated(scope.tools), _GoalRun(scope.ws, request, handlers, env, approver) as run:
+        return await run.finish()
 
 
-async def _run_in_project(
+def run_goal_blocking(
     ws: Workspace,
     request: RunRequest,
     *,
-    subscribers: Sequence[tuple[str, Handler]],
-    env: dict[str, str] | None,
-    approver: Approver | None,
+    subscribers: Sequence[tuple[str, Handler]] = (),
+    approver: Approver | None = None,
 ) -> RunSummary:
-    policy = load_policy(ws.root, request.project)  # for a replay's guard (security/guard.py)
-    economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
-    library = TraceLibrary(ws)
-    try:
-        choice = _continued(request) or choose_mode(request, library, ws.settings, ws=ws)
-        if choice.mode == "orchestrator":
-            return await _orchestrate(ws, request, choice, economy, subscribers, env)
-        fallback_note = ""
-        if choice.mode == "follower":
-            ctx = _context(request, ws, "follower", budget=0.0)
-            bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
+    """`run_goal` for a caller with no event loop (`llmos run`). A replay needs none: unless
+    a human must be asked first or a subscriber is an `async def`, it runs as plain Python and
+    asyncio is never imported (~25 ms of a $0 run). Anything else runs in `asyncio.run`."""
+    _check_request(request)
+    scope = enter_project(ws, request.project)
+    handlers = [*subscribers, *scope.subscribers]
+    with activated(scope.tools), _GoalRun(scope.ws, request, handlers, None, approver) as run:
+        if run.choice.mode == "follower" and not any(is_async_handler(h) for _, h in handlers):
+            replay = run.start_replay()
             try:
-                assert choice.entry is not None and choice.trace is not None
-                guard = run_guard(ws, ctx, approver, source="follower", policy=policy)
-                outcome = await run_follower(
-                    ctx, library, choice.entry, choice.trace, economy, guard=guard
-                )
-                if not outcome.ok and request.mode == "auto" and not request.trace_id:
-                    fallback_note = f"Follower {outcome.status} ({outcome.detail})"
-                    bus.publish(
-                        Notice(run_id=ctx.run_id, text=f"{fallback_note}; falling back to Learner")
-                    )
+                checked = preflight(replay.plan, replay.guard)
+                if checked.questions:
+                    import asyncio
+
+                    checked = asyncio.run(ask_before_replay(checked, replay.guard))
+                outcome = run.replay(replay, checked)
             finally:
-                await bus.close()
-            if not fallback_note:
-                trace_path = str(library.path_of(choice.entry))
-                return _follower_summary(ctx, choice, outcome, economy, trace_path, str(log.path))
-            # The trace that failed is still the best example of how the goal was reached.
-            choice = ModeChoice(
-                "learner",
-                f"fell back to Learner: {fallback_note}",
-                example=choice.trace,
-                example_confidence=1.0,
-                agents=None if request.agent else _agents(ws, request.project),
+                replay.ctx.bus.close_blocking()
+            summary = run.after_replay(replay, outcome)
+            if summary is not None:
+                return summary
+        import asyncio
+
+        return asyncio.run(run.finish())
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """A Follower run under way: its context (and bus), session log, guard and plan."""
+
+    ctx: RunContext
+    log: SessionLog
+    guard: RunGuard
+    plan: ReplayPlan
+
+
+class _GoalRun:
+    """One goal's run inside its project, from the mode chosen to the summary; the steps
+    both entries (`run_goal`, `run_goal_blocking`) share."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        request: RunRequest,
+        subscribers: Sequence[tuple[str, Handler]],
+        env: dict[str, str] | None,
+        approver: Approver | None,
+    ) -> None:
+        self.ws, self.request, self.subscribers = ws, request, subscribers
+        self.env, self.approver = env, approver
+        self.policy = load_policy(ws.root, request.project)  # for a replay's guard
+        self.economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
+        self.library = TraceLibrary(ws)
+        try:
+            self.choice = _continued(request) or choose_mode(
+                request, self.library, ws.settings, ws=ws
             )
-        return await _learn(ws, request, choice, economy, library, subscribers, env, approver)
-    finally:
-        library.close()
-        economy.close()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> _GoalRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.library.close()
+        self.economy.close()
+
+    async def finish(self) -> RunSummary:
+        """Run the chosen mode (a replay that fails may fall back to Learner) to a summary."""
+        if self.choice.mode == "follower":
+            replay = self.start_replay()
+            try:
+                checked = preflight(replay.plan, replay.guard)
+                if checked.questions:
+                    checked = await ask_before_replay(checked, replay.guard)
+                outcome = self.replay(replay, checked)
+            finally:
+                await replay.ctx.bus.close()
+            summary = self.after_replay(replay, outcome)
+            if summary is not None:
+                return summary
+        if self.choice.mode == "orchestrator":
+            return await _orchestrate(
+                self.ws, self.request, self.choice, self.economy, self.subscribers, self.env
+            )
+        return await _learn(
+            self.ws,
+            self.request,
+            self.choice,
+            self.economy,
+            self.library,
+            self.subscribers,
+            self.env,
+            self.approver,
+        )
+
+    # Follower ----------------------------------------------------------------------------
+    def start_replay(self) -> _Replay:
+        """A replay's context, guard and plan; then its bus and session log are opened (last:
+        the caller closes them). Plain-function subscribers need no event loop; async ones do."""
+        choice, request = self.choice, self.request
+        assert choice.entry is not None and choice.trace is not None
+        ctx = _context(request, self.ws, "follower", budget=0.0)
+        guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
+        plan = choice.plan or plan_replay(choice.trace)
+        _, log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
+        return _Replay(ctx, log, guard, plan)
+
+    def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
+        """Run the replay whose preflight (questions answered) is `checked`. In auto mode, a
+        replay that does not succeed says on the bus that the Learner takes over."""
+        choice, ctx = self.choice, replay.ctx
+        assert choice.entry is not None and choice.trace is not None
+        outcome = run_follower(
+            ctx,
+            self.library,
+            choice.entry,
+            choice.trace,
+            replay.plan,
+            checked,
+            self.economy,
+            guard=replay.guard,
+        )
+        if self._falls_back(outcome):
+            note = f"Follower {outcome.status} ({outcome.detail}); falling back to Learner"
+            ctx.bus.publish(Notice(run_id=ctx.run_id, text=note))
+        return outcome
+
+    def after_replay(self, replay: _Replay, outcome: FollowerOutcome) -> RunSummary | None:
+        """The summary of a replay (its bus closed), or None when the Learner takes over:
+        then `choice` is the fallback's."""
+        choice = self.choice
+        if not self._falls_back(outcome):
+            assert choice.entry is not None
+            trace_path = str(self.library.path_of(choice.entry))
+            return _follower_summary(
+                replay.ctx, choice, outcome, self.economy, trace_path, str(replay.log.path)
+            )
+        # The trace that failed is still the best example of how the goal was reached.
+        request = self.request
+        self.choice = ModeChoice(
+            "learner",
+            f"fell back to Learner: Follower {outcome.status} ({outcome.detail})",
+            example=choice.trace,
+            example_confidence=1.0,
+            agents=None if request.agent else _agents(self.ws, request.project),
+        )
+        return None
+
+    def _falls_back(self, outcome: FollowerOutcome) -> bool:
+        return not outcome.ok and self.request.mode == "auto" and not self.request.trace_id
 
 
 def _check_request(request: RunRequest) -> None:

@@ -1,19 +1,24 @@
 """Follower mode: replay a learned trace in Python. No model, no SDK, $0.
 
 Before anything runs, every step that would run passes the same security policy as a live
-tool call; a trace file is data from anywhere, so one dangerous step refuses the whole
-trace and nothing is executed. A step the policy asks about is put to the run's approver
-before the first step runs (`llmos/security/guard.py`); with none, or if the human rejects
-it, the trace is refused. Then each step runs in order with its checks. The outcome
-(success, divergence, refusal) is counted on the trace, which re-rates it, and the run is
-recorded in the ledger at $0 with the cost the model would have charged as `saved_usd`.
+tool call (`preflight`); a trace file is data from anywhere, so one dangerous step refuses
+the whole trace and nothing is executed. The steps the policy asks about are put to the
+run's approver before the first step runs (`ask_before_replay`, `llmos/security/guard.py`);
+with none, or if the human rejects one, the trace is refused. Then each step runs in order
+with its checks (`run_follower`). The outcome (success, divergence, refusal) is counted on
+the trace, which re-rates it, and the run is recorded in the ledger at $0 with the cost the
+model would have charged as `saved_usd`.
+
+Only asking a human needs an event loop: the replay itself is plain synchronous Python, so
+`llmos run` replays without importing asyncio (llmos/modes/dispatcher.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from llmos.kernel.economy import RunRecord, TokenEconomy
@@ -22,7 +27,7 @@ from llmos.kernel.run_context import RunContext
 from llmos.memory.library import TraceLibrary
 from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace
-from llmos.replay.plan import ReplayPlan, plan_replay
+from llmos.replay.plan import PlannedStep, ReplayPlan
 from llmos.replay.steps import Divergence, execute
 from llmos.security.guard import Review, RunGuard
 
@@ -41,17 +46,63 @@ class FollowerOutcome:
         return self.status == "success"
 
 
-async def run_follower(
+@dataclass(frozen=True)
+class Preflight:
+    """What the policy says of a replay before its first step."""
+
+    refusal: str | None = None  # why the trace is refused, if it is
+    questions: tuple[PlannedStep, ...] = ()  # steps to put to the run's approver first
+    approved: Mapping[int, Review] = field(default_factory=dict)  # by step number
+
+
+def preflight(plan: ReplayPlan, guard: RunGuard) -> Preflight:
+    """The policy's verdict on every step that would run. One it denies refuses the trace
+    (so does one it asks about, when nobody can be asked), before any human is bothered."""
+    questions = []
+    for planned in plan.to_run:
+        step = planned.step
+        verdict = guard.check(step.tool, step.input)
+        if verdict.allowed:
+            continue
+        if verdict.asks and guard.approver is not None:
+            questions.append(planned)
+            continue
+        review = guard.review_now(step.tool, step.input, tool_use_id=_use_id(planned))
+        return Preflight(refusal=_refused(planned, review))
+    return Preflight(questions=tuple(questions))
+
+
+async def ask_before_replay(checked: Preflight, guard: RunGuard) -> Preflight:
+    """Put the preflight's questions to the approver, in step order; one rejection refuses
+    the trace."""
+    approved: dict[int, Review] = {}
+    for planned in checked.questions:
+        step = planned.step
+        review = await guard.review(step.tool, step.input, tool_use_id=_use_id(planned))
+        if not review.allowed:
+            return Preflight(refusal=_refused(planned, review))
+        approved[planned.number] = review
+    return Preflight(approved=approved)
+
+
+def run_follower(
     ctx: RunContext,
     library: TraceLibrary,
     entry: IndexedTrace,
     trace: Trace,
+    plan: ReplayPlan,
+    checked: Preflight,
     economy: TokenEconomy,
     *,
-    guard: RunGuard | None = None,
+    guard: RunGuard,
 ) -> FollowerOutcome:
-    plan = plan_replay(trace)
-    outcome = await _replay(ctx, plan, guard or RunGuard(ctx, source="follower"))
+    """Replay `plan` (whose preflight, questions answered, is `checked`), then count the
+    outcome on the trace and record the run in the ledger."""
+    assert not checked.questions, "ask_before_replay answers the questions first"
+    if checked.refusal:
+        outcome = FollowerOutcome("refused", 0, f"the security policy refuses {checked.refusal}")
+    else:
+        outcome = _replay(ctx, plan, guard, checked.approved)
     library.record_outcome(entry, ok=outcome.ok)
     outcome = FollowerOutcome(
         outcome.status,
@@ -93,30 +144,22 @@ async def run_follower(
     return outcome
 
 
-async def _preflight(plan: ReplayPlan, guard: RunGuard) -> tuple[str | None, dict[int, Review]]:
-    """Why the policy refuses this trace (its first step denied, or asked about and not
-    approved), or None; and the steps a human approved, by number."""
-    approved: dict[int, Review] = {}
-    for planned in plan.to_run:
-        step = planned.step
-        if guard.check(step.tool, step.input).allowed:
-            continue
-        review = await guard.review(step.tool, step.input, tool_use_id=f"replay-{planned.number}")
-        if not review.allowed:
-            decision = review.decision
-            return f"step {planned.number} ({step.tool}): {decision.reason} [{decision.rule}]", {}
-        approved[planned.number] = review
-    return None, approved
+def _use_id(planned: PlannedStep) -> str:
+    return f"replay-{planned.number}"
 
 
-async def _replay(ctx: RunContext, plan: ReplayPlan, guard: RunGuard) -> FollowerOutcome:
-    refused, approved = await _preflight(plan, guard)
-    if refused:
-        return FollowerOutcome("refused", 0, f"the security policy refuses {refused}")
+def _refused(planned: PlannedStep, review: Review) -> str:
+    decision = review.decision
+    return f"step {planned.number} ({planned.step.tool}): {decision.reason} [{decision.rule}]"
+
+
+def _replay(
+    ctx: RunContext, plan: ReplayPlan, guard: RunGuard, approved: Mapping[int, Review]
+) -> FollowerOutcome:
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     ran = 0
     for planned in plan.to_run:
-        step, tool_use_id = planned.step, f"replay-{planned.number}"
+        step, tool_use_id = planned.step, _use_id(planned)
         earlier = approved.get(planned.number)
         if earlier is not None and earlier.changed:  # a human changed this step's input
             step = dataclasses.replace(step, input=earlier.tool_input)
@@ -127,13 +170,10 @@ async def _replay(ctx: RunContext, plan: ReplayPlan, guard: RunGuard) -> Followe
             )
         )
         # Re-checked at the moment of running: an earlier step may have planted a symlink.
-        review = await guard.review(
-            step.tool, step.input, tool_use_id=tool_use_id, approved=earlier
-        )
+        review = guard.review_now(step.tool, step.input, tool_use_id=tool_use_id, approved=earlier)
         if not review.allowed:
-            decision = review.decision
-            detail = f"step {planned.number} ({step.tool}): {decision.reason} [{decision.rule}]"
-            return FollowerOutcome("refused", ran, f"the security policy refuses {detail}")
+            refusal = _refused(planned, review)
+            return FollowerOutcome("refused", ran, f"the security policy refuses {refusal}")
         try:
             summary = execute(step, ctx.workdir)
         except (Divergence, OSError) as exc:

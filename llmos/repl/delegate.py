@@ -33,10 +33,10 @@ def cli_target(name: str) -> Any:
     `FeatureUnavailable` when this build has no such command."""
     from llmos.cli import COMMANDS
 
-    target = COMMANDS.get(name)
-    if target is None:
+    entry = COMMANDS.get(name)
+    if entry is None:
         raise _unavailable(name)
-    module_name, attribute = target.split(":")
+    module_name, attribute = entry.target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -20,13 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmos.kernel.approval import (
-    ApprovalRequest,
-    Approver,
-    Resolution,
-    publish_resolution,
-    resolve,
-)
 from llmos.kernel.events import ToolDecision
 from llmos.kernel.run_context import RunContext
 from llmos.security.audit import AuditLog
@@ -35,12 +28,17 @@ from llmos.security.policy import Policy, check_tool_call
 from llmos.security.policy_file import default_policy, load_policy
 
 if TYPE_CHECKING:
+    from llmos.kernel.approval import Approver, Resolution
     from llmos.workspace import Workspace
 
 NOBODY_TO_ASK = (
     "This call needs a human's approval, and nobody can give it in this run (no terminal). "
     "The policy says: {reason} Reach the goal another way; the user can re-run with --yes to "
     "approve such calls."
+)
+ASKED_TOO_LATE = (
+    "The policy asks about this step only now that the replay is under way (it says: "
+    "{reason}); a replay puts its questions before its first step, so it stops here."
 )
 
 
@@ -98,24 +96,56 @@ class RunGuard:
         """Decide on one call, asking the approver if the policy asks; publish and record it.
         `approved`: this call was already approved (a replay asks before its first step)."""
         verdict = self.check(tool, tool_input)
-        if verdict.asks and approved is not None and approved.allowed:
+        if not (verdict.asks and self.approver is not None and not _approved(approved)):
+            return self._settle(tool, tool_input, verdict, tool_use_id, approved)
+        # Imported here: only a call put to a human needs the approval machinery.
+        from llmos.kernel.approval import ApprovalRequest, publish_resolution, resolve
+
+        request = ApprovalRequest(
+            self.ctx.run_id, tool, dict(tool_input), verdict.reason, verdict.rule, agent
+        )
+        res = await resolve(self.approver, request, self.check)
+        publish_resolution(self.ctx, tool, tool_use_id, res)
+        final = Decision("allow" if res.allowed else "deny", res.reason, res.rule)
+        review = Review(final, verdict, res.tool_input, res.approved_by, res.changed, res)
+        self._record(tool, tool_input, review)
+        return review
+
+    def review_now(
+        self,
+        tool: str,
+        tool_input: Mapping[str, Any],
+        *,
+        tool_use_id: str,
+        approved: Review | None = None,
+    ) -> Review:
+        """`review` for code that cannot wait for a human (a replay's steps, once running):
+        what the policy would ask about, and nobody approved already, is refused."""
+        verdict = self.check(tool, tool_input)
+        unasked = ASKED_TOO_LATE if self.approver is not None else NOBODY_TO_ASK
+        return self._settle(tool, tool_input, verdict, tool_use_id, approved, unasked)
+
+    def _settle(
+        self,
+        tool: str,
+        tool_input: Mapping[str, Any],
+        verdict: Decision,
+        tool_use_id: str,
+        approved: Review | None,
+        unasked: str = NOBODY_TO_ASK,
+    ) -> Review:
+        """Decide without asking: the policy's verdict, an approval given before, or a refusal
+        (`unasked`, a template of the reason) of what only a human could have approved."""
+        if verdict.asks and _approved(approved):
+            assert approved is not None
             final = Decision("allow", "approved before the replay started", verdict.rule)
             self._publish(tool, tool_use_id, final, verdict, approved.approved_by)
             return Review(final, verdict, dict(tool_input), approved.approved_by)
-        if verdict.asks and self.approver is not None:
-            request = ApprovalRequest(
-                self.ctx.run_id, tool, dict(tool_input), verdict.reason, verdict.rule, agent
-            )
-            res = await resolve(self.approver, request, self.check)
-            publish_resolution(self.ctx, tool, tool_use_id, res)
-            final = Decision("allow" if res.allowed else "deny", res.reason, res.rule)
-            review = Review(final, verdict, res.tool_input, res.approved_by, res.changed, res)
-        else:
-            final = verdict
-            if verdict.asks:
-                final = deny(verdict.rule, NOBODY_TO_ASK.format(reason=verdict.reason))
-            self._publish(tool, tool_use_id, final, verdict)
-            review = Review(final, verdict, dict(tool_input))
+        final = verdict
+        if verdict.asks:
+            final = deny(verdict.rule, unasked.format(reason=verdict.reason))
+        self._publish(tool, tool_use_id, final, verdict)
+        review = Review(final, verdict, dict(tool_input))
         self._record(tool, tool_input, review)
         return review
 
@@ -158,6 +188,10 @@ class RunGuard:
             approved_by=review.approved_by,
             ran_input=review.tool_input if review.changed else None,
         )
+
+
+def _approved(earlier: Review | None) -> bool:
+    return earlier is not None and earlier.allowed
 
 
 def run_guard(
