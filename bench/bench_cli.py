@@ -5,30 +5,20 @@ overhead, not model latency).
     .venv/bin/python bench/bench_cli.py [--runs N]
 
 Prints medians (and min/max) of N runs of each, measured in the same process on the same
-machine, so their ratios are meaningful even on a noisy shared machine.
+machine, so their ratios are meaningful even on a noisy shared machine. The environment is a
+user's, bytecode cache included (see timing.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from timing import LLMOS, llmos_env, timed, warm_up
+
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
-
-
-def _time(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return elapsed
 
 
 def _row(name: str, samples: list[float]) -> str:
@@ -42,17 +32,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    llmos = [sys.executable, "-m", "llmos"]
+    llmos = LLMOS
     with tempfile.TemporaryDirectory() as tmp, ScriptedModelServer() as server:
         root = Path(tmp)
-        env = {
-            **os.environ,
-            "HOME": str(root),
-            "LLMOS_HOME": str(root / "ws"),
-            **server.client_env(root / "claude"),
-        }
-        help_times = [_time([*llmos, "--help"], env) for _ in range(args.runs)]
-        status_times = [_time([*llmos, "status"], env) for _ in range(args.runs)]
+        env = llmos_env(root, **server.client_env(root / "claude"))
+        warm_up([*llmos, "status"], env)
+        help_times = [timed([*llmos, "--help"], env) for _ in range(args.runs)]
+        status_times = [timed([*llmos, "status"], env) for _ in range(args.runs)]
         learner_times = []
         for n in range(args.runs):
             server.script(
@@ -62,7 +48,7 @@ def main() -> None:
             )
             goal = f"write hello{n}.py and run it"
             learner_times.append(
-                _time(
+                timed(
                     [*llmos, "run", "--mode", "learner", "--model", "claude-sonnet-4-5", goal], env
                 )
             )

@@ -5,7 +5,8 @@
 1. Wall time of the whole `llmos run` command for a learned 2-step goal (Write + Bash):
    in Learner mode against the scripted model answering instantly (so only llmos, the SDK
    and the CLI cost time), and in Follower mode (replay, no model). Medians of N runs,
-   measured in the same process, and their ratio.
+   measured in the same process, and their ratio; the environment is a user's, bytecode
+   cache included (see timing.py).
 2. Exact-match lookup time (`TraceLibrary.matches`, the dispatcher's question) with 1k, 10k
    and 100k traces in the workspace; the median of 200 lookups of random learned goals.
    Also how long building the index from the files took.
@@ -14,14 +15,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import LLMOS, llmos_env, timed, warm_up
 
 from llmos.memory.library import TraceLibrary
 from llmos.memory.trace import Trace, TraceStep, render
@@ -33,35 +33,28 @@ WORDS = "build test deploy clean write read count list sort merge copy move pars
 NOUNS = "site docs wheel notes logs cache images tests report data config index".split()
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return elapsed
-
-
 def follower_vs_learner(runs: int) -> None:
-    llmos = [sys.executable, "-m", "llmos", "run"]
+    run = [*LLMOS, "run"]
+    learn = [*run, "--mode", "learner", "--model", "claude-sonnet-4-5", GOAL]
     with tempfile.TemporaryDirectory() as tmp, ScriptedModelServer() as server:
         root = Path(tmp)
-        env = {**os.environ, "HOME": str(root), "LLMOS_HOME": str(root / "ws")}
-        env.update(server.client_env(root / "claude"))
+        env = llmos_env(root, **server.client_env(root / "claude"))
         learner, follower = [], []
-        for _ in range(runs):
+        for n in range(runs + 1):  # the first, untimed, warms up
             server.script(
                 use_tool("Write", file_path="notes.txt", content="one\ntwo\nthree\n"),
                 use_tool("Bash", command="wc -l < notes.txt > count.txt"),
                 say("done"),
             )
-            learner.append(
-                _timed([*llmos, "--mode", "learner", "--model", "claude-sonnet-4-5", GOAL], env)
-            )
+            if n == 0:
+                warm_up(learn, env)
+            else:
+                learner.append(timed(learn, env))
         server.assert_complete()
         requests = len(server.requests)
+        warm_up([*run, GOAL], env)
         for _ in range(runs):
-            follower.append(_timed([*llmos, GOAL], env))
+            follower.append(timed([*run, GOAL], env))
         assert len(server.requests) == requests, "a Follower run reached the model"
     lm, fm = statistics.median(learner), statistics.median(follower)
     print("| `llmos run`, Write + Bash | median | min | max |")

@@ -12,9 +12,9 @@ import sys
 from typing import Any, NamedTuple
 
 import typer
-from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
+from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError
 
 
@@ -174,7 +174,7 @@ def _root() -> None:
 
 
 def report_error(exc: LlmosError) -> None:
-    err = Console(stderr=True, highlight=False)
+    err = terminal(stderr=True)
     err.print(f"[bold red]error:[/] {exc.message}", markup=True)
     if exc.hint:
         err.print(exc.hint, markup=False)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def list_agents(
         agents = [spec.summary() for spec in catalog.specs()]
         typer.echo(json.dumps({"agents": agents, "problems": problems}, indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     if len(catalog):
         table = Table("name", "description", "tools", "model", "from")
         for spec in catalog.specs():
@@ -90,7 +91,7 @@ def show(
     if as_json:
         typer.echo(json.dumps({**spec.summary(), "prompt": spec.prompt}, indent=2))
         return
-    _print_spec(Console(highlight=False), spec)
+    _print_spec(terminal(), spec)
 
 
 @agents_app.command("create")
@@ -192,7 +193,7 @@ def create(
         summary = {**spec.summary(), "prompt": spec.prompt, "draft_cost_usd": cost}
         typer.echo(json.dumps(summary, indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     console.print(
         f"[green]wrote[/] {escape(str(path))}" + (f" (draft cost ${cost:.4f})" if cost else "")
     )

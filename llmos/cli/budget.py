@@ -7,10 +7,10 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def _show_project(ws: Workspace, name: str, as_json: bool) -> None:
         typer.echo(json.dumps(info, indent=2))
         return
     shown = "none (only the balance limits it)" if left is None else f"${left:.4f} left"
-    Console(highlight=False).print(
+    terminal().print(
         f"[bold]project {name}[/] budget {shown}; spent ${info['spent_usd']:.4f} "
         f"over {info['runs']} run(s)"
     )
@@ -114,7 +114,7 @@ def show(
         rows = [entry.__dict__ for entry in entries]
         typer.echo(json.dumps({"balance_usd": round(balance, 6), "log": rows}, indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     console.print(f"[bold]balance[/] ${balance:.4f}")
     table = Table("when", "change", "balance", "reason", "run")
     for entry in entries:
@@ -151,7 +151,7 @@ def _change(
     if as_json:
         typer.echo(json.dumps({"balance_usd": round(balance, 6)}))
     else:
-        Console(highlight=False).print(f"balance is now ${balance:.4f}")
+        terminal().print(f"balance is now ${balance:.4f}")
 
 
 def _change_project(ws: Workspace, project: str, apply: str, amount: float, as_json: bool) -> None:
@@ -166,7 +166,7 @@ def _change_project(ws: Workspace, project: str, apply: str, amount: float, as_j
     if as_json:
         typer.echo(json.dumps({"project": project, "budget_left_usd": round(left, 6)}))
     else:
-        Console(highlight=False).print(f"project {project} may now spend ${left:.4f}")
+        terminal().print(f"project {project} may now spend ${left:.4f}")
 
 
 @budget_app.command("set")
@@ -215,4 +215,4 @@ def clear_project_budget(
         typer.echo(json.dumps({"project": project, "cleared": had}))
     else:
         said = "no longer has a budget" if had else "had no budget"
-        Console(highlight=False).print(f"project {project} {said}")
+        terminal().print(f"project {project} {said}")

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from llmos.cli.options import WorkspaceOption
+from llmos.cli.terminal import terminal
 
 if TYPE_CHECKING:
     from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn
@@ -88,7 +88,7 @@ def demo(
     from llmos.testing.scripted_model import ScriptedModelServer
     from llmos.workspace import Workspace
 
-    console = Console(highlight=False)
+    console = terminal()
     root = workspace or Path(tempfile.mkdtemp(prefix="llmos-demo-"))
     ws = Workspace.open(root)
     console.print(

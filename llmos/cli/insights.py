@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 
 
 def insights(
@@ -46,7 +47,7 @@ def _short(text: Any, limit: int = 60) -> str:
 
 
 def _print(report: dict[str, Any]) -> None:
-    console = Console(highlight=False)
+    console = terminal()
     if not report["runs"] and not report["tools"]:
         console.print('Nothing to report yet: run a goal with `llmos run "goal"`.')
         return

@@ -10,12 +10,12 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.schedule import jobs_table, when
+from llmos.cli.terminal import terminal
 from llmos.kernel.daemon import Kernel, kernel_state, schedule_db
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import JobStore
@@ -134,7 +134,7 @@ def status(
         }
         typer.echo(json.dumps(info, indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     if state.running:
         console.print(f"[bold]kernel[/] running (pid {state.pid}, since {when(state.started_at)})")
         if state.current:

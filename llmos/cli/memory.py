@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 
 if TYPE_CHECKING:
     from llmos.memory.facts import MemoryStore
@@ -142,7 +142,7 @@ def add(
     if as_json:
         typer.echo(json.dumps({"id": item.id, "path": str(path), "project": project}, indent=2))
         return
-    Console(highlight=False).print(f"remembered fact {item.id} ({item.scope}): {escape(str(path))}")
+    terminal().print(f"remembered fact {item.id} ({item.scope}): {escape(str(path))}")
 
 
 @memory_app.command("search")
@@ -160,7 +160,7 @@ def search(
     if as_json:
         typer.echo(json.dumps([_row(s.item, score=s.score) for s in found], indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     if not found:
         console.print("Nothing in memory matches that.")
         return
@@ -189,7 +189,7 @@ def list_items(
     if as_json:
         typer.echo(json.dumps([_row(e) for e in entries], indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     if not entries:
         console.print('No memory yet: `llmos memory add "fact"`, or learn a goal with `llmos run`.')
         return
@@ -210,7 +210,7 @@ def show(
     if as_json:
         typer.echo(json.dumps({**_row(entry), "meta": item.meta}, indent=2, default=str))
         return
-    console = Console(highlight=False)
+    console = terminal()
     console.print(f"[bold]{entry.id}[/] {entry.kind}, {entry.scope}: {escape(str(entry.path))}")
     console.print(escape(entry.path.read_text(encoding="utf-8")))
 
@@ -229,7 +229,7 @@ def remove(
         if not yes and not typer.confirm(question):
             raise typer.Exit(1)
         store.remove(entry)
-    Console(highlight=False).print(f"deleted {entry.kind} {entry.id}")
+    terminal().print(f"deleted {entry.kind} {entry.id}")
 
 
 @memory_app.command("reindex")
@@ -237,7 +237,7 @@ def reindex(workspace: WorkspaceOption = None) -> None:
     """Rebuild the memory index from the files (the files are the source of truth)."""
     with _store(workspace) as store:
         count, problems = store.index.rebuild(store.folders())
-    console = Console(highlight=False)
+    console = terminal()
     console.print(f"indexed {count} memory item(s)")
     for problem in problems:
         console.print(f"[yellow]skipped[/] {escape(problem)}")
@@ -290,7 +290,7 @@ def distill(
 
 
 def _print_distill(result: Any) -> None:
-    console = Console(highlight=False)
+    console = terminal()
     if result.status == "nothing":
         console.print("No insights to distill (none yet, or all distilled already).")
         return

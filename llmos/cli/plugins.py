@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 
 plugins_app = typer.Typer(
     help=(
@@ -54,7 +54,7 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
         data = {"folder": str(ws.plugins_dir), "plugins": plugins, "failed": failed}
         typer.echo(json.dumps(data, indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     if not plugins and not failed:
         console.print(f"No plugins. Put one in {escape(str(ws.plugins_dir))}/ (see plugins/).")
         return

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def show(
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     console.print(
         f"[bold]security policy[/] of project {escape(project)} in {escape(str(ws.root))}"
     )
@@ -160,7 +160,7 @@ def audit(
     if as_json:
         typer.echo(json.dumps({"entries": [e.to_dict() for e in entries]}, indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     if not entries:
         console.print("no decisions recorded yet")
         return

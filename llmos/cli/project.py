@@ -7,11 +7,11 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 
 if TYPE_CHECKING:
     from llmos.projects.scope import RunScope
@@ -52,7 +52,7 @@ def create(
     if as_json:
         typer.echo(json.dumps(project.to_dict(), indent=2))
         return
-    console = Console(highlight=False)
+    console = terminal()
     console.print(f"created project [bold]{escape(name)}[/] in {escape(str(project.root))}")
     console.print(f'run a goal in it: llmos run -p {name} "goal"', markup=False)
 
@@ -108,7 +108,7 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        Console(highlight=False).print("No projects yet: `llmos project create NAME`.")
+        terminal().print("No projects yet: `llmos project create NAME`.")
         return
     table = Table("name", "description", "runs", "traces", "spent", "budget left", "last run")
     for r in rows:
@@ -123,7 +123,7 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
             "-" if left is None else f"${left:.4f}",
             _when(r["last_run_at"]),
         )
-    Console(highlight=False).print(table)
+    terminal().print(table)
 
 
 @project_app.command("show")
@@ -166,7 +166,7 @@ def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = N
         ("agents", ", ".join(info["agents"]) or "none"),
     ):
         table.add_row(label, escape(str(value)))
-    Console(highlight=False).print(table)
+    terminal().print(table)
 
 
 def _agents(scope: RunScope) -> list[str]:
@@ -208,4 +208,4 @@ def remove(
     if as_json:
         typer.echo(json.dumps({"removed": name, "path": str(project.root)}))
     else:
-        Console(highlight=False).print(f"deleted project {escape(name)}")
+        terminal().print(f"deleted project {escape(name)}")

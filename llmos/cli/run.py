@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 from llmos.modes.types import MODES, Mode, RunRequest
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ def run(
         trace_id=trace,
         parallel=parallel,
     )
-    console = Console(highlight=False)
+    console = terminal()
     if dry_run:
         dry = plan_goal(ws, request)
         if as_json:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.kernel.daemon import kernel_state, schedule_db
 from llmos.kernel.jobs import Job, JobStore
@@ -66,7 +66,7 @@ def _print_job(job: Job, as_json: bool, message: str) -> None:
     if as_json:
         typer.echo(json.dumps(job.to_dict(), indent=2))
     else:
-        Console(highlight=False).print(message, markup=False)
+        terminal().print(message, markup=False)
 
 
 @schedule_app.command("add")
@@ -158,9 +158,9 @@ def list_jobs(as_json: JsonOption = False, workspace: WorkspaceOption = None) ->
     if as_json:
         typer.echo(json.dumps({"jobs": [job.to_dict() for job in jobs]}, indent=2))
     elif not jobs:
-        Console(highlight=False).print("no scheduled jobs; add one with `llmos schedule add`")
+        terminal().print("no scheduled jobs; add one with `llmos schedule add`")
     else:
-        Console(highlight=False).print(jobs_table(jobs))
+        terminal().print(jobs_table(jobs))
 
 
 @schedule_app.command("rm")

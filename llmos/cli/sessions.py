@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 from llmos.memory.session_log import find_session, read_session, session_logs, verify_session
 from llmos.memory.trace import one_line
 
@@ -62,7 +62,7 @@ def list_sessions(
         typer.echo(json.dumps({"sessions": runs}, indent=2))
         return
     if not runs:
-        Console(highlight=False).print("no session logs yet")
+        terminal().print("no session logs yet")
         return
     table = Table("run", "started", "mode", "status", "cost", "events", "goal")
     for run in runs:
@@ -75,7 +75,7 @@ def list_sessions(
             str(run["events"]),
             escape(one_line(run["goal"], 60)),
         )
-    Console(highlight=False).print(table)
+    terminal().print(table)
 
 
 def describe(event: dict[str, Any]) -> tuple[str, str] | None:
@@ -132,7 +132,7 @@ def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = 
         info = {**summarize(path, events), "integrity": check.to_dict(), "timeline": events}
         typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
-    console = Console(highlight=False)
+    console = terminal()
     info = summarize(path, events)
     console.print(f"[bold]run[/] {info['run_id']}", markup=True)
     if info["parent_run_id"]:
@@ -171,7 +171,7 @@ def verify(
     if as_json:
         typer.echo(json.dumps({"ok": all_ok, "runs": [r.to_dict() for r in results]}, indent=2))
     else:
-        console = Console(highlight=False)
+        console = terminal()
         if not results:
             console.print("no session logs to verify")
         for result in results:

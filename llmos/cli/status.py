@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 
 
 def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
@@ -43,4 +43,4 @@ def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> No
     table.add_row("traces", str(info["traces"]))
     table.add_row("projects", str(info["projects"]))
     table.add_row("sessions", str(info["sessions"]))
-    Console(highlight=False).print(table)
+    terminal().print(table)

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError, UsageError
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def list_traces(
             f"${e.estimated_cost_usd:.4f}",
             e.last_used.replace("T", " ")[:19],
         )
-    console = Console(highlight=False)
+    console = terminal()
     console.print(table if entries else 'No traces yet: `llmos run "goal"` learns one.')
 
 
@@ -93,7 +93,7 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
         return
     from rich.syntax import Syntax
 
-    console = Console(highlight=False)
+    console = terminal()
     console.print(f"[bold]{entry.signature}[/] {escape(str(path))}")
     verdict = "[green]yes[/]" if plan.eligible else f"[red]no[/]: {escape(plan.reason)}"
     console.print(f"replayable in Follower mode: {verdict}")
@@ -113,7 +113,7 @@ def remove(
         if not yes and not typer.confirm(f"Delete trace {entry.signature} ({entry.goal_text!r})?"):
             raise typer.Exit(1)
         library.remove(entry)
-    Console(highlight=False).print(f"deleted trace {entry.signature}")
+    terminal().print(f"deleted trace {entry.signature}")
 
 
 @traces_app.command("export")
@@ -133,7 +133,7 @@ def export(
         entries = library.index.listing(project=project, limit=10**9)
         for entry in entries:
             shutil.copyfile(library.path_of(entry), path / f"{entry.signature}.md")
-    Console(highlight=False).print(f"exported {len(entries)} trace(s) to {path}")
+    terminal().print(f"exported {len(entries)} trace(s) to {path}")
 
 
 @traces_app.command("import")
@@ -169,7 +169,7 @@ def import_traces(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
-        console = Console(highlight=False)
+        console = terminal()
         for r in report:
             if r["imported"]:
                 console.print(f"[green]imported[/] {escape(r['file'])}")
@@ -234,7 +234,7 @@ def reindex(workspace: WorkspaceOption = None) -> None:
     _, library = _library(workspace)
     with library:
         count, problems = library.index.rebuild()
-    console = Console(highlight=False)
+    console = terminal()
     console.print(f"indexed {count} trace(s)")
     for problem in problems:
         console.print(f"[yellow]skipped[/] {escape(problem)}")

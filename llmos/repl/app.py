@@ -21,6 +21,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from rich.console import Console
 from rich.markup import escape
 
+from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError
 from llmos.repl.approver import InlineApprover
 from llmos.repl.commands import SlashCommands
@@ -209,4 +210,4 @@ def _buffer_text() -> str:
 
 
 async def start(session: ReplSession) -> None:
-    await Repl(session, Console(highlight=False)).run()
+    await Repl(session, terminal()).run()
