@@ -14,6 +14,7 @@ import os
 import re
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,36 @@ def test_run_in_a_terminal_asks_approve_modify_reject(
     trace = Path(next(sandbox.traces.glob("*.md")))
     steps = parse(trace.read_text()).steps
     assert [s.input["command"] for s in steps] == [first, "echo changed > second.txt"]
+
+
+def test_the_watchdog_waits_for_a_human_answering(
+    sandbox: Sandbox, scripted: ScriptedModelServer, terminal: list[pexpect.spawn]
+) -> None:
+    """A person thinking over a question is neither a stalled model nor a hung tool."""
+    run_llmos(sandbox, "status")  # creates the workspace and its config.yaml
+    with (sandbox.workspace / "config.yaml").open("a") as config:
+        config.write("\nstall_timeout_secs: 1\ntool_timeout_secs: 1\n")
+    command = ASKED.format(v="late", f="late.txt")
+    scripted.script(use_tool("Bash", command=command), say("Wrote it."))
+    env = {**os.environ, **scripted.client_env(sandbox.claude_config), "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "llmos", "run", "--model", MODEL, "Write late.txt"],
+        env=env,
+        cwd=str(sandbox.root),
+        dimensions=(50, 250),
+        encoding="utf-8",
+        timeout=60,
+    )
+    terminal.append(child)
+    child.expect(shown("approve, modify or reject? [a/m/r]"))
+    time.sleep(2.5)  # longer than both limits
+    child.send("a\r")
+    child.expect(shown("Wrote it."))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert (sandbox.output / "late.txt").read_text() == "late\n"
 
 
 # ----------------------------------------------------------------- Follower replay

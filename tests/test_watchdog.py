@@ -88,6 +88,49 @@ def test_the_run_limit_comes_first() -> None:
     assert breach.detail == "the run exceeded its timeout of 60 s"
 
 
+def test_a_human_answering_an_approval_stops_the_stall_and_tool_clocks() -> None:
+    clock = Clock()
+    changes: list[str] = []
+    limits = WatchdogLimits(run_secs=1000, stall_secs=10, tool_secs=30)
+    dog = Watchdog(limits, clock=clock, on_change=lambda: changes.append("x"))
+    dog.tool_started("a", "Bash")  # its PreToolUse hook asks the human
+    clock.t += 20
+    dog.pause()
+    dog.pause()  # a second question at the same time (a subagent's call)
+    assert dog.seconds_to_next_check() == 980  # only the run limit counts meanwhile
+    clock.t += 600  # the human went for lunch
+    assert dog.breach() is None
+    dog.resume()
+    assert dog.breach() is None  # still one question open
+    dog.resume()
+    assert dog.seconds_to_next_check() == 10  # the call's clock went on at 20 of its 30 s
+    clock.t += 10
+    breach = dog.breach()
+    assert breach is not None and breach.limit == "tool"
+    dog.tool_finished("a")
+    assert dog.seconds_to_next_check() == 10  # the stall clock restarted at the answer
+    dog.pause()
+    clock.t += 400  # the run limit is wall-clock time: it counts even then
+    breach = dog.breach()
+    assert breach is not None and breach.limit == "run"
+    assert changes.count("x") >= 4  # the runner re-plans its wait at each change
+
+
+def test_the_run_context_pauses_its_agents_watchdog_while_a_human_is_asked() -> None:
+    from llmos.kernel.bus import EventBus
+    from llmos.kernel.run_context import RunContext
+
+    clock = Clock()
+    ctx = RunContext("g", "default", Path("."), "learner", 1.0, EventBus())
+    with ctx.waiting_for_human():  # no agent running: nothing to pause
+        pass
+    ctx.watchdog = Watchdog(WatchdogLimits(stall_secs=10), clock=clock)
+    with ctx.waiting_for_human():
+        clock.t += 60
+        assert ctx.watchdog.breach() is None
+    assert ctx.watchdog.breach() is None and ctx.watchdog.seconds_to_next_check() == 10
+
+
 # End to end -------------------------------------------------------------------------------
 def _configure(sandbox: Sandbox, settings: str) -> None:
     run_llmos(sandbox, "status")  # creates the workspace and its config.yaml

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmos.kernel.bus import EventBus
 from llmos.kernel.cost import CostMeter
+
+if TYPE_CHECKING:
+    from llmos.kernel.watchdog import Watchdog
 
 
 def new_run_id() -> str:
@@ -30,7 +36,22 @@ class RunContext:
     cost: CostMeter = field(default_factory=CostMeter)
     tool_calls: int = 0
     denied_calls: int = 0
+    watchdog: Watchdog | None = None  # the agent's, while it runs (llmos/sdk/runner.py)
 
     @property
     def spent_usd(self) -> float:
         return self.cost.spent_usd
+
+    @contextmanager
+    def waiting_for_human(self) -> Iterator[None]:
+        """Around a question to a human (an approval): the watchdog's stall and tool limits
+        do not count the time they take to answer."""
+        watchdog = self.watchdog
+        if watchdog is None:
+            yield
+            return
+        watchdog.pause()
+        try:
+            yield
+        finally:
+            watchdog.resume()

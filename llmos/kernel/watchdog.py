@@ -10,6 +10,10 @@ Three limits, each off when None:
 - **tool**: seconds one tool call may run. Subagent calls (`Agent`) are exempt: the calls
   the subagent makes are watched one by one, and the run limit bounds the whole.
 
+While a human is asked about a tool call (`pause()`, through `RunContext.waiting_for_human`),
+neither the stall nor the tool limit counts: a person thinking is not a hung model or tool.
+The run limit does, being wall-clock time.
+
 Plain logic with an injected clock: the agent runner (`llmos/sdk/runner.py`) reports what
 it sees and asks `breach()` at the moments `seconds_to_next_check()` names; `on_change` is
 called when a tool call starts or ends, since that moves the next deadline earlier.
@@ -64,6 +68,25 @@ class Watchdog:
         self._on_change = on_change
         self._started = self._last_activity = clock()
         self._tools: dict[str, tuple[str, float]] = {}  # tool_use_id -> (tool, started)
+        self._pauses = 0  # questions to a human under way
+        self._paused_at = 0.0
+
+    def pause(self) -> None:
+        """A human is being asked: stop the stall and tool clocks (calls may nest)."""
+        if self._pauses == 0:
+            self._paused_at = self._clock()
+        self._pauses += 1
+        self._on_change()
+
+    def resume(self) -> None:
+        """The human answered: the stall and tool clocks go on where they stopped."""
+        self._pauses -= 1
+        if self._pauses > 0:
+            return
+        waited = self._clock() - self._paused_at
+        self._last_activity += waited
+        self._tools = {key: (tool, t + waited) for key, (tool, t) in self._tools.items()}
+        self._on_change()
 
     def saw_activity(self) -> None:
         self._last_activity = self._clock()
@@ -86,6 +109,8 @@ class Watchdog:
             return Breach(
                 "run", limits.run_secs, f"the run exceeded its timeout of {limits.run_secs:g} s"
             )
+        if self._pauses:
+            return None
         if limits.tool_secs is not None:
             for tool, started in self._tools.values():
                 if now - started >= limits.tool_secs:
@@ -110,10 +135,11 @@ class Watchdog:
         limits = self.limits
         if limits.run_secs is not None:
             deadlines.append(self._started + limits.run_secs)
-        if limits.tool_secs is not None:
-            deadlines.extend(started + limits.tool_secs for _, started in self._tools.values())
-        if limits.stall_secs is not None and not self._tools:
-            deadlines.append(self._last_activity + limits.stall_secs)
+        if not self._pauses:  # while a human is asked, only the run limit counts
+            if limits.tool_secs is not None:
+                deadlines.extend(started + limits.tool_secs for _, started in self._tools.values())
+            if limits.stall_secs is not None and not self._tools:
+                deadlines.append(self._last_activity + limits.stall_secs)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - self._clock())

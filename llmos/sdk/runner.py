@@ -161,7 +161,7 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
     limits = WatchdogLimits.of(
         request.timeout_secs, request.stall_timeout_secs, request.tool_timeout_secs
     )
-    watchdog = Watchdog(limits, on_change=changed.set)
+    watchdog = ctx.watchdog = Watchdog(limits, on_change=changed.set)
     client = ClaudeSDKClient(options=options)
     consumer: asyncio.Task[None] | None = None
     try:
@@ -205,6 +205,7 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
             await _interrupt(client, consumer)
         with contextlib.suppress(Exception):
             await client.disconnect()
+        ctx.watchdog = None
     return _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
 
 

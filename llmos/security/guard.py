@@ -104,7 +104,8 @@ class RunGuard:
         request = ApprovalRequest(
             self.ctx.run_id, tool, dict(tool_input), verdict.reason, verdict.rule, agent
         )
-        res = await resolve(self.approver, request, self.check)
+        with self.ctx.waiting_for_human():
+            res = await resolve(self.approver, request, self.check)
         publish_resolution(self.ctx, tool, tool_use_id, res)
         final = Decision("allow" if res.allowed else "deny", res.reason, res.rule)
         review = Review(final, verdict, res.tool_input, res.approved_by, res.changed, res)
