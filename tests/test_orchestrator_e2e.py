@@ -232,6 +232,31 @@ def test_a_second_run_replays_every_subtask_with_no_model_request(
     assert scripted.requests == []
 
 
+def test_subtasks_put_the_policys_questions_to_the_runs_approver(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    """A subtask is a run like any other: what the policy asks about goes to the human who
+    started the orchestration (here --yes), not refused for want of anyone to ask."""
+    asked = "case x in x) echo one;; esac > one.txt"  # the policy cannot analyse it: asks
+    one, two = "Write one.txt saying one", "Write two.txt saying two"
+    router = Conversations()
+    router.on(None, plan(subtask("one", one), subtask("two", two)), system=PLANNER, name="plan")
+    router.on(None, say("one.txt and two.txt are written."), system=SYNTHESIS, name="answer")
+    router.on(one, use_tool("Bash", command=asked), say("one.txt written"))
+    router.on(two, use_tool("Write", file_path="two.txt", content="two\n"), say("two.txt written"))
+    scripted.respond(router)
+    code, summary = _run(
+        sandbox, scripted, "--mode", "orchestrator", "--yes", "Write one.txt and two.txt"
+    )
+    assert code == 0, summary
+    assert (sandbox.output / "one.txt").read_text() == "one\n"
+    with sqlite3.connect(sandbox.workspace / "state" / "llmos.db") as db:
+        rows = db.execute(
+            "SELECT decision, policy_decision, approved_by FROM policy_audit WHERE tool = 'Bash'"
+        ).fetchall()
+    assert rows == [("allow", "ask", "--yes")]
+
+
 def test_a_failing_subtask_is_retried_then_the_plan_revised_then_the_failure_reported(
     sandbox: Sandbox, scripted: ScriptedModelServer
 ) -> None:

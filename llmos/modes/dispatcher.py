@@ -180,7 +180,13 @@ class _GoalRun:
                 return summary
         if self.choice.mode == "orchestrator":
             return await _orchestrate(
-                self.ws, self.request, self.choice, self.economy, self.subscribers, self.env
+                self.ws,
+                self.request,
+                self.choice,
+                self.economy,
+                self.subscribers,
+                self.env,
+                self.approver,
             )
         return await _learn(
             self.ws,
@@ -367,6 +373,7 @@ async def _orchestrate(
     economy: TokenEconomy,
     subscribers: Sequence[tuple[str, Handler]],
     env: dict[str, str] | None,
+    approver: Approver | None,
 ) -> RunSummary:
     # Imported here: only an orchestration needs the planner, the executor and synthesis.
     from llmos.modes.orchestrator import run_orchestrator
@@ -378,7 +385,15 @@ async def _orchestrate(
     bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
     try:
         return await run_orchestrator(
-            ws, request, ctx, choice, economy, run_goal=run_goal, session_log=log.path, env=env
+            ws,
+            request,
+            ctx,
+            choice,
+            economy,
+            run_goal=run_goal,
+            session_log=log.path,
+            env=env,
+            approver=approver,
         )
     finally:
         await bus.close()

@@ -23,6 +23,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmos.credentials import model_access
 from llmos.kernel.economy import RunRecord, TokenEconomy
@@ -41,6 +42,9 @@ from llmos.orchestration.synthesis import SYNTHESIS_SYSTEM, fingerprint, synthes
 from llmos.sdk.structured import ask_text
 from llmos.workspace import Workspace
 
+if TYPE_CHECKING:
+    from llmos.kernel.approval import Approver
+
 
 async def run_orchestrator(
     ws: Workspace,
@@ -52,12 +56,17 @@ async def run_orchestrator(
     run_goal: RunGoal,
     session_log: Path,
     env: dict[str, str] | None = None,
+    approver: Approver | None = None,
 ) -> RunSummary:
+    """`approver`: the human the subtasks' runs ask about what the policy asks (one question
+    at a time; the terminal's and the REPL's approvers take turns)."""
     assert choice.agents is not None
     progress = Progress(model=ctx.model)
     store = OrchestrationStore.of(ws)
     deadline = time.monotonic() + request.timeout_secs if request.timeout_secs else None
-    orchestration = _Orchestration(ws, request, ctx, choice, env, deadline, run_goal, progress)
+    orchestration = _Orchestration(
+        ws, request, ctx, choice, env, deadline, run_goal, progress, approver
+    )
     try:
         await orchestration.run()
         if progress.status == "success":
@@ -84,6 +93,7 @@ class _Orchestration:
     deadline: float | None
     run_goal: RunGoal
     progress: Progress
+    approver: Approver | None = None
 
     def __post_init__(self) -> None:
         assert self.choice.agents is not None
@@ -199,6 +209,7 @@ class _Orchestration:
             env=self.env,
             deadline=self.deadline,
             round=self.progress.rounds,
+            approver=self.approver,
         )
 
         def skipped(result: SubtaskResult) -> None:

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmos.agents.catalog import AgentCatalog
 from llmos.errors import AgentError
@@ -29,6 +29,9 @@ from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import Attempt, SubtaskResult
 from llmos.orchestration.plan import Subtask
 from llmos.workspace import Workspace
+
+if TYPE_CHECKING:
+    from llmos.kernel.approval import Approver
 
 # dispatcher.run_goal, passed in (the dispatcher imports this mode, not the other way round)
 RunGoal = Callable[..., Awaitable[RunSummary]]
@@ -47,6 +50,7 @@ class SubtaskRunner:
     env: dict[str, str] | None = None
     deadline: float | None = None  # time.monotonic() by which everything must end
     round: int = 1
+    approver: Approver | None = None  # asked about what the policy asks, as in any run
 
     def key(self, subtask: Subtask) -> str:
         return f"{self.round}:{subtask.id}"
@@ -104,7 +108,7 @@ class SubtaskRunner:
                 charged_under(self.ctx.run_id, agent=subtask.agent),
             ):
                 summary = await self.run_goal(
-                    self.ws, request, subscribers=subscribers, env=self.env
+                    self.ws, request, subscribers=subscribers, env=self.env, approver=self.approver
                 )
         except AgentError as exc:  # the CLI failed: worth a retry, like a failed run
             return Attempt("", "learner", "error", 0.0, 0.0, time.time() - started, error=str(exc))
