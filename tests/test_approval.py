@@ -248,6 +248,24 @@ def _audit(sandbox: Sandbox) -> list[dict[str, Any]]:
         return [dict(r) for r in db.execute("SELECT * FROM policy_audit ORDER BY id")]
 
 
+def _run_in_terminal(
+    sandbox: Sandbox, scripted: ScriptedModelServer, terminal: list[pexpect.spawn], goal: str
+) -> pexpect.spawn:
+    """`llmos run GOAL` in a pseudo-terminal, so that it asks its questions there."""
+    env = {**os.environ, **scripted.client_env(sandbox.claude_config), "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "llmos", "run", "--model", MODEL, goal],
+        env=env,
+        cwd=str(sandbox.root),
+        dimensions=(50, 250),
+        encoding="utf-8",
+        timeout=60,
+    )
+    terminal.append(child)
+    return child
+
+
 def test_run_in_a_terminal_asks_approve_modify_reject(
     sandbox: Sandbox, scripted: ScriptedModelServer, terminal: list[pexpect.spawn]
 ) -> None:
@@ -269,17 +287,7 @@ def test_run_in_a_terminal_asks_approve_modify_reject(
         then(use_tool("Bash", command=third)),
         then(say("Done what I was allowed to.")),
     )
-    env = {**os.environ, **scripted.client_env(sandbox.claude_config), "TERM": "xterm"}
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "llmos", "run", "--model", MODEL, "Write three files"],
-        env=env,
-        cwd=str(sandbox.root),
-        dimensions=(50, 250),
-        encoding="utf-8",
-        timeout=60,
-    )
-    terminal.append(child)
+    child = _run_in_terminal(sandbox, scripted, terminal, "Write three files")
     child.logfile_read = (sandbox.root / "terminal.log").open("w", encoding="utf-8")
     child.expect(shown(f"approval needed: Bash {first}"))
     child.expect(shown("approve, modify or reject? [a/m/r]"))
@@ -325,22 +333,12 @@ def test_the_watchdog_waits_for_a_human_answering(
     """A person thinking over a question is neither a stalled model nor a hung tool."""
     run_llmos(sandbox, "status")  # creates the workspace and its config.yaml
     with (sandbox.workspace / "config.yaml").open("a") as config:
-        config.write("\nstall_timeout_secs: 1\ntool_timeout_secs: 1\n")
+        config.write("\nstall_timeout_secs: 4\ntool_timeout_secs: 4\n")
     command = ASKED.format(v="late", f="late.txt")
     scripted.script(use_tool("Bash", command=command), say("Wrote it."))
-    env = {**os.environ, **scripted.client_env(sandbox.claude_config), "TERM": "xterm"}
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "llmos", "run", "--model", MODEL, "Write late.txt"],
-        env=env,
-        cwd=str(sandbox.root),
-        dimensions=(50, 250),
-        encoding="utf-8",
-        timeout=60,
-    )
-    terminal.append(child)
+    child = _run_in_terminal(sandbox, scripted, terminal, "Write late.txt")
     child.expect(shown("approve, modify or reject? [a/m/r]"))
-    time.sleep(2.5)  # longer than both limits
+    time.sleep(6)  # longer than both limits (4 s: room for the rest on a busy machine)
     child.send("a\r")
     child.expect(shown("Wrote it."))
     child.expect(pexpect.EOF)

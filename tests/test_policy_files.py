@@ -6,9 +6,12 @@ Every command here is data: it is judged, never executed."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmos.errors import UsageError
 from llmos.security import (
@@ -22,6 +25,7 @@ from llmos.security import (
     load_policy,
 )
 from llmos.security.decision import RULE_CHOICES
+from llmos.security.globs import command_matcher, command_regex, normalize_command
 from llmos.security.policy import Policy
 
 
@@ -192,6 +196,33 @@ def test_deny_beats_ask_beats_allow(ws: Path, home: Path) -> None:
     )
     assert decide("make deploy", ws, home).rule == "policy-deny"
     assert decide("make test", ws, home).action == "ask"
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # odd globs such as "[[" are data here
+@settings(max_examples=400, deadline=None)
+@given(
+    pattern=st.text(alphabet="ab *?[]!^-\\", max_size=8),
+    subject=st.text(alphabet="ab *?[]-\\", max_size=8),
+)
+def test_command_globs_match_without_a_regex_as_with_one(pattern: str, subject: str) -> None:
+    """Plain globs (and plain ones with a trailing *) skip the regex; the answer is the same."""
+
+    def by_regex() -> bool | str:
+        try:
+            regex = command_regex(pattern)
+        except re.error:
+            return "invalid"
+        return regex.match(subject) is not None
+
+    def by_matcher() -> bool | str:
+        try:
+            matches = command_matcher(pattern)
+        except re.error:
+            return "invalid"
+        return matches(subject)
+
+    subject = normalize_command(subject)  # as `Policy.match` hands subjects over
+    assert by_matcher() == by_regex()
 
 
 def test_the_workspace_may_loosen_what_the_default_asks(ws: Path, home: Path) -> None:

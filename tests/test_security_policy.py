@@ -6,6 +6,7 @@ Every command below is data: the policy parses it, nothing is ever executed.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import llmos.security as security
-from llmos.security import RULES, Decision, check_command, check_tool_call
+from llmos.security import RULES, Decision, bashlex_cache, check_command, check_tool_call
 from llmos.security import engine as engine_module
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared/security/commands.jsonl"
@@ -74,6 +75,53 @@ def test_policy_does_not_import_the_sdk() -> None:
         "sys.exit(sorted({'claude_agent_sdk', 'anthropic'} & set(sys.modules)) != [])"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_importing_the_policy_loads_and_compiles_only_what_every_call_needs() -> None:
+    """Every `llmos run` imports the policy, Follower replays included (a quarter of a second
+    for the whole command): the rules for shell commands (which file tools never need), the
+    interpreter one-liner readers, pickle and importlib.abc stay unloaded, and the rule
+    tables' regexes are compiled when a rule first uses them."""
+    code = (
+        "import json, sys\n"
+        "import llmos.security.policy\n"
+        "unused = ['llmos.security.commands', 'llmos.security.rules_files',\n"
+        "          'llmos.security.shell_code', 'llmos.security.shell_python', 'pickle',\n"
+        "          'importlib.abc']\n"
+        "loaded = [m for m in unused if m in sys.modules]\n"
+        "from llmos.security import rules_code, rules_secrets, shell_tables, verdicts, zones\n"
+        "tables = [verdicts._SECRET_FILES, verdicts._PERSISTENT, rules_code._EXEC,\n"
+        "          rules_secrets._METADATA, shell_tables.INTERPRETER, zones._BLOCK_DEVICE]\n"
+        "print(json.dumps({'loaded': loaded,\n"
+        "                  'compiled': [t.pattern for t in tables if t._compiled is not None]}))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(run.stdout) == {"loaded": [], "compiled": []}
+
+
+def test_bashlex_tables_are_cached_between_processes(tmp_path: Path) -> None:
+    """The first import computes bashlex's parser tables and saves them; later ones load them
+    and parse the same; a damaged cache file is computed again."""
+    code = (
+        "import llmos.security, bashlex\n"
+        "print(bashlex.parse('a && b | c > f; (d $(e)) <<< x')[0].dump())"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+
+    def parse() -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return run.stdout
+
+    computed = parse()
+    (cache,) = (tmp_path / "llmos").glob("bashlex-lalr-*.marshal")
+    saved = bashlex_cache._load(cache)
+    assert saved is not None  # what is saved is what is loaded
+    assert parse() == computed
+    cache.write_bytes(b"damaged")
+    assert parse() == computed
+    assert bashlex_cache._load(cache) == saved
 
 
 # ------------------------------------------------------------- denials, by category

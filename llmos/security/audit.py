@@ -9,23 +9,22 @@ A row holds when, which run, where the call came from (``learner``, ``follower``
 lists them.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: NamedTuple compiles string annotations at
+# import (see shell_types), and the run guard (every `llmos run`) imports this module.
 
 import json
 import time
 from collections.abc import Mapping
 from contextlib import closing, suppress
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmos.kernel.economy import connect
 
 _MAX_INPUT_CHARS = 8000  # a Write's content can be large; the audit keeps the start
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(NamedTuple):
     at: float
     run_id: str
     source: str
@@ -39,7 +38,7 @@ class AuditEntry:
     ran_input: str | None = None  # JSON, when a human changed the call
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self._asdict()
         for key in ("input", "ran_input"):
             text = data[key]
             if text is not None:
@@ -87,7 +86,7 @@ class AuditLog:
             approved_by=approved_by,
             ran_input=input_json(ran_input) if ran_input is not None else None,
         )
-        row = asdict(entry)
+        row = entry._asdict()
         columns = ", ".join(row)
         values = ", ".join(":" + k for k in row)
         with closing(connect(self.db_path)) as db:
@@ -104,5 +103,4 @@ class AuditLog:
         params.append(limit)
         with closing(connect(self.db_path)) as db:
             rows = db.execute(query, params).fetchall()
-        fields = AuditEntry.__dataclass_fields__
-        return [AuditEntry(**{k: row[k] for k in fields}) for row in reversed(rows)]
+        return [AuditEntry(**{k: row[k] for k in AuditEntry._fields}) for row in reversed(rows)]

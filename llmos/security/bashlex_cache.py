@@ -3,19 +3,21 @@
 bashlex ships a PLY variant that recomputes its LALR(1) tables each time the module is
 imported (about 150 ms on a 2-core machine), a cost every `llmos` command that checks a
 shell command would pay, Follower replay included. `install()` swaps in a table class that
-loads the computed tables from a pickle keyed by the bashlex and Python versions and by the
+loads the computed tables from a file keyed by the bashlex and Python versions and by the
 grammar itself, and computes and saves them when there is no such file. Any problem with the
 cache falls back to computing the tables, so correctness never depends on it.
+
+The tables (dicts of ints and strings) are stored with `marshal`, which is built in: `pickle`
+would add its own import to every command that checks a shell command.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.abc
 import importlib.machinery
+import marshal
 import os
-import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -40,7 +42,7 @@ def install() -> None:
     sys.meta_path.insert(0, _PatchPlyOnLoad())
 
 
-class _PatchPlyOnLoad(importlib.abc.MetaPathFinder):
+class _PatchPlyOnLoad:  # a meta path finder (importlib.abc is not imported: it costs ~2 ms)
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
         if name != "bashlex.yacc":
             return None
@@ -53,9 +55,16 @@ class _PatchPlyOnLoad(importlib.abc.MetaPathFinder):
             load(module)
             ply_version = str(getattr(module, "__version__", ""))
             module.LRTable = _cached_table_class(module.LRTable, ply_version)
+            # yacc() also reads the parser's source at every import, only to warn about grammar
+            # functions defined twice (a check for bashlex's own developers): skip it.
+            module.ParserReflect.validate_modules = _no_source_check
 
         spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
+
+
+def _no_source_check(reflect: Any) -> None:
+    return None
 
 
 def _cached_table_class(computed_table: Any, ply_version: str) -> type:
@@ -89,13 +98,12 @@ def _cache_path(grammar: Any, ply_version: str) -> Path:
     for production in grammar.Productions:
         digest.update(str(production).encode())
         digest.update(b"\0")
-    return cache_dir() / f"bashlex-lalr-{digest.hexdigest()[:20]}.pickle"
+    return cache_dir() / f"bashlex-lalr-{digest.hexdigest()[:20]}.marshal"
 
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        with path.open("rb") as handle:
-            tables = pickle.load(handle)
+        tables = marshal.loads(path.read_bytes())  # marshal.load(file) reads in small pieces
     except Exception:
         return None
     if isinstance(tables, dict) and {"action", "goto"} <= tables.keys():
@@ -109,7 +117,7 @@ def _save(path: Path, tables: dict[str, Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bashlex-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump(tables, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                marshal.dump(tables, handle)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -7,22 +7,24 @@ ask), and the user's workspace policy may change that within `RULE_CHOICES` (wha
 parsed can be asked about or denied, never allowed).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: NamedTuple compiles string annotations at
+# import (see shell_types).
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Action = Literal["allow", "ask", "deny"]
 ACTIONS: tuple[Action, ...] = ("allow", "ask", "deny")
 STRICTNESS: Mapping[str, int] = MappingProxyType({"allow": 0, "ask": 1, "deny": 2})
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The verdict on one tool call. `rule` is a stable id (a key of `RULES`); `reason` is a
-    sentence for the model (and the user): what was wrong and what to do instead."""
+    sentence for the model (and the user): what was wrong and what to do instead.
+
+    Immutable, equal and hashed by value. A NamedTuple rather than a frozen dataclass, which
+    is several times as costly to create at import (every `llmos run` imports it)."""
 
     action: Action
     reason: str

@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from llmos.security.commands import command_hits, finding_decision
 from llmos.security.decision import (
     ALLOW,
     HARD_RULES,
@@ -32,7 +31,6 @@ from llmos.security.decision import (
     unparseable,
 )
 from llmos.security.policy_file import Match, Policy
-from llmos.security.rules_secrets import path_candidates
 from llmos.security.shell import ShellAnalysisError, analyze, fragments
 from llmos.security.shell_types import UNKNOWN, Command, Finding
 from llmos.security.verdicts import (
@@ -126,6 +124,10 @@ def _listed_reason(listed: Match, verb: str) -> str:
 
 
 def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) -> list[Decision]:
+    # The rules for shell commands load with the first one: file tools never need them, and
+    # importing the policy is on the path of every `llmos run`.
+    from llmos.security.commands import command_hits, finding_decision
+
     out = []
     for event in events:
         if isinstance(event, Finding):
@@ -149,6 +151,8 @@ def _command_paths(cmd: Command, zones: Zones, policy: Policy) -> list[str]:
     path lists of the policy files."""
     if not policy.has_path_rules:
         return []
+    from llmos.security.rules_secrets import path_candidates  # see _judge
+
     texts = [r.target for r in cmd.redirects]
     texts += [c for a in cmd.args for c in path_candidates(a) if "/" in c or c[:1] in ".~"]
     return [zones.locate(t, cmd.cwd) for t in texts if t and UNKNOWN not in t]

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
+from llmos.security.lazy_regex import LazyRegex
+
+_GLOB_CHARS = LazyRegex(r"[*?\[]")
 
 
 def _translate(pattern: str, *, star: str, question: str) -> str:
@@ -47,6 +49,20 @@ def _translate(pattern: str, *, star: str, question: str) -> str:
 
 def normalize_command(text: str) -> str:
     return " ".join(text.split())
+
+
+def command_matcher(pattern: str) -> Callable[[str], bool]:
+    """Whether a whole text (blanks folded) matches a `commands` or `tools` glob. A glob that
+    is plain text, or plain text and a trailing ``*`` (every glob of the shipped policy), is
+    matched without a regex: the first call a run checks would otherwise compile dozens."""
+    text = normalize_command(pattern)
+    prefix = text.rstrip("*")
+    if _GLOB_CHARS.search(prefix):
+        regex = command_regex(pattern)
+        return lambda subject: regex.match(subject) is not None
+    if prefix == text:
+        return lambda subject: subject == text
+    return lambda subject: subject.startswith(prefix)
 
 
 def command_regex(pattern: str) -> re.Pattern[str]:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
-import re
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from llmos.security.decision import ALLOW, RULES, Action, Decision, ask, deny
 from llmos.security.engine import decide_call, decide_command
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.policy_file import Policy, default_policy, load_policy
 from llmos.security.zones import Zones, zones_for
 
@@ -86,7 +86,7 @@ def _internal_error() -> Decision:
 
 # An llmos plugin tool, served in-process by llmos itself (llmos/plugins/).
 _SNAKE = r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*"
-_PLUGIN_TOOL = re.compile(rf"^mcp__llmos_{_SNAKE}__{_SNAKE}$")
+_PLUGIN_TOOL = LazyRegex(rf"^mcp__llmos_{_SNAKE}__{_SNAKE}$")
 
 
 def check_tool_name(

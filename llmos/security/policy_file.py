@@ -17,15 +17,15 @@ state in (these policy files, config.yaml, the databases, session logs, plugins)
 by the hard rule ``llmos-state``, so the agent cannot edit its own policy either.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: NamedTuple compiles string annotations at
+# import (see shell_types).
 
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmos.errors import UsageError
 from llmos.security.decision import (
@@ -36,7 +36,7 @@ from llmos.security.decision import (
     STRICTNESS,
     Action,
 )
-from llmos.security.globs import command_regex, normalize_command, path_pattern
+from llmos.security.globs import command_matcher, normalize_command, path_pattern
 
 KINDS = ("commands", "tools", "paths")
 _KEYS = ("version", "rules", *ACTIONS)
@@ -44,8 +44,7 @@ POLICY_FILE = "policy.yaml"
 _DOCS = "See llmos/security/default_policy.yaml for the format; `llmos policy show` prints it."
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     """A list entry that matched: what it says, its glob, and the file it came from."""
 
     action: Action
@@ -58,30 +57,46 @@ class Match:
         return f"{self.action} entry {self.pattern!r} ({self.kind}) of {self.path}"
 
 
-@dataclass(frozen=True, eq=False)
+# Layer and Policy are plain classes (compared by identity), not dataclasses: creating those
+# would add a millisecond to every `llmos run`. Treat them as read-only once made.
+
+
 class Layer:
-    name: str  # "project NAME", "workspace" or "default"
-    path: str
-    rules: Mapping[str, Action]
-    lists: Mapping[tuple[str, str], tuple[str, ...]]  # (action, kind) -> globs
-    _compiled: dict[tuple[str, str], list[tuple[str, re.Pattern[str]]]] = field(
-        default_factory=dict, repr=False
-    )
+    """One policy file, read and checked."""
 
-    def globs(self, action: str, kind: str) -> list[tuple[str, re.Pattern[str]]]:
+    def __init__(
+        self,
+        name: str,
+        path: str,
+        rules: Mapping[str, Action],
+        lists: Mapping[tuple[str, str], tuple[str, ...]],
+    ) -> None:
+        self.name = name  # "project NAME", "workspace" or "default"
+        self.path = path
+        self.rules = rules
+        self.lists = lists  # (action, kind) -> globs
+        self._matchers: dict[tuple[str, str], list[tuple[str, Callable[[str], bool]]]] = {}
+
+    def globs(self, action: str, kind: str) -> list[tuple[str, Callable[[str], bool]]]:
+        """The (glob, matcher) pairs of one list, made on first use."""
         key = (action, kind)
-        if key not in self._compiled:
-            self._compiled[key] = [(p, command_regex(p)) for p in self.lists.get(key, ())]
-        return self._compiled[key]
+        if key not in self._matchers:
+            self._matchers[key] = [(p, command_matcher(p)) for p in self.lists.get(key, ())]
+        return self._matchers[key]
 
 
-@dataclass(frozen=True, eq=False)
 class Policy:
     """The policy in effect for a run: its layers and llmos's own files it guards."""
 
-    layers: tuple[Layer, ...]  # most specific first
-    guarded: tuple[str, ...] = ()
-    files: tuple[tuple[str, str, bool], ...] = ()  # (layer, path, found) for `policy show`
+    def __init__(
+        self,
+        layers: tuple[Layer, ...],
+        guarded: tuple[str, ...] = (),
+        files: tuple[tuple[str, str, bool], ...] = (),
+    ) -> None:
+        self.layers = layers  # most specific first
+        self.guarded = guarded
+        self.files = files  # (layer, path, found) for `policy show`
 
     def rule_action(self, rule: str) -> Action:
         if rule in HARD_RULES or rule not in RULE_CHOICES:
@@ -164,8 +179,8 @@ class Policy:
 
 
 def _first(layer: Layer, action: str, kind: str, subjects: list[str]) -> Match | None:
-    for pattern, regex in layer.globs(action, kind):
-        if any(regex.match(s) for s in subjects):
+    for pattern, matches in layer.globs(action, kind):
+        if any(matches(s) for s in subjects):
             return Match(action, kind, pattern, layer.name, layer.path)  # type: ignore[arg-type]
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from llmos.security.decision import Decision, deny
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.rule_kit import flag, positionals
 from llmos.security.shell_types import Command
 from llmos.security.verdicts import reverse_shell
@@ -42,29 +43,29 @@ def history(cmd: Command, zones: Zones) -> Decision | None:
     )
 
 
-_FORK = re.compile(r"\bfork\b")
-_LOOP = re.compile(r"\b(while|loop|for|until|repeat|forever)\b")
-_SOCKET = re.compile(r"socket|fsockopen|TCPSocket|TCPClient|net\.(connect|Socket)|/dev/tcp")
-_SPAWN = re.compile(
+_FORK = LazyRegex(r"\bfork\b")
+_LOOP = LazyRegex(r"\b(while|loop|for|until|repeat|forever)\b")
+_SOCKET = LazyRegex(r"socket|fsockopen|TCPSocket|TCPClient|net\.(connect|Socket)|/dev/tcp")
+_SPAWN = LazyRegex(
     r"/bin/\w*sh\b|\bdup2\b|pty\.spawn|\bexec\w*\(|subprocess|\bspawn|\bsystem\(|popen"
     r"|cmd\.exe|child_process"
 )
-_DECODE = re.compile(
+_DECODE = LazyRegex(
     r"b64decode|b32decode|decode_base64|base64|atob\(|fromhex|unhexlify|decodestring"
     r"|codecs\.decode|rot.?13|zlib\.decompress|marshal\.loads|unpack\(\s*['\"][mH]"
     r"|Buffer\.from\([^)]*['\"](base64|hex)|FromBase64String"
 )
-_EXEC = re.compile(
+_EXEC = LazyRegex(
     r"\b(exec|eval|system|popen|spawn\w*|execSync|Function|compile|Invoke-Expression|iex"
     r"|instance_eval|check_output|check_call|call|run|getoutput)\s*\(|\bsubprocess\b|`|\bqx\b"
 )
-_ENV_READ = re.compile(  # a secret variable read, or the whole environment printed
+_ENV_READ = LazyRegex(  # a secret variable read, or the whole environment printed
     r"(os\.environ|process\.env|\bENV|getenv|\$ENV)\W{0,4}"
     r"(?i:\w*(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)\w*)"
     r"|(?<![\w.])(print|console\.log|puts|pp|p|json\.dumps)\s*\(?\s*(dict\()?"
     r"(os\.environ|process\.env|ENV)\b(?!\s*[\[.(])"
 )
-_FETCH = re.compile(
+_FETCH = LazyRegex(
     r"urlopen|urllib|requests\.(get|post)|https?\.get|fetch\(|Net::HTTP|open-uri|LWP"
     r"|HTTP::Tiny|WebClient|DownloadString|Invoke-WebRequest|\biwr\b|curl|wget"
 )

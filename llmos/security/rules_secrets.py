@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 
 from llmos.security.decision import Decision, deny
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.rule_kit import (
     applies_to,
     each,
@@ -27,11 +28,11 @@ _READ_EXEMPT = words(  # commands that only look at names and metadata, or act o
     "chown chgrp setfacl chattr ssh ssh-add ssh-keygen ssh-copy-id find tree echo printf rm "
     "rmdir mv ln cd pushd command"
 )
-_METADATA = re.compile(
+_METADATA = LazyRegex(
     r"169\.254\.169\.254|169\.254\.170\.2|metadata\.google\.internal|100\.100\.100\.200"
     r"|fd00:ec2::254"
 )
-_SECRET_VAR = re.compile(
+_SECRET_VAR = LazyRegex(
     r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|API_?KEY|ACCESS_KEY"
     r"|PRIVATE_KEY)(_|$)",
     re.IGNORECASE,

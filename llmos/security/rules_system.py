@@ -8,6 +8,7 @@ import os
 import re
 
 from llmos.security.decision import Decision, deny
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.rule_kit import applies_to, flag, positionals, words
 from llmos.security.shell_types import UNKNOWN, Command
 from llmos.security.verdicts import container_escape, disk_wipe
@@ -112,7 +113,7 @@ def _nsenter(cmd: Command, zones: Zones) -> Decision | None:
 
 
 _HOST_NAMESPACES = ("--pid", "--ipc", "--uts", "--userns", "--cgroupns")
-_DANGEROUS_CAPS = re.compile(
+_DANGEROUS_CAPS = LazyRegex(
     r"(?i)all|sys_admin|sys_ptrace|sys_module|dac_read_search|unconfined|disable"
 )
 
@@ -190,7 +191,7 @@ def _git(cmd: Command, zones: Zones) -> Decision | None:
     return None
 
 
-_GIT_CODE_KEYS = re.compile(
+_GIT_CODE_KEYS = LazyRegex(
     r"core\.(sshcommand|pager|editor|hookspath|fsmonitor|askpass|gitproxy)|alias\.|credential\."
     r"|include(if)?\.|gpg\.\w*program|diff\..*(external|textconv|command)|filter\.|merge\..*driver"
     r"|sequence\.editor|url\..*insteadof|uploadpack\.|receive\.procreceiverefs"

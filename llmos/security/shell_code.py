@@ -7,13 +7,9 @@ from __future__ import annotations
 import re
 import shlex
 
-from llmos.security.shell_python import python_effects
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.shell_types import UNKNOWN, Arg
 
-INTERPRETER = re.compile(
-    r"^(python[0-9.]*|pypy[0-9]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|bun|deno|php[0-9.]*|lua[0-9.]*"
-    r"|luajit|Rscript|osascript|pwsh|powershell|awk|gawk|mawk|nawk|vim|vi|nvim|ex|view|tclsh)$"
-)
 # Calls that run their string (or list) argument as a shell command, per language family.
 _SHELL_SINKS = {
     "python": r"system|popen|subprocess\.\w+|getoutput|getstatusoutput|pty\.spawn|exec[lv]p?e?",
@@ -30,21 +26,21 @@ _SHELL_SINKS = {
 _STRING = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
 _LITERAL = "(?:" + _STRING[1:-1] + ")"  # a string literal, without a capturing group
 _LIST = r"(\[\s*" + _LITERAL + r"(?:\s*,\s*" + _LITERAL + r")*\s*,?\s*\])"
-_DELETE_CALL = re.compile(
+_DELETE_CALL = LazyRegex(
     r"(?:shutil\.rmtree|os\.(?:remove|unlink|rmdir|removedirs)|FileUtils\.(?:rm\w*|remove\w*)"
     r"|File\.(?:delete|unlink)"
     r"|Dir\.(?:delete|rmdir|unlink)|\.(?:rmSync|rmdirSync|unlinkSync|rm|rmdir|unlink)"
     r"|rimraf(?:\.sync)?|remove_tree|rmtree|unlink|rmdir|file\.remove)\s*\(\s*" + _STRING
 )
-_PATH_DELETE = re.compile(r"Path\(\s*" + _STRING + r"\s*\)\.(?:unlink|rmdir|rmtree)")
-_WRITE_CALL = re.compile(
+_PATH_DELETE = LazyRegex(r"Path\(\s*" + _STRING + r"\s*\)\.(?:unlink|rmdir|rmtree)")
+_WRITE_CALL = LazyRegex(
     r"(?:\bopen\s*\(\s*" + _STRING + r"\s*,\s*['\"][^'\"]*[wax+]"
     r"|(?:File\.write|IO\.write|\.(?:writeFileSync|appendFileSync|writeFile|appendFile)"
     r"|file_put_contents|\.write_text|\.write_bytes)\s*\(\s*" + _STRING + r")"
 )
 _ARGS = _STRING + r"(?:\s*[,+]\s*" + _STRING + r")*"
-_BACKTICK_CODE = re.compile(r"`([^`]+)`|\bqx\s*[{(]([^})]*)[})]|%x[{(]([^})]*)[})]")
-_AWK_PIPE = re.compile(r"\|\s*" + _STRING + r"|" + _STRING + r"\s*\|\s*getline")
+_BACKTICK_CODE = LazyRegex(r"`([^`]+)`|\bqx\s*[{(]([^})]*)[})]|%x[{(]([^})]*)[})]")
+_AWK_PIPE = LazyRegex(r"\|\s*" + _STRING + r"|" + _STRING + r"\s*\|\s*getline")
 
 
 def _call_arguments(text: str) -> str:
@@ -154,11 +150,11 @@ def _code_option(lang: str, t: str, nxt: Arg | None) -> tuple[Arg | str | None, 
 
 # The same calls given something other than a string literal: a command built at run time.
 _DYNAMIC_SINKS = {
-    "perl": re.compile(r"(?<![\w$])(?:system|exec)\s*\(?\s*[$@]"),
-    "php": re.compile(r"(?<![\w$])(?:system|exec|shell_exec|passthru|popen|proc_open)\s*\(\s*\$"),
-    "ruby": re.compile(r"(?<![\w.])(?:system|exec|spawn)\s*\(?\s*[a-z_@$]|`[^`]*#\{"),
-    "node": re.compile(r"(?<![\w$])(?:execSync|execFileSync|spawnSync)\s*\(\s*[A-Za-z_$`]"),
-    "lua": re.compile(r"(?:os\.execute|io\.popen)\s*\(\s*[A-Za-z_]"),
+    "perl": LazyRegex(r"(?<![\w$])(?:system|exec)\s*\(?\s*[$@]"),
+    "php": LazyRegex(r"(?<![\w$])(?:system|exec|shell_exec|passthru|popen|proc_open)\s*\(\s*\$"),
+    "ruby": LazyRegex(r"(?<![\w.])(?:system|exec|spawn)\s*\(?\s*[a-z_@$]|`[^`]*#\{"),
+    "node": LazyRegex(r"(?<![\w$])(?:execSync|execFileSync|spawnSync)\s*\(\s*[A-Za-z_$`]"),
+    "lua": LazyRegex(r"(?:os\.execute|io\.popen)\s*\(\s*[A-Za-z_]"),
 }
 
 
@@ -170,6 +166,9 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
 
     Python is read with its own parser (`shell_python`); other languages by patterns."""
     if lang == "python":
+        # Imported here: only Python one-liners need the reader, not every command.
+        from llmos.security.shell_python import python_effects
+
         effects = python_effects(code)
         if effects is not None:
             return effects

@@ -15,6 +15,7 @@ import ast
 import re
 import shlex
 
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.shell_types import UNKNOWN
 
 _SHELL_STRING = {  # run their first argument through /bin/sh
@@ -35,7 +36,7 @@ _PROCESS = {  # run a program: an argv list, or a string that is a shell command
     "asyncio.create_subprocess_exec",
     "pty.spawn",
 }
-_EXEC = re.compile(r"^os\.(exec|spawn|posix_spawn)\w*$")
+_EXEC = LazyRegex(r"^os\.(exec|spawn|posix_spawn)\w*$")
 _DELETE = {"shutil.rmtree", "os.remove", "os.unlink", "os.rmdir", "os.removedirs"}
 _COPY = {"shutil.copy", "shutil.copy2", "shutil.copyfile", "shutil.copytree"}
 _MOVE = {"shutil.move", "os.rename", "os.replace", "os.renames"}

@@ -11,8 +11,8 @@ import re
 import shlex
 from collections.abc import Callable
 
-from llmos.security.shell_code import INTERPRETER, embedded_shell, interpreter_args, language
 from llmos.security.shell_tables import (
+    INTERPRETER,
     MAX_ITEMS,
     PARALLEL_VALUE,
     SHELLS,
@@ -320,6 +320,9 @@ class Analyzer(Walker):
                     self.spawn(template, items, "{}", call, "find", shell=False)
 
     def interpreter(self, name: str, args: list[Arg], call: Call) -> None:
+        # Imported here: most command lines run no interpreter.
+        from llmos.security.shell_code import interpreter_args, language
+
         lang = language(name)
         codes, script, reads_stdin = interpreter_args(lang, args)
         if lang == "pwsh" and any(
@@ -339,6 +342,8 @@ class Analyzer(Walker):
         """An interpreter one-liner: keep it for the policy and analyse the shell it runs."""
         if self.tainted(code, lang):
             return
+        from llmos.security.shell_code import embedded_shell
+
         call.code.append((lang, code.text))
         for snippet, fed in embedded_shell(lang, code.text):
             state = call.state.fork(outer=call.text)

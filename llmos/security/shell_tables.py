@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Iterator
 from typing import Any
 
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.shell_types import UNKNOWN, Arg, Source, SourceKind
 
 
@@ -17,6 +18,11 @@ def words(text: str) -> frozenset[str]:
 
 
 SHELLS = words("sh bash zsh dash ksh mksh ash fish csh tcsh rbash yash posh busybox-sh")
+# Interpreters whose programs `shell_code` reads (python -c, perl -e, awk, vim -c...).
+INTERPRETER = LazyRegex(
+    r"^(python[0-9.]*|pypy[0-9]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|bun|deno|php[0-9.]*|lua[0-9.]*"
+    r"|luajit|Rscript|osascript|pwsh|powershell|awk|gawk|mawk|nawk|vim|vi|nvim|ex|view|tclsh)$"
+)
 NETWORK_TOOLS = words(
     "curl wget fetch aria2c http https xh lwp-request GET POST nc ncat netcat socat "
     "telnet openssl ssh"

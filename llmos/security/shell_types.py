@@ -1,12 +1,15 @@
 """What the shell analysis produces (`Command`, `Finding`, `Analysis`) and the state it keeps
-while reading a command (`State`, `Call`). Plain data: no parsing here."""
+while reading a command (`State`, `Call`). Plain data: no parsing here.
 
-from __future__ import annotations
+Every `llmos run` imports this module, so its classes are cheap to create: the values are
+NamedTuples (on Python 3.11 a frozen dataclass costs several times as much; equality and
+hashing are the same, by value) and the working state plain classes. There is no ``from
+__future__ import annotations``: NamedTuple compiles each field's annotation when it is a string.
+"""
 
 import os
 import tempfile
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 UNKNOWN = "\x00"
 """Marks, inside an expanded word, text that is only known at run time."""
@@ -19,8 +22,7 @@ class ShellAnalysisError(Exception):
     """The command cannot be analysed: bad or unsupported syntax, or nested too deeply."""
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where a stream of text (standard input, a ``<(..)`` file, a substitution) comes from.
 
     ``text``: literal text (``echo``, here-documents); ``file``: a file's content; ``paths``: names
@@ -32,8 +34,7 @@ class Source:
     text: str = ""  # the text, the file's path, or the newline-separated roots
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(NamedTuple):
     """One expanded argument."""
 
     text: str
@@ -42,8 +43,7 @@ class Arg:
     source: Source | None = None  # for a process substitution: what the pseudo-file holds
 
 
-@dataclass(frozen=True)
-class Redirect:
+class Redirect(NamedTuple):
     op: str  # ">", ">>", "&>", "<", "<>", ...
     target: str
     fd: int | None = None  # the redirected descriptor when given (2 in 2>file)
@@ -57,8 +57,7 @@ class Redirect:
         return self.writes and (self.fd in (None, 1) or self.op.startswith("&"))
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """A simple command as it would run, after unwrapping wrappers."""
 
     name: str  # program name (basename); "" for bare assignments/redirections
@@ -88,17 +87,16 @@ class Command:
         return frozenset().union(*(a.variables for a in self.argv))
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """A problem seen in the structure of the command rather than in one command's arguments."""
 
     rule: str  # "pipe-to-shell", "obfuscated-exec", "fork-bomb", "dynamic-command"
     detail: str
 
 
-@dataclass
 class Analysis:
-    events: list[Command | Finding] = field(default_factory=list)  # in the order they were seen
+    def __init__(self) -> None:
+        self.events: list[Command | Finding] = []  # in the order they were seen
 
     @property
     def commands(self) -> list[Command]:
@@ -114,6 +112,11 @@ def resolve_path(text: str, cwd: str) -> str:
     return os.path.realpath(os.path.join(cwd, text))
 
 
+class Val(NamedTuple):
+    text: str
+    taint: frozenset[str] = frozenset()
+
+
 def initial_env(home: str) -> dict[str, Val]:
     tmp = os.environ.get("TMPDIR") or tempfile.gettempdir()
     return {
@@ -126,37 +129,48 @@ def initial_env(home: str) -> dict[str, Val]:
     }
 
 
-@dataclass(frozen=True)
-class Val:
-    text: str
-    taint: frozenset[str] = frozenset()
-
-
-@dataclass
 class State:
-    cwd: str
-    env: dict[str, Val]
-    functions: set[str]
-    downloads: set[str]  # shared by forks: a download in a subshell still lands on disk
-    via: tuple[str, ...] = ()  # the wrappers and nested shells the code being read runs in
-    outer: tuple[str, ...] = ()  # the texts of the commands that run this code (eval, -c...)
+    def __init__(
+        self,
+        cwd: str,
+        env: dict[str, Val],
+        functions: set[str],
+        downloads: set[str],
+        via: tuple[str, ...] = (),
+        outer: tuple[str, ...] = (),
+    ) -> None:
+        self.cwd = cwd
+        self.env = env
+        self.functions = functions
+        self.downloads = downloads  # shared by forks: a download in a subshell still lands on disk
+        self.via = via  # the wrappers and nested shells the code being read runs in
+        self.outer = outer  # the texts of the commands that run this code (eval, -c...)
 
-    def fork(self, via: str | None = None, *, outer: str | None = None) -> State:
+    def fork(self, via: str | None = None, *, outer: str | None = None) -> "State":
         nested = (*self.via, via) if via else self.via
         around = (*self.outer, outer) if outer else self.outer
         return State(self.cwd, dict(self.env), set(self.functions), self.downloads, nested, around)
 
 
-@dataclass
 class Call:
     """A simple command being unwrapped."""
 
-    argv: list[Arg]
-    state: State
-    depth: int
-    stdin: Source | None
-    redirects: list[Redirect]
-    assignments: list[tuple[str, str]]
-    via: tuple[str, ...] = ()
-    code: list[tuple[str, str]] = field(default_factory=list)
-    text: str = ""  # the simple command as written
+    def __init__(
+        self,
+        argv: list[Arg],
+        state: State,
+        depth: int,
+        stdin: Source | None,
+        redirects: list[Redirect],
+        assignments: list[tuple[str, str]],
+        via: tuple[str, ...] = (),
+    ) -> None:
+        self.argv = argv
+        self.state = state
+        self.depth = depth
+        self.stdin = stdin
+        self.redirects = redirects
+        self.assignments = assignments
+        self.via = via
+        self.code: list[tuple[str, str]] = []  # (language, program text) of one-liners
+        self.text = ""  # the simple command as written

@@ -10,6 +10,7 @@ import os
 import re
 
 from llmos.security.decision import Decision, deny
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.zones import Target, Zones, shown, what, within
 
 _RC_FILES = frozenset(
@@ -17,14 +18,12 @@ _RC_FILES = frozenset(
     ".zlogout .kshrc .cshrc .tcshrc .xinitrc .xprofile .xsessionrc .pam_environment .inputrc "
     "authorized_keys authorized_keys2 crontab".split()
 )
-_PERSISTENT = re.compile(
+_PERSISTENT = LazyRegex(
     r"/\.ssh/rc$|/\.config/(autostart|systemd|fish)/|/\.local/share/systemd/"
     r"|/Library/Launch(Agents|Daemons)/|^/var/spool/cron|^/(usr/)?lib/systemd/"
     r"|^/etc/(profile|bash|zsh|cron|systemd|init|rc|ld\.so\.preload|sudoers|ssh/|environment)"
 )
-_HISTORY = re.compile(
-    r"(^|/)\.?\w*_?history$|^/var/log(/|$)|/(wtmp|btmp|lastlog|utmp)$|/\.lesshst$"
-)
+_HISTORY = LazyRegex(r"(^|/)\.?\w*_?history$|^/var/log(/|$)|/(wtmp|btmp|lastlog|utmp)$|/\.lesshst$")
 
 
 def llmos_state(name: str, path: str, zones: Zones) -> Decision:
@@ -122,8 +121,8 @@ def file_tool_verdict(tool: str, path: str, zones: Zones) -> Decision | None:
     )
 
 
-_SSH_PUBLIC = re.compile(r"\.pub$|^known_hosts|^config$|^authorized_keys|^environment$")
-_SECRET_FILES = re.compile(
+_SSH_PUBLIC = LazyRegex(r"\.pub$|^known_hosts|^config$|^authorized_keys|^environment$")
+_SECRET_FILES = LazyRegex(
     r"/\.aws(/|$)|/\.gnupg(/|$)|/\.kube(/|$)|/\.docker/config\.json$|/\.git-credentials$"
     r"|/\.netrc$|/\.pgpass$|/\.npmrc$|/\.pypirc$|/\.vault-token$|/\.password-store(/|$)"
     r"|/\.config/(gh|hub|gcloud)(/|$)|/\.azure(/|$)|/\.cargo/credentials|/\.gem/credentials$"

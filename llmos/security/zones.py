@@ -2,17 +2,18 @@
 state, or elsewhere; and how a command's path argument is resolved (``~``, ``..``, symlinks,
 globs, run-time parts) before the rules judge it."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: NamedTuple compiles string annotations at
+# import (see shell_types).
 
 import fnmatch
 import functools
 import os
 import re
 import tempfile
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from llmos.security.globs import path_pattern
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.shell_types import UNKNOWN, Command
 
 Zone = Literal["workdir", "temp", "sink", "network", "device", "protected", "outside"]
@@ -24,7 +25,7 @@ _SINKS = frozenset(
     "/dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/stdout /dev/stderr /dev/stdin "
     "/dev/tty".split()
 )
-_BLOCK_DEVICE = re.compile(
+_BLOCK_DEVICE = LazyRegex(
     r"^/dev/(sd|hd|vd|xvd|nvme|mmcblk|disk|rdisk|md\d|dm-|loop|sr\d|nbd|zd|mapper/|root|fd\d"
     r"|mtd|sg\d|ram)"
 )
@@ -34,8 +35,7 @@ def within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-@dataclass(frozen=True)
-class Zones:
+class Zones(NamedTuple):
     """Where things are: the workspace, home, scratch space, llmos's own files (`guarded`),
     the places the user's policy lets the agent use like the workspace (`allowed`), and how to
     classify a path."""
@@ -104,8 +104,7 @@ def zones_for(
     return Zones(workdir, home, real, homes, guarded, path_pattern(allowed, home, workdir))
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     path: str
     children: bool  # from a glob: what is acted on are the entries inside `path`
     guessed: bool  # run-time parts were dropped: what an empty variable would give
