@@ -23,8 +23,21 @@ from typing import Any
 
 import yaml
 
-from llmos.sdk.types import DEFAULT_TOOLS
+from llmos.yaml_text import load_yaml
 
+# The tools a Learner run (and an agent that names none) may use. Pinned, because the CLI's
+# default set is large and changes between versions (scheduling, messaging, workflow tools...).
+DEFAULT_TOOLS: tuple[str, ...] = (
+    "Bash",
+    "Read",
+    "Write",
+    "Edit",
+    "Glob",
+    "Grep",
+    "NotebookEdit",
+    "TodoWrite",
+    "Agent",
+)
 # Learner's tools, plus web access (a step that used WebFetch cannot be replayed, see
 # llmos/replay/plan.py, so such an agent's traces are for reading, not for Follower).
 KNOWN_TOOLS: tuple[str, ...] = (*DEFAULT_TOOLS, "WebSearch", "WebFetch")
@@ -147,7 +160,7 @@ def parse_agent(text: str, *, path: Path | None = None, source: str = "") -> Age
     except StopIteration:
         raise AgentFormatError("the front matter has no closing '---' line") from None
     try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+        meta = load_yaml("\n".join(lines[1:end])) or {}
     except yaml.YAMLError as exc:
         raise AgentFormatError(f"the front matter is not valid YAML ({exc})") from exc
     if not isinstance(meta, dict):

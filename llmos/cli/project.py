@@ -129,8 +129,8 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
 @project_app.command("show")
 def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Show a project: its folder, settings, budget, runs, agents and the tools its runs get."""
+    from llmos.agents.spec import DEFAULT_TOOLS
     from llmos.projects.scope import enter_project
-    from llmos.sdk.types import DEFAULT_TOOLS
 
     _named(name)
     ws = open_workspace(workspace)

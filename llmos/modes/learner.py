@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmos.agents.spec import DEFAULT_TOOLS
 from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.builtin_hooks import install_builtin_hooks
 from llmos.kernel.economy import TokenEconomy
@@ -24,7 +25,7 @@ from llmos.memory.recall import recall_for_run
 from llmos.memory.trace import Trace
 from llmos.modes.types import RunRequest
 from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
-from llmos.sdk.types import DEFAULT_TOOLS, AgentOutcome, AgentRequest
+from llmos.sdk.types import AgentOutcome, AgentRequest
 from llmos.security.guard import run_guard
 from llmos.workspace import Workspace
 

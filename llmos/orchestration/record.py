@@ -27,6 +27,7 @@ from llmos.memory.trace import goal_signature, now_iso, one_line, success_rating
 from llmos.orchestration.plan import Plan, PlanError, plan_from_dict
 from llmos.orchestration.synthesis import fingerprint, synthesis_prompt
 from llmos.workspace import Workspace
+from llmos.yaml_text import load_yaml
 
 if TYPE_CHECKING:
     from llmos.orchestration.progress import Progress
@@ -123,7 +124,7 @@ def parse_record(text: str, *, source: str | None = None) -> OrchestrationRecord
     if end < 0:
         raise TraceFormatError("the front matter is not closed", path=source)
     try:
-        meta = yaml.safe_load(text[len(_FENCE) + 1 : end]) or {}
+        meta = load_yaml(text[len(_FENCE) + 1 : end]) or {}
         if not isinstance(meta, dict) or meta.get("kind") != "orchestration":
             raise TraceFormatError("not an orchestration trace", path=source)
         plan = plan_from_dict({"subtasks": meta.get("plan")})

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmos.kernel.events import ToolDecision
-from llmos.kernel.hooks import HookCallback, HookInput, HookOutput, deny
 from llmos.memory.trace import TraceStep, one_line
 from llmos.plugins.registry import (
     PluginRegistry,
@@ -32,6 +31,7 @@ from llmos.plugins.registry import (
 )
 
 if TYPE_CHECKING:
+    from llmos.kernel.hooks import HookCallback, HookInput, HookOutput
     from llmos.kernel.run_context import RunContext
 
 MCP_PREFIX = "mcp__"
@@ -174,7 +174,9 @@ def activated(tools: RunTools) -> Iterator[RunTools]:
 def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
     """A PreToolUse guard for MCP tools: the by-name rule with this run's plugin tools, so a
     plugin tool its project does not offer is denied even if a call names it."""
-    from llmos.security.policy import check_tool_name  # Learner only: keep replay plans light
+    # Learner only: replay plans, which import this module, stay light.
+    from llmos.kernel.hooks import deny
+    from llmos.security.policy import check_tool_name
 
     async def guard(hook_input: HookInput) -> HookOutput:
         name = str(hook_input.get("tool_name", ""))

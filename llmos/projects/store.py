@@ -33,6 +33,7 @@ from llmos.errors import UsageError
 from llmos.fsutil import atomic_write_text
 from llmos.memory.trace import now_iso
 from llmos.workspace import DEFAULT_PROJECT, Settings, Workspace, validate_project_name
+from llmos.yaml_text import load_yaml
 
 PROJECT_FILE = "project.yaml"
 SUBFOLDERS = ("components", "memory", "output", "state")
@@ -189,7 +190,7 @@ def _read(path: Path, name: str, base: Settings) -> Project:
     if not file.is_file():
         return Project(name, path)  # made before project.yaml existed, or by hand
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        data = load_yaml(file.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UsageError(f"{file}: cannot be read ({exc})") from exc
     if not isinstance(data, dict):

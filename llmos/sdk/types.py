@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from llmos.agents.spec import DEFAULT_TOOLS
 from llmos.kernel.hooks import HookSpec
 
 if TYPE_CHECKING:
@@ -13,20 +14,6 @@ if TYPE_CHECKING:
     from llmos.plugins.run_tools import RunTools
 
 AgentStatus = Literal["success", "error", "max_turns", "budget_exhausted", "timed_out"]
-
-# The tools a Learner run may use. Pinned, because the CLI's default set is large and
-# changes between versions (scheduling, messaging, workflow tools...).
-DEFAULT_TOOLS: tuple[str, ...] = (
-    "Bash",
-    "Read",
-    "Write",
-    "Edit",
-    "Glob",
-    "Grep",
-    "NotebookEdit",
-    "TodoWrite",
-    "Agent",
-)
 
 
 @dataclass(frozen=True)
