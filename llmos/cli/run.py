@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+# At the top, though only a run needs them: this module is imported only for `llmos run`
+# (llmos/cli/__init__.py), and imported with the command, they load while start-up has the
+# garbage collector off.
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
 from llmos.cli.terminal import terminal
+from llmos.modes.dispatcher import plan_goal, run_goal_blocking
 from llmos.modes.types import MODES, Mode, RunRequest
 
 if TYPE_CHECKING:
@@ -130,10 +135,6 @@ def run(
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
     """
-    # Imported here, not at the top: other commands (and --help) need none of this.
-    from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
-    from llmos.modes.dispatcher import plan_goal, run_goal_blocking
-
     ws = open_workspace(workspace)
     mode_value: Mode = mode  # type: ignore[assignment]  # validated by _check_mode
     request = RunRequest(
