@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from timing import LLMOS, llmos_env
 
 from llmos.testing.conversations import Conversations
 from llmos.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
@@ -70,7 +71,7 @@ def _router(goal_tag: str, count: int, delay: float) -> Conversations:
 
 
 def _run(env: dict[str, str], goal: str, parallel: int) -> tuple[float, dict[str, Any]]:
-    argv = [sys.executable, "-m", "llmos", "run", "--json", "--model", MODEL]
+    argv = [*LLMOS, "run", "--json", "--model", MODEL]
     argv += ["--mode", "orchestrator", "--parallel", str(parallel), goal]
     started = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
@@ -110,8 +111,7 @@ def _measure(delay: float, runs: int) -> tuple[float, int]:
     replays: list[tuple[float, int]] = []
     with tempfile.TemporaryDirectory() as tmp, ScriptedModelServer() as server:
         root = Path(tmp)
-        env = {**os.environ, "HOME": str(root), "LLMOS_HOME": str(root / "ws")}
-        env.update(server.client_env(root / "claude"))
+        env = llmos_env(root, **server.client_env(root / "claude"))
         for run in range(runs):
             for name, count, parallel in (
                 ("1 subtask", 1, 1),
