@@ -29,9 +29,9 @@ from llmos.kernel.approval import (
     Modify,
     Reject,
     Verdict,
-    ask_approver,
     needs_human,
 )
+from llmos.kernel.builtin_hooks import security_hook
 from llmos.kernel.bus import EventBus
 from llmos.kernel.run_context import RunContext
 from llmos.memory.library import TraceLibrary
@@ -456,7 +456,7 @@ class _Scripted:
         (Reject("no"), "deny"),
     ],
 )
-def test_ask_approver_turns_verdicts_into_hook_output(
+def test_the_security_hook_turns_a_humans_verdict_into_hook_output(
     sandbox: Sandbox, verdict: Verdict, expected: Any
 ) -> None:
     workdir = sandbox.root / "work"  # beside the home folder, not above it
@@ -469,10 +469,9 @@ def test_ask_approver_turns_verdicts_into_hook_output(
         )  # fmt: skip
         decision = check_tool_call("Bash", {"command": "x=(1); echo"}, workdir=workdir)
         approver = _Scripted(verdict)
-        output = await ask_approver(
-            approver, ctx, decision, tool="Bash", tool_input={"command": "x=(1); echo"},
-            tool_use_id="t1", agent=None,
-        )  # fmt: skip
+        hook = security_hook(ctx, approver)  # the Learner's PreToolUse hook
+        hook_input = {"tool_name": "Bash", "tool_input": {"command": "x=(1); echo"}}
+        output = await hook({**hook_input, "tool_use_id": "t1"})
         assert approver.asked[0].tool == "Bash" and approver.asked[0].rule == decision.rule
         return output
 

@@ -16,15 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from llmos.kernel.events import ToolDecision
 from llmos.kernel.hooks import HookOutput, deny
 from llmos.kernel.run_context import RunContext
-from llmos.security.policy import Decision, check_tool_call
-
-if TYPE_CHECKING:
-    from llmos.security.policy import Policy
+from llmos.security.policy import Decision
 
 log = logging.getLogger(__name__)
 
@@ -118,32 +115,6 @@ async def resolve(
         case Reject(reason=reason):
             return Resolution(False, request.input, request.rule, reason)
     raise TypeError(f"an approver returned {verdict!r}, not Approve, Modify or Reject")
-
-
-async def ask_approver(
-    approver: Approver,
-    ctx: RunContext,
-    decision: Decision,
-    *,
-    tool: str,
-    tool_input: dict[str, Any],
-    tool_use_id: str,
-    agent: str | None,
-    policy: Policy | None = None,
-) -> HookOutput:
-    """Put one call to the human and turn their verdict into the PreToolUse hook's output.
-    Every verdict is published as a ToolDecision of the "approval" guard. A changed call is
-    checked again under `policy` (the run's; default: the shipped one)."""
-    request = ApprovalRequest(
-        ctx.run_id, tool, dict(tool_input), decision.reason, decision.rule, agent
-    )
-
-    def recheck(name: str, new_input: dict[str, Any]) -> Decision:
-        return check_tool_call(name, new_input, workdir=ctx.workdir, home=ctx.home, policy=policy)
-
-    resolution = await resolve(approver, request, recheck)
-    publish_resolution(ctx, tool, tool_use_id, resolution)
-    return resolution_output(resolution)
 
 
 def publish_resolution(ctx: RunContext, tool: str, tool_use_id: str, res: Resolution) -> None:
