@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli.options import WorkspaceOption, open_workspace
+from llmos.cli.options import ModelOption, WorkspaceOption, open_workspace
 from llmos.errors import UsageError
 
 _MODES = ("auto", "learner", "follower", "orchestrator")
@@ -31,12 +31,7 @@ def interactive(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="Model alias or id (default: config.yaml).", show_default=False
-        ),
-    ] = None,
+    model: ModelOption = None,
     continue_: Annotated[
         bool,
         typer.Option(

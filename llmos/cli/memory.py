@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 
 if TYPE_CHECKING:
@@ -263,12 +263,7 @@ def distill(
             help="Only this project's insights, into its facts (default: every scope's).",
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="Model alias or id (default: config.yaml).", show_default=False
-        ),
-    ] = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:

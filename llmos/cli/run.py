@@ -13,7 +13,7 @@ from rich.console import Console
 # At the top, though only a run needs them: this module is imported only for `llmos run`
 # (llmos/cli/__init__.py), and imported with the command, they load while start-up has the
 # garbage collector off.
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
 from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
 from llmos.cli.terminal import terminal
 from llmos.modes.dispatcher import plan_goal, run_goal_blocking
@@ -75,12 +75,7 @@ def run(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="Model alias or id (default: config.yaml).", show_default=False
-        ),
-    ] = None,
+    model: ModelOption = None,
     max_turns: Annotated[
         int | None, typer.Option("--max-turns", help="Most agent turns.", min=1, show_default=False)
     ] = None,

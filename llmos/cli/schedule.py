@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.kernel.daemon import kernel_state, schedule_db
@@ -92,9 +92,7 @@ def add(
         float | None,
         typer.Option("--budget", "-b", help="Most each run may spend, in USD.", min=0.0001),
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model alias or id (default: config.yaml).")
-    ] = None,
+    model: ModelOption = None,
     timeout: Annotated[
         float | None,
         typer.Option(
