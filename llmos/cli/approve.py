@@ -61,14 +61,9 @@ class TerminalApprover:
                 return Reject("the user rejected this call")
 
     async def _ask(self, request: ApprovalRequest) -> Verdict:
-        from llmos.cli.render import describe_call
+        from llmos.cli.render import print_approval_request
 
-        who = f" (subagent {request.agent})" if request.agent else ""
-        self.console.print(
-            f"[bold magenta]? approval needed[/]{who}: [yellow]{request.tool}[/] "
-            f"{escape(describe_call(request.tool, request.input))}"
-        )
-        self.console.print(f"  [dim]{request.rule}: {escape(request.reason)}[/]")
+        print_approval_request(self.console, request)
         while True:
             answer = (await self._line(QUESTION)).strip().lower()
             if answer in _ANSWERS:

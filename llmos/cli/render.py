@@ -27,6 +27,7 @@ from llmos.memory.trace import one_line
 
 if TYPE_CHECKING:
     from llmos.cli.plan_view import PlanView
+    from llmos.kernel.approval import ApprovalRequest
     from llmos.modes.dispatcher import DryRun
     from llmos.modes.types import RunSummary
 
@@ -37,6 +38,17 @@ def describe_call(tool: str, tool_input: dict) -> str:
         if isinstance(value, str) and value:
             return one_line(value, 100)
     return one_line(json.dumps(tool_input, ensure_ascii=False), 100)
+
+
+def print_approval_request(console: Console, request: ApprovalRequest) -> None:
+    """The call a human is asked about, with the policy's rule and reason (both approvers:
+    llmos/cli/approve.py in `llmos run`, llmos/repl/approver.py at the prompt)."""
+    who = f" (subagent {request.agent})" if request.agent else ""
+    console.print(
+        f"[bold magenta]? approval needed[/]{who}: [yellow]{request.tool}[/] "
+        f"{escape(describe_call(request.tool, request.input))}"
+    )
+    console.print(f"  [dim]{request.rule}: {escape(request.reason)}[/]")
 
 
 class LiveRenderer:

@@ -1,18 +1,40 @@
-"""Closing the books on a model run: its ledger row (charged) and its RunFinished event.
+"""Closing the books on a run: its ledger row (charged) and its RunFinished event.
 
-Every kind of run that calls the model (Learner, memory distill, agent drafting) ends the
-same way, successful or not; this is that one place.
+Every run ends the same way, successful or not: `finish_run`. Those that call the model
+(Learner, memory distill, agent drafting) go through `record_agent_run`, which builds the row
+from what the agent reported. (An orchestration's event also totals its subtasks' runs, so
+it writes its own: llmos/modes/orchestrator.py.)
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import RunFinished
 from llmos.kernel.run_context import RunContext
-from llmos.sdk.types import AgentOutcome
+
+if TYPE_CHECKING:
+    from llmos.sdk.types import AgentOutcome
+
+
+def finish_run(ctx: RunContext, economy: TokenEconomy, record: RunRecord) -> None:
+    """Write the run's ledger row (charging its cost) and publish its `RunFinished`."""
+    economy.record_run(record)
+    ctx.bus.publish(
+        RunFinished(
+            run_id=record.run_id,
+            status=record.status,
+            cost_usd=record.cost_usd,
+            turns=record.turns,
+            tool_calls=record.tool_calls,
+            duration_secs=record.duration_secs,
+            trace_path=record.trace_path,
+            error=record.error,
+        )
+    )
 
 
 def record_agent_run(
@@ -32,8 +54,9 @@ def record_agent_run(
     then come from the live cost meter.
     """
     finished = time.time()
-    turns = outcome.turns if outcome else 0
-    economy.record_run(
+    finish_run(
+        ctx,
+        economy,
         RunRecord(
             run_id=ctx.run_id,
             started_at=ctx.started_at,
@@ -46,22 +69,10 @@ def record_agent_run(
             cost_usd=cost_usd,
             input_tokens=outcome.input_tokens if outcome else ctx.cost.input_tokens,
             output_tokens=outcome.output_tokens if outcome else ctx.cost.output_tokens,
-            turns=turns,
+            turns=outcome.turns if outcome else 0,
             tool_calls=ctx.tool_calls,
             duration_secs=finished - ctx.started_at,
             trace_path=str(trace_path) if trace_path else None,
             error=error,
-        )
-    )
-    ctx.bus.publish(
-        RunFinished(
-            run_id=ctx.run_id,
-            status=status,
-            cost_usd=cost_usd,
-            turns=turns,
-            tool_calls=ctx.tool_calls,
-            duration_secs=finished - ctx.started_at,
-            trace_path=str(trace_path) if trace_path else None,
-            error=error,
-        )
+        ),
     )

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmos.kernel.accounting import finish_run
 from llmos.kernel.economy import RunRecord, TokenEconomy
-from llmos.kernel.events import RunFinished, ToolFinished, ToolRequested
+from llmos.kernel.events import ToolFinished, ToolRequested
 from llmos.kernel.run_context import RunContext
 from llmos.memory.library import TraceLibrary
 from llmos.memory.trace import Trace
@@ -111,7 +112,9 @@ def run_follower(
         saved_usd=trace.estimated_cost_usd if outcome.ok else 0.0,
     )
     finished = time.time()
-    economy.record_run(
+    finish_run(
+        ctx,
+        economy,
         RunRecord(
             run_id=ctx.run_id,
             started_at=ctx.started_at,
@@ -127,19 +130,7 @@ def run_follower(
             duration_secs=finished - ctx.started_at,
             trace_path=str(library.path_of(entry)),
             error=None if outcome.ok else outcome.detail,
-        )
-    )
-    ctx.bus.publish(
-        RunFinished(
-            run_id=ctx.run_id,
-            status=outcome.status,
-            cost_usd=0.0,
-            turns=0,
-            tool_calls=outcome.steps_run,
-            duration_secs=finished - ctx.started_at,
-            trace_path=str(library.path_of(entry)),
-            error=None if outcome.ok else outcome.detail,
-        )
+        ),
     )
     return outcome
 

@@ -17,7 +17,6 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.validation import ValidationError, Validator
 from rich.console import Console
-from rich.markup import escape
 
 from llmos.kernel.approval import ApprovalRequest, Approve, Modify, Reject, Verdict
 from llmos.repl.keys import InterruptKeys
@@ -73,14 +72,9 @@ class InlineApprover:
                     keys.resume()
 
     async def _ask(self, request: ApprovalRequest) -> Verdict:
-        from llmos.cli.render import describe_call
+        from llmos.cli.render import print_approval_request
 
-        who = f" (subagent {request.agent})" if request.agent else ""
-        self.console.print(
-            f"[bold magenta]? approval needed[/]{who}: [yellow]{request.tool}[/] "
-            f"{escape(describe_call(request.tool, request.input))}"
-        )
-        self.console.print(f"  [dim]{request.rule}: {escape(request.reason)}[/]")
+        print_approval_request(self.console, request)
         answer = await _ask(QUESTION, validator=_OneOf())
         choice = CHOICES[answer.strip().lower()]
         if choice == "approve":
