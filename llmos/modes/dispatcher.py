@@ -33,10 +33,9 @@ from llmos.modes.follower import (
 )
 from llmos.modes.types import RunRequest, RunSummary
 from llmos.plugins.run_tools import activated
-from llmos.projects.scope import enter_project
+from llmos.projects.scope import RunScope, enter_project
 from llmos.replay.plan import ReplayPlan, plan_replay
 from llmos.security.guard import RunGuard, run_guard
-from llmos.security.policy_file import load_policy
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -82,7 +81,7 @@ async def run_goal(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope.ws, request, handlers, env, approver) as run:
+    with activated(scope.tools), _GoalRun(scope, request, handlers, env, approver) as run:
         return await run.finish()
 
 
@@ -99,7 +98,7 @@ def run_goal_blocking(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope.ws, request, handlers, None, approver) as run:
+    with activated(scope.tools), _GoalRun(scope, request, handlers, None, approver) as run:
         if run.choice.mode == "follower" and not any(is_async_handler(h) for _, h in handlers):
             replay = run.start_replay()
             try:
@@ -135,15 +134,16 @@ class _GoalRun:
 
     def __init__(
         self,
-        ws: Workspace,
+        scope: RunScope,
         request: RunRequest,
         subscribers: Sequence[tuple[str, Handler]],
         env: dict[str, str] | None,
         approver: Approver | None,
     ) -> None:
-        self.ws, self.request, self.subscribers = ws, request, subscribers
+        ws = self.ws = scope.ws
+        self.request, self.subscribers = request, subscribers
         self.env, self.approver = env, approver
-        self.policy = load_policy(ws.root, request.project)  # for a replay's guard
+        self.policy = scope.policy  # for a replay's guard
         self.economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
         self.library = TraceLibrary(ws)
         try:
@@ -208,7 +208,7 @@ class _GoalRun:
         ctx = _context(request, self.ws, "follower", budget=0.0)
         guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
         plan = choice.plan or plan_replay(choice.trace)
-        _, log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
+        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
         return _Replay(ctx, log, guard, plan)
 
     def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
@@ -289,7 +289,8 @@ def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) ->
 
 def _open_bus(
     ws: Workspace, ctx: RunContext, subscribers: Sequence[tuple[str, Handler]], reason: str
-) -> tuple[EventBus, SessionLog]:
+) -> SessionLog:
+    """Subscribe the session log and `subscribers` to the run's bus; announce the run."""
     log = SessionLog(ws.sessions_dir, ctx.run_id)
     log.attach(ctx.bus)  # seals the log when the bus closes
     for name, handler in subscribers:
@@ -306,7 +307,7 @@ def _open_bus(
             reason=reason,
         )
     )
-    return ctx.bus, log
+    return log
 
 
 async def _learn(
@@ -325,7 +326,7 @@ async def _learn(
     model_access({**os.environ, **(env or {})})  # before anything is spent
     budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "learner", budget=budget)
-    bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
+    log = _open_bus(ws, ctx, subscribers, choice.reason)
     try:
         outcome, trace_path, error = await run_learner(
             ws,
@@ -340,7 +341,7 @@ async def _learn(
             agents=choice.agents.specs() if choice.agents else (),
         )
     finally:
-        await bus.close()
+        await ctx.bus.close()
     return RunSummary(
         run_id=ctx.run_id,
         goal=ctx.goal,
@@ -382,7 +383,7 @@ async def _orchestrate(
     # orchestration makes, so that one whose plan and subtasks all replay needs none.
     budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "orchestrator", budget=budget)
-    bus, log = _open_bus(ws, ctx, subscribers, choice.reason)
+    log = _open_bus(ws, ctx, subscribers, choice.reason)
     try:
         return await run_orchestrator(
             ws,
@@ -396,7 +397,7 @@ async def _orchestrate(
             approver=approver,
         )
     finally:
-        await bus.close()
+        await ctx.bus.close()
 
 
 def _follower_summary(

@@ -16,7 +16,7 @@ from llmos.plugins.loader import load_plugins
 from llmos.plugins.registry import PluginRegistry
 from llmos.plugins.run_tools import RunTools
 from llmos.projects.store import Project, load_project, open_project, project_path
-from llmos.security.policy_file import load_policy
+from llmos.security.policy_file import Policy, load_policy
 from llmos.workspace import DEFAULT_PROJECT, Workspace
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class RunScope:
     ws: Workspace  # the workspace seen with the project's settings
     tools: RunTools
     subscribers: tuple[tuple[str, Handler], ...]  # the plugins' event hooks
+    policy: Policy  # the workspace's and the project's security policy
 
 
 def workspace_plugins(ws: Workspace) -> PluginRegistry:
@@ -64,4 +65,5 @@ def enter_project(ws: Workspace, name: str, *, create: bool = True) -> RunScope:
         ws.with_settings(project.effective_settings(ws.settings)),
         tools,
         tuple(allowed.bus_subscribers()),
+        policy,
     )
