@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llmos.kernel.approval import Approver, allow_with, resolution_output
-from llmos.kernel.events import MemoryInjected, ToolDecision, ToolFinished
+from llmos.kernel.events import MemoryInjected, ToolFinished
 from llmos.kernel.hooks import HookInput, HookOutput, HookRegistry, add_context, deny
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder, summarize_response
@@ -66,18 +66,8 @@ def budget_hook(ctx: RunContext) -> Callable[[HookInput], Any]:
         reason = (
             f"this run has spent about ${ctx.spent_usd:.4f} of its ${ctx.budget_usd:.4f} budget"
         )
-        ctx.denied_calls += 1
-        ctx.bus.publish(
-            ToolDecision(
-                run_id=ctx.run_id,
-                tool_use_id=str(hook_input.get("tool_use_id", "")),
-                tool=tool,
-                allowed=False,
-                guard="budget",
-                rule="budget-exhausted",
-                reason=reason,
-            )
-        )
+        tool_use_id = str(hook_input.get("tool_use_id", ""))
+        ctx.refuse(tool_use_id, tool, guard="budget", rule="budget-exhausted", reason=reason)
         return deny(f"llmos budget: {reason}. Stop calling tools and give your final answer.")
 
     return guard

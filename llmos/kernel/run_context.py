@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from llmos.kernel.bus import EventBus
 from llmos.kernel.cost import CostMeter
+from llmos.kernel.events import ToolDecision
 
 if TYPE_CHECKING:
     from llmos.kernel.watchdog import Watchdog
@@ -41,6 +42,21 @@ class RunContext:
     @property
     def spent_usd(self) -> float:
         return self.cost.spent_usd
+
+    def refuse(self, tool_use_id: str, tool: str, *, guard: str, rule: str, reason: str) -> None:
+        """Count a call a guard refused, and publish why (the terminal and the log show it)."""
+        self.denied_calls += 1
+        self.bus.publish(
+            ToolDecision(
+                run_id=self.run_id,
+                tool_use_id=tool_use_id,
+                tool=tool,
+                allowed=False,
+                guard=guard,
+                rule=rule,
+                reason=reason,
+            )
+        )
 
     @contextmanager
     def waiting_for_human(self) -> Iterator[None]:

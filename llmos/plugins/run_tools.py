@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmos.kernel.events import ToolDecision
 from llmos.memory.trace import TraceStep, one_line
 from llmos.plugins.registry import (
     PluginRegistry,
@@ -183,17 +182,12 @@ def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
         decision = check_tool_name(name, plugin_tools=tools.plugin_tool_names())
         if decision.allowed:
             return {}
-        ctx.denied_calls += 1
-        ctx.bus.publish(
-            ToolDecision(
-                run_id=ctx.run_id,
-                tool_use_id=str(hook_input.get("tool_use_id", "")),
-                tool=name,
-                allowed=False,
-                guard="tool-policy",
-                rule=decision.rule,
-                reason=decision.reason,
-            )
+        ctx.refuse(
+            str(hook_input.get("tool_use_id", "")),
+            name,
+            guard="tool-policy",
+            rule=decision.rule,
+            reason=decision.reason,
         )
         return deny(f"llmos tool policy ({decision.rule}): {decision.reason}")
 
