@@ -48,6 +48,7 @@ class AgentError(LlmosError):
 class TraceFormatError(LlmosError):
     """A trace file cannot be read back."""
 
-    def __init__(self, message: str, *, path: str | None = None) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+    def __init__(self, message: str, *, path: str | None = None, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message, hint=hint)
         self.path = path
+        self.reason = message  # what is wrong, without the path

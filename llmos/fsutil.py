@@ -5,22 +5,39 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
+# Files at least this large are not hashed for a precondition: their state is "large".
+LARGE_FILE_BYTES = 64 * 1024 * 1024
 
-def atomic_write_text(path: Path, text: str) -> None:
+
+def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
     """Write `text` to `path` so that readers see the old file or the new one, never half of it.
 
     The data goes to a temporary file in the same folder (same file system, so the final
-    rename is atomic), is flushed to disk, then renamed over the target.
+    rename is atomic), is flushed to disk, then renamed over the target. The file keeps the
+    mode it had (a new one gets the usual mode for the umask, not mkstemp's 0600), unless
+    `mode` is given.
     """
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """`atomic_write_text` for bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
@@ -41,6 +58,30 @@ def append_line(path: Path, line: str) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+def _read_umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+# Read once, at import (single-threaded): setting the umask to read it is process-wide.
+_UMASK = _read_umask()
+
+
+def file_state(path: Path) -> str:
+    """What is at `path`, as a precondition compares it: `absent`, `dir`, `large` (too big
+    to hash cheaply) or `sha256:<hex>` of a file's content. Symlinks are followed."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return "absent"
+    if stat.S_ISDIR(info.st_mode):
+        return "dir"
+    if info.st_size >= LARGE_FILE_BYTES:
+        return "large"
+    return "sha256:" + sha256_file(path)
 
 
 def sha256_file(path: Path) -> str:

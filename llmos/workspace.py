@@ -135,6 +135,11 @@ class Workspace:
         return self.root / "state"
 
     @property
+    def undo_dir(self) -> Path:
+        """What each run changed in its working folder, kept for `llmos undo`."""
+        return self.state_dir / "undo"
+
+    @property
     def db_path(self) -> Path:
         return self.state_dir / "llmos.db"
 

@@ -46,19 +46,20 @@ def test_learn_then_follow_with_no_model_request(
 ) -> None:
     learned = _learn(sandbox, scripted)
     _wipe_output(sandbox)
-    # Same goal, different case and punctuation: an exact match after normalising.
+    # The same goal, in other words that mean the same: sentence case, punctuation,
+    # politeness. (Its canonical form is the learned one.)
     proc = run_llmos(
         sandbox,
         "run",
         "--json",
-        "write NOTES.txt, and count its lines into count.txt!",
+        "Please write notes.txt, and count its lines into count.txt!",
         server=scripted,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert scripted.requests == []  # not one request reached the model
     assert summary["mode"] == "follower" and summary["status"] == "success"
-    assert "confidence 1.00" in summary["mode_reason"]
+    assert "matches: the same goal" in summary["mode_reason"]
     assert summary["cost_usd"] == 0 and summary["saved_usd"] == round(learned["cost_usd"], 6)
     assert summary["result"] == "notes.txt has 3 lines."
     assert (sandbox.output / "notes.txt").read_text() == "one\ntwo\nthree\n"
@@ -91,23 +92,32 @@ def test_follower_never_imports_the_sdk_nor_asyncio(
     assert "follower mode" in proc.stdout and "follower ok" in proc.stdout
 
 
-def test_divergence_is_recorded_then_auto_falls_back_to_learner(
+def _break_step_2(trace_path: Path) -> None:
+    """Make the recorded exit status of step 2 one the command will not have: the world
+    changed in a way no precondition can see (as a tool's new version might)."""
+    text = trace_path.read_text()
+    trace_path.write_text(text.replace('"exit_code": 0', '"exit_code": 3'))
+
+
+def test_divergence_is_recorded_rolled_back_then_auto_falls_back_to_learner(
     sandbox: Sandbox, scripted: ScriptedModelServer
 ) -> None:
     learned = _learn(sandbox, scripted)
     trace_path = Path(learned["trace_path"])
-    # The world changed: count.txt is now a folder, so the recorded command fails.
     _wipe_output(sandbox)
-    (sandbox.output / "count.txt").mkdir()
+    _break_step_2(trace_path)
     scripted.script(
-        use_tool("Bash", command="wc -l < notes.txt > lines.txt"), say("Counted into lines.txt.")
+        use_tool("Write", file_path="notes.txt", content="one\ntwo\nthree\n"),
+        use_tool("Bash", command="wc -l < notes.txt > lines.txt"),
+        say("Counted into lines.txt."),
     )
     proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, GOAL, server=scripted)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["mode"] == "learner"
     assert "fell back to Learner: Follower diverged (step 2 (Bash)" in summary["mode_reason"]
-    assert len(scripted.message_requests) == 2
+    assert "rolled back: count.txt, notes.txt put back" in summary["mode_reason"]
+    assert len(scripted.message_requests) == 3
     # The example handed to the model is the trace that diverged.
     assert "wc -l < notes.txt > count.txt" in json.dumps(scripted.message_requests[0].body)
     rows = _rows(sandbox)
@@ -116,8 +126,31 @@ def test_divergence_is_recorded_then_auto_falls_back_to_learner(
         ("follower", "diverged"),
         ("learner", "success"),
     ]
-    trace = parse(trace_path.read_text())  # relearned: one failure, two successes
-    assert (trace.success_count, trace.failure_count) == (2, 1)
+    # The replay's files were removed before the Learner ran: only what it wrote is there.
+    assert sorted(p.name for p in sandbox.output.iterdir()) == ["lines.txt", "notes.txt"]
+    trace = parse(trace_path.read_text())  # learned again with other steps: a new version
+    assert (trace.success_count, trace.failure_count) == (1, 0)
+    (version,) = (sandbox.traces / ".versions" / trace_path.stem).glob("*.md")
+    old = parse(version.read_text())  # the version that diverged is kept, its failure counted
+    assert (old.success_count, old.failure_count) == (1, 1)
+
+
+def test_a_changed_file_stops_the_replay_before_anything_runs(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    learned = _learn(sandbox, scripted)
+    # count.txt is now a folder: the world is not the one the trace knows.
+    _wipe_output(sandbox)
+    (sandbox.output / "count.txt").mkdir()
+    proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", GOAL, server=scripted)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "count.txt changed since the trace was learned" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(sandbox.output.iterdir()) == [sandbox.output / "count.txt"]  # nothing touched
+    dry = json.loads(run_llmos(sandbox, "run", "--dry-run", "--json", GOAL).stdout)
+    assert dry["mode"] == "learner" and "count.txt changed since" in dry["reason"]
+    trace = parse(Path(learned["trace_path"]).read_text())
+    assert (trace.usage_count, trace.failure_count) == (1, 0)  # not the trace's failure
 
 
 def test_forced_follower_fails_clearly_on_divergence(
@@ -125,11 +158,12 @@ def test_forced_follower_fails_clearly_on_divergence(
 ) -> None:
     learned = _learn(sandbox, scripted)
     _wipe_output(sandbox)
-    (sandbox.output / "count.txt").mkdir()
+    _break_step_2(Path(learned["trace_path"]))
     proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", GOAL, server=scripted)
     assert proc.returncode == 1
     summary = json.loads(proc.stdout)
     assert summary["status"] == "diverged" and "step 2" in summary["error"]
+    assert list(sandbox.output.iterdir()) == []  # step 1's notes.txt rolled back
     assert scripted.requests == []
     trace = parse(Path(learned["trace_path"]).read_text())
     assert trace.failure_count == 1 and trace.success_rating < 0.5
@@ -175,7 +209,8 @@ def test_near_match_is_reported_not_followed(
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["mode"] == "learner"
-    assert "similar trace" in summary["mode_reason"] and "confidence 0.60" in summary["mode_reason"]
+    assert "no learned trace matches this goal" in summary["mode_reason"]
+    assert "similar: trace" in summary["mode_reason"]
     assert len(scripted.message_requests) == 1
 
 

@@ -165,10 +165,10 @@ def _workspace_with_history(root: Path) -> Workspace:
                 TraceStep("Agent", {"prompt": "p", "subagent_type": "coder"}),
             ),
         )
-        site_path = library.save(site)
+        site_path = library.add(site)
         for _ in range(2):  # two replays
             library.record_outcome(library.resolve(site.goal_signature), ok=True)
-        library.save(
+        library.add(
             Trace(
                 goal_text="write the api",
                 project="api",

@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import MODEL, Sandbox, run_llmos
 
 from llmos.memory.session_log import read_session
+from llmos.memory.template import Slot
 from llmos.memory.trace import goal_signature, parse
 from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
 
@@ -58,7 +59,8 @@ def test_learner_writes_runs_and_saves_a_trace(
     trace = parse(trace_path.read_text())
     assert trace.goal_text == goal
     assert trace.goal_signature == goal_signature(goal)
-    assert trace.schema_version == 1
+    assert trace.schema_version == 2
+    assert trace.slots == (Slot("file", "hello.py"),)  # the goal's value its steps use
     assert (trace.usage_count, trace.success_count, trace.failure_count) == (1, 1, 0)
     assert trace.success_rating == 0.5  # success_rating(1 success, 0 failures)
     assert trace.mode == "learner" and trace.model == MODEL and trace.project == "default"
@@ -72,7 +74,12 @@ def test_learner_writes_runs_and_saves_a_trace(
     assert len(write.checks["file_sha256"]) == 64
     assert bash.tool == "Bash" and bash.summary == "Run hello.py"
     assert bash.input["command"] == "python3 hello.py > greeting.txt"
-    assert bash.checks == {"exit_code": 0}
+    assert bash.checks["exit_code"] == 0
+    # Its preconditions: the files the command names, as it found and left them.
+    hello = "sha256:" + write.checks["file_sha256"]
+    assert bash.checks["before"] == {"hello.py": hello, "greeting.txt": "absent"}
+    assert bash.checks["after"]["hello.py"] == hello
+    assert write.checks["before"] == {"hello.py": "absent"} and write.checks["mode"] == "644"
 
     # The ledger: one row with the SDK's cost, and the balance charged.
     (row,) = _ledger(sandbox)
@@ -173,7 +180,7 @@ def test_a_similar_trace_and_facts_are_given_to_the_learner(
     assert second.returncode == 0, second.stderr
     summary = _summary(second.stdout)
     assert summary["mode"] == "learner"
-    assert "similar trace" in summary["mode_reason"] and "confidence" in summary["mode_reason"]
+    assert "similar: trace" in summary["mode_reason"]
     body = json.dumps(scripted.message_requests[0].body)
     assert "A similar goal was learned before" in body
     assert "ls | wc -l > count.txt" in body  # the worked example's steps

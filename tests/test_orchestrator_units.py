@@ -322,7 +322,7 @@ def test_orchestration_trace_round_trips(tmp_path) -> None:
     store = OrchestrationStore(tmp_path)
     path = store.save(record)
     assert path.name == f"{record.goal_signature}.md"
-    assert store.find("build the SITE: pages, styles!") == record  # the same goal, normalised
+    assert store.find("build the site: pages, styles!") == record  # the same goal, normalised
     assert store.find("Build the site") is None
     path.write_text("---\nkind: something else\n---\n")
     assert store.find(record.goal_text) is None  # corrupt: ignored, never fatal

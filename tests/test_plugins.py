@@ -20,12 +20,19 @@ from llmos.plugins.loader import load_plugins
 from llmos.plugins.registry import PluginRegistry, version_refusal
 from llmos.plugins.run_tools import RunTools, activated
 from llmos.plugins.schema import SchemaError, input_schema
+from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import plan_replay
-from llmos.replay.steps import Divergence, execute
+from llmos.replay.steps import Divergence
+from llmos.replay.steps import execute as execute_step
 from llmos.security.policy import check_tool_call, check_tool_name
 
 REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 TABLE = "mcp__llmos_csv_tools__csv_to_markdown"
+
+
+def execute(step: TraceStep, workdir: Path) -> str:
+    checkpoint = Checkpoint(workdir.parent / "undo", workdir, "run", "goal", "follower")
+    return execute_step(step, workdir, checkpoint).summary
 
 
 def _registry(*names: str) -> PluginRegistry:

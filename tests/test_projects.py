@@ -13,6 +13,7 @@ from conftest import MODEL, Sandbox, run_llmos
 
 from llmos.errors import UsageError
 from llmos.memory.library import TraceLibrary
+from llmos.memory.template import Slot
 from llmos.memory.trace import Trace, TraceStep, parse
 from llmos.projects import create_project, open_project
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
@@ -222,21 +223,29 @@ def test_project_settings_and_policy_are_checked(sandbox: Sandbox) -> None:
     assert "cannot be read" in lab["problem"]
 
 
-def test_the_projects_own_trace_comes_first_on_equal_confidence(sandbox: Sandbox) -> None:
+def test_the_projects_own_trace_comes_first_among_equal_matches(sandbox: Sandbox) -> None:
     ws = Workspace.open(sandbox.workspace)
-    step = (TraceStep("Bash", {"command": "make"}),)
+
+    def copy(a: str, b: str, project: str) -> Trace:
+        step = TraceStep("Bash", {"command": f"cp {a} {b}"})
+        return Trace(
+            goal_text=f"copy {a} to {b}",
+            steps=(step,),
+            project=project,
+            slots=(Slot("file", a), Slot("file", b)),
+        )
+
     with TraceLibrary(ws) as library:
-        # Both differ from the goal by one filler word: the same confidence, 0.99.
-        library.save(Trace(goal_text="build the site now", steps=step, project="web"))
-        library.save(Trace(goal_text="please build the site", steps=step, project="default"))
-        library.save(Trace(goal_text="build the site twice", steps=step, project="web"))
+        library.add(copy("a.txt", "b.txt", "web"))
+        library.add(copy("c.txt", "d.txt", "default"))
 
-        def ranked(project: str | None) -> list[tuple[str, float]]:
-            found = library.matches("build the site", project=project)
-            return [(m.entry.project, round(m.confidence, 2)) for m in found[:2]]
+        def ranked(project: str | None) -> list[tuple[str, str]]:
+            found = library.find("copy x.txt to y.txt", project=project)
+            return [(m.entry.project, m.kind) for m in found]
 
-        assert ranked("web") == [("web", 0.99), ("default", 0.99)]
-        assert ranked("default") == [("default", 0.99), ("web", 0.99)]
-        # Confidence comes first: another project's exact match beats the own near match.
-        library.save(Trace(goal_text="Build the site!", steps=step, project="default"))
-        assert ranked("web")[0] == ("default", 1.0)
+        # Both bind the goal through their template: the run's own project's comes first.
+        assert ranked("web") == [("web", "template"), ("default", "template")]
+        assert ranked("default") == [("default", "template"), ("web", "template")]
+        # The kind of match comes first: another project's exact match beats the own template.
+        library.add(copy("x.txt", "y.txt", "default"))
+        assert ranked("web")[0] == ("default", "exact")

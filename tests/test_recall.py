@@ -108,7 +108,7 @@ def test_similar_traces_are_recalled_but_not_the_worked_example(memory: Memory) 
         goal_text="restore the postgres backup",
         steps=(TraceStep("Bash", {"command": "pg_restore db.dump"}, summary="Restore"),),
     )
-    dump_path, restore_path = str(memory.library.save(dump)), str(memory.library.save(restore))
+    dump_path, restore_path = str(memory.library.add(dump)), str(memory.library.add(restore))
     insight = MemoryItem(
         id=dump.goal_signature,
         kind="insight",

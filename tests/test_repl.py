@@ -374,7 +374,7 @@ def _completions(commands: SlashCommands, text: str) -> list[str]:
 def test_completion_of_commands_trace_ids_and_projects(sandbox: Sandbox) -> None:
     ws = _workspace(sandbox)
     with TraceLibrary(ws) as library:
-        library.save(Trace(goal_text="say hi", steps=(TraceStep(tool="Bash", input={}),)))
+        library.add(Trace(goal_text="say hi", steps=(TraceStep(tool="Bash", input={}),)))
         (entry,) = library.index.listing()
     ws.project_dir("alpha")
     commands = SlashCommands(ReplSession(ws), Console(file=io.StringIO()))

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from llmos.memory.trace import Trace, TraceStep
+from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import plan_replay
-from llmos.replay.steps import Divergence, execute
+from llmos.replay.steps import Divergence, StepDone
+from llmos.replay.steps import execute as execute_step
+
+
+def execute(step: TraceStep, workdir: Path, **limits: float) -> StepDone:
+    checkpoint = Checkpoint(workdir.parent / "undo", workdir, "run", "goal", "follower")
+    return execute_step(step, workdir, checkpoint, **limits)
 
 
 def _sha(text: str) -> str:

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmos.errors import TraceFormatError
+from llmos.memory.template import Alias, Slot
 from llmos.memory.trace import Trace, TraceStep, goal_signature, normalize_goal, parse, render
 from llmos.memory.trace_store import TraceStore
 
@@ -27,6 +28,30 @@ json_values = st.recursive(
     max_leaves=12,
 )
 identifiers = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,20}", fullmatch=True)
+# The checks replay relies on have types (checked at load); any other key is kept as it is.
+_TYPED_CHECKS = {
+    "exit_code",
+    "file_sha256",
+    "output_sha256",
+    "tool_version",
+    "mode",
+    "before",
+    "after",
+}
+states = st.sampled_from(["absent", "dir", "large", "sha256:" + "ab" * 32])
+typed_checks = st.fixed_dictionaries(
+    {},
+    optional={
+        "exit_code": st.integers(-255, 255),
+        "file_sha256": st.text(),
+        "mode": st.sampled_from(["644", "755", "0600"]),
+        "before": st.dictionaries(st.text(min_size=1), states, max_size=3),
+        "after": st.dictionaries(st.text(min_size=1), states, max_size=3),
+    },
+)
+free_checks = st.dictionaries(
+    st.text().filter(lambda k: k not in _TYPED_CHECKS), json_values, max_size=3
+)
 steps = st.builds(
     TraceStep,
     tool=identifiers,
@@ -35,7 +60,7 @@ steps = st.builds(
     summary=st.text(),
     result=st.text(),
     agent=st.none() | identifiers,
-    checks=st.dictionaries(st.text(), json_values, max_size=3),
+    checks=st.builds(lambda a, b: {**b, **a}, typed_checks, free_checks),
 )
 traces = st.builds(
     Trace,
@@ -97,13 +122,48 @@ def test_rendered_trace_reads_as_documented() -> None:
     assert trace.tools_used == ("Write", "Bash")
 
 
-def test_signature_ignores_case_whitespace_and_punctuation() -> None:
-    assert goal_signature("Create  hello.py, and RUN it!") == goal_signature(
-        "create hello py and run it"
+def test_signature_is_the_canonical_goal() -> None:
+    # Sentence punctuation, whitespace and a plain word's case do not change a goal...
+    assert goal_signature("Create  hello.py, and run it!") == goal_signature(
+        "create hello.py and run it"
     )
+    # ...a file name's case and the order of the words do.
+    assert goal_signature("create HELLO.py and run it") != goal_signature(
+        "create hello.py and run it"
+    )
+    assert goal_signature("copy a.txt to b.txt") != goal_signature("copy b.txt to a.txt")
     assert goal_signature("delete the build folder") != goal_signature("create the build folder")
     assert len(goal_signature("x")) == 16
-    assert normalize_goal("  Hello,   World! ") == "hello world"
+    assert normalize_goal("  Hello,   World! ") == "hello world"  # for search only
+
+
+def test_slots_and_aliases_round_trip_and_are_checked_at_load() -> None:
+    trace = Trace(
+        goal_text="copy notes.txt to backup.txt",
+        steps=(TraceStep("Bash", {"command": "cp notes.txt backup.txt"}),),
+        slots=(Slot("file", "notes.txt"), Slot("file", "backup.txt")),
+        aliases=(Alias("duplicate notes.txt as backup.txt", ("notes.txt", "backup.txt")),),
+    )
+    assert parse(render(trace)) == trace
+    assert trace.template.render() == "copy {1} to {2}"
+    # A goal edited by hand that no longer names a slot's value keeps that value fixed.
+    edited = render(trace).replace(
+        "goal_text: copy notes.txt to backup.txt", "goal_text: back up notes.txt"
+    )
+    reread = parse(edited)
+    assert reread.slots == (Slot("file", "notes.txt"),)
+    assert reread.aliases[0].values == ("notes.txt",)
+    with pytest.raises(TraceFormatError, match=r"unknown kind"):
+        parse(render(trace).replace("kind: file", "kind: planet", 1), source="t.md")
+
+
+def test_malformed_checks_are_refused_at_load_naming_the_field() -> None:
+    trace = Trace(
+        goal_text="x", steps=(TraceStep("Bash", {"command": "true"}, checks={"exit_code": 0}),)
+    )
+    text = render(trace).replace('"exit_code": 0', '"exit_code": "abc"')
+    with pytest.raises(TraceFormatError, match=r"t.md: step 'Bash true': check exit_code"):
+        parse(text, source="t.md")
 
 
 _HEAD = "---\nschema_version: 1\ngoal_text: x\ngoal_signature: a\n---\n"
@@ -135,14 +195,15 @@ def test_corrupt_traces_raise_a_clear_error(text: str, problem: str) -> None:
         parse(text, source="t.md")
 
 
-def test_store_merges_statistics_and_skips_corrupt_files(tmp_path: Path) -> None:
+def test_store_keeps_versions_and_skips_corrupt_files(tmp_path: Path) -> None:
     store = TraceStore(tmp_path)
     first = Trace(goal_text="Build it", steps=(TraceStep("Bash", {"command": "make"}),))
-    path = store.save(first)
-    store.save(Trace(goal_text="build it!", steps=first.steps))
-    merged = store.load(first.goal_signature)
-    assert merged.usage_count == 2 and merged.success_count == 2
-    assert merged.created_at == first.created_at
+    path = store.replace(first).path
+    saved = store.replace(Trace(goal_text="build it!", steps=first.steps, usage_count=7))
+    assert saved.previous == first and saved.kept is not None
+    assert store.versions(first.goal_signature) == [saved.kept]
+    assert parse(saved.kept.read_text()) == first
+    assert store.load(first.goal_signature).usage_count == 7
     (tmp_path / "broken.md").write_text("---\n: [\n---\n", encoding="utf-8")
     assert [p for p, _ in store.iter_traces()] == [path]
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files behind

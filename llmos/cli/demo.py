@@ -131,7 +131,8 @@ def demo(
         replay = asyncio.run(
             run_goal(
                 ws,
-                RunRequest(goal=LEARN_GOAL.lower() + "!"),  # case and punctuation do not matter
+                # The same goal in other words that mean the same (politeness, punctuation).
+                RunRequest(goal=f"Please {LEARN_GOAL[0].lower()}{LEARN_GOAL[1:]}."),
                 subscribers=[("terminal", renderer)],
                 env=env,
             )

@@ -162,7 +162,7 @@ def import_traces(
                 reason = f"already in the library as {verdict.goal_signature}"
                 report.append({"file": str(file), "imported": False, "reason": reason})
                 continue
-            saved = library.save(verdict)
+            saved = library.add(verdict)
             entry = {"file": str(file), "imported": True, "trace": str(saved)}
             report.append({**entry, "needs_approval": asks} if asks else entry)
     rejected = [r for r in report if not r["imported"] and "already" not in r["reason"]]

@@ -119,7 +119,7 @@ async def resolve(
 
 def publish_resolution(ctx: RunContext, tool: str, tool_use_id: str, res: Resolution) -> None:
     if not res.allowed:
-        ctx.denied_calls += 1
+        ctx.count_refusal(tool)
     ctx.bus.publish(
         ToolDecision(
             run_id=ctx.run_id,

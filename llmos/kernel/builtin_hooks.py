@@ -15,8 +15,10 @@ from llmos.kernel.hooks import HookInput, HookOutput, HookRegistry, add_context,
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder, summarize_response
 from llmos.memory.recall import Recollection
+from llmos.memory.step_kinds import FILE_WRITING_TOOLS
 
 if TYPE_CHECKING:
+    from llmos.replay.checkpoint import Checkpoint
     from llmos.security.guard import RunGuard
 
 APPROVAL_TIMEOUT_SECS = 3600.0
@@ -73,6 +75,25 @@ def budget_hook(ctx: RunContext) -> Callable[[HookInput], Any]:
     return guard
 
 
+def files_hook(recorder: TraceRecorder, checkpoint: Checkpoint | None) -> Callable[..., Any]:
+    """Before a call runs: the state of the files it will touch (its preconditions, for the
+    trace) and, for a file it will change, a copy for `llmos undo`."""
+
+    async def note(hook_input: HookInput) -> HookOutput:
+        tool = str(hook_input.get("tool_name", ""))
+        tool_input = hook_input.get("tool_input") or {}
+        recorder.before_call(str(hook_input.get("tool_use_id", "")), tool, tool_input)
+        if checkpoint is not None:
+            if tool == "Bash":
+                checkpoint.note_command(str(tool_input.get("command", "")))
+            elif tool in FILE_WRITING_TOOLS:
+                for path in recorder.touched(tool, tool_input):
+                    checkpoint.keep(recorder.workdir / path)
+        return {}
+
+    return note
+
+
 def capture_hook(ctx: RunContext, recorder: TraceRecorder, *, ok: bool) -> Callable[..., Any]:
     async def capture(hook_input: HookInput) -> HookOutput:
         tool = str(hook_input.get("tool_name", ""))
@@ -83,6 +104,7 @@ def capture_hook(ctx: RunContext, recorder: TraceRecorder, *, ok: bool) -> Calla
             ok=ok,
             response=response,
             agent=_agent(hook_input),
+            tool_use_id=str(hook_input.get("tool_use_id", "")),
         )
         ctx.bus.publish(
             ToolFinished(
@@ -127,6 +149,7 @@ def install_builtin_hooks(
     *,
     approver: Approver | None = None,
     guard: RunGuard | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> None:
     # Guards fail closed: if one crashes, the CLI blocks the call instead of running it.
     # A human deciding on a call may take a while: the CLI waits up to an hour for them.
@@ -139,6 +162,7 @@ def install_builtin_hooks(
         timeout_secs=APPROVAL_TIMEOUT_SECS if approver is not None else 60.0,
     )
     registry.add("PreToolUse", budget_hook(ctx), name="budget", fail_closed=True)
+    registry.add("PreToolUse", files_hook(recorder, checkpoint), name="files")
     registry.add("PostToolUse", capture_hook(ctx, recorder, ok=True), name="trace-capture")
     registry.add(
         "PostToolUseFailure", capture_hook(ctx, recorder, ok=False), name="trace-capture-failure"

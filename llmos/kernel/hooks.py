@@ -27,9 +27,6 @@ HookInput = dict[str, Any]
 HookOutput = dict[str, Any]
 HookCallback = Callable[[HookInput], Awaitable[HookOutput]]
 
-# Tools that change files: the security hook checks where they write.
-FILE_WRITING_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
-
 
 @dataclass(frozen=True)
 class HookSpec:

@@ -37,6 +37,7 @@ class RunContext:
     cost: CostMeter = field(default_factory=CostMeter)
     tool_calls: int = 0
     denied_calls: int = 0
+    refused_tools: list[str] = field(default_factory=list)  # the tool of each refused call
     watchdog: Watchdog | None = None  # the agent's, while it runs (llmos/sdk/runner.py)
 
     @property
@@ -45,7 +46,7 @@ class RunContext:
 
     def refuse(self, tool_use_id: str, tool: str, *, guard: str, rule: str, reason: str) -> None:
         """Count a call a guard refused, and publish why (the terminal and the log show it)."""
-        self.denied_calls += 1
+        self.count_refusal(tool)
         self.bus.publish(
             ToolDecision(
                 run_id=self.run_id,
@@ -57,6 +58,10 @@ class RunContext:
                 reason=reason,
             )
         )
+
+    def count_refusal(self, tool: str) -> None:
+        self.denied_calls += 1
+        self.refused_tools.append(tool)
 
     @contextmanager
     def waiting_for_human(self) -> Iterator[None]:

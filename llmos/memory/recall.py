@@ -25,7 +25,7 @@ from typing import Any
 
 from llmos.errors import LlmosError
 from llmos.memory.facts import MemoryStore
-from llmos.memory.library import TraceLibrary
+from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.terms import relevance, terms
 from llmos.memory.tokens import (
     ConservativeCounter,
@@ -147,7 +147,10 @@ def gather(
         bonus = _OWN_PROJECT_BONUS if entry.project is not None else 0.0
         found.append(Candidate(entry.kind, str(entry.path), _rank(entry.kind, score, bonus), text))
     noted = {entry.trace for entry in entries if entry.kind == "insight"}
-    for match in library.matches(goal, project=project, limit=8, near_when_exact=True):
+    alike: dict[str, Match] = {}  # each trace once: its exact match, else its similarity
+    for one in [*library.find(goal, project=project), *library.similar(goal, project=project)]:
+        alike.setdefault(one.entry.name, one)
+    for match in list(alike.values())[:8]:
         learned = match.entry
         if learned.signature in exclude or learned.signature in noted:
             continue  # shown in full already, or its insight says the same and more

@@ -7,7 +7,6 @@ exact input sits in a fenced JSON block, so `parse(render(trace)) == trace`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -15,14 +14,19 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
 from llmos.errors import TraceFormatError
+from llmos.memory.goal_form import ValueKind, goal_signature
+from llmos.memory.template import Alias, Slot, Template
 from llmos.yaml_text import YAMLError, load_yaml, split_front_matter
 
-SCHEMA_VERSION = 1
+# 2: slots and aliases in the front matter, preconditions and file modes in the checks, the
+# signature from the canonical goal. Version 1 files still load (no slots, no aliases).
+SCHEMA_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 Outcome = Literal["ok", "error"]
 
 _STEP_HEADING = re.compile(r"^### Step (\d+): (.*)$")
@@ -31,13 +35,11 @@ _PUNCTUATION = re.compile(r"[^\w\s]")
 
 
 def normalize_goal(goal: str) -> str:
-    """Case, whitespace and punctuation do not change what a goal means."""
+    """A goal's words for searching (full-text search, memory recall): case, whitespace and
+    punctuation folded. Never used to decide that two goals are the same: that is the
+    canonical form's job (llmos/memory/goal_form.py)."""
     text = unicodedata.normalize("NFKC", goal).casefold()
     return " ".join(_PUNCTUATION.sub(" ", text).split())
-
-
-def goal_signature(goal: str) -> str:
-    return hashlib.sha256(normalize_goal(goal).encode("utf-8")).hexdigest()[:16]
 
 
 def one_line(text: str, limit: int = 160) -> str:
@@ -69,8 +71,9 @@ def now_iso() -> str:
 class TraceStep:
     """One tool call, as the agent made it.
 
-    `checks` holds what replay can verify afterwards: `exit_code` for Bash, the
-    `file_sha256` of a file a step wrote.
+    `checks` holds what replay can verify: `exit_code` for Bash, the `file_sha256` and
+    `mode` of a file a step wrote, and the step's preconditions: `before` (and `after`), the
+    state of each file it touched (`sha256:<hex>`, `absent`, `dir` or `large`) by its path.
     """
 
     tool: str
@@ -107,6 +110,8 @@ class Trace:
     tools_used: tuple[str, ...] = ()
     project: str = "default"
     result: str = ""
+    slots: tuple[Slot, ...] = ()  # the goal's values its steps use (llmos/memory/template.py)
+    aliases: tuple[Alias, ...] = ()  # other wordings learned to mean the same
 
     def __post_init__(self) -> None:
         if not self.goal_signature:
@@ -116,9 +121,22 @@ class Trace:
             object.__setattr__(self, "tools_used", tools)
 
     @property
+    def template(self) -> Template:
+        return Template.of(self.goal_text, self.slots)
+
+    def alias_templates(self) -> list[Template]:
+        return [Template.of(a.goal, self.slots, a.values) for a in self.aliases]
+
+    @property
     def front_matter(self) -> dict[str, Any]:
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _BODY_FIELDS}
         meta["tools_used"] = list(self.tools_used)
+        meta["slots"] = [{"kind": s.kind, "value": s.value} for s in self.slots]
+        meta["aliases"] = [{"goal": a.goal, "values": list(a.values)} for a in self.aliases]
+        if not self.slots:
+            del meta["slots"]
+        if not self.aliases:
+            del meta["aliases"]
         return meta
 
 
@@ -179,7 +197,7 @@ def parse(text: str, *, source: str | None = None) -> Trace:
     if not meta:
         raise TraceFormatError("no YAML front matter", path=source)
     version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in _READABLE_VERSIONS:
         raise TraceFormatError(f"unsupported schema_version {version!r}", path=source)
     steps, result = _parse_body(body, source)
     missing = sorted({"goal_text", "goal_signature"} - set(meta))
@@ -199,7 +217,62 @@ def parse(text: str, *, source: str | None = None) -> Trace:
     # The signature is derived from the goal, never trusted from the file: a hand-edited
     # trace cannot claim another goal's identity.
     fields_["goal_signature"] = goal_signature(fields_["goal_text"])
+    fields_["schema_version"] = SCHEMA_VERSION
+    slots = _slots(meta.get("slots"), fields_["goal_text"], source)
+    aliases = _aliases(meta.get("aliases"), len(slots), source)
+    fields_["slots"], fields_["aliases"] = _named_slots(slots, aliases, fields_["goal_text"])
     return Trace(steps=tuple(steps), result=result, **fields_)
+
+
+def _slots(raw: Any, goal: str, source: str | None) -> tuple[Slot, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TraceFormatError("front matter slots: expected a list", path=source)
+    slots = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            raise TraceFormatError(f"front matter slots: bad slot {item!r}", path=source)
+        if item.get("kind") not in get_args(ValueKind):
+            raise TraceFormatError(f"front matter slots: unknown kind in {item!r}", path=source)
+        slots.append(Slot(item["kind"], item["value"]))
+    return tuple(slots)
+
+
+def _named_slots(
+    slots: tuple[Slot, ...], aliases: tuple[Alias, ...], goal: str
+) -> tuple[tuple[Slot, ...], tuple[Alias, ...]]:
+    """Only the slots the goal names can be bound: a goal edited by hand that no longer
+    names one leaves that value fixed (the aliases lose it too)."""
+    named = {s for s in Template.of(goal, slots).slot_at if s is not None}
+    if len(named) == len(slots):
+        return slots, aliases
+    keep = [i for i in range(len(slots)) if i in named]
+    trimmed = tuple(
+        Alias(a.goal, tuple(a.values[i] if i < len(a.values) else None for i in keep))
+        for a in aliases
+    )
+    return tuple(slots[i] for i in keep), trimmed
+
+
+def _aliases(raw: Any, slot_count: int, source: str | None) -> tuple[Alias, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TraceFormatError("front matter aliases: expected a list", path=source)
+    aliases = []
+    for item in raw:
+        values = item.get("values", []) if isinstance(item, dict) else None
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("goal"), str)
+            or not isinstance(values, list)
+            or len(values) > slot_count
+            or not all(v is None or isinstance(v, str) for v in values)
+        ):
+            raise TraceFormatError(f"front matter aliases: bad alias {item!r}", path=source)
+        aliases.append(Alias(item["goal"], tuple(values)))
+    return tuple(aliases)
 
 
 def _tuple_of_str(value: Any) -> tuple[str, ...]:
@@ -269,7 +342,9 @@ def _parse_step(lines: list[str], i: int, title: str, source: str | None) -> tup
     outcome = values.get("Outcome", "ok")
     if outcome not in ("ok", "error"):
         raise TraceFormatError(f"{where}: outcome must be ok or error", path=source)
-    checks = _loads(values["Checks"], source, where) if "Checks" in values else {}
+    checks = {}
+    if "Checks" in values:
+        checks = _checks(_loads(values["Checks"], source, where), source, where)
     step = TraceStep(
         tool=values["Tool"],
         input=tool_input,
@@ -277,9 +352,41 @@ def _parse_step(lines: list[str], i: int, title: str, source: str | None) -> tup
         summary=title,
         result=_loads(values["Result"], source, where) if "Result" in values else "",
         agent=values.get("Agent"),
-        checks=checks if isinstance(checks, dict) else {},
+        checks=checks,
     )
     return step, i
+
+
+_OCTAL_MODE = re.compile(r"^[0-7]{3,4}$")
+_STATE = re.compile(r"^(absent|dir|large|sha256:[0-9a-f]{64})$")
+
+
+def _checks(raw: Any, source: str | None, where: str) -> dict[str, Any]:
+    """A step's checks, each of the type replay relies on: a malformed one is refused here,
+    with the file and the field named, not met halfway through a replay."""
+    if not isinstance(raw, dict):
+        raise TraceFormatError(f"{where}: Checks must be a JSON object", path=source)
+
+    def bad(name: str, expected: str) -> TraceFormatError:
+        return TraceFormatError(
+            f"{where}: check {name} must be {expected}, not {raw[name]!r}", path=source
+        )
+
+    if "exit_code" in raw and (type(raw["exit_code"]) is not int):
+        raise bad("exit_code", "an integer")
+    for name in ("file_sha256", "output_sha256", "tool_version"):
+        if name in raw and not isinstance(raw[name], str):
+            raise bad(name, "a string")
+    if "mode" in raw and not (isinstance(raw["mode"], str) and _OCTAL_MODE.match(raw["mode"])):
+        raise bad("mode", 'an octal file mode such as "644"')
+    for name in ("before", "after"):
+        states = raw.get(name)
+        if states is not None and not (
+            isinstance(states, dict)
+            and all(isinstance(v, str) and _STATE.match(v) for v in states.values())
+        ):
+            raise bad(name, "a map of paths to file states")
+    return raw
 
 
 def _read_fence(lines: list[str], i: int, source: str | None, where: str) -> tuple[str, int]:

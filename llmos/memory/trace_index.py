@@ -9,25 +9,39 @@ be deleted at any time (`llmos traces reindex` rebuilds it). It stays in step wi
 - every trace llmos is about to use is re-checked against its file (size and mtime), so a
   trace edited in place is re-read before it is trusted.
 
-Goals are searched with FTS5 over their normalised words; the signature match is a B-tree
-lookup. The signature is recomputed from the goal text, never taken from the front matter,
-so a hand-edited file cannot claim another goal's identity.
+A goal is looked up by its *shape* (its canonical tokens with every value replaced by its
+kind, llmos/memory/goal_form.py): a B-tree lookup that finds the few templates, of goals and
+of their aliases, that could bind it; each is then checked token by token. Similar goals
+(worked examples, suggestions) are searched with FTS5 over their normalised words. The
+signature is recomputed from the goal text, never taken from the front matter, so a
+hand-edited file cannot claim another goal's identity. A file that cannot be read is kept in
+`problems` with its error, so it is reported (once) instead of silently missing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from llmos.errors import TraceFormatError
+from llmos.memory.goal_form import Token
 from llmos.memory.matching import FILLER_WORDS
+from llmos.memory.template import Template, procedure_key
 from llmos.memory.trace import Trace, goal_signature, normalize_goal, parse
 
 log = logging.getLogger(__name__)
 
+# The index is derived: when its layout changes it is dropped and rebuilt from the files.
+_LAYOUT = "2"
+_DROP = """
+DROP TABLE IF EXISTS traces_fts; DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS goal_keys;
+DROP TABLE IF EXISTS problems; DROP TABLE IF EXISTS meta;
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS traces (
     name TEXT PRIMARY KEY,          -- file name in the traces folder
@@ -42,9 +56,29 @@ CREATE TABLE IF NOT EXISTS traces (
     last_used TEXT NOT NULL,
     step_count INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    slot_values TEXT NOT NULL,      -- JSON: each slot's learned value
+    procedure TEXT NOT NULL,        -- llmos/memory/template.py procedure_key, slots abstracted
+    plain TEXT NOT NULL             -- the same with the values as they are
 );
 CREATE INDEX IF NOT EXISTS traces_by_signature ON traces(signature);
+CREATE INDEX IF NOT EXISTS traces_by_procedure ON traces(procedure);
+CREATE INDEX IF NOT EXISTS traces_by_plain ON traces(plain);
+-- The templates a goal can be bound to: the trace's own and its aliases'.
+CREATE TABLE IF NOT EXISTS goal_keys (
+    shape TEXT NOT NULL,
+    name TEXT NOT NULL,
+    alias TEXT,                     -- NULL: the trace's own goal
+    template TEXT NOT NULL          -- Template.to_json()
+);
+CREATE INDEX IF NOT EXISTS goal_keys_by_shape ON goal_keys(shape);
+CREATE INDEX IF NOT EXISTS goal_keys_by_name ON goal_keys(name);
+CREATE TABLE IF NOT EXISTS problems (
+    name TEXT PRIMARY KEY,
+    error TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS traces_fts
     USING fts5(normalized, content='traces', content_rowid='rowid');
 CREATE TRIGGER IF NOT EXISTS traces_ai AFTER INSERT ON traces BEGIN
@@ -53,6 +87,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS traces_ad AFTER DELETE ON traces BEGIN
     INSERT INTO traces_fts(traces_fts, rowid, normalized)
         VALUES ('delete', old.rowid, old.normalized);
+    DELETE FROM goal_keys WHERE name = old.name;
 END;
 CREATE TRIGGER IF NOT EXISTS traces_au AFTER UPDATE ON traces BEGIN
     INSERT INTO traces_fts(traces_fts, rowid, normalized)
@@ -75,6 +110,28 @@ class IndexedTrace:
     estimated_cost_usd: float
     last_used: str
     step_count: int
+    slot_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A trace file that cannot be read, and why."""
+
+    name: str
+    error: str
+
+    @property
+    def signature(self) -> str:
+        return self.name.removesuffix(".md")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A goal bound to a trace's template: which values it gives which slot."""
+
+    entry: IndexedTrace
+    alias: str | None  # the alias whose template bound it; None: the trace's own goal
+    values: dict[int, str]  # slot index -> the goal's value
 
 
 class TraceIndex:
@@ -85,7 +142,12 @@ class TraceIndex:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        if self._meta("layout") != _LAYOUT:
+            self._conn.executescript(_DROP + _SCHEMA)
+            self._set_meta("layout", _LAYOUT)
+        else:
+            self._conn.executescript(_SCHEMA)
         self.sync()
 
     def close(self) -> None:
@@ -105,12 +167,15 @@ class TraceIndex:
                     on_disk[entry.name] = (stat.st_mtime_ns, stat.st_size)
         known = {
             row["name"]: (row["mtime_ns"], row["size"])
-            for row in self._conn.execute("SELECT name, mtime_ns, size FROM traces")
+            for row in self._conn.execute(
+                "SELECT name, mtime_ns, size FROM traces"
+                " UNION ALL SELECT name, mtime_ns, size FROM problems"
+            )
         }
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             for name in known.keys() - on_disk.keys():
-                self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+                self._forget_row(name)
             for name, stamp in on_disk.items():
                 if known.get(name) != stamp:
                     self._index_file(name)
@@ -124,6 +189,8 @@ class TraceIndex:
         """Re-read every file. Returns how many traces were indexed and the unreadable files."""
         self._conn.execute("BEGIN IMMEDIATE")
         self._conn.execute("DELETE FROM traces")
+        self._conn.execute("DELETE FROM problems")
+        self._conn.execute("DELETE FROM goal_keys")
         self._conn.execute("INSERT INTO traces_fts(traces_fts) VALUES ('rebuild')")
         problems = []
         count = 0
@@ -144,11 +211,16 @@ class TraceIndex:
         try:
             stat = path.stat()
         except FileNotFoundError:
-            if row is not None:
-                self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+            self._forget_row(name)
             return None
         if row is not None and (row["mtime_ns"], row["size"]) == (stat.st_mtime_ns, stat.st_size):
             return _row(row)
+        if row is None:
+            known = self._conn.execute(
+                "SELECT mtime_ns, size FROM problems WHERE name=?", (name,)
+            ).fetchone()
+            if known is not None and tuple(known) == (stat.st_mtime_ns, stat.st_size):
+                return None  # still the unreadable file it was
         self._index_file(name)
         row = self._conn.execute("SELECT * FROM traces WHERE name=?", (name,)).fetchone()
         return _row(row) if row is not None else None
@@ -159,10 +231,52 @@ class TraceIndex:
         self._set_meta("folder_mtime_ns", self._folder_mtime())
 
     def forget(self, name: str) -> None:
-        self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+        self._forget_row(name)
         self._set_meta("folder_mtime_ns", self._folder_mtime())
 
+    def _forget_row(self, name: str) -> None:
+        self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+        self._conn.execute("DELETE FROM problems WHERE name=?", (name,))
+
     # Queries ---------------------------------------------------------------------------------
+    def names_of_shape(self, shape: str) -> list[str]:
+        rows = self._conn.execute("SELECT DISTINCT name FROM goal_keys WHERE shape=?", (shape,))
+        return [row[0] for row in rows]
+
+    def bindings(self, shape: str, tokens: Sequence[Token]) -> list[Binding]:
+        """Every template of this shape that `tokens` fit, with the values they bind."""
+        rows = self._conn.execute(
+            "SELECT traces.*, goal_keys.alias, goal_keys.template FROM goal_keys"
+            " JOIN traces ON traces.name = goal_keys.name WHERE goal_keys.shape=?",
+            (shape,),
+        ).fetchall()
+        found = []
+        for row in rows:
+            values = Template.from_json(row["template"]).bind(tokens)
+            if values is not None:
+                found.append(Binding(_row(row), row["alias"], values))
+        return found
+
+    def same_procedure(self, key: str, plain: str) -> list[IndexedTrace]:
+        """Traces whose steps are these (`plain`), or these with other slot values (`key`)."""
+        rows = self._conn.execute(
+            "SELECT * FROM traces WHERE plain=? OR procedure=?"
+            " ORDER BY plain=? DESC, success_rating DESC",
+            (plain, key, plain),
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def problems(self) -> list[Unreadable]:
+        rows = self._conn.execute("SELECT name, error FROM problems ORDER BY name")
+        return [Unreadable(row[0], row[1]) for row in rows]
+
+    def problems_with_prefix(self, prefix: str) -> list[Unreadable]:
+        rows = self._conn.execute(
+            "SELECT name, error FROM problems WHERE name >= ? AND name < ? ORDER BY name",
+            (prefix, prefix + "\uffff"),
+        )
+        return [Unreadable(row[0], row[1]) for row in rows]
+
     def by_signature(self, signature: str) -> list[IndexedTrace]:
         rows = self._conn.execute(
             "SELECT * FROM traces WHERE signature=? ORDER BY success_rating DESC", (signature,)
@@ -222,12 +336,21 @@ class TraceIndex:
             stat = path.stat()
             trace = parse(path.read_text(encoding="utf-8"), source=str(path))
         except FileNotFoundError:
-            self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
+            self._forget_row(name)
             return None
         except (OSError, UnicodeDecodeError, TraceFormatError) as exc:
-            log.warning("not indexing unreadable trace %s: %s", path, exc)
+            # Kept with its error, so listings report it once and `traces show` says why.
+            error = exc.reason if isinstance(exc, TraceFormatError) else str(exc)
+            log.debug("not indexing unreadable trace %s: %s", path, error)
             self._conn.execute("DELETE FROM traces WHERE name=?", (name,))
-            return f"{path}: {exc}"
+            self._conn.execute(
+                "INSERT INTO problems(name, error, mtime_ns, size) VALUES (?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET error=excluded.error,"
+                " mtime_ns=excluded.mtime_ns, size=excluded.size",
+                (name, error, stat.st_mtime_ns, stat.st_size),
+            )
+            return f"{path}: {error}"
+        self._conn.execute("DELETE FROM problems WHERE name=?", (name,))
         self._upsert(name, trace, stat.st_mtime_ns, stat.st_size)
         return None
 
@@ -235,13 +358,15 @@ class TraceIndex:
         self._conn.execute(
             "INSERT INTO traces(name, signature, goal_text, normalized, project, mode,"
             " success_rating, usage_count, estimated_cost_usd, last_used, step_count, mtime_ns,"
-            " size) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " size, slot_values, procedure, plain) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(name) DO UPDATE SET signature=excluded.signature,"
             " goal_text=excluded.goal_text, normalized=excluded.normalized,"
             " project=excluded.project, mode=excluded.mode,"
             " success_rating=excluded.success_rating, usage_count=excluded.usage_count,"
             " estimated_cost_usd=excluded.estimated_cost_usd, last_used=excluded.last_used,"
-            " step_count=excluded.step_count, mtime_ns=excluded.mtime_ns, size=excluded.size",
+            " step_count=excluded.step_count, mtime_ns=excluded.mtime_ns, size=excluded.size,"
+            " slot_values=excluded.slot_values, procedure=excluded.procedure,"
+            " plain=excluded.plain",
             (
                 name,
                 goal_signature(trace.goal_text),
@@ -256,7 +381,17 @@ class TraceIndex:
                 len(trace.steps),
                 mtime_ns,
                 size,
+                json.dumps([slot.value for slot in trace.slots]),
+                procedure_key(trace.steps, trace.slots),
+                procedure_key(trace.steps, ()),
             ),
+        )
+        self._conn.execute("DELETE FROM goal_keys WHERE name=?", (name,))
+        keys: list[tuple[str | None, Template]] = [(None, trace.template)]
+        keys += [(a.goal, t) for a, t in zip(trace.aliases, trace.alias_templates(), strict=True)]
+        self._conn.executemany(
+            "INSERT INTO goal_keys(shape, name, alias, template) VALUES (?,?,?,?)",
+            [(t.shape, name, alias, t.to_json()) for alias, t in keys],
         )
 
     def _folder_mtime(self) -> str:
@@ -286,4 +421,5 @@ def _row(row: sqlite3.Row) -> IndexedTrace:
         estimated_cost_usd=row["estimated_cost_usd"],
         last_used=row["last_used"],
         step_count=row["step_count"],
+        slot_values=tuple(json.loads(row["slot_values"])),
     )

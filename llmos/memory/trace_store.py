@@ -1,17 +1,33 @@
-"""Where traces live: `<workspace>/memories/traces/<goal_signature>.md`, one file per goal."""
+"""Where traces live: `<workspace>/memories/traces/<goal signature>.md`, one file per goal.
+
+Learning a goal again never destroys what was known: the file it replaces is kept under
+`.versions/<signature>/`, and a file that cannot be read is never written over: it is set
+aside under `.unreadable/` and reported.
+"""
 
 from __future__ import annotations
 
-import dataclasses
+import fcntl
 import logging
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from llmos.errors import TraceFormatError
 from llmos.fsutil import atomic_write_text
-from llmos.memory.trace import Trace, parse, render, success_rating
+from llmos.memory.trace import Trace, parse, render
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+    previous: Trace | None = None  # the trace the file held before (its copy is kept)
+    kept: Path | None = None  # where that earlier version, or an unreadable file, went
 
 
 class TraceStore:
@@ -21,52 +37,78 @@ class TraceStore:
     def path_for(self, signature: str) -> Path:
         return self.folder / f"{signature}.md"
 
-    def save(self, trace: Trace) -> Path:
-        """Write `trace`, merging the statistics of an earlier trace of the same goal."""
-        path = self.path_for(trace.goal_signature)
-        previous = self._load_quietly(path)
-        if previous is not None:
-            successes = previous.success_count + trace.success_count
-            failures = previous.failure_count + trace.failure_count
-            trace = dataclasses.replace(
-                trace,
-                created_at=previous.created_at,
-                usage_count=previous.usage_count + trace.usage_count,
-                success_count=successes,
-                failure_count=failures,
-                success_rating=success_rating(successes, failures),
-            )
-        return self.write(trace, path)
+    @property
+    def versions_dir(self) -> Path:
+        return self.folder / ".versions"
+
+    @property
+    def unreadable_dir(self) -> Path:
+        return self.folder / ".unreadable"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise read-modify-write updates of traces across processes (an exclusive
+        flock, released by the OS however the holder ends)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def replace(self, trace: Trace, path: Path | None = None) -> Saved:
+        """Write `trace`; what the file held before is kept as a version (or, unreadable,
+        set aside): never lost. Call with the lock held."""
+        path = path or self.path_for(trace.goal_signature)
+        previous: Trace | None = None
+        kept: Path | None = None
+        if path.exists():
+            try:
+                previous = self.load_file(path)
+                kept = self._keep(path, self.versions_dir / path.stem)
+            except (OSError, UnicodeDecodeError, TraceFormatError) as exc:
+                kept = self._keep(path, self.unreadable_dir, move=True)
+                log.debug("set aside unreadable trace %s as %s: %s", path, kept, exc)
+        self.write(trace, path)
+        return Saved(path, previous, kept)
 
     def write(self, trace: Trace, path: Path | None = None) -> Path:
-        """Write `trace` as it is (no merging), atomically."""
+        """Write `trace` as it is, atomically."""
         path = path or self.path_for(trace.goal_signature)
         atomic_write_text(path, render(trace))
         return path
+
+    def versions(self, signature: str) -> list[Path]:
+        folder = self.versions_dir / signature
+        return sorted(folder.glob("*.md")) if folder.is_dir() else []
 
     def load_file(self, path: Path) -> Trace:
         return parse(path.read_text(encoding="utf-8"), source=str(path))
 
     def load(self, signature: str) -> Trace:
-        path = self.path_for(signature)
-        return parse(path.read_text(encoding="utf-8"), source=str(path))
+        return self.load_file(self.path_for(signature))
 
     def count(self) -> int:
         return sum(1 for _ in self.folder.glob("*.md"))
 
     def iter_traces(self) -> Iterator[tuple[Path, Trace]]:
-        """Every readable trace; a corrupt file is logged and skipped, never fatal."""
+        """Every readable trace; a corrupt file is skipped here (the index reports it)."""
         for path in sorted(self.folder.glob("*.md")):
-            trace = self._load_quietly(path)
-            if trace is not None:
-                yield path, trace
+            try:
+                yield path, self.load_file(path)
+            except FileNotFoundError:
+                continue
+            except (OSError, UnicodeDecodeError, TraceFormatError) as exc:
+                log.debug("skipping unreadable trace %s: %s", path, exc)
 
     @staticmethod
-    def _load_quietly(path: Path) -> Trace | None:
-        try:
-            return parse(path.read_text(encoding="utf-8"), source=str(path))
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError, TraceFormatError) as exc:
-            log.warning("skipping unreadable trace %s: %s", path, exc)
-            return None
+    def _keep(path: Path, folder: Path, *, move: bool = False) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = folder / f"{path.stem}.{stamp}.md" if move else folder / f"{stamp}.md"
+        if move:
+            os.replace(path, target)
+        else:
+            atomic_write_text(target, path.read_text(encoding="utf-8"))
+        return target

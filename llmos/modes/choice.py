@@ -1,11 +1,14 @@
 """Which mode runs a goal, and why: the dispatcher's decision, kept free of side effects so
 that `--dry-run` can show it and tests can check it.
 
-The rule for `--mode auto`: replay a learned trace (Follower) when one matches the goal with
-confidence >= `follower_threshold`, can be replayed, and has a success rating >=
-`follower_min_rating`; otherwise learn (Learner), handing the model the closest trace, if
-any, as a worked example. `--trace ID` replays that trace; `--mode follower` insists on a
-match and fails clearly without one; `--mode learner` always learns. When no trace is
+The rule for `--mode auto`: replay a learned trace (Follower) when the goal *matches* it
+exactly (its canonical form, its template with the goal's own values, or one of its
+aliases: llmos/memory/library.py), the goal's values can go into its steps safely, it can be
+replayed, its success rating is >= `follower_min_rating`, and the files it touches are as it
+left or found them (llmos/replay/preconditions.py); otherwise learn (Learner), handing the
+model the closest trace, if any, as a worked example. A goal that is only *similar* to a
+learned one is never replayed. `--trace ID` replays that trace; `--mode follower` insists on
+a match and fails clearly without one; `--mode learner` always learns. When no trace is
 replayed, auto mode may plan over the agents instead (`llmos/orchestration/decide.py`);
 `--mode orchestrator` always plans. Learner runs get the agents as subagents.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.errors import LlmosError, UsageError
@@ -22,37 +26,52 @@ from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace
 from llmos.modes.types import MODES, RunRequest
 from llmos.replay.plan import ReplayPlan, plan_replay
+from llmos.replay.preconditions import changed_files
+from llmos.replay.substitute import BoundTrace, Unsubstitutable, bind
 from llmos.workspace import Settings, Workspace
 
 if TYPE_CHECKING:
     from llmos.agents.catalog import AgentCatalog
     from llmos.orchestration.record import OrchestrationRecord
 
+
+class ReplayStale(LlmosError):
+    """A replay was asked for, but the files it touches changed since it was learned."""
+
+    exit_code = 1
+
+
 # Below this a similar trace is not even worth showing the model as an example.
 EXAMPLE_MIN_CONFIDENCE = 0.3
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A trace to replay for a goal: as learned, with the goal's values, and its plan."""
+
+    entry: IndexedTrace
+    trace: Trace  # as learned
+    bound: BoundTrace  # with the goal's values in place of the learned ones
+    plan: ReplayPlan  # of the bound trace
+    counts: bool = True  # the goal matched exactly: the outcome counts toward the rating
 
 
 @dataclass(frozen=True)
 class ModeChoice:
     mode: str
     reason: str
-    entry: IndexedTrace | None = None  # the trace to replay (Follower)
-    trace: Trace | None = None
-    plan: ReplayPlan | None = None
+    replay: Replay | None = None  # Follower
+    suggestions: tuple[Match, ...] = ()  # similar goals (never replayed on that alone)
     example: Trace | None = None  # a similar trace shown to the Learner
     example_confidence: float = 0.0
     agents: AgentCatalog | None = None  # Learner: offered as subagents; Orchestrator: planned over
     stored: OrchestrationRecord | None = None  # Orchestrator: the plan learned for this goal
 
 
-def choose_mode(
-    request: RunRequest,
-    library: TraceLibrary,
-    settings: Settings,
-    *,
-    ws: Workspace | None = None,
-) -> ModeChoice:
-    """The mode for `request`. Without `ws` (no agents known) auto mode never plans."""
+def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> ModeChoice:
+    """The mode for `request` in workspace `ws`."""
+    settings = ws.settings
+    workdir = ws.project_dir(request.project, create=False) / "output"  # looked at, not made
     if request.mode not in MODES:
         raise UsageError(f"unknown mode {request.mode!r}", hint=f"Use one of: {', '.join(MODES)}.")
     if request.mode == "orchestrator":
@@ -60,15 +79,15 @@ def choose_mode(
             raise UsageError("--trace replays a trace: use it with --mode auto or follower")
         return _orchestrator("asked for with --mode orchestrator", request, ws, settings)
     if request.trace_id:
-        return _chosen_trace(request, library)
-    matches = library.matches(request.goal, project=request.project)
+        return _chosen_trace(request, library, workdir)
+    matches = library.find(request.goal, project=request.project)
     if request.mode == "learner":
-        choice = _learner("asked for with --mode learner", library, matches)
+        choice = _learner("asked for with --mode learner", library, request, matches)
         return _with_agents(choice, request, ws)
     if request.mode == "follower":
-        return _forced_follower(request, library, matches, settings)
-    choice = _auto(library, matches, settings)
-    if choice.mode != "learner" or ws is None or request.agent is not None:
+        return _forced_follower(request, library, matches, workdir)
+    choice = _auto(request, library, matches, settings, workdir)
+    if choice.mode != "learner" or request.agent is not None:
         return _with_agents(choice, request, ws)
     # Agents and orchestrations matter only once no trace can be replayed: a Follower run
     # never pays for loading them.
@@ -87,9 +106,9 @@ def choose_mode(
     return dataclasses.replace(choice, reason=reason, agents=catalog)
 
 
-def _with_agents(choice: ModeChoice, request: RunRequest, ws: Workspace | None) -> ModeChoice:
+def _with_agents(choice: ModeChoice, request: RunRequest, ws: Workspace) -> ModeChoice:
     """A Learner run gets the agents as subagents, unless it is itself a subtask's agent."""
-    if choice.mode != "learner" or ws is None or request.agent is not None:
+    if choice.mode != "learner" or request.agent is not None:
         return choice
     from llmos.agents.catalog import load_catalog
 
@@ -97,10 +116,8 @@ def _with_agents(choice: ModeChoice, request: RunRequest, ws: Workspace | None) 
 
 
 def _orchestrator(
-    reason: str, request: RunRequest, ws: Workspace | None, settings: Settings
+    reason: str, request: RunRequest, ws: Workspace, settings: Settings
 ) -> ModeChoice:
-    if ws is None:
-        raise UsageError("Orchestrator mode needs a workspace (its agents)")
     from llmos.agents.catalog import load_catalog
     from llmos.orchestration.record import OrchestrationStore
 
@@ -118,87 +135,126 @@ def _orchestrator(
     return ModeChoice("orchestrator", reason, agents=catalog, stored=stored)
 
 
-def _chosen_trace(request: RunRequest, library: TraceLibrary) -> ModeChoice:
+def _chosen_trace(request: RunRequest, library: TraceLibrary, workdir: Path) -> ModeChoice:
     if request.mode not in ("auto", "follower"):
         raise UsageError("--trace replays a trace: use it with --mode auto or follower")
     entry = library.resolve(str(request.trace_id))
+    # The goal's values go in if it matches the trace; otherwise the trace runs as learned,
+    # and since the goal is not one it knows, the outcome says nothing of its rating.
+    match = next((m for m in library.find(request.goal) if m.entry.name == entry.name), None)
+    replay, problem = _replay_of(library, entry, match, workdir)
+    if replay is None:
+        raise UsageError(f"trace {entry.signature} cannot be replayed: {problem}")
+    if problem:
+        raise ReplayStale(f"trace {entry.signature} is not replayed: {problem}", hint=_RELEARN)
+    return ModeChoice("follower", f"--trace {entry.signature}", replay)
+
+
+_RELEARN = "Run the goal with --mode auto (or learner) to learn it again."
+
+
+def _replay_of(
+    library: TraceLibrary, entry: IndexedTrace, match: Match | None, workdir: Path
+) -> tuple[Replay | None, str]:
+    """The replay of `entry` for this goal, and what stands in its way: (None, why) if it
+    cannot be replayed at all; (replay, why) if the files it touches changed since."""
     trace = library.load(entry)
-    plan = plan_replay(trace)
+    try:
+        bound = bind(trace, match.values if match else {})
+    except Unsubstitutable as exc:
+        return None, str(exc)
+    plan = plan_replay(bound.trace)
     if not plan.eligible:
-        raise UsageError(f"trace {entry.signature} cannot be replayed: {plan.reason}")
-    return ModeChoice("follower", f"--trace {entry.signature}", entry, trace, plan)
+        return None, plan.reason
+    replay = Replay(entry, trace, bound, plan, counts=match is not None)
+    steps = [(p.number, p.step) for p in plan.steps]
+    changed = changed_files(steps, workdir, bound.paths)
+    return replay, changed.describe() if changed else ""
 
 
 def _forced_follower(
-    request: RunRequest, library: TraceLibrary, matches: list[Match], settings: Settings
+    request: RunRequest, library: TraceLibrary, matches: list[Match], workdir: Path
 ) -> ModeChoice:
-    best = matches[0] if matches else None
-    if best is None or best.confidence < settings.follower_threshold:
+    if not matches:
         hint = "Run it once in Learner mode (--mode auto or learner) so llmos learns it."
-        if best is not None:
+        similar = library.similar(request.goal, project=request.project, limit=1)
+        if similar:
+            best = similar[0]
             hint = (
                 f"The closest learned goal is {best.entry.goal_text!r} (trace "
-                f"{best.entry.signature}, confidence {best.confidence:.2f}); replay it anyway "
-                f"with --trace {best.entry.signature}. " + hint
+                f"{best.entry.signature}); replay it anyway with --trace {best.entry.signature}. "
+                + hint
             )
         raise UsageError("--mode follower: no learned trace matches this goal", hint=hint)
-    trace = library.load(best.entry)
-    plan = plan_replay(trace)
-    if not plan.eligible:
-        raise UsageError(f"trace {best.entry.signature} cannot be replayed: {plan.reason}")
-    return ModeChoice(
-        "follower",
-        f"--mode follower: trace {best.entry.signature} matches (confidence {best.confidence:.2f})",
-        best.entry,
-        trace,
-        plan,
-    )
+    best = matches[0]
+    replay, problem = _replay_of(library, best.entry, best, workdir)
+    if replay is None:
+        raise UsageError(f"trace {best.entry.signature} cannot be replayed: {problem}")
+    if problem:
+        raise ReplayStale(f"--mode follower: {problem}", hint=_RELEARN)
+    reason = f"--mode follower: trace {best.entry.signature} matches ({best.describe()})"
+    return ModeChoice("follower", reason, replay)
 
 
-def _auto(library: TraceLibrary, matches: list[Match], settings: Settings) -> ModeChoice:
+def _auto(
+    request: RunRequest,
+    library: TraceLibrary,
+    matches: list[Match],
+    settings: Settings,
+    workdir: Path,
+) -> ModeChoice:
     reasons = []
     for match in matches:
-        if match.confidence < settings.follower_threshold:
-            break
-        trace = library.load(match.entry)
-        plan = plan_replay(trace)
         sig = match.entry.signature
-        if not plan.eligible:
-            reasons.append(f"trace {sig} matches but cannot be replayed: {plan.reason}")
-        elif trace.success_rating < settings.follower_min_rating:
+        replay, problem = _replay_of(library, match.entry, match, workdir)
+        if replay is None:
+            reasons.append(f"trace {sig} matches ({match.describe()}) but {problem}")
+        elif replay.trace.success_rating < settings.follower_min_rating:
             reasons.append(
-                f"trace {sig} matches but its success rating {trace.success_rating:.2f} is "
-                f"below {settings.follower_min_rating:.2f}"
+                f"trace {sig} matches but its success rating {replay.trace.success_rating:.2f} "
+                f"is below {settings.follower_min_rating:.2f}"
             )
+        elif problem:
+            reasons.append(f"trace {sig} matches but {problem}; learning it again")
+            return _learner("auto: " + "; ".join(reasons), library, request, [match])
         else:
             return ModeChoice(
                 "follower",
-                f"trace {sig} matches (confidence {match.confidence:.2f}, "
-                f"success rating {trace.success_rating:.2f})",
-                match.entry,
-                trace,
-                plan,
+                f"trace {sig} matches: {match.describe()} (success rating "
+                f"{replay.trace.success_rating:.2f})",
+                replay,
             )
+    unreadable = library.unreadable_for(request.goal)
+    if unreadable is not None:
+        reasons.append(
+            f"the trace file of this goal cannot be read ({unreadable.error}); it is set aside "
+            "when the goal is learned again"
+        )
     if not reasons:
-        best = matches[0] if matches else None
-        if best is not None and best.confidence >= EXAMPLE_MIN_CONFIDENCE:
-            reasons.append(
-                f"similar trace {best.entry.signature}, confidence {best.confidence:.2f}: below "
-                f"the {settings.follower_threshold:.2f} threshold, so it is shown to the model "
-                "as an example"
-            )
-        else:
-            reasons.append("no learned trace matches this goal")
-    return _learner("auto: " + "; ".join(reasons), library, matches)
+        reasons.append("no learned trace matches this goal")
+    return _learner("auto: " + "; ".join(reasons), library, request, matches)
 
 
-def _learner(reason: str, library: TraceLibrary, matches: list[Match]) -> ModeChoice:
-    for match in matches:
-        if match.confidence < EXAMPLE_MIN_CONFIDENCE:
-            break
+def _learner(
+    reason: str, library: TraceLibrary, request: RunRequest, matches: list[Match]
+) -> ModeChoice:
+    """A Learner run, shown the best trace it can learn from: one that matched but could not
+    be replayed, else the most similar goal."""
+    similar = library.similar(request.goal, project=request.project)
+    candidates = [*matches, *(m for m in similar if m.confidence >= EXAMPLE_MIN_CONFIDENCE)]
+    suggestions = tuple(similar)
+    for match in candidates:
         try:
             example = library.load(match.entry)
         except LlmosError:  # an unreadable example is no reason to fail the run
             continue
-        return ModeChoice("learner", reason, example=example, example_confidence=match.confidence)
-    return ModeChoice("learner", reason)
+        if not matches and similar:
+            reason += f"; similar: trace {similar[0].entry.signature}, shown to the model"
+        return ModeChoice(
+            "learner",
+            reason,
+            suggestions=suggestions,
+            example=example,
+            example_confidence=match.confidence,
+        )
+    return ModeChoice("learner", reason, suggestions=suggestions)

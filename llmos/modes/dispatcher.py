@@ -21,11 +21,12 @@ from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
 from llmos.kernel.run_context import RunContext
-from llmos.memory.library import TraceLibrary
+from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.session_log import SessionLog
 from llmos.modes.choice import ModeChoice, choose_mode
 from llmos.modes.follower import (
     FollowerOutcome,
+    Limits,
     Preflight,
     ask_before_replay,
     preflight,
@@ -34,7 +35,8 @@ from llmos.modes.follower import (
 from llmos.modes.types import RunRequest, RunSummary
 from llmos.plugins.run_tools import activated
 from llmos.projects.scope import RunScope, enter_project
-from llmos.replay.plan import ReplayPlan, plan_replay
+from llmos.replay.checkpoint import Checkpoint
+from llmos.replay.plan import ReplayPlan
 from llmos.security.guard import RunGuard, run_guard
 from llmos.workspace import Workspace
 
@@ -50,15 +52,27 @@ class DryRun:
     reason: str
     trace_id: str | None
     plan: ReplayPlan | None
+    template: str | None = None  # the replayed trace's template, "copy {1} to {2}"
+    values: dict[str, str] | None = None  # learned value -> this goal's
+    suggestions: tuple[Match, ...] = ()  # similar learned goals (not replayed)
 
 
 def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
     _check_request(request)
     scope = enter_project(ws, request.project, create=False)
     with activated(scope.tools), TraceLibrary(scope.ws) as library:
-        choice = choose_mode(request, library, scope.ws.settings, ws=scope.ws)
+        choice = choose_mode(request, library, scope.ws)
+    replay = choice.replay
+    if replay is None:
+        return DryRun(choice.mode, choice.reason, None, None, suggestions=choice.suggestions)
     return DryRun(
-        choice.mode, choice.reason, choice.entry.signature if choice.entry else None, choice.plan
+        choice.mode,
+        choice.reason,
+        replay.entry.signature,
+        replay.plan,
+        replay.trace.template.render(),
+        dict(replay.bound.values),
+        choice.suggestions,
     )
 
 
@@ -120,12 +134,14 @@ def run_goal_blocking(
 
 @dataclass(frozen=True)
 class _Replay:
-    """A Follower run under way: its context (and bus), session log, guard and plan."""
+    """A Follower run under way: its context (and bus), session log, guard and plan, and the
+    checkpoint that can put back what it changes."""
 
     ctx: RunContext
     log: SessionLog
     guard: RunGuard
     plan: ReplayPlan
+    checkpoint: Checkpoint
 
 
 class _GoalRun:
@@ -147,9 +163,7 @@ class _GoalRun:
         self.economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
         self.library = TraceLibrary(ws)
         try:
-            self.choice = _continued(request) or choose_mode(
-                request, self.library, ws.settings, ws=ws
-            )
+            self.choice = _continued(request) or choose_mode(request, self.library, ws)
         except BaseException:
             self.close()
             raise
@@ -204,27 +218,35 @@ class _GoalRun:
         """A replay's context, guard and plan; then its bus and session log are opened (last:
         the caller closes them). Plain-function subscribers need no event loop; async ones do."""
         choice, request = self.choice, self.request
-        assert choice.entry is not None and choice.trace is not None
+        assert choice.replay is not None
         ctx = _context(request, self.ws, "follower", budget=0.0)
         guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
-        plan = choice.plan or plan_replay(choice.trace)
+        checkpoint = Checkpoint(
+            self.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
+        )
         log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
-        return _Replay(ctx, log, guard, plan)
+        return _Replay(ctx, log, guard, choice.replay.plan, checkpoint)
 
     def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
         """Run the replay whose preflight (questions answered) is `checked`. In auto mode, a
         replay that does not succeed says on the bus that the Learner takes over."""
         choice, ctx = self.choice, replay.ctx
-        assert choice.entry is not None and choice.trace is not None
+        assert choice.replay is not None
+        settings = self.ws.settings
+        timeout = self.request.timeout_secs
+        limits = Limits(
+            deadline=ctx.started_at + timeout if timeout else None,
+            tool_secs=settings.tool_timeout_secs or None,
+        )
         outcome = run_follower(
             ctx,
-            self.library,
-            choice.entry,
-            choice.trace,
-            replay.plan,
+            choice.replay,
             checked,
-            self.economy,
+            library=self.library,
+            economy=self.economy,
             guard=replay.guard,
+            checkpoint=replay.checkpoint,
+            limits=limits,
         )
         if self._falls_back(outcome):
             note = f"Follower {outcome.status} ({outcome.detail}); falling back to Learner"
@@ -235,9 +257,9 @@ class _GoalRun:
         """The summary of a replay (its bus closed), or None when the Learner takes over:
         then `choice` is the fallback's."""
         choice = self.choice
+        assert choice.replay is not None
         if not self._falls_back(outcome):
-            assert choice.entry is not None
-            trace_path = str(self.library.path_of(choice.entry))
+            trace_path = str(self.library.path_of(choice.replay.entry))
             return _follower_summary(
                 replay.ctx, choice, outcome, self.economy, trace_path, str(replay.log.path)
             )
@@ -246,14 +268,22 @@ class _GoalRun:
         self.choice = ModeChoice(
             "learner",
             f"fell back to Learner: Follower {outcome.status} ({outcome.detail})",
-            example=choice.trace,
+            example=choice.replay.trace,
             example_confidence=1.0,
             agents=None if request.agent else _agents(self.ws, request.project),
         )
         return None
 
     def _falls_back(self, outcome: FollowerOutcome) -> bool:
-        return not outcome.ok and self.request.mode == "auto" and not self.request.trace_id
+        """In auto mode a replay that failed is learned instead; one that was stopped (an
+        interrupt, the run's time limit) is not: the user wanted it to end."""
+        stopped = outcome.status in ("interrupted", "timed_out")
+        return (
+            not outcome.ok
+            and not stopped
+            and self.request.mode == "auto"
+            and not self.request.trace_id
+        )
 
 
 def _check_request(request: RunRequest) -> None:
@@ -408,7 +438,6 @@ def _follower_summary(
     trace_path: str,
     session_log: str,
 ) -> RunSummary:
-    assert choice.trace is not None
     return RunSummary(
         run_id=ctx.run_id,
         goal=ctx.goal,
@@ -425,7 +454,7 @@ def _follower_summary(
         saved_usd=outcome.saved_usd,
         duration_secs=time.time() - ctx.started_at,
         balance_usd=economy.balance,
-        result=choice.trace.result if outcome.ok else "",
+        result=outcome.result,
         trace_path=trace_path,
         session_log=session_log,
         error=None if outcome.ok else outcome.detail,

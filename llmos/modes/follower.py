@@ -4,10 +4,16 @@ Before anything runs, every step that would run passes the same security policy 
 tool call (`preflight`); a trace file is data from anywhere, so one dangerous step refuses
 the whole trace and nothing is executed. The steps the policy asks about are put to the
 run's approver before the first step runs (`ask_before_replay`, `llmos/security/guard.py`);
-with none, or if the human rejects one, the trace is refused. Then each step runs in order
-with its checks (`run_follower`). The outcome (success, divergence, refusal) is counted on
-the trace, which re-rates it, and the run is recorded in the ledger at $0 with the cost the
-model would have charged as `saved_usd`.
+with none, or if the human rejects one, the trace is refused. (That the files it touches are
+as it expects was checked when the mode was chosen: llmos/modes/choice.py.)
+
+Then each step runs in order with its checks (`run_follower`), under the run's time limits
+(`--timeout`, `tool_timeout_secs`). It is all or nothing: before a step changes a file, the
+run's checkpoint keeps what it changes, and if a step diverges, is refused, times out or is
+interrupted, every file the replay changed is put back (llmos/replay/checkpoint.py). The
+outcome is counted on the trace (when the goal matched it exactly), which re-rates it, and
+the run is recorded in the ledger at $0 with the cost the model would have charged as
+`saved_usd`.
 
 Only asking a human needs an event loop: the replay itself is plain synchronous Python, so
 `llmos run` replays without importing asyncio (llmos/modes/dispatcher.py).
@@ -23,16 +29,18 @@ from typing import Literal
 
 from llmos.kernel.accounting import finish_run
 from llmos.kernel.economy import RunRecord, TokenEconomy
-from llmos.kernel.events import ToolFinished, ToolRequested
+from llmos.kernel.events import Notice, ToolFinished, ToolRequested
 from llmos.kernel.run_context import RunContext
 from llmos.memory.library import TraceLibrary
-from llmos.memory.trace import Trace
-from llmos.memory.trace_index import IndexedTrace
+from llmos.modes.choice import Replay
+from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import PlannedStep, ReplayPlan
-from llmos.replay.steps import Divergence, execute
+from llmos.replay.steps import Divergence, StepTimeout, execute
 from llmos.security.guard import Review, RunGuard
 
-FollowerStatus = Literal["success", "diverged", "refused"]
+FollowerStatus = Literal["success", "diverged", "refused", "timed_out", "interrupted"]
+# Outcomes that say something about the trace (an interrupt or the user's time limit do not).
+_COUNTED: frozenset[str] = frozenset({"success", "diverged", "refused"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class FollowerOutcome:
     steps_run: int
     detail: str = ""
     saved_usd: float = 0.0
+    result: str = ""  # the answer the run reports
+    restored: tuple[str, ...] = ()  # files put back by the rollback
 
     @property
     def ok(self) -> bool:
@@ -54,6 +64,20 @@ class Preflight:
     refusal: str | None = None  # why the trace is refused, if it is
     questions: tuple[PlannedStep, ...] = ()  # steps to put to the run's approver first
     approved: Mapping[int, Review] = field(default_factory=dict)  # by step number
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a replay must end: the run's deadline (`--timeout`) and one step's limit."""
+
+    deadline: float | None = None  # time.time() value
+    tool_secs: float | None = None
+
+    def for_step(self) -> float | None:
+        limits = [s for s in (self.tool_secs,) if s]
+        if self.deadline is not None:
+            limits.append(self.deadline - time.time())
+        return min(limits) if limits else None
 
 
 def preflight(plan: ReplayPlan, guard: RunGuard) -> Preflight:
@@ -88,29 +112,31 @@ async def ask_before_replay(checked: Preflight, guard: RunGuard) -> Preflight:
 
 def run_follower(
     ctx: RunContext,
-    library: TraceLibrary,
-    entry: IndexedTrace,
-    trace: Trace,
-    plan: ReplayPlan,
+    replay: Replay,
     checked: Preflight,
-    economy: TokenEconomy,
     *,
+    library: TraceLibrary,
+    economy: TokenEconomy,
     guard: RunGuard,
+    checkpoint: Checkpoint,
+    limits: Limits,
 ) -> FollowerOutcome:
-    """Replay `plan` (whose preflight, questions answered, is `checked`), then count the
-    outcome on the trace and record the run in the ledger."""
+    """Replay `replay.plan` (whose preflight, questions answered, is `checked`), roll back
+    what it changed unless it succeeds, then count the outcome on the trace and record the
+    run in the ledger."""
     assert not checked.questions, "ask_before_replay answers the questions first"
     if checked.refusal:
         outcome = FollowerOutcome("refused", 0, f"the security policy refuses {checked.refusal}")
     else:
-        outcome = _replay(ctx, plan, guard, checked.approved)
-    library.record_outcome(entry, ok=outcome.ok)
-    outcome = FollowerOutcome(
-        outcome.status,
-        outcome.steps_run,
-        outcome.detail,
-        saved_usd=trace.estimated_cost_usd if outcome.ok else 0.0,
-    )
+        outcome = _replay(ctx, replay, guard, checked.approved, checkpoint, limits)
+    if outcome.ok:
+        checkpoint.seal()  # for `llmos undo`
+    else:
+        outcome = _rolled_back(ctx, outcome, checkpoint)
+    if replay.counts and outcome.status in _COUNTED:
+        library.record_outcome(replay.entry, ok=outcome.ok)
+    saved = replay.trace.estimated_cost_usd if outcome.ok else 0.0
+    outcome = dataclasses.replace(outcome, saved_usd=saved)
     finished = time.time()
     finish_run(
         ctx,
@@ -128,7 +154,7 @@ def run_follower(
             saved_usd=outcome.saved_usd,
             tool_calls=outcome.steps_run,
             duration_secs=finished - ctx.started_at,
-            trace_path=str(library.path_of(entry)),
+            trace_path=str(library.path_of(replay.entry)),
             error=None if outcome.ok else outcome.detail,
         ),
     )
@@ -144,44 +170,85 @@ def _refused(planned: PlannedStep, review: Review) -> str:
     return f"step {planned.number} ({planned.step.tool}): {decision.reason} [{decision.rule}]"
 
 
+def _rolled_back(
+    ctx: RunContext, outcome: FollowerOutcome, checkpoint: Checkpoint
+) -> FollowerOutcome:
+    restored = tuple(checkpoint.rollback())
+    if not restored:
+        return outcome
+    more = f" and {len(restored) - 5} more" if len(restored) > 5 else ""
+    shown = ", ".join(restored[:5]) + more
+    note = f"rolled back: {shown} put back as before the replay"
+    ctx.bus.publish(Notice(run_id=ctx.run_id, text=note))
+    return dataclasses.replace(outcome, detail=f"{outcome.detail}; {note}", restored=restored)
+
+
 def _replay(
-    ctx: RunContext, plan: ReplayPlan, guard: RunGuard, approved: Mapping[int, Review]
+    ctx: RunContext,
+    replay: Replay,
+    guard: RunGuard,
+    approved: Mapping[int, Review],
+    checkpoint: Checkpoint,
+    limits: Limits,
 ) -> FollowerOutcome:
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     ran = 0
-    for planned in plan.to_run:
-        step, tool_use_id = planned.step, _use_id(planned)
-        earlier = approved.get(planned.number)
-        if earlier is not None and earlier.changed:  # a human changed this step's input
-            step = dataclasses.replace(step, input=earlier.tool_input)
-        ctx.tool_calls += 1
-        ctx.bus.publish(
-            ToolRequested(
-                run_id=ctx.run_id, tool_use_id=tool_use_id, tool=step.tool, input=step.input
-            )
-        )
-        # Re-checked at the moment of running: an earlier step may have planted a symlink.
-        review = guard.review_now(step.tool, step.input, tool_use_id=tool_use_id, approved=earlier)
-        if not review.allowed:
-            refusal = _refused(planned, review)
-            return FollowerOutcome("refused", ran, f"the security policy refuses {refusal}")
-        try:
-            summary = execute(step, ctx.workdir)
-        except (Divergence, OSError) as exc:
+    outputs: list[tuple[str, str]] = []  # (recorded, replayed) output of each command
+    try:
+        for planned in replay.plan.to_run:
+            step, tool_use_id = planned.step, _use_id(planned)
+            earlier = approved.get(planned.number)
+            if earlier is not None and earlier.changed:  # a human changed this step's input
+                step = dataclasses.replace(step, input=earlier.tool_input)
+            ctx.tool_calls += 1
             ctx.bus.publish(
-                ToolFinished(
-                    run_id=ctx.run_id,
-                    tool_use_id=tool_use_id,
-                    tool=step.tool,
-                    ok=False,
-                    summary=str(exc),
+                ToolRequested(
+                    run_id=ctx.run_id, tool_use_id=tool_use_id, tool=step.tool, input=step.input
                 )
             )
-            return FollowerOutcome("diverged", ran, f"step {planned.number} ({step.tool}): {exc}")
-        ran += 1
-        ctx.bus.publish(
-            ToolFinished(
-                run_id=ctx.run_id, tool_use_id=tool_use_id, tool=step.tool, ok=True, summary=summary
+            # Re-checked at the moment of running: an earlier step may have planted a symlink.
+            review = guard.review_now(
+                step.tool, step.input, tool_use_id=tool_use_id, approved=earlier
             )
-        )
-    return FollowerOutcome("success", ran)
+            if not review.allowed:
+                refusal = _refused(planned, review)
+                return FollowerOutcome("refused", ran, f"the security policy refuses {refusal}")
+            try:
+                done = execute(step, ctx.workdir, checkpoint, limit_secs=limits.for_step())
+            except (Divergence, StepTimeout, OSError) as exc:
+                _finished(ctx, tool_use_id, step.tool, ok=False, summary=str(exc))
+                status: FollowerStatus = "timed_out" if isinstance(exc, StepTimeout) else "diverged"
+                return FollowerOutcome(status, ran, f"step {planned.number} ({step.tool}): {exc}")
+            ran += 1
+            if done.output is not None:
+                outputs.append((step.result, done.output))
+            _finished(ctx, tool_use_id, step.tool, ok=True, summary=done.summary)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP turned into one by the CLI
+        return FollowerOutcome("interrupted", ran, "interrupted")
+    return FollowerOutcome("success", ran, result=_answer(replay, outputs))
+
+
+def _finished(ctx: RunContext, tool_use_id: str, tool: str, *, ok: bool, summary: str) -> None:
+    ctx.bus.publish(
+        ToolFinished(run_id=ctx.run_id, tool_use_id=tool_use_id, tool=tool, ok=ok, summary=summary)
+    )
+
+
+def _answer(replay: Replay, outputs: list[tuple[str, str]]) -> str:
+    """The recorded answer, if this replay saw what the learning run saw: every command
+    printed what it printed then. Otherwise the answer may not hold, so the run says what it
+    did instead, with the last command's output."""
+    recorded = replay.bound.trace.result
+    if all(then == now for then, now in outputs):
+        return recorded
+    last = outputs[-1][1]
+    how = f" with {_values(replay)}" if replay.bound.substituted else ""
+    return (
+        f"Replayed the steps of trace {replay.entry.signature}{how}. Their output differs "
+        f"from when the goal was learned, so its recorded answer is not repeated. "
+        f"Last output: {last}"
+    )
+
+
+def _values(replay: Replay) -> str:
+    return ", ".join(f"{old} -> {new}" for old, new in replay.bound.values.items())

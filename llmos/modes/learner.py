@@ -16,15 +16,18 @@ from llmos.agents.spec import DEFAULT_TOOLS
 from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.builtin_hooks import install_builtin_hooks
 from llmos.kernel.economy import TokenEconomy
+from llmos.kernel.events import Notice
 from llmos.kernel.hooks import HookRegistry
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
 from llmos.memory.insights import record_insight
 from llmos.memory.library import TraceLibrary
 from llmos.memory.recall import recall_for_run
-from llmos.memory.trace import Trace
+from llmos.memory.step_kinds import READ_ONLY_TOOLS, changes_state
+from llmos.memory.trace import Trace, TraceStep
 from llmos.modes.types import RunRequest
 from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
+from llmos.replay.checkpoint import Checkpoint
 from llmos.sdk.types import AgentOutcome, AgentRequest
 from llmos.security.guard import run_guard
 from llmos.workspace import Workspace
@@ -88,6 +91,7 @@ async def run_learner(
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
 
     recorder = TraceRecorder(ctx.workdir)
+    checkpoint = Checkpoint(ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "learner")
     registry = HookRegistry()
     shown = frozenset({example.goal_signature}) if example else frozenset()
     install_builtin_hooks(
@@ -105,6 +109,7 @@ async def run_learner(
         ),
         approver=approver,
         guard=run_guard(ws, ctx, approver, source="learner"),
+        checkpoint=checkpoint,
     )
     # The project's tools: its plugins' tools offered as MCP tools, the tools its policy
     # denies left out (llmos/plugins/run_tools.py); set by the dispatcher for the run.
@@ -149,8 +154,10 @@ async def run_learner(
             error = describe_failure(outcome)
         elif request.resume_session is not None:
             pass  # the goal means something only in its conversation: no trace to replay
-        elif worth_saving(recorder, ctx):
-            learned = Trace(
+        elif (refusal := not_learned(recorder.steps, ctx)) is not None:
+            ctx.bus.publish(Notice(run_id=ctx.run_id, text=f"not saved as a trace: {refusal}"))
+        else:
+            run = Trace(
                 goal_text=request.goal,
                 steps=run_tools.with_checks(recorder.steps),  # plugin tool versions
                 estimated_cost_usd=round(outcome.cost_usd, 6),
@@ -160,8 +167,12 @@ async def run_learner(
                 project=ctx.project,
                 result=outcome.result_text,
             )
-            trace_path = library.save(learned)
-            record_insight(ws, learned, outcome, ctx)  # what worked, for later runs' recall
+            learned = library.learn(run)
+            trace_path = learned.path
+            if learned.kind != "new" or learned.kept is not None:
+                text = f"trace {learned.trace.goal_signature}: {learned.describe()}"
+                ctx.bus.publish(Notice(run_id=ctx.run_id, text=text))
+            record_insight(ws, learned.trace, outcome, ctx)  # what worked, for recall
     except asyncio.CancelledError:
         error = "interrupted"
         raise
@@ -169,13 +180,30 @@ async def run_learner(
         error = str(exc)
         raise
     finally:
+        checkpoint.seal()
         _record(ctx, economy, outcome, trace_path, error)
     return outcome, trace_path, error
 
 
-def worth_saving(recorder: TraceRecorder, ctx: RunContext) -> bool:
-    """A run that was refused every call it tried did not do the goal: nothing to learn."""
-    return not (ctx.denied_calls and not any(s.outcome == "ok" for s in recorder.steps))
+def not_learned(steps: list[TraceStep], ctx: RunContext) -> str | None:
+    """Why a run that ended well is still not worth replaying, or None if it is.
+
+    What a trace promises is the changes its run made. A run whose every attempt at a change
+    failed or was refused changed nothing (the model may still say "Done"); a run whose last
+    change failed did not end in the state it was after."""
+    changes = [s for s in steps if changes_state(s.tool, s.input)]
+    refused_changes = [t for t in ctx.refused_tools if t not in READ_ONLY_TOOLS]
+    if not changes:
+        if refused_changes or (ctx.denied_calls and not steps):
+            return "every call that would have changed something was refused"
+        return None  # an answer, from reading or from nothing: replayed as the answer
+    if not any(s.outcome == "ok" for s in changes):
+        return "every call that would have changed something failed or was refused"
+    last = changes[-1]
+    if last.outcome != "ok":
+        number = steps.index(last) + 1
+        return f"its last change (step {number}, {last.summary}) failed"
+    return None
 
 
 def describe_failure(outcome: AgentOutcome) -> str:

@@ -5,18 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from llmos.memory.step_kinds import DELEGATION_TOOLS, READ_ONLY_TOOLS, REPLAYED_TOOLS
 from llmos.memory.trace import Trace, TraceStep
 from llmos.plugins.run_tools import RunTools, current_tools
 from llmos.plugins.types import is_plugin_tool_name
 
-# Steps replay executes itself, in Python, in the run's working folder.
-REPLAYED_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit", "Bash"})
-# Steps that only read or plan: they changed nothing, so replay has nothing to redo.
-READ_ONLY_TOOLS = frozenset(
-    {"Read", "Glob", "Grep", "LS", "TodoWrite", "WebSearch", "NotebookRead", "ToolSearch"}
-)
-# A delegation: the subagent's own tool calls are steps of the trace and are replayed.
-DELEGATION_TOOLS = frozenset({"Agent", "Task"})
 _NOT_REPLAYABLE = {
     "WebFetch": "it fetched a web page whose content the model used; replay cannot reproduce it",
 }

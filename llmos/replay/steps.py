@@ -2,24 +2,28 @@
 
 Each executor does what the Claude Code tool of the same name did, in Python, in the
 run's working folder, and checks what the trace recorded: an Edit's old text must be there,
-a written file must end with the recorded hash, a command must exit with the recorded
-status. Anything else is a `Divergence`: the world is not the one the trace was learned in.
-An llmos plugin tool's step calls the plugin's function (llmos/plugins/run_tools.py).
+a written file must end with the recorded hash (and gets the recorded mode), a command must
+exit with the recorded status. Anything else is a `Divergence`: the world is not the one the
+trace was learned in. An llmos plugin tool's step calls the plugin's function
+(llmos/plugins/run_tools.py). Before a step changes anything, the run's `Checkpoint` keeps
+what it will change (llmos/replay/checkpoint.py), so a replay can be rolled back.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmos.fsutil import atomic_write_text, sha256_file
-from llmos.memory.trace import TraceStep, one_line
+from llmos.memory.capture import summarize_response
+from llmos.memory.trace import TraceStep
 from llmos.plugins.run_tools import ReplayRefused, current_tools
 from llmos.plugins.types import is_plugin_tool_name
+from llmos.replay.checkpoint import Checkpoint
+from llmos.replay.command import CommandTimeout, run_command
 
 # The Bash tool's limits: two minutes unless the call asked for more, ten at most.
 BASH_DEFAULT_TIMEOUT_MS = 120_000
@@ -30,19 +34,39 @@ class Divergence(Exception):
     """A step's pre- or post-condition failed."""
 
 
-def execute(step: TraceStep, workdir: Path) -> str:
-    """Run `step` in `workdir`; return a one-line account. Raise `Divergence` on a mismatch."""
+class StepTimeout(Exception):
+    """A step ran past the run's own time limit (`--timeout`, `tool_timeout_secs`)."""
+
+
+@dataclass(frozen=True)
+class StepDone:
+    summary: str  # one line for the terminal and the session log
+    output: str | None = None  # what a command printed, as trace capture summarises it
+
+
+def execute(
+    step: TraceStep, workdir: Path, checkpoint: Checkpoint, *, limit_secs: float | None = None
+) -> StepDone:
+    """Run `step` in `workdir`. Raise `Divergence` on a mismatch, `StepTimeout` when the
+    step outlives `limit_secs`."""
     if is_plugin_tool_name(step.tool):
-        return _plugin_call(step, workdir)
-    executor = _EXECUTORS[step.tool]
-    summary = executor(step.input, workdir, step.checks)
+        checkpoint.keep_folder()  # a plugin may write where it likes in the folder
+        return StepDone(_plugin_call(step, workdir))
+    if step.tool == "Bash":
+        checkpoint.keep_folder()  # nobody can list a command's effects beforehand
+        return _bash(step.input, workdir, step.checks, limit_secs)
+    path = _path(step.input, workdir)
+    checkpoint.keep(path)
+    summary = _FILE_EXECUTORS[step.tool](step.input, path)
     expected = step.checks.get("file_sha256")
     if expected:
-        path = _path(step.input, workdir)
         actual = sha256_file(path) if path.is_file() else "missing"
         if actual != expected:
             raise Divergence(f"{path.name} does not have the recorded content after the step")
-    return summary
+    mode = step.checks.get("mode")
+    if mode and path.is_file():
+        path.chmod(int(mode, 8))
+    return StepDone(summary)
 
 
 def _plugin_call(step: TraceStep, workdir: Path) -> str:
@@ -68,8 +92,7 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _write(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any]) -> str:
-    path = _path(tool_input, workdir)
+def _write(tool_input: dict[str, Any], path: Path) -> str:
     atomic_write_text(path, str(tool_input.get("content", "")))
     return f"wrote {path.name}"
 
@@ -83,8 +106,7 @@ def _apply_edit(text: str, old: str, new: str, replace_all: bool, name: str) -> 
     return text.replace(old, new) if replace_all else text.replace(old, new, 1)
 
 
-def _edit(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any]) -> str:
-    path = _path(tool_input, workdir)
+def _edit(tool_input: dict[str, Any], path: Path) -> str:
     text = _apply_edit(
         _read(path),
         str(tool_input.get("old_string", "")),
@@ -96,8 +118,7 @@ def _edit(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any]) -> 
     return f"edited {path.name}"
 
 
-def _multi_edit(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any]) -> str:
-    path = _path(tool_input, workdir)
+def _multi_edit(tool_input: dict[str, Any], path: Path) -> str:
     text = _read(path)
     edits = tool_input.get("edits") or []
     for edit in edits:
@@ -112,8 +133,7 @@ def _multi_edit(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any
     return f"applied {len(edits)} edit(s) to {path.name}"
 
 
-def _notebook_edit(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any]) -> str:
-    path = _path(tool_input, workdir)
+def _notebook_edit(tool_input: dict[str, Any], path: Path) -> str:
     try:
         notebook = json.loads(_read(path))
         cells: list[dict[str, Any]] = notebook["cells"]
@@ -143,37 +163,32 @@ def _notebook_edit(tool_input: dict[str, Any], workdir: Path, checks: dict[str, 
     return f"{mode}d a cell of {path.name}"
 
 
-def _bash(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any]) -> str:
+def _bash(
+    tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any], limit: float | None
+) -> StepDone:
     command = str(tool_input["command"])
-    timeout_ms = min(int(tool_input.get("timeout") or BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS)
+    own_ms = min(int(tool_input.get("timeout") or BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS)
+    own_secs = own_ms / 1000
+    secs = own_secs if limit is None else min(own_secs, limit)
     try:
-        proc = subprocess.run(
-            ["bash", "-c", command],
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout_ms / 1000,
-            env=os.environ.copy(),
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise Divergence(f"the command ran past its {timeout_ms / 1000:g} s timeout") from exc
+        done = run_command(command, workdir, timeout_secs=secs)
+    except CommandTimeout as exc:
+        if limit is not None and limit < own_secs:
+            raise StepTimeout(f"the command {exc}") from exc
+        raise Divergence(f"the command {exc}, unlike when it was learned") from exc
+    output = summarize_response({"stdout": done.stdout, "stderr": done.stderr})
     expected = int(checks.get("exit_code", 0))
-    output = one_line((proc.stdout + " " + proc.stderr).strip(), 160)
-    if proc.returncode != expected:
+    if done.exit_code != expected:
         raise Divergence(
-            f"the command exited with {proc.returncode}, not {expected} as recorded"
-            + (f" ({output})" if output else "")
+            f"the command exited with {done.exit_code}, not {expected} as recorded"
+            + (f" ({output})" if output != "(no output)" else "")
         )
-    return output or f"exit {proc.returncode}"
+    return StepDone(output if output != "(no output)" else f"exit {done.exit_code}", output)
 
 
-_EXECUTORS: dict[str, Callable[[dict[str, Any], Path, dict[str, Any]], str]] = {
+_FILE_EXECUTORS: dict[str, Callable[[dict[str, Any], Path], str]] = {
     "Write": _write,
     "Edit": _edit,
     "MultiEdit": _multi_edit,
     "NotebookEdit": _notebook_edit,
-    "Bash": _bash,
 }

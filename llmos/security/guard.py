@@ -159,7 +159,7 @@ class RunGuard:
         approved_by: str | None = None,
     ) -> None:
         if not final.allowed:
-            self.ctx.denied_calls += 1
+            self.ctx.count_refusal(tool)
         self.ctx.bus.publish(
             ToolDecision(
                 run_id=self.ctx.run_id,

@@ -1,0 +1,92 @@
+"""Running a replayed shell command as the Bash tool would, and making sure it ends.
+
+The command runs in its own process group (its own session), so a timeout or an interrupt
+ends it and everything it started, not just the shell; and it gets a parent-death signal,
+so if llmos itself is killed the command dies with it instead of living on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+# Resolved once, before any fork: the child may only call what is already loaded.
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_GRACE_SECS = 1.0
+
+
+class CommandTimeout(Exception):
+    """The command ran past its time limit and was ended (with its whole process group)."""
+
+    def __init__(self, seconds: float, output: str) -> None:
+        super().__init__(f"ran past its {seconds:g} s timeout and was stopped")
+        self.seconds = seconds
+        self.output = output
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def _die_with_parent() -> None:  # runs in the child, between fork and exec
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def run_command(
+    command: str,
+    workdir: Path,
+    *,
+    timeout_secs: float,
+    env: dict[str, str] | None = None,
+    argv: list[str] | None = None,
+) -> CommandResult:
+    """Run `command` with `bash -c` in `workdir` (or `argv`, a wrapped form of it, such as a
+    sandbox's); end its process group on a timeout, an interrupt, or once it has exited
+    (nothing it started in the background outlives the step)."""
+    proc = subprocess.Popen(
+        argv or ["bash", "-c", command],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=env if env is not None else os.environ.copy(),
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # only a prctl call, resolved before the fork
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=max(timeout_secs, 0.001))
+    except subprocess.TimeoutExpired:
+        _end_group(proc)
+        stdout, stderr = proc.communicate()
+        raise CommandTimeout(timeout_secs, (stdout or "") + (stderr or "")) from None
+    except BaseException:  # an interrupt: the command goes with it
+        _end_group(proc)
+        with contextlib.suppress(Exception):
+            proc.communicate(timeout=_GRACE_SECS)
+        raise
+    _end_group(proc)
+    return CommandResult(proc.returncode, stdout or "", stderr or "")
+
+
+def _end_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the command's process group, then SIGKILL what is left after a grace."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=_GRACE_SECS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
