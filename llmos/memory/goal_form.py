@@ -75,6 +75,7 @@ _PERCENT = re.compile(r"(\d)\s*(?:per\s*cent|percent)\b", re.I)
 # Sentence punctuation around a token; what is left is the token.
 _LEADING = "([{"
 _TRAILING = ".,;:!?)]}…"
+_BREAKS = frozenset(",.;:!?…")
 _ONLY_PUNCTUATION = re.compile(r"^[.,;:!?…—–\-]+$")
 
 _VALUE_PATTERNS: list[tuple[ValueKind, re.Pattern[str]]] = [
@@ -90,7 +91,6 @@ _VALUE_PATTERNS: list[tuple[ValueKind, re.Pattern[str]]] = [
     ("path", re.compile(r"^[^\s/]*/[^\s]*$")),
     ("file", re.compile(r"^(\.?[\w\-][\w.\-]*\.[A-Za-z0-9]{1,10}|\.[A-Za-z0-9_][\w.\-]*)$")),
 ]
-_PLAIN_WORD = re.compile(r"^[a-z]+('[a-z]+)?$")
 _ACRONYM = re.compile(r"^[A-Z]{2,}s?$")
 _NAME = re.compile(r"^[A-Z][a-z]+$")
 _IDENT = re.compile(
@@ -98,7 +98,9 @@ _IDENT = re.compile(
 )
 _FLAG = re.compile(r"^(--?[A-Za-z][\w\-]*(=\S*)?|[+\-][A-Za-z]+)$")
 
-# Politeness that may open or close a goal, as sequences of folded words.
+# Politeness that may open or close a goal, as sequences of folded words. Greetings open a
+# goal only when punctuation follows them ("hello, ..." but not "hello world ..."), thanks
+# close it only when punctuation comes before ("..., thanks" but not "reply with thanks").
 _OPENERS = [
     s.split()
     for s in (
@@ -107,13 +109,8 @@ _OPENERS = [
         "plz",
         "kindly",
         "just",
-        "hey",
-        "hi",
-        "hello",
-        "ok",
-        "okay",
-        "so",
         "now",
+        "so",
         "go ahead and",
         "can you",
         "could you",
@@ -132,23 +129,12 @@ _OPENERS = [
         "let us",
     )
 ]
-_CLOSERS = [
-    s.split()
-    for s in (
-        "please",
-        "thanks",
-        "thank you",
-        "thx",
-        "ty",
-        "for me",
-        "if you can",
-        "if possible",
-        "now",
-        "again",
-        "thanks in advance",
-    )
-]
+_GREETINGS = [s.split() for s in ("hey", "hi", "hello", "ok", "okay", "well", "alright")]
+_CLOSERS = [s.split() for s in ("please", "now", "again", "for me", "if you can", "if possible")]
+_THANKS = [s.split() for s in ("thanks", "thank you", "thx", "ty", "thanks in advance", "cheers")]
 _FILLERS = frozenset({"please", "kindly"})
+# After these, a polite word is the content: "say please", "reply with thanks".
+_QUOTING_WORDS = frozenset({"say", "says", "saying", "said", "with", "word", "reply", "answer"})
 _ARTICLES = frozenset({"a", "an", "the"})
 # An article before one of these is not an article of a noun ("rename a to b"): kept.
 _FUNCTION_WORDS = frozenset(
@@ -170,16 +156,19 @@ def goal_tokens(goal: str) -> tuple[Token, ...]:
         text = pattern.sub(replacement, text)
     text = _PERCENT.sub(r"\1%", text)
     tokens: list[Token] = []
+    breaks: set[int] = set()  # tokens that punctuation follows
     for chunk in text.split():
         parked = _PLACEHOLDER.match(chunk)
         if parked:
             content = quoted[int(parked.group(1))]
             tokens.append(Token(f'"{content}"', "quoted", content))
             continue
-        chunk = _strip_punctuation(chunk)
-        if chunk:
-            tokens.append(_classify(chunk, first=not tokens))
-    return tuple(_drop_politeness(tokens))
+        stripped = _strip_punctuation(chunk)
+        if stripped:
+            tokens.append(_classify(stripped, first=not tokens))
+        if tokens and chunk[-1:] in _BREAKS and stripped not in (".", ".."):
+            breaks.add(len(tokens) - 1)
+    return tuple(_drop_politeness(tokens, breaks))
 
 
 def canonical(goal: str) -> str:
@@ -217,8 +206,10 @@ def _classify(chunk: str, *, first: bool) -> Token:
     for kind, pattern in _VALUE_PATTERNS:
         if pattern.match(chunk):
             return Token(chunk, kind, chunk)
+    if chunk == "I":  # the pronoun, wherever it stands
+        return Token("i")
     lowered = chunk.lower()
-    if _PLAIN_WORD.match(lowered) and (chunk.islower() or _title_case_word(chunk, first)):
+    if _plain_word(lowered) and (chunk.islower() or _title_case_word(chunk, first)):
         return Token(lowered)
     if _FLAG.match(chunk) or _ACRONYM.match(chunk):
         return Token(chunk)
@@ -231,30 +222,47 @@ def _classify(chunk: str, *, first: bool) -> Token:
     return Token(chunk)  # a symbol or a mixed token (`C++`, `>=`, `HEAD^`, `*.py`): literal
 
 
+def _plain_word(word: str) -> bool:
+    """Letters (of any alphabet), with at most one apostrophe inside (a possessive)."""
+    head, _, tail = word.partition("'")
+    return head.isalpha() and (not tail or tail.isalpha())
+
+
 def _title_case_word(chunk: str, first: bool) -> bool:
     """A capitalised plain word folds only where a sentence starts (a name keeps its case)."""
     return first and chunk[:1].isupper() and chunk[1:].islower()
 
 
-def _drop_politeness(tokens: list[Token]) -> list[Token]:
+def _drop_politeness(tokens: list[Token], breaks: set[int]) -> list[Token]:
     words = [t.text if t.kind is None else None for t in tokens]
     start, end = 0, len(tokens)
     changed = True
     while changed:
         changed = False
-        for opener in _OPENERS:
-            if words[start : start + len(opener)] == opener and end - start > len(opener):
-                start += len(opener)
-                changed = True
-        for closer in _CLOSERS:
-            if words[end - len(closer) : end] == closer and end - start > len(closer):
-                end -= len(closer)
-                changed = True
+        for opener in _OPENERS + _GREETINGS:
+            size = len(opener)
+            if words[start : start + size] != opener or end - start <= size:
+                continue
+            if opener in _GREETINGS and start + size - 1 not in breaks:
+                continue
+            start += size
+            changed = True
+        for closer in _CLOSERS + _THANKS:
+            size = len(closer)
+            if words[end - size : end] != closer or end - start <= size:
+                continue
+            if closer in _THANKS and end - size - 1 not in breaks:
+                continue
+            if end - size - 1 >= 0 and words[end - size - 1] in _QUOTING_WORDS:
+                continue  # "reply with please": the word is what is asked for
+            end -= size
+            changed = True
     kept: list[Token] = []
     for i in range(start, end):
         token = tokens[i]
         if token.kind is None and token.text in _FILLERS and end - start > 1:
-            continue
+            if not (i > start and words[i - 1] in _QUOTING_WORDS):
+                continue
         if token.kind is None and token.text in _ARTICLES and i + 1 < end:
             after = tokens[i + 1]
             if after.kind is not None or after.text not in _FUNCTION_WORDS | _ARTICLES:
