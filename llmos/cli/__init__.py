@@ -41,7 +41,11 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "traces": CommandEntry(
         "llmos.cli.traces:traces_app",
-        "Learned traces: list, show, rm, export, import, reindex.",
+        "Learned traces: list, show, rm, aliases, alias, unalias, export, import, reindex.",
+    ),
+    "undo": CommandEntry(
+        "llmos.cli.undo:undo",
+        "Put back the files a run changed in its working folder (the latest run by default).",
     ),
     "demo": CommandEntry(
         "llmos.cli.demo:demo",

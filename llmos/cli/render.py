@@ -162,7 +162,18 @@ def dry_run_dict(dry: DryRun) -> dict:
             "files": dry.plan.files_touched(),
             "commands": dry.plan.commands(),
         }
-    return {"mode": dry.mode, "reason": dry.reason, "trace": dry.trace_id, "plan": plan}
+    return {
+        "mode": dry.mode,
+        "reason": dry.reason,
+        "trace": dry.trace_id,
+        "template": dry.template,
+        "values": dry.values,
+        "plan": plan,
+        "similar": [
+            {"trace": m.entry.signature, "goal": m.entry.goal_text, "overlap": m.confidence}
+            for m in dry.suggestions
+        ],
+    }
 
 
 def print_dry_run(console: Console, dry: DryRun) -> None:
@@ -174,8 +185,19 @@ def print_dry_run(console: Console, dry: DryRun) -> None:
         )
         return
     if dry.plan is None:
+        for match in dry.suggestions[:3]:
+            console.print(
+                f"similar learned goal (not replayed): {escape(match.entry.goal_text)} "
+                f"[dim](trace {match.entry.signature}; `--trace {match.entry.signature}` "
+                "replays it as learned)[/]"
+            )
         console.print("The model would be asked to work the goal out. Nothing was executed.")
         return
+    if dry.template:
+        console.print(f"trace template: {escape(dry.template)}")
+    if dry.values:
+        swaps = ", ".join(f"{old} -> {new}" for old, new in dry.values.items())
+        console.print(f"with this goal's values: {escape(swaps)}")
     table = Table("step", "tool", "action", "what")
     for planned in dry.plan.steps:
         what = describe_call(planned.step.tool, planned.step.input)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from llmos.workspace import Workspace
 
 traces_app = typer.Typer(
-    help="Learned traces: list, show, rm, export, import, reindex.", no_args_is_help=True
+    help=("Learned traces: list, show, rm, aliases, alias, unalias, export, import, reindex."),
+    no_args_is_help=True,
 )
 TraceId = Annotated[str, typer.Argument(help="Trace id (its signature) or a unique prefix.")]
 
@@ -48,7 +49,8 @@ def list_traces(
     """List traces, most recently used first."""
     _, library = _library(workspace)
     with library:
-        entries = library.index.listing(project=project, search=search, limit=limit)
+        entries = library.listing(project=project, search=search, limit=limit)
+        _report_unreadable(library)
     if as_json:
         typer.echo(json.dumps([e.__dict__ for e in entries], indent=2))
         return
@@ -68,9 +70,25 @@ def list_traces(
     console.print(table if entries else 'No traces yet: `llmos run "goal"` learns one.')
 
 
+def _report_unreadable(library: TraceLibrary) -> None:
+    """Trace files that cannot be read, once each, on stderr (so --json stays parseable)."""
+    problems = library.problems()
+    if not problems:
+        return
+    err = terminal(stderr=True)
+    for problem in problems:
+        path = library.store.folder / problem.name
+        err.print(
+            f"[yellow]warning:[/] trace file {escape(str(path))} cannot be read: "
+            f"{escape(problem.error)}. Fix it by hand, or remove it: "
+            f"llmos traces rm {escape(problem.signature)}"
+        )
+
+
 @traces_app.command("show")
 def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
-    """Show a trace: its statistics, whether it can be replayed, and its steps."""
+    """Show a trace: its statistics, its template and aliases (the goals it replays for),
+    whether it can be replayed, and its steps."""
     from llmos.replay.plan import plan_replay
 
     _, library = _library(workspace)
@@ -78,12 +96,22 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
         entry = library.resolve(trace_id)
         path = library.path_of(entry)
         trace = library.load(entry)
+        versions = library.versions(entry)
     plan = plan_replay(trace)
+    template = trace.template.render()
+    aliases = [t.render() for t in trace.alias_templates()]
     if as_json:
         data: dict[str, Any] = {
             "id": entry.signature,
             "path": str(path),
             **trace.front_matter,
+            "template": template,
+            "slots": [{"kind": s.kind, "value": s.value} for s in trace.slots],
+            "aliases": [
+                {"goal": a.goal, "template": t, "values": list(a.values)}
+                for a, t in zip(trace.aliases, aliases, strict=True)
+            ],
+            "versions": [str(v) for v in versions],
             "replayable": plan.eligible,
             "not_replayable_because": plan.reason or None,
             "steps": [step.__dict__ for step in trace.steps],
@@ -97,7 +125,79 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
     console.print(f"[bold]{entry.signature}[/] {escape(str(path))}")
     verdict = "[green]yes[/]" if plan.eligible else f"[red]no[/]: {escape(plan.reason)}"
     console.print(f"replayable in Follower mode: {verdict}")
+    console.print(f"template: {escape(template)}")
+    for number, slot in enumerate(trace.slots, start=1):
+        console.print(f"  {{{number}}} {slot.kind}, learned as {escape(slot.value)}")
+    for alias in aliases:
+        console.print(f"alias: {escape(alias)}")
+    if versions:
+        console.print(f"earlier versions: {len(versions)} in {escape(str(versions[0].parent))}")
     console.print(Syntax(path.read_text(encoding="utf-8"), "markdown", word_wrap=True))
+
+
+@traces_app.command("aliases")
+def aliases(
+    trace_id: Annotated[
+        str | None, typer.Argument(help="Only this trace's aliases (id or prefix).")
+    ] = None,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List aliases: other wordings of a goal that replay its trace. llmos adds one when a
+    Learner run of a new wording does the same steps as a learned trace."""
+    _, library = _library(workspace)
+    rows: list[dict[str, Any]] = []
+    with library:
+        entries = [library.resolve(trace_id)] if trace_id else library.index.listing(limit=10**9)
+        for entry in entries:
+            trace = library.load(entry)
+            for alias, template in zip(trace.aliases, trace.alias_templates(), strict=True):
+                rows.append(
+                    {"trace": entry.signature, "goal": alias.goal, "template": template.render()}
+                )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        terminal().print("No aliases.")
+        return
+    table = Table(Column("trace", no_wrap=True, min_width=16), "alias", "template")
+    for row in rows:
+        table.add_row(row["trace"], escape(row["goal"]), escape(row["template"]))
+    terminal().print(table)
+
+
+@traces_app.command("alias")
+def add_alias(
+    trace_id: TraceId,
+    goal: Annotated[str, typer.Argument(help="Another wording of the trace's goal.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Make GOAL replay the trace too. Values GOAL shares with the trace's goal stay its
+    slots: `llmos traces alias ID "duplicate notes.txt as backup.txt"`."""
+    _, library = _library(workspace)
+    with library:
+        entry = library.resolve(trace_id)
+        trace = library.add_alias(entry, goal)
+    template = trace.alias_templates()[-1].render()
+    terminal().print(f"trace {entry.signature} now also replays for: {escape(template)}")
+
+
+@traces_app.command("unalias")
+def remove_alias(
+    trace_id: TraceId,
+    goal: Annotated[str, typer.Argument(help="The alias to remove, as `traces aliases` shows.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Stop GOAL from replaying the trace."""
+    _, library = _library(workspace)
+    with library:
+        entry = library.resolve(trace_id)
+        if not yes and not typer.confirm(f"Remove alias {goal!r} of trace {entry.signature}?"):
+            raise typer.Exit(1)
+        library.remove_alias(entry, goal)
+    terminal().print(f"removed alias {escape(goal)!r} of trace {entry.signature}")
 
 
 @traces_app.command("rm")
@@ -107,10 +207,17 @@ def remove(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Delete a trace."""
+    from llmos.memory.trace_index import Unreadable
+
     _, library = _library(workspace)
     with library:
-        entry = library.resolve(trace_id)
-        if not yes and not typer.confirm(f"Delete trace {entry.signature} ({entry.goal_text!r})?"):
+        entry = library.resolve_any(trace_id)
+        what = (
+            f"the unreadable trace file {entry.name}"
+            if isinstance(entry, Unreadable)
+            else f"trace {entry.signature} ({entry.goal_text!r})"
+        )
+        if not yes and not typer.confirm(f"Delete {what}?"):
             raise typer.Exit(1)
         library.remove(entry)
     terminal().print(f"deleted trace {entry.signature}")

@@ -260,9 +260,9 @@ def _drop_politeness(tokens: list[Token], breaks: set[int]) -> list[Token]:
     kept: list[Token] = []
     for i in range(start, end):
         token = tokens[i]
-        if token.kind is None and token.text in _FILLERS and end - start > 1:
-            if not (i > start and words[i - 1] in _QUOTING_WORDS):
-                continue
+        quoted_word = i > start and words[i - 1] in _QUOTING_WORDS
+        if token.kind is None and token.text in _FILLERS and end - start > 1 and not quoted_word:
+            continue
         if token.kind is None and token.text in _ARTICLES and i + 1 < end:
             after = tokens[i + 1]
             if after.kind is not None or after.text not in _FUNCTION_WORDS | _ARTICLES:

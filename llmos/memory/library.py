@@ -149,6 +149,16 @@ class TraceLibrary:
         found.sort(key=lambda m: (-m.confidence, m.entry.project != project))
         return found[:limit]
 
+    def listing(
+        self, *, project: str | None = None, search: str | None = None, limit: int = 1000
+    ) -> list[IndexedTrace]:
+        """Traces, most recently used first, each re-checked against its file (one stat):
+        a file edited in place is read again, an unreadable one left out (`problems`)."""
+        self.index.sync()
+        entries = self.index.listing(project=project, search=search, limit=limit)
+        fresh = [self.index.refresh(entry.name) for entry in entries]
+        return [entry for entry in fresh if entry is not None]
+
     def unreadable_for(self, goal: str) -> Unreadable | None:
         """The unreadable file where `goal`'s trace would be, if there is one."""
         name = f"{goal_signature(goal)}.md"
@@ -163,6 +173,17 @@ class TraceLibrary:
     def resolve(self, trace_id: str) -> IndexedTrace:
         """A trace by its id: its goal signature, or a unique prefix of it. An unreadable
         trace file with that id is reported with what is wrong with it."""
+        found = self.resolve_any(trace_id)
+        if isinstance(found, Unreadable):
+            raise TraceFormatError(
+                found.error,
+                path=str(self.store.folder / found.name),
+                hint=f"Fix the file by hand, or remove it: llmos traces rm {found.signature}",
+            )
+        return found
+
+    def resolve_any(self, trace_id: str) -> IndexedTrace | Unreadable:
+        """`resolve`, but an unreadable trace file is returned (to be removed), not raised."""
         trace_id = trace_id.strip().lower()
         if not trace_id or any(c not in "0123456789abcdef" for c in trace_id):
             raise UsageError(
@@ -176,16 +197,11 @@ class TraceLibrary:
         if len(ids) > 1:
             shown = ", ".join(sorted(ids)[:5])
             raise UsageError(f"trace id {trace_id} is ambiguous: {shown}", hint="Give more digits.")
-        if broken and not found:
-            problem = broken[0]
-            raise TraceFormatError(
-                problem.error,
-                path=str(self.store.folder / problem.name),
-                hint=f"Fix the file by hand, or remove it: llmos traces rm {problem.signature}",
-            )
-        if not found:
-            raise UsageError(f"no trace has the id {trace_id}", hint="See `llmos traces list`.")
-        return found[0]
+        if found:
+            return found[0]
+        if broken:
+            return broken[0]
+        raise UsageError(f"no trace has the id {trace_id}", hint="See `llmos traces list`.")
 
     # Learning --------------------------------------------------------------------------------
     def learn(self, trace: Trace) -> Learned:
