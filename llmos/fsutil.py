@@ -8,15 +8,23 @@ import os
 import tempfile
 from pathlib import Path
 
+from llmos.recovery import note_temp
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so that readers see the old file or the new one, never half of it.
 
     The data goes to a temporary file in the same folder (same file system, so the final
-    rename is atomic), is flushed to disk, then renamed over the target.
+    rename is atomic), is flushed to disk, then renamed over the target. The temporary
+    file is noted in the process's lease (`recovery.py`): if the process is killed before
+    the rename, the next command removes it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The writer's pid in the name: a file left by a killed writer is known as such.
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
+    )
+    note_temp(Path(tmp_name))  # the process's lease: the next command removes it after a crash
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 
@@ -127,7 +127,12 @@ def create(
     ] = None,
     budget: Annotated[
         float | None,
-        typer.Option("--budget", min=0.0001, help="Most the draft may cost, USD (default 0.10)."),
+        typer.Option(
+            "--budget",
+            min=0.0001,
+            callback=finite,
+            help="Most the draft may cost, USD (default 0.10).",
+        ),
     ] = None,
     project: Annotated[
         str | None,

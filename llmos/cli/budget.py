@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 
@@ -27,7 +27,10 @@ budget_app = typer.Typer(
 )
 
 Amount = Annotated[
-    float, typer.Argument(help="Amount in USD.", min=0.0, metavar="USD", show_default=False)
+    float,
+    typer.Argument(
+        help="Amount in USD.", min=0.0, callback=finite, metavar="USD", show_default=False
+    ),
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli.options import ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.errors import UsageError
 
 _MODES = ("auto", "learner", "follower", "orchestrator")
@@ -28,6 +28,7 @@ def interactive(
             "-b",
             help="Most each goal may spend, in USD (/budget).",
             min=0.0001,
+            callback=finite,
             show_default=False,
         ),
     ] = None,

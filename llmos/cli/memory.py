@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 
 if TYPE_CHECKING:
@@ -234,7 +234,13 @@ def remove(
 
 @memory_app.command("reindex")
 def reindex(workspace: WorkspaceOption = None) -> None:
-    """Rebuild the memory index from the files (the files are the source of truth)."""
+    """Rebuild the memory index from the files (the files are the source of truth). Works
+    on a damaged index too: the index is deleted and made again."""
+    from llmos.database import remove_database
+
+    ws = open_workspace(workspace)
+    ws.require_writable("rebuild the memory index")
+    remove_database(ws.state_dir / "memory_index.db")
     with _store(workspace) as store:
         count, problems = store.index.rebuild(store.folders())
     console = terminal()
@@ -252,6 +258,7 @@ def distill(
             "-b",
             help="Most this may spend, in USD (charged to the battery like any run).",
             min=0.0001,
+            callback=finite,
             show_default=False,
         ),
     ],

@@ -13,7 +13,7 @@ from rich.console import Console
 # At the top, though only a run needs them: this module is imported only for `llmos run`
 # (llmos/cli/__init__.py), and imported with the command, they load while start-up has the
 # garbage collector off.
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
 from llmos.cli.terminal import terminal
 from llmos.modes.dispatcher import plan_goal, run_goal_blocking
@@ -72,6 +72,7 @@ def run(
             "-b",
             help="Most this run may spend, in USD.",
             min=0.0001,
+            callback=finite,
             show_default=False,
         ),
     ] = None,
@@ -85,6 +86,7 @@ def run(
             "--timeout",
             help="Wall-clock limit for the run, in seconds.",
             min=0.1,
+            callback=finite,
             show_default=False,
         ),
     ] = None,

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.kernel.daemon import kernel_state, schedule_db
@@ -90,7 +90,9 @@ def add(
     ] = "auto",
     budget: Annotated[
         float | None,
-        typer.Option("--budget", "-b", help="Most each run may spend, in USD.", min=0.0001),
+        typer.Option(
+            "--budget", "-b", help="Most each run may spend, in USD.", min=0.0001, callback=finite
+        ),
     ] = None,
     model: ModelOption = None,
     timeout: Annotated[
@@ -99,6 +101,7 @@ def add(
             "--timeout",
             help="Wall-clock limit per run, in seconds (default: scheduled_run_timeout_secs).",
             min=0.1,
+            callback=finite,
         ),
     ] = None,
     as_json: JsonOption = False,

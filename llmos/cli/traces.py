@@ -230,7 +230,13 @@ def _valid_project(name: str) -> bool:
 
 @traces_app.command("reindex")
 def reindex(workspace: WorkspaceOption = None) -> None:
-    """Rebuild the trace index from the files (the files are the source of truth)."""
+    """Rebuild the trace index from the files (the files are the source of truth). Works
+    on a damaged index too: the index is deleted and made again."""
+    from llmos.database import remove_database
+
+    ws = open_workspace(workspace)
+    ws.require_writable("rebuild the trace index")
+    remove_database(ws.state_dir / "index.db")
     _, library = _library(workspace)
     with library:
         count, problems = library.index.rebuild()

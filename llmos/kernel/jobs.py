@@ -19,6 +19,7 @@ from typing import Any
 
 from llmos.database import open_database, transaction
 from llmos.errors import UsageError
+from llmos.journal import JournalSpec
 from llmos.kernel.triggers import Schedule
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -117,9 +118,18 @@ class JobRun:
     error: str | None
 
 
+MIGRATIONS = _MIGRATIONS
+
+
+def schedule_journal(state_dir: Path) -> JournalSpec:
+    """The journal of `state/schedule.db`: its jobs and their runs."""
+    return JournalSpec(state_dir / "journal", (("jobs", "schedule"), ("job_runs", "schedule")))
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
-    """Open the schedule database and bring its schema up to date."""
-    return open_database(db_path, _MIGRATIONS)
+    """Open the schedule database, bring its schema up to date and in step with its
+    journal (`llmos/journal.py`)."""
+    return open_database(db_path, _MIGRATIONS, journal=schedule_journal(db_path.parent))
 
 
 def _job(row: sqlite3.Row) -> Job:

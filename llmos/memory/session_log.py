@@ -85,6 +85,29 @@ class SessionLog:
         self.seal_path = folder / f"{run_id}{SEAL_SUFFIX}"
         self._seq = 0
         self._head = GENESIS
+        from llmos.recovery import note_run  # the process's lease: a crash is settled later
+
+        note_run(self.path)
+
+    @classmethod
+    def resume(cls, path: Path, records: list[dict[str, Any]]) -> SessionLog:
+        """The log at `path`, to go on appending after its `records` (read back with
+        `read_session`): how the next command finishes the log of a run whose process died.
+        A last line cut short by the crash is removed first."""
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+        first = records[0] if records else {}
+        log = cls.__new__(cls)
+        log.run_id = path.name.removesuffix(LOG_SUFFIX)
+        log.parent_run_id = first.get("parent_run_id")
+        log.path = path
+        log.seal_path = path.with_name(f"{log.run_id}{SEAL_SUFFIX}")
+        chained = [r for r in records if isinstance(r.get("seq"), int) and r.get("hash")]
+        log._seq = chained[-1]["seq"] if chained else 0
+        log._head = chained[-1]["hash"] if chained else GENESIS
+        return log
 
     def attach(self, bus: EventBus) -> Subscription:
         """Subscribe to `bus`; the log seals itself after the bus delivered its last event."""
@@ -130,7 +153,8 @@ class SessionLog:
 def read_session(path: Path) -> list[dict[str, Any]]:
     """The events of one session log; an incomplete last line (a crash mid-write) is skipped."""
     events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # A byte that is not UTF-8 (a damaged file) is shown as U+FFFD, not a crash.
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             events.append(json.loads(line))
         except json.JSONDecodeError:
