@@ -326,12 +326,19 @@ def skeleton_dir() -> Path:
 
 
 def _copy_skeleton(root: Path) -> None:
-    """Copy the shipped skeleton (config, README, example agents) without overwriting."""
+    """Copy the shipped skeleton (config, README, example agents) without overwriting.
+    Each file appears whole (written aside, then renamed), and `config.yaml`, whose
+    presence marks a workspace, comes last: commands starting at the same moment on a new
+    folder never read half a file."""
     src = skeleton_dir()
-    for item in src.rglob("*"):
-        if item.is_dir() or "__pycache__" in item.parts:
-            continue
+    items = sorted(
+        (i for i in src.rglob("*") if i.is_file() and "__pycache__" not in i.parts),
+        key=lambda i: i.name == "config.yaml",
+    )
+    for item in items:
         target = root / item.relative_to(src)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item, target)
+            staging = target.with_name(f".{target.name}.{os.getpid()}.skeleton")
+            shutil.copyfile(item, staging)
+            os.replace(staging, target)

@@ -1,0 +1,209 @@
+"""Every ending is an ending: llmos killed (SIGKILL), terminated (SIGTERM, SIGHUP, `timeout`)
+in the middle of a Learner run leaves no process behind, makes no further model request,
+and the run reaches the books: at once for a signal it can handle, by the next command for
+SIGKILL. End to end: the real `llmos` command, SDK and CLI against the scripted server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import MODEL, Sandbox, run_llmos
+
+from llmos.memory.session_log import read_session, verify_session
+from llmos.testing.scripted_model import ScriptedModelServer, ToolCall, Turn, say
+
+# A duration no other process on the machine sleeps for: how the test finds its Bash tool.
+_SLEEP = "317"
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen]]:
+    """llmos processes a test starts: killed, if still running, when it ends."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _start_llmos(sandbox: Sandbox, server: ScriptedModelServer, *args: str) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update(server.client_env(sandbox.claude_config))
+    env["COLUMNS"] = "200"
+    return subprocess.Popen(
+        [sys.executable, "-P", "-m", "llmos", *args],
+        env=env,
+        cwd=sandbox.root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _processes() -> dict[int, tuple[int, str, bytes]]:
+    """pid -> (parent pid, state, command line), zombies included (state Z)."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        found[int(name)] = (int(fields[1]), fields[0].decode(), cmdline)
+    return found
+
+
+def _descendants(root: int) -> list[int]:
+    table = _processes()
+    found, pending = [], [root]
+    while pending:
+        parent = pending.pop()
+        for pid, (ppid, _, _) in table.items():
+            if ppid == parent:
+                found.append(pid)
+                pending.append(pid)
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    table = _processes()
+    return [pid for pid in pids if pid in table and table[pid][1] != "Z"]
+
+
+def _wait_for_tool(proc: subprocess.Popen, timeout: float = 60) -> list[int]:
+    """Wait until the run's Bash tool (`sleep 317`) runs below llmos; its process tree then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = _descendants(proc.pid)
+        table = _processes()
+        if set(tree) & set(_sleepers()):
+            return tree
+        if proc.poll() is not None:
+            pytest.fail(f"llmos ended early: {proc.stdout.read()} {proc.stderr.read()}")
+        time.sleep(0.1)
+    pytest.fail("the Bash tool never started")
+
+
+def _ledger(sandbox: Sandbox) -> list[dict]:
+    with sqlite3.connect(sandbox.workspace / "state" / "llmos.db") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM runs")]
+
+
+def _script_long_tool(server: ScriptedModelServer) -> None:
+    server.script(
+        Turn(
+            text="Waiting.",
+            tool_calls=(ToolCall("Bash", {"command": f"sleep {_SLEEP}", "description": "Wait"}),),
+            input_tokens=40_000,
+            output_tokens=2_000,
+        ),
+    )
+    server.respond(say("done"))
+
+
+def _assert_everything_gone(tree: list[int], server: ScriptedModelServer, requests: int) -> None:
+    deadline = time.monotonic() + 10
+    while _alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(tree) == [], [_processes().get(p) for p in _alive(tree)]
+    time.sleep(1.5)  # a CLI left alive would ask the model again within this
+    assert len(server.requests) == requests
+
+
+def test_kill_9_mid_run_leaves_no_process_and_the_next_command_records_the_run(
+    sandbox: Sandbox, scripted: ScriptedModelServer, started: list[subprocess.Popen]
+) -> None:
+    _script_long_tool(scripted)
+    proc = _start_llmos(sandbox, scripted, "run", "--model", MODEL, "Wait for a while")
+    started.append(proc)
+    tree = _wait_for_tool(proc)
+    requests = len(scripted.requests)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    _assert_everything_gone(tree, scripted, requests)
+    assert _ledger(sandbox) == []  # llmos had no chance to write it
+
+    status = run_llmos(sandbox, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert "was cut off" in status.stderr and "Traceback" not in status.stderr
+    (row,) = _ledger(sandbox)
+    assert row["status"] == "crashed" and row["goal"] == "Wait for a while"
+    # 40k input + 2k output tokens at $3/$15 per Mtok, as the stream showed them.
+    assert row["cost_usd"] == pytest.approx(0.15, rel=0.01)
+    assert json.loads(status.stdout)["balance_usd"] == pytest.approx(5.0 - row["cost_usd"])
+    log = sandbox.workspace / "memories" / "sessions" / f"{row['run_id']}.jsonl"
+    assert verify_session(log).ok
+    assert read_session(log)[-1]["status"] == "crashed"
+    again = run_llmos(sandbox, "status")
+    assert "cut off" not in again.stderr  # said once
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_interrupt_the_run_and_record_it(
+    sandbox: Sandbox,
+    scripted: ScriptedModelServer,
+    sig: signal.Signals,
+    started: list[subprocess.Popen],
+) -> None:
+    _script_long_tool(scripted)
+    proc = _start_llmos(sandbox, scripted, "run", "--json", "--model", MODEL, "Wait for a while")
+    started.append(proc)
+    tree = _wait_for_tool(proc)
+    requests = len(scripted.requests)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    _assert_everything_gone(tree, scripted, requests)
+    (row,) = _ledger(sandbox)
+    assert row["status"] == "interrupted"
+    assert row["cost_usd"] == pytest.approx(0.15, rel=0.01)
+    log = sandbox.workspace / "memories" / "sessions" / f"{row['run_id']}.jsonl"
+    assert verify_session(log).ok  # sealed
+
+
+def test_timeout_command_ends_llmos_cleanly(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    _script_long_tool(scripted)
+    env = dict(os.environ)
+    env.update(scripted.client_env(sandbox.claude_config))
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["timeout", "6", sys.executable, "-P", "-m", "llmos", "run", "--model", MODEL, "Wait"],
+        env=env,
+        cwd=sandbox.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 124  # timeout's own code: it had to stop llmos
+    assert time.monotonic() - started < 30
+    assert "Traceback" not in proc.stderr
+    (row,) = _ledger(sandbox)
+    assert row["status"] == "interrupted"
+    deadline = time.monotonic() + 10
+    while _sleepers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _sleepers() == []
+
+
+def _sleepers() -> list[int]:
+    """The Bash tools of these tests still running."""
+    tool = b"sleep\x00" + _SLEEP.encode() + b"\x00"
+    return [pid for pid, (_, state, cmd) in _processes().items() if cmd == tool and state != "Z"]
