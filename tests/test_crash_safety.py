@@ -89,7 +89,6 @@ def _wait_for_tool(proc: subprocess.Popen, timeout: float = 60) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tree = _descendants(proc.pid)
-        table = _processes()
         if set(tree) & set(_sleepers()):
             return tree
         if proc.poll() is not None:
@@ -166,7 +165,7 @@ def test_sigterm_and_sighup_interrupt_the_run_and_record_it(
     tree = _wait_for_tool(proc)
     requests = len(scripted.requests)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + sig, err
     assert "Traceback" not in err
     _assert_everything_gone(tree, scripted, requests)
