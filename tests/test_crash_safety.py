@@ -92,7 +92,7 @@ def _wait_for_tool(proc: subprocess.Popen, timeout: float = 60) -> list[int]:
         if set(tree) & set(_sleepers()):
             return tree
         if proc.poll() is not None:
-            pytest.fail(f"llmos ended early: {proc.stdout.read()} {proc.stderr.read()}")
+            pytest.fail(f"llmos ended early: {proc.communicate()}")
         time.sleep(0.1)
     pytest.fail("the Bash tool never started")
 
