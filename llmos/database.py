@@ -268,6 +268,28 @@ def _connect(path: Path, *, derived: bool, read_only: bool) -> Connection:
     conn.llmos_path = path
     conn.llmos_derived = derived
     conn.row_factory = sqlite3.Row
+    if uri.endswith("?mode=ro"):
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except WorkspaceStateError:
+            # A WAL database whose -shm cannot be made (a read-only folder): read the file
+            # as it is. Nothing can write it meanwhile: nobody can write the folder.
+            conn.close()
+            return _connect_uri(f"file:{path}?immutable=1", path, derived)
+    return conn
+
+
+def _connect_uri(uri: str, path: Path, derived: bool) -> Connection:
+    try:
+        conn = sqlite3.connect(
+            uri, timeout=_BUSY_TIMEOUT_SECS, isolation_level=None, uri=True, factory=Connection
+        )
+    except sqlite3.Error as exc:
+        raise state_error(exc, path, derived=derived) from exc
+    assert isinstance(conn, Connection)
+    conn.llmos_path = path
+    conn.llmos_derived = derived
+    conn.row_factory = sqlite3.Row
     return conn
 
 

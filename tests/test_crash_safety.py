@@ -206,3 +206,117 @@ def _sleepers() -> list[int]:
     """The Bash tools of these tests still running."""
     tool = b"sleep\x00" + _SLEEP.encode() + b"\x00"
     return [pid for pid, (_, state, cmd) in _processes().items() if cmd == tool and state != "Z"]
+
+
+def test_kill_9_of_the_kernel_mid_job_keeps_the_run_id_and_the_run_is_recorded(
+    sandbox: Sandbox, scripted: ScriptedModelServer, started: list[subprocess.Popen]
+) -> None:
+    _script_long_tool(scripted)
+    added = run_llmos(sandbox, "schedule", "add", "--at", "now", "--model", MODEL, "Wait a bit")
+    assert added.returncode == 0, added.stderr
+    kernel = _start_llmos(sandbox, scripted, "kernel", "start", "--json")
+    started.append(kernel)
+    tree = _wait_for_tool(kernel)
+    requests = len(scripted.requests)
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait(timeout=10)
+    _assert_everything_gone(tree, scripted, requests)
+
+    status = run_llmos(sandbox, "kernel", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert "was cut off" in status.stderr  # the next command recorded the run
+    (run,) = json.loads(status.stdout)["recent_runs"]
+    assert run["run_id"]  # known from the start, though the kernel died
+    (row,) = _ledger(sandbox)
+    assert row["run_id"] == run["run_id"] and row["status"] == "crashed"
+
+    once = run_llmos(sandbox, "kernel", "start", "--once", server=scripted)
+    assert once.returncode == 0, once.stderr
+    (run,) = json.loads(run_llmos(sandbox, "kernel", "status", "--json").stdout)["recent_runs"]
+    assert run["status"] == "abandoned" and run["cost_usd"] == pytest.approx(row["cost_usd"])
+
+
+# Full and read-only disks --------------------------------------------------------------------
+@pytest.fixture
+def small_disk(sandbox: Sandbox) -> Iterator[Path]:
+    """A 6 MiB tmpfs mounted for the test (root only: skipped where it cannot be mounted)."""
+    mount_point = sandbox.root / "disk"
+    mount_point.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {proc.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_run_that_fills_the_disk_reports_it_and_loses_no_charge(
+    sandbox: Sandbox, scripted: ScriptedModelServer, small_disk: Path
+) -> None:
+    workspace = small_disk / "ws"
+    env = {"LLMOS_HOME": str(workspace)}
+    assert run_llmos(sandbox, "status", env=env).returncode == 0
+    scripted.script(
+        Turn(
+            tool_calls=(
+                ToolCall(
+                    "Bash",
+                    {"command": "head -c 50M /dev/zero > fill.bin; true", "description": "Fill"},
+                ),
+            ),
+            input_tokens=40_000,
+            output_tokens=2_000,
+        ),
+        say("The disk is full."),
+    )
+    proc = run_llmos(sandbox, "run", "--model", MODEL, "Fill the disk", server=scripted, env=env)
+    assert proc.returncode != 0
+    assert "disk is full" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    output = workspace / "projects" / "default" / "output"
+    (output / "fill.bin").unlink()  # space again
+
+    budget = run_llmos(sandbox, "budget", "--json", env=env)
+    assert budget.returncode == 0, budget.stderr
+    with sqlite3.connect(workspace / "state" / "llmos.db") as db:
+        (cost,) = db.execute("SELECT cost_usd FROM runs").fetchone()
+    assert cost >= 0.15  # the first turn alone: 40k in, 2k out at $3/$15 per Mtok
+    assert json.loads(budget.stdout)["balance_usd"] == pytest.approx(5.0 - cost)
+    assert not list(workspace.rglob(".*.tmp"))  # nothing half-written left
+
+
+def test_a_read_only_workspace_still_answers_what_only_reads(
+    sandbox: Sandbox, small_disk: Path
+) -> None:
+    workspace = small_disk / "ws"
+    env = {"LLMOS_HOME": str(workspace)}
+    for args in (("memory", "add", "The sky is blue"), ("schedule", "add", "--every", "1h", "x")):
+        assert run_llmos(sandbox, *args, env=env).returncode == 0
+    remount = subprocess.run(
+        ["mount", "-o", "remount,ro", str(small_disk)], capture_output=True, check=False
+    )
+    assert remount.returncode == 0, remount.stderr
+    for args in (
+        ("status",),
+        ("budget",),
+        ("traces", "list"),
+        ("memory", "list"),
+        ("schedule", "list"),
+        ("sessions", "list"),
+        ("policy", "show"),
+        ("kernel", "status"),
+    ):
+        proc = run_llmos(sandbox, *args, env=env)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert "The sky is blue" in run_llmos(sandbox, "memory", "list", env=env).stdout
+    for args in (("memory", "add", "more"), ("run", "do something"), ("budget", "add", "1")):
+        proc = run_llmos(sandbox, *args, env=env)
+        assert proc.returncode == 6, (args, proc.stderr)
+        assert "read-only" in proc.stderr and "Traceback" not in proc.stderr

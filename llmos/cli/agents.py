@@ -149,7 +149,7 @@ def create(
     from llmos.agents.spec import AgentFormatError, check_name, make_spec, render_agent
     from llmos.fsutil import atomic_write_text
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="create an agent")
     try:
         check_name(name)
     except AgentFormatError as exc:

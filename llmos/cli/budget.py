@@ -142,7 +142,10 @@ def _change(
 ) -> None:
     if project is not None:
         validate_project_name(project)
-    ws = open_workspace(workspace if workspace is not None else ctx.obj)  # type: ignore[arg-type]
+    ws = open_workspace(
+        workspace if workspace is not None else ctx.obj,  # type: ignore[arg-type]
+        writes="change the budget",
+    )
     if project is not None:
         _change_project(ws, _project(ws, project), apply, amount, as_json)
         return
@@ -208,7 +211,7 @@ def clear_project_budget(
 ) -> None:
     """Remove a project's budget: its runs are then limited by the balance only."""
     validate_project_name(project)
-    ws = open_workspace(workspace if workspace is not None else ctx.obj)
+    ws = open_workspace(workspace if workspace is not None else ctx.obj, writes="change the budget")
     economy = _economy(ws)
     try:
         had = economy.clear_project_budget(_project(ws, project))

@@ -65,7 +65,7 @@ def interactive(
     from llmos.repl.session import ReplSession
     from llmos.workspace import DEFAULT_PROJECT, validate_project_name
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="run goals")
     if validate_project_name(project) != DEFAULT_PROJECT:
         load_project(ws, project)  # it must exist (`llmos project create NAME`)
     session = ReplSession(

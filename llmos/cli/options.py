@@ -30,12 +30,15 @@ JsonOption = Annotated[
 ]
 
 
-def open_workspace(path: Path | None) -> Workspace:
+def open_workspace(path: Path | None, *, writes: str | None = None) -> Workspace:
     """The workspace a command works in, checked (`Workspace.open`); then what a killed llmos
-    process left in it is settled, and said once (`llmos/recovery.py`)."""
+    process left in it is settled, and said once (`llmos/recovery.py`). A command that
+    `writes` (what it does, for the message) is refused up front in a read-only workspace."""
     from llmos.workspace import Workspace  # not at import time: keeps --help fast
 
     ws = Workspace.open(path)
+    if writes is not None:
+        ws.require_writable(writes)
     if not ws.read_only:
         settle_leftovers(ws)
     return ws

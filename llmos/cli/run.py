@@ -132,7 +132,7 @@ def run(
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
     """
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes=None if dry_run else "run a goal")
     mode_value: Mode = mode  # type: ignore[assignment]  # validated by _check_mode
     request = RunRequest(
         goal=goal,

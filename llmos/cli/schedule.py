@@ -58,8 +58,8 @@ def jobs_table(jobs: list[Job]) -> Table:
     return table
 
 
-def _store(workspace: Path | None) -> JobStore:
-    return JobStore(schedule_db(open_workspace(workspace)))
+def _store(workspace: Path | None, *, writes: str | None = None) -> JobStore:
+    return JobStore(schedule_db(open_workspace(workspace, writes=writes)))
 
 
 def _print_job(job: Job, as_json: bool, message: str) -> None:
@@ -125,7 +125,7 @@ def add(
         schedule = parse_every(every, now=now)
     else:
         schedule = parse_at(at or "", now=now, tz=local_zone())
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="schedule a goal")
     from llmos.projects.store import exists
     from llmos.workspace import DEFAULT_PROJECT
 
@@ -167,7 +167,7 @@ def list_jobs(as_json: JsonOption = False, workspace: WorkspaceOption = None) ->
 @schedule_app.command("rm")
 def remove(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Remove a job (its past runs stay in the history)."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="change the schedule") as store:
         job = store.remove(job_id)
     _print_job(job, as_json, f"removed job {job.id}: {job.goal}")
 
@@ -175,7 +175,7 @@ def remove(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOptio
 @schedule_app.command("pause")
 def pause(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Pause a job: it does not run until resumed."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="change the schedule") as store:
         job = store.pause(job_id)
     _print_job(job, as_json, f"paused job {job.id}")
 
@@ -183,6 +183,6 @@ def pause(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption
 @schedule_app.command("resume")
 def resume(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Resume a paused job; runs the pause skipped are not made up."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="change the schedule") as store:
         job = store.resume(job_id, now=time.time())
     _print_job(job, as_json, f"resumed job {job.id}; next run {when(job.next_run_at)}")

@@ -26,10 +26,12 @@ traces_app = typer.Typer(
 TraceId = Annotated[str, typer.Argument(help="Trace id (its signature) or a unique prefix.")]
 
 
-def _library(workspace: Path | None) -> tuple[Workspace, TraceLibrary]:
+def _library(
+    workspace: Path | None, *, writes: str | None = None
+) -> tuple[Workspace, TraceLibrary]:
     from llmos.memory.library import TraceLibrary  # here, not at the top: keeps --help fast
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes=writes)
     return ws, TraceLibrary(ws)
 
 
@@ -107,7 +109,7 @@ def remove(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Delete a trace."""
-    _, library = _library(workspace)
+    _, library = _library(workspace, writes="delete a trace")
     with library:
         entry = library.resolve(trace_id)
         if not yes and not typer.confirm(f"Delete trace {entry.signature} ({entry.goal_text!r})?"):
@@ -146,7 +148,7 @@ def import_traces(
     workspace's and the trace's project's); a trace with one denied step is rejected whole,
     naming that step. Steps the policy asks about are imported and will need a human's
     approval when replayed. Exit 1 if any trace was rejected."""
-    ws, library = _library(workspace)
+    ws, library = _library(workspace, writes="import traces")
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     files = sorted(path.glob("*.md")) if path.is_dir() else [path]
@@ -234,8 +236,7 @@ def reindex(workspace: WorkspaceOption = None) -> None:
     on a damaged index too: the index is deleted and made again."""
     from llmos.database import remove_database
 
-    ws = open_workspace(workspace)
-    ws.require_writable("rebuild the trace index")
+    ws = open_workspace(workspace, writes="rebuild the trace index")
     remove_database(ws.state_dir / "index.db")
     _, library = _library(workspace)
     with library:
