@@ -94,8 +94,8 @@ def install_triggers(conn: Connection, spec: JournalSpec, *, schema_changed: boo
         info = conn.execute(f"PRAGMA table_info({table})").fetchall()
         columns = [row["name"] for row in info]
         keys = [row["name"] for row in sorted(info, key=lambda r: r["pk"]) if row["pk"]]
-        new_row = ", ".join(f"'{c}', NEW.{c}" for c in columns)
-        old_key = ", ".join(f"'{c}', OLD.{c}" for c in keys or columns)
+        new_row = ", ".join(f"'{c}', {_exact('NEW.' + c)}" for c in columns)
+        old_key = ", ".join(f"'{c}', {_exact('OLD.' + c)}" for c in keys or columns)
         bodies = {
             "insert": f"'upsert', json_object({new_row})",
             "update": f"'upsert', json_object({new_row})",
@@ -108,6 +108,12 @@ def install_triggers(conn: Connection, spec: JournalSpec, *, schema_changed: boo
                 f"CREATE TRIGGER {name} AFTER {op.upper()} ON {table} BEGIN "
                 f"INSERT INTO journal_pending(tbl, op, row) VALUES ('{table}', {bodies[op]}); END"
             )
+
+
+def _exact(value: str) -> str:
+    """SQL for a column's value in `json_object`: a float with all 17 digits (json_object
+    alone keeps 15, and a replayed ledger must hold the same numbers)."""
+    return f"CASE WHEN typeof({value})='real' THEN json(printf('%!.17g', {value})) ELSE {value} END"
 
 
 # Writing ------------------------------------------------------------------------------------

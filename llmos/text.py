@@ -45,3 +45,11 @@ def safe_text(value: object, *, style: str = "", one_line: bool = False) -> Text
     from rich.text import Text
 
     return Text(clean(str(value), keep_newlines=not one_line), style=style)
+
+
+def escape(value: object) -> str:
+    """An untrusted value inside rich markup: cleaned, and its square brackets escaped so
+    that it is never read as markup."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(clean(str(value)))

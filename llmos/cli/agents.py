@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
+from llmos.text import clean, escape
 
 if TYPE_CHECKING:
     from llmos.agents.catalog import AgentCatalog
@@ -215,4 +215,4 @@ def _print_spec(console: Console, spec: AgentSpec) -> None:
     if spec.path:
         console.print(f"file: {escape(str(spec.path))}")
     console.print()
-    console.print(spec.prompt, markup=False)
+    console.print(clean(spec.prompt), markup=False)

@@ -10,7 +10,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
@@ -19,6 +18,7 @@ from llmos.cli.terminal import terminal
 from llmos.kernel.daemon import Kernel, kernel_state, schedule_db
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import JobStore
+from llmos.text import escape
 
 kernel_app = typer.Typer(
     help="The kernel: `kernel start` runs scheduled goals in the foreground; `kernel status`.",

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.memory.facts import MemoryStore
@@ -212,7 +212,7 @@ def show(
         return
     console = terminal()
     console.print(f"[bold]{entry.id}[/] {entry.kind}, {entry.scope}: {escape(str(entry.path))}")
-    console.print(escape(entry.path.read_text(encoding="utf-8")))
+    console.print(escape(entry.path.read_text(encoding="utf-8", errors="replace")))
 
 
 @memory_app.command("rm")

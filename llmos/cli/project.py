@@ -7,11 +7,11 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.projects.scope import RunScope

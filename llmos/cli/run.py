@@ -18,6 +18,7 @@ from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_
 from llmos.cli.terminal import terminal
 from llmos.modes.dispatcher import plan_goal, run_goal_blocking
 from llmos.modes.types import MODES, Mode, RunRequest
+from llmos.text import clean
 
 if TYPE_CHECKING:
     from llmos.kernel.approval import Approver
@@ -163,7 +164,7 @@ def run(
     else:
         if summary.result:
             console.print()
-            console.print(summary.result, markup=False)
+            console.print(clean(summary.result), markup=False)
         console.print()
         console.print(summary_table(summary))
     if not summary.ok:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
@@ -19,6 +18,7 @@ from llmos.kernel.daemon import kernel_state, schedule_db
 from llmos.kernel.jobs import Job, JobStore
 from llmos.kernel.triggers import local_zone, parse_at, parse_cron, parse_every
 from llmos.modes.types import MODES
+from llmos.text import clean, escape
 from llmos.workspace import validate_project_name
 
 schedule_app = typer.Typer(
@@ -66,7 +66,7 @@ def _print_job(job: Job, as_json: bool, message: str) -> None:
     if as_json:
         typer.echo(json.dumps(job.to_dict(), indent=2))
     else:
-        terminal().print(message, markup=False)
+        terminal().print(clean(message), markup=False)
 
 
 @schedule_app.command("add")

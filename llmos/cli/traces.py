@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError, UsageError
+from llmos.text import clean, escape
 
 if TYPE_CHECKING:
     from llmos.memory.library import TraceLibrary
@@ -99,7 +99,8 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
     console.print(f"[bold]{entry.signature}[/] {escape(str(path))}")
     verdict = "[green]yes[/]" if plan.eligible else f"[red]no[/]: {escape(plan.reason)}"
     console.print(f"replayable in Follower mode: {verdict}")
-    console.print(Syntax(path.read_text(encoding="utf-8"), "markdown", word_wrap=True))
+    text = clean(path.read_text(encoding="utf-8", errors="replace"))
+    console.print(Syntax(text, "markdown", word_wrap=True))
 
 
 @traces_app.command("rm")

@@ -19,7 +19,6 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from rich.console import Console
-from rich.markup import escape
 
 from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError
@@ -29,6 +28,7 @@ from llmos.repl.completion import SlashCompleter
 from llmos.repl.history import WorkspaceHistory
 from llmos.repl.keys import InterruptKeys
 from llmos.repl.session import ReplSession, RunTracker
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.modes.types import RunSummary

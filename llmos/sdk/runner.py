@@ -33,6 +33,7 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
+from llmos.credentials import model_failure
 from llmos.errors import AgentError
 from llmos.kernel.events import AssistantText, CostUpdated, ToolRequested, WatchdogTripped
 from llmos.kernel.hooks import HookSpec
@@ -210,7 +211,15 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
         with contextlib.suppress(Exception):
             await client.disconnect()
         ctx.watchdog = None
-    return _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
+    outcome = _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
+    if outcome.status == "error":
+        # A refused key, a gateway without one, an endpoint nobody answers at: no model
+        # access (exit 3), said with the variable to set. (The run is recorded first.)
+        reached = state.model is not None and ctx.tool_calls > 0
+        failure = model_failure(outcome.errors, {**os.environ, **request.env}, reached=reached)
+        if failure is not None:
+            raise failure
+    return outcome
 
 
 async def _watch(
