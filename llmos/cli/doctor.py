@@ -29,9 +29,12 @@ def doctor(
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Check the workspace (and the machine): its databases, their journals, the indexes,
-    runs a killed llmos left unrecorded, half-written files, free space. Exit 0 when
-    nothing is wrong (or all was repaired), 1 when a problem remains."""
+    """Check the workspace and the machine; --repair fixes what it can (databases from their
+    journals, indexes from the files, runs a killed llmos left).
+
+    Checked: the databases and their journals, the indexes, runs a killed llmos left
+    unrecorded, half-written files, free space. Exit 0 when nothing is wrong (or all was
+    repaired), 1 when a problem remains."""
     from llmos.repair import run_checks
     from llmos.workspace import Workspace
 

@@ -23,10 +23,12 @@ def init(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a folder an llmos workspace (config, agents, memory, state), even one that
-    already holds other files: every other command refuses such a folder, so that a
-    mistyped --workspace never scatters llmos's files into it. Files already there are
-    kept. System folders (/, /etc, /usr...) are always refused."""
+    """Make a folder an llmos workspace, even one that holds other files.
+
+    Every other command refuses a folder that holds files of its own and is no workspace,
+    so that a mistyped --workspace never scatters llmos's files (config, agents, memory,
+    state) into it. Files already there are kept. System folders (/, /etc, /usr...) are
+    always refused."""
     from llmos.workspace import Workspace
 
     existed = folder is not None and (folder / "config.yaml").exists()

@@ -358,6 +358,10 @@ def _outcome(
         found = (result.result, *(result.errors or ()))
         errors = tuple(e for e in found if e and not e.startswith("[ede_diagnostic]"))
     final_cost = ctx.spent_usd if cost is None else cost
+    if status != "success":
+        # A run cut short may be reported before the CLI counted its last message: it is
+        # charged at least what the stream showed it spent.
+        final_cost = max(final_cost, ctx.spent_usd)
     ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=final_cost, final=True))
     return AgentOutcome(
         status=status,
