@@ -5,6 +5,7 @@ SIGKILL. End to end: the real `llmos` command, SDK and CLI against the scripted 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -320,3 +321,28 @@ def test_a_read_only_workspace_still_answers_what_only_reads(
         proc = run_llmos(sandbox, *args, env=env)
         assert proc.returncode == 6, (args, proc.stderr)
         assert "read-only" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sigterm_ends_the_interactive_repl(sandbox: Sandbox) -> None:
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the REPL on a terminal of its own
+        os.execv(sys.executable, [sys.executable, "-P", "-m", "llmos", "interactive"])
+    out = b""
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and b"default>" not in out:
+            if select.select([fd], [], [], 0.5)[0]:
+                out += os.read(fd, 4096)
+        assert b"default>" in out, out
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):
+            while select.select([fd], [], [], 0.5)[0]:
+                out += os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGTERM
+    assert b"stopped by SIGTERM" in out and b"Traceback" not in out

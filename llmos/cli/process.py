@@ -35,12 +35,18 @@ def install_signal_handlers() -> None:
             signal.signal(sig, _like_sigint)
 
 
-def _like_sigint(signum: int, frame: FrameType | None) -> None:
+def stopped_by(signum: int) -> None:
+    """Note that `signum` is ending the process (its exit status and message say so); after
+    SIGHUP nothing is printed any more. For code that handles the signal itself (the REPL)."""
     global _received
-    first = _received is None
     _received = signum
     if signum == signal.SIGHUP:
         _silence_terminal()
+
+
+def _like_sigint(signum: int, frame: FrameType | None) -> None:
+    first = _received is None
+    stopped_by(signum)
     if not first:
         raise KeyboardInterrupt  # asked twice: stop now
     handler = signal.getsignal(signal.SIGINT)
