@@ -438,31 +438,60 @@ def transaction(conn: sqlite3.Connection, *, flush: bool = True) -> Iterator[sql
     """A write transaction taken at once (BEGIN IMMEDIATE): all of it commits, or none.
 
     On a journaled database the rows it changed are appended to the journal (and synced)
-    before the commit, so a commit that fails, for lack of space say, is not lost: the
-    next open applies it from the journal."""
+    before the commit, so a commit that fails is not lost: the next transaction or open
+    applies it from the journal. When it fails for lack of space, the journal's reserve
+    is given up and the change applied from the journal at once."""
     cur = conn.cursor()
     cur.execute("BEGIN IMMEDIATE")
     journaled = conn if flush and isinstance(conn, Connection) and conn.journal else None
+    spec = journaled.journal if journaled is not None else None
+    written = False  # the change is in its journal
     try:
-        if journaled is not None and journaled.journal is not None:
+        if journaled is not None and spec is not None:
             from llmos.journal import catch_up_locked, in_step
 
             # What another process journaled but could not commit comes first.
-            if not in_step(journaled, journaled.journal):
-                catch_up_locked(journaled, journaled.journal)
+            if not in_step(journaled, spec):
+                catch_up_locked(journaled, spec)
         yield cur
-        if journaled is not None and journaled.journal is not None:
+        if journaled is not None and spec is not None:
             from llmos.journal import flush_pending
 
-            flush_pending(journaled, journaled.journal)
+            flush_pending(journaled, spec)
+            written = True
         cur.execute("COMMIT")
-    except BaseException:
+    except BaseException as exc:
         # SQLite may already have rolled back (a full disk does): a ROLLBACK then fails
         # with "no transaction is active" and would hide the real error.
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error, WorkspaceStateError):
                 conn.execute("ROLLBACK")
-        raise
+        if not (written and isinstance(exc, DiskFullError) and journaled and spec):
+            raise
+        _commit_from_journal(journaled, spec, exc)
+
+
+def _commit_from_journal(conn: Connection, spec: JournalSpec, full: DiskFullError) -> None:
+    """The commit of a journaled change failed for lack of space: give up the journal's
+    reserve and apply the change from the journal (where it already is)."""
+    from llmos.journal import catch_up, release_reserve
+
+    released = release_reserve(spec.folder)
+    try:
+        if not released:
+            raise full
+        catch_up(conn, spec, quiet=True)
+    except DiskFullError as exc:
+        raise DiskFullError(
+            f"disk is full at {spec.folder.parent}: the change is kept in its journal "
+            f"({spec.folder}) and reaches {conn.llmos_path.name} once there is room",
+            hint="Free some space; the next llmos command applies it. Nothing is lost.",
+        ) from exc
+    log.warning(
+        "the disk holding %s is full: llmos used its reserve to record this change; "
+        "free some space",
+        conn.llmos_path,
+    )
 
 
 def raise_os_error(exc: OSError, path: Path) -> NoReturn:

@@ -277,7 +277,7 @@ def in_step(conn: Connection, spec: JournalSpec) -> bool:
     return all(_size(spec.path(name)) == applied.get(name) for name in spec.names)
 
 
-def catch_up(conn: Connection, spec: JournalSpec) -> None:
+def catch_up(conn: Connection, spec: JournalSpec, *, quiet: bool = False) -> None:
     """After opening: apply what the journals hold beyond the database (a commit that failed
     or never happened), or start journals that do not exist yet."""
     from llmos.database import transaction
@@ -285,10 +285,10 @@ def catch_up(conn: Connection, spec: JournalSpec) -> None:
     if in_step(conn, spec):
         return
     with transaction(conn, flush=False):
-        catch_up_locked(conn, spec)
+        catch_up_locked(conn, spec, quiet=quiet)
 
 
-def catch_up_locked(conn: Connection, spec: JournalSpec) -> None:
+def catch_up_locked(conn: Connection, spec: JournalSpec, *, quiet: bool = False) -> None:
     """`catch_up` inside a write transaction (nobody else writes meanwhile)."""
     for name in spec.names:
         path = spec.path(name)
@@ -309,7 +309,7 @@ def catch_up_locked(conn: Connection, spec: JournalSpec) -> None:
             # A journal beside a database older than journals: begin it with a snapshot.
             _set_applied(conn, name, _snapshot(conn, spec, name))
             continue
-        if count:
+        if count and not quiet:
             log.warning("applied %d change(s) from %s that the database lacked", count, path)
     conn.execute("DELETE FROM journal_pending")  # what replaying just wrote is journaled
 

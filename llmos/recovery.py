@@ -65,6 +65,7 @@ class Lease:
         self.folder = state_dir / LEASE_DIR
         self._fd: int | None = None
         self.path: Path | None = None
+        self.kept = False  # something could not be finished: leave it to the next command
 
     def note(self, kind: str, path: Path) -> None:
         """Note a run's session log (`run`) or a temporary file (`tmp`) this process made."""
@@ -94,7 +95,7 @@ class Lease:
         if self._fd is None:
             return
         with contextlib.suppress(OSError):
-            if self.path is not None:
+            if self.path is not None and not self.kept:
                 self.path.unlink()
         with contextlib.suppress(OSError):
             os.close(self._fd)
@@ -124,6 +125,13 @@ def note_run(session_log: Path) -> None:
 def note_temp(path: Path) -> None:
     if _active is not None:
         _active.note("tmp", path)
+
+
+def leave_unfinished() -> None:
+    """Something this process started could not be finished (a session log the disk had
+    no room for): its lease stays after exit, so the next command settles it."""
+    if _active is not None:
+        _active.kept = True
 
 
 # Settling what dead processes left -----------------------------------------------------------
@@ -212,7 +220,8 @@ def _settle_run(
     )
     economy = TokenEconomy(db_path, initial_balance_usd=initial_balance_usd)
     try:
-        recorded = finished is None and not economy.has_run(run_id)
+        row = economy.run(run_id)
+        recorded = finished is None and row is None
         if recorded:
             economy.record_run(
                 RunRecord(
@@ -236,12 +245,13 @@ def _settle_run(
     # The log goes on where the dead process stopped: the same chain, then its seal.
     session = SessionLog.resume(log_path, events)
     if finished is None:
+        # The ledger's word when it has the run (its log was cut short), else the crash.
         session.append(
             {
                 "kind": "run_finished",
-                "status": "crashed",
-                "cost_usd": spent,
-                "error": error,
+                "status": row.status if row else "crashed",
+                "cost_usd": row.cost_usd if row else spent,
+                "error": row.error if row else error,
                 "recovered_at": time.time(),
             }
         )

@@ -290,6 +290,9 @@ def test_a_run_that_fills_the_disk_reports_it_and_loses_no_charge(
     assert cost >= 0.15  # the first turn alone: 40k in, 2k out at $3/$15 per Mtok
     assert json.loads(budget.stdout)["balance_usd"] == pytest.approx(5.0 - cost)
     assert not list(workspace.rglob(".*.tmp"))  # nothing half-written left
+    (log,) = (workspace / "memories" / "sessions").glob("*.jsonl")
+    assert verify_session(log).ok  # its end, lost to the full disk, was written since
+    assert read_session(log)[-1]["cost_usd"] == pytest.approx(cost)
 
 
 def test_a_read_only_workspace_still_answers_what_only_reads(

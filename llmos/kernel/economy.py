@@ -347,11 +347,10 @@ class TokenEconomy:
         ).fetchall()
         return [RunRecord(**dict(row)) for row in rows]
 
-    def has_run(self, run_id: str) -> bool:
-        return (
-            self._conn.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone()
-            is not None
-        )
+    def run(self, run_id: str) -> RunRecord | None:
+        """The ledger row of `run_id`, if it has one."""
+        row = self._conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else RunRecord(**dict(row))
 
     def run_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

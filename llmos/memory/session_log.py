@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ from llmos.errors import UsageError
 from llmos.fsutil import append_line, atomic_write_text
 from llmos.kernel.bus import EventBus, Subscription
 from llmos.kernel.events import Event
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 LOG_SUFFIX = ".jsonl"
@@ -85,6 +88,7 @@ class SessionLog:
         self.seal_path = folder / f"{run_id}{SEAL_SUFFIX}"
         self._seq = 0
         self._head = GENESIS
+        self._failed = False
         from llmos.recovery import note_run  # the process's lease: a crash is settled later
 
         note_run(self.path)
@@ -105,6 +109,7 @@ class SessionLog:
         log.path = path
         log.seal_path = path.with_name(f"{log.run_id}{SEAL_SUFFIX}")
         chained = [r for r in records if isinstance(r.get("seq"), int) and r.get("hash")]
+        log._failed = False
         log._seq = chained[-1]["seq"] if chained else 0
         log._head = chained[-1]["hash"] if chained else GENESIS
         return log
@@ -119,7 +124,22 @@ class SessionLog:
         )
 
     def __call__(self, event: Event) -> None:
-        self.append(event.to_dict())
+        if self._failed:
+            return
+        try:
+            self.append(event.to_dict())
+        except OSError as exc:
+            # A full or read-only disk: said once; the next command seals the log (the
+            # process's lease names it) once it can.
+            self._failed = True
+            from llmos.recovery import leave_unfinished
+
+            leave_unfinished()
+            log.warning(
+                "cannot write the session log %s (%s): its last events are lost",
+                self.path,
+                exc.strerror,
+            )
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Append one record made of `fields` (an event's `to_dict()`); returns it."""
@@ -139,7 +159,10 @@ class SessionLog:
         return record
 
     def seal(self, *, dropped: int = 0) -> None:
-        """Record the log's length and head hash, so a cut-off end is detected."""
+        """Record the log's length and head hash, so a cut-off end is detected. (A log
+        that could not be written whole is not sealed: it stays "unsealed".)"""
+        if self._failed:
+            return
         seal = {
             "run_id": self.run_id,
             "events": self._seq,
