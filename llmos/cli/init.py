@@ -29,9 +29,9 @@ def init(
     so that a mistyped --workspace never scatters llmos's files (config, agents, memory,
     state) into it. Files already there are kept. System folders (/, /etc, /usr...) are
     always refused."""
-    from llmos.workspace import Workspace
+    from llmos.workspace import Workspace, default_root
 
-    existed = folder is not None and (folder / "config.yaml").exists()
+    existed = ((folder or default_root()).expanduser() / "config.yaml").exists()
     ws = Workspace.open(folder, init=True)
     if as_json:
         typer.echo(json.dumps({"workspace": str(ws.root), "created": not existed}))
