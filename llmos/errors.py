@@ -52,3 +52,26 @@ class TraceFormatError(LlmosError):
         super().__init__(f"{path}: {message}" if path else message, hint=hint)
         self.path = path
         self.reason = message  # what is wrong, without the path
+
+
+class WorkspaceStateError(LlmosError):
+    """The workspace's files cannot be used as they are: a read-only folder, a full disk, a
+    damaged or missing database. Nothing was changed; the message says what to do."""
+
+    exit_code = 6
+
+
+class DiskFullError(WorkspaceStateError):
+    """A write failed for lack of space (ENOSPC, SQLITE_FULL)."""
+
+
+class ReadOnlyWorkspaceError(WorkspaceStateError):
+    """The workspace (or a file in it) cannot be written."""
+
+
+class DamagedDatabaseError(WorkspaceStateError):
+    """A database file is corrupt, truncated, unreadable, or missing where one existed."""
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path

@@ -9,6 +9,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from llmos.recovery import note_temp
+
 # Files at least this large are not hashed for a precondition: their state is "large".
 LARGE_FILE_BYTES = 64 * 1024 * 1024
 
@@ -19,7 +21,8 @@ def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None
     The data goes to a temporary file in the same folder (same file system, so the final
     rename is atomic), is flushed to disk, then renamed over the target. The file keeps the
     mode it had (a new one gets the usual mode for the umask, not mkstemp's 0600), unless
-    `mode` is given.
+    `mode` is given. The temporary file is noted in the process's lease (`recovery.py`): if
+    the process is killed before the rename, the next command removes it.
     """
     atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
@@ -32,7 +35,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
             mode = stat.S_IMODE(path.stat().st_mode)
         except FileNotFoundError:
             mode = 0o666 & ~_UMASK
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The writer's pid in the name: a file left by a killed writer is known as such.
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
+    )
+    note_temp(Path(tmp_name))  # the process's lease: the next command removes it after a crash
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -40,9 +47,12 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # A failed write or fsync names no file: name the one that was being written.
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

@@ -14,12 +14,61 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from llmos.errors import UsageError
+from llmos.errors import ReadOnlyWorkspaceError, UsageError
 from llmos.yaml_text import YAMLError, load_yaml
 
 DEFAULT_PROJECT = "default"
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _PROJECT_SUBDIRS = ("components", "memory", "output", "state")
+# What llmos puts in a workspace: a folder holding only these (and dotfiles) may become one.
+_LAYOUT = frozenset(
+    {
+        "config.yaml",
+        "policy.yaml",
+        "README.md",
+        "memories",
+        "agents",
+        "projects",
+        "plugins",
+        "state",
+    }
+)
+# Folders that are never a workspace, nor is anything inside them.
+_SYSTEM_TREES = (
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/boot",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+)
+# Folders that are never a workspace themselves (their subfolders may be).
+_SYSTEM_FOLDERS = frozenset(
+    {
+        "/",
+        "/var",
+        "/run",
+        "/opt",
+        "/srv",
+        "/home",
+        "/root",
+        "/mnt",
+        "/media",
+        "/tmp",
+        "/var/tmp",
+        "/var/lib",
+        "/var/log",
+        "/var/cache",
+        "/var/spool",
+        "/snap",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -89,17 +138,75 @@ def validate_project_name(name: str) -> str:
     return name
 
 
+def check_root(root: Path, *, init: bool = False) -> None:
+    """Refuse a folder that must not become a workspace (UsageError saying why): `/` and
+    system folders, a file, and a folder with other things in it (unless `init`: the user
+    asked for it, `llmos init DIR`)."""
+    text = str(root)
+    if text in _SYSTEM_FOLDERS or any(
+        text == tree or text.startswith(tree + "/") for tree in _SYSTEM_TREES
+    ):
+        raise UsageError(
+            f"{root} is a system folder: llmos will not use it as its workspace",
+            hint="Choose a folder of your own: --workspace DIR, or LLMOS_HOME (default ~/.llmos).",
+        )
+    if root.exists() and not root.is_dir():
+        raise UsageError(
+            f"the workspace {root} is a file, not a folder",
+            hint="Point --workspace (or LLMOS_HOME) at a folder; llmos creates it if missing.",
+        )
+    if init or not root.is_dir() or (root / "config.yaml").exists():
+        return
+    try:
+        foreign = sorted(
+            name for name in os.listdir(root) if name not in _LAYOUT and not name.startswith(".")
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot read the workspace folder {root}: {exc.strerror}") from exc
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise UsageError(
+            f"{root} is not an llmos workspace and is not empty ({shown})",
+            hint=f"To make it one anyway, run `llmos init {root}`; or choose an empty or new "
+            "folder.",
+        )
+
+
 @dataclass
 class Workspace:
     root: Path
     _settings: Settings | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, root: Path | None = None) -> Workspace:
-        """Open (and on first use create) the workspace at `root` or the default location."""
-        ws = cls((root or default_root()).expanduser().resolve())
+    def open(cls, root: Path | None = None, *, init: bool = False) -> Workspace:
+        """Open (and on first use create) the workspace at `root` or the default location.
+        A folder that must not be one is refused (`check_root`); a workspace llmos cannot
+        write is opened as it is, for the commands that only read."""
+        path = (root or default_root()).expanduser()
+        try:
+            path = path.resolve()
+        except OSError as exc:
+            raise UsageError(f"cannot use the workspace {path}: {exc.strerror}") from exc
+        check_root(path, init=init)
+        ws = cls(path)
         ws.ensure()
         return ws
+
+    @property
+    def read_only(self) -> bool:
+        """Whether llmos cannot write the workspace (a read-only mount, permissions)."""
+        return not os.access(self.root, os.W_OK | os.X_OK) or (
+            self.state_dir.is_dir() and not os.access(self.state_dir, os.W_OK | os.X_OK)
+        )
+
+    def require_writable(self, doing: str) -> None:
+        """Refuse, before anything starts, a command that must write a read-only workspace."""
+        if self.read_only:
+            raise ReadOnlyWorkspaceError(
+                f"workspace {self.root} is read-only: cannot {doing}",
+                hint="Make it writable, or use another workspace (--workspace DIR). Commands "
+                "that only read (status, budget, traces list...) still work.",
+            )
 
     # Layout ------------------------------------------------------------------------------
     @property
@@ -148,6 +255,13 @@ class Workspace:
         return self.root / "config.yaml"
 
     def ensure(self) -> None:
+        if self.root.is_dir() and self.read_only:
+            if not self.config_path.exists() and not self.state_dir.exists():
+                raise ReadOnlyWorkspaceError(
+                    f"workspace {self.root} is read-only and was never set up",
+                    hint="Make it writable, or use another workspace (--workspace DIR).",
+                )
+            return  # read as it is: nothing is created
         if not self.config_path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
             _copy_skeleton(self.root)
@@ -217,12 +331,19 @@ def skeleton_dir() -> Path:
 
 
 def _copy_skeleton(root: Path) -> None:
-    """Copy the shipped skeleton (config, README, example agents) without overwriting."""
+    """Copy the shipped skeleton (config, README, example agents) without overwriting.
+    Each file appears whole (written aside, then renamed), and `config.yaml`, whose
+    presence marks a workspace, comes last: commands starting at the same moment on a new
+    folder never read half a file."""
     src = skeleton_dir()
-    for item in src.rglob("*"):
-        if item.is_dir() or "__pycache__" in item.parts:
-            continue
+    items = sorted(
+        (i for i in src.rglob("*") if i.is_file() and "__pycache__" not in i.parts),
+        key=lambda i: i.name == "config.yaml",
+    )
+    for item in items:
         target = root / item.relative_to(src)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item, target)
+            staging = target.with_name(f".{target.name}.{os.getpid()}.skeleton")
+            shutil.copyfile(item, staging)
+            os.replace(staging, target)

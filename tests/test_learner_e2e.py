@@ -261,8 +261,8 @@ def test_dead_model_connection_fails_clearly(
         server=scripted,
         env={"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"},  # nothing listens on port 9
     )
-    assert proc.returncode == 1
-    assert "Connection refused" in proc.stdout
+    assert proc.returncode == 3  # no model access, said with the endpoint and its variable
+    assert "Connection refused" in proc.stderr and "ANTHROPIC_BASE_URL" in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     (row,) = _ledger(sandbox)
     assert row["status"] == "error" and row["cost_usd"] == 0

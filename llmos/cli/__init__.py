@@ -14,6 +14,13 @@ from typing import Any, NamedTuple
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from llmos.cli.process import (
+    configure_logging,
+    describe_stop,
+    install_signal_handlers,
+    received_signal,
+    state_error_of,
+)
 from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError
 
@@ -30,6 +37,15 @@ COMMANDS: dict[str, CommandEntry] = {
     "run": CommandEntry(
         "llmos.cli.run:run",
         "Run a goal: replay it if learned (Follower, $0), else learn it (Learner).",
+    ),
+    "init": CommandEntry(
+        "llmos.cli.init:init",
+        "Make a folder an llmos workspace, even one that holds other files.",
+    ),
+    "doctor": CommandEntry(
+        "llmos.cli.doctor:doctor",
+        "Check the workspace and the machine; --repair fixes what it can (databases from "
+        "their journals, indexes from the files, runs a killed llmos left).",
     ),
     "status": CommandEntry(
         "llmos.cli.status:status",
@@ -178,10 +194,16 @@ def _root() -> None:
 
 
 def report_error(exc: LlmosError) -> None:
+    from llmos.text import clean
+
     err = terminal(stderr=True)
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True)
-    if exc.hint:
-        err.print(exc.hint, markup=False)
+    try:
+        err.print("[bold red]error:[/] ", markup=True, end="")
+        err.print(clean(exc.message), markup=False)
+        if exc.hint:
+            err.print(clean(exc.hint), markup=False)
+    except OSError:
+        pass  # no terminal to tell (it closed, or stderr is a full disk): the exit code says it
 
 
 def main() -> None:
@@ -190,10 +212,27 @@ def main() -> None:
     # It is off until the command's module is loaded, then what was loaded is frozen out of
     # its reach; a $0 replay is ~60 ms faster for it. (`_root` turns the collector back on.)
     gc.disable()
+    install_signal_handlers()  # SIGTERM and SIGHUP end llmos the way Ctrl-C does
+    configure_logging()
     try:
         app()
+    except SystemExit:
+        stopped = received_signal()
+        if stopped is None:
+            raise
+        terminal(stderr=True).print(describe_stop(stopped), markup=False)
+        sys.exit(128 + stopped)
+    except KeyboardInterrupt:
+        stopped = received_signal()
+        sys.exit(128 + (stopped or 2))
     except LlmosError as exc:
         report_error(exc)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        error = state_error_of(exc)
+        if not isinstance(error, LlmosError):
+            raise
+        report_error(error)
+        sys.exit(error.exit_code)
     finally:
         gc.enable()

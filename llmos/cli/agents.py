@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
+from llmos.text import clean, escape
 
 if TYPE_CHECKING:
     from llmos.agents.catalog import AgentCatalog
@@ -127,7 +127,12 @@ def create(
     ] = None,
     budget: Annotated[
         float | None,
-        typer.Option("--budget", min=0.0001, help="Most the draft may cost, USD (default 0.10)."),
+        typer.Option(
+            "--budget",
+            min=0.0001,
+            callback=finite,
+            help="Most the draft may cost, USD (default 0.10).",
+        ),
     ] = None,
     project: Annotated[
         str | None,
@@ -144,7 +149,7 @@ def create(
     from llmos.agents.spec import AgentFormatError, check_name, make_spec, render_agent
     from llmos.fsutil import atomic_write_text
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="create an agent")
     try:
         check_name(name)
     except AgentFormatError as exc:
@@ -210,4 +215,4 @@ def _print_spec(console: Console, spec: AgentSpec) -> None:
     if spec.path:
         console.print(f"file: {escape(str(spec.path))}")
     console.print()
-    console.print(spec.prompt, markup=False)
+    console.print(clean(spec.prompt), markup=False)

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.markup import escape
 
 from llmos.kernel.approval import (
     ApprovalRequest,
@@ -27,6 +26,7 @@ from llmos.kernel.approval import (
     Reject,
     Verdict,
 )
+from llmos.text import escape
 
 if TYPE_CHECKING:
     import asyncio

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 
@@ -27,7 +27,10 @@ budget_app = typer.Typer(
 )
 
 Amount = Annotated[
-    float, typer.Argument(help="Amount in USD.", min=0.0, metavar="USD", show_default=False)
+    float,
+    typer.Argument(
+        help="Amount in USD.", min=0.0, callback=finite, metavar="USD", show_default=False
+    ),
 ]
 
 
@@ -139,7 +142,10 @@ def _change(
 ) -> None:
     if project is not None:
         validate_project_name(project)
-    ws = open_workspace(workspace if workspace is not None else ctx.obj)  # type: ignore[arg-type]
+    ws = open_workspace(
+        workspace if workspace is not None else ctx.obj,  # type: ignore[arg-type]
+        writes="change the budget",
+    )
     if project is not None:
         _change_project(ws, _project(ws, project), apply, amount, as_json)
         return
@@ -205,7 +211,7 @@ def clear_project_budget(
 ) -> None:
     """Remove a project's budget: its runs are then limited by the balance only."""
     validate_project_name(project)
-    ws = open_workspace(workspace if workspace is not None else ctx.obj)
+    ws = open_workspace(workspace if workspace is not None else ctx.obj, writes="change the budget")
     economy = _economy(ws)
     try:
         had = economy.clear_project_budget(_project(ws, project))

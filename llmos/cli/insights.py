@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
+from llmos.text import escape
 
 
 def insights(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli.options import ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.errors import UsageError
 
 _MODES = ("auto", "learner", "follower", "orchestrator")
@@ -28,6 +28,7 @@ def interactive(
             "-b",
             help="Most each goal may spend, in USD (/budget).",
             min=0.0001,
+            callback=finite,
             show_default=False,
         ),
     ] = None,
@@ -64,7 +65,7 @@ def interactive(
     from llmos.repl.session import ReplSession
     from llmos.workspace import DEFAULT_PROJECT, validate_project_name
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="run goals")
     if validate_project_name(project) != DEFAULT_PROJECT:
         load_project(ws, project)  # it must exist (`llmos project create NAME`)
     session = ReplSession(

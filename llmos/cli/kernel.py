@@ -10,7 +10,6 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
@@ -19,6 +18,7 @@ from llmos.cli.terminal import terminal
 from llmos.kernel.daemon import Kernel, kernel_state, schedule_db
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import JobStore
+from llmos.text import escape
 
 kernel_app = typer.Typer(
     help="The kernel: `kernel start` runs scheduled goals in the foreground; `kernel status`.",
@@ -85,7 +85,7 @@ def start(
     One kernel per workspace. Ctrl-C (SIGINT) or SIGTERM stops it; a run in progress is
     interrupted and recorded as such.
     """
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="run the kernel")
     reporter = KernelReporter(as_json)
     with Kernel(ws) as kernel:
         with JobStore(schedule_db(ws)) as store:
@@ -106,12 +106,12 @@ def start(
 async def _serve(kernel: Kernel, once: bool, reporter: KernelReporter) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     try:
         await kernel.run(stop, once=once, subscribers=[("console", reporter)])
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
 

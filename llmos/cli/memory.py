@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.memory.facts import MemoryStore
@@ -43,10 +43,10 @@ KindOption = Annotated[
 ]
 
 
-def _store(workspace: Path | None) -> MemoryStore:
+def _store(workspace: Path | None, *, writes: str | None = None) -> MemoryStore:
     from llmos.memory.facts import MemoryStore  # here, not at the top: keeps --help fast
 
-    return MemoryStore(open_workspace(workspace))
+    return MemoryStore(open_workspace(workspace, writes=writes))
 
 
 def _require_project(ws: Any, project: str | None) -> None:
@@ -136,7 +136,7 @@ def add(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Remember a fact: Learner runs whose goal it bears on are given it before they start."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="add a memory") as store:
         _require_project(store.ws, project)
         item, path = store.add_fact(text, project=project, tags=tags or [])
     if as_json:
@@ -212,7 +212,7 @@ def show(
         return
     console = terminal()
     console.print(f"[bold]{entry.id}[/] {entry.kind}, {entry.scope}: {escape(str(entry.path))}")
-    console.print(escape(entry.path.read_text(encoding="utf-8")))
+    console.print(escape(entry.path.read_text(encoding="utf-8", errors="replace")))
 
 
 @memory_app.command("rm")
@@ -223,7 +223,7 @@ def remove(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Forget a fact or insight (deletes its file)."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="remove a memory") as store:
         entry = store.resolve(item_id, project=project)
         question = f"Delete {entry.kind} {entry.id} ({_short(entry.text, 50)!r})?"
         if not yes and not typer.confirm(question):
@@ -234,7 +234,12 @@ def remove(
 
 @memory_app.command("reindex")
 def reindex(workspace: WorkspaceOption = None) -> None:
-    """Rebuild the memory index from the files (the files are the source of truth)."""
+    """Rebuild the memory index from the files (the files are the source of truth). Works
+    on a damaged index too: the index is deleted and made again."""
+    from llmos.database import remove_database
+
+    ws = open_workspace(workspace, writes="rebuild the memory index")
+    remove_database(ws.state_dir / "memory_index.db")
     with _store(workspace) as store:
         count, problems = store.index.rebuild(store.folders())
     console = terminal()
@@ -252,6 +257,7 @@ def distill(
             "-b",
             help="Most this may spend, in USD (charged to the battery like any run).",
             min=0.0001,
+            callback=finite,
             show_default=False,
         ),
     ],
@@ -274,7 +280,7 @@ def distill(
     Exit status 1 if the model run failed."""
     from llmos.memory.distill import distill as run_distill
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="distill memory")
     result = asyncio.run(run_distill(ws, budget_usd=budget, project=project, model=model))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

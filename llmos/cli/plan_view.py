@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.tree import Tree
 
 from llmos.kernel.events import PlanReady, SubtaskChanged
 from llmos.memory.trace import one_line
+from llmos.text import escape
 
 _ICONS = {
     "waiting": "[dim]○[/]",

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
+from llmos.text import escape
 
 plugins_app = typer.Typer(
     help=(

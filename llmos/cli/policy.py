@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.security.policy import Policy

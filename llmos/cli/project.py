@@ -7,11 +7,11 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.projects.scope import RunScope
@@ -48,7 +48,8 @@ def create(
     from llmos.projects.store import create_project
 
     _named(name)
-    project = create_project(open_workspace(workspace), name, description=description)
+    ws = open_workspace(workspace, writes="create a project")
+    project = create_project(ws, name, description=description)
     if as_json:
         typer.echo(json.dumps(project.to_dict(), indent=2))
         return
@@ -191,7 +192,7 @@ def remove(
     from llmos.projects.store import load_project, remove_project
 
     _named(name)
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="remove a project")
     project = load_project(ws, name) if name != "default" else None
     if project is None:
         remove_project(ws, name)  # refuses, with the reason

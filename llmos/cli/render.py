@@ -7,7 +7,6 @@ import json
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.kernel.events import (
@@ -24,6 +23,7 @@ from llmos.kernel.events import (
     ToolRequested,
 )
 from llmos.memory.trace import one_line
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.cli.plan_view import PlanView

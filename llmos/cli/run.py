@@ -13,11 +13,12 @@ from rich.console import Console
 # At the top, though only a run needs them: this module is imported only for `llmos run`
 # (llmos/cli/__init__.py), and imported with the command, they load while start-up has the
 # garbage collector off.
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
 from llmos.cli.terminal import terminal
 from llmos.modes.dispatcher import plan_goal, run_goal_blocking
 from llmos.modes.types import MODES, Mode, RunRequest
+from llmos.text import clean
 
 if TYPE_CHECKING:
     from llmos.kernel.approval import Approver
@@ -72,6 +73,7 @@ def run(
             "-b",
             help="Most this run may spend, in USD.",
             min=0.0001,
+            callback=finite,
             show_default=False,
         ),
     ] = None,
@@ -85,6 +87,7 @@ def run(
             "--timeout",
             help="Wall-clock limit for the run, in seconds.",
             min=0.1,
+            callback=finite,
             show_default=False,
         ),
     ] = None,
@@ -130,7 +133,7 @@ def run(
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
     """
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes=None if dry_run else "run a goal")
     mode_value: Mode = mode  # type: ignore[assignment]  # validated by _check_mode
     request = RunRequest(
         goal=goal,
@@ -161,7 +164,7 @@ def run(
     else:
         if summary.result:
             console.print()
-            console.print(summary.result, markup=False)
+            console.print(clean(summary.result), markup=False)
         console.print()
         console.print(summary_table(summary))
     if not summary.ok:

@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, open_workspace
+from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.kernel.daemon import kernel_state, schedule_db
 from llmos.kernel.jobs import Job, JobStore
 from llmos.kernel.triggers import local_zone, parse_at, parse_cron, parse_every
 from llmos.modes.types import MODES
+from llmos.text import clean, escape
 from llmos.workspace import validate_project_name
 
 schedule_app = typer.Typer(
@@ -58,15 +58,15 @@ def jobs_table(jobs: list[Job]) -> Table:
     return table
 
 
-def _store(workspace: Path | None) -> JobStore:
-    return JobStore(schedule_db(open_workspace(workspace)))
+def _store(workspace: Path | None, *, writes: str | None = None) -> JobStore:
+    return JobStore(schedule_db(open_workspace(workspace, writes=writes)))
 
 
 def _print_job(job: Job, as_json: bool, message: str) -> None:
     if as_json:
         typer.echo(json.dumps(job.to_dict(), indent=2))
     else:
-        terminal().print(message, markup=False)
+        terminal().print(clean(message), markup=False)
 
 
 @schedule_app.command("add")
@@ -90,7 +90,9 @@ def add(
     ] = "auto",
     budget: Annotated[
         float | None,
-        typer.Option("--budget", "-b", help="Most each run may spend, in USD.", min=0.0001),
+        typer.Option(
+            "--budget", "-b", help="Most each run may spend, in USD.", min=0.0001, callback=finite
+        ),
     ] = None,
     model: ModelOption = None,
     timeout: Annotated[
@@ -99,6 +101,7 @@ def add(
             "--timeout",
             help="Wall-clock limit per run, in seconds (default: scheduled_run_timeout_secs).",
             min=0.1,
+            callback=finite,
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -122,7 +125,7 @@ def add(
         schedule = parse_every(every, now=now)
     else:
         schedule = parse_at(at or "", now=now, tz=local_zone())
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes="schedule a goal")
     from llmos.projects.store import exists
     from llmos.workspace import DEFAULT_PROJECT
 
@@ -164,7 +167,7 @@ def list_jobs(as_json: JsonOption = False, workspace: WorkspaceOption = None) ->
 @schedule_app.command("rm")
 def remove(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Remove a job (its past runs stay in the history)."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="change the schedule") as store:
         job = store.remove(job_id)
     _print_job(job, as_json, f"removed job {job.id}: {job.goal}")
 
@@ -172,7 +175,7 @@ def remove(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOptio
 @schedule_app.command("pause")
 def pause(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Pause a job: it does not run until resumed."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="change the schedule") as store:
         job = store.pause(job_id)
     _print_job(job, as_json, f"paused job {job.id}")
 
@@ -180,6 +183,6 @@ def pause(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption
 @schedule_app.command("resume")
 def resume(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Resume a paused job; runs the pause skipped are not made up."""
-    with _store(workspace) as store:
+    with _store(workspace, writes="change the schedule") as store:
         job = store.resume(job_id, now=time.time())
     _print_job(job, as_json, f"resumed job {job.id}; next run {when(job.next_run_at)}")

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.memory.session_log import find_session, read_session, session_logs, verify_session
 from llmos.memory.trace import one_line
+from llmos.text import escape
 
 sessions_app = typer.Typer(
     help="Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN].",
@@ -57,7 +57,12 @@ def list_sessions(
 ) -> None:
     """List runs, newest first."""
     paths = session_logs(open_workspace(workspace).sessions_dir)[:limit]
-    runs = [summarize(path, read_session(path)) for path in paths]
+    runs = []
+    for path in paths:
+        try:
+            runs.append(summarize(path, read_session(path)))
+        except OSError as exc:  # one unreadable log is reported, not a reason to fail
+            runs.append({**summarize(path, []), "status": f"unreadable: {exc.strerror}"})
     if as_json:
         typer.echo(json.dumps({"sessions": runs}, indent=2))
         return
@@ -66,14 +71,15 @@ def list_sessions(
         return
     table = Table("run", "started", "mode", "status", "cost", "events", "goal")
     for run in runs:
+        cost = run["cost_usd"]
         table.add_row(
-            run["run_id"],
+            escape(run["run_id"]),
             _when(run["started_at"]),
-            run["mode"],
-            run["status"],
-            f"${run['cost_usd']:.4f}",
+            escape(run["mode"]),
+            escape(run["status"]),
+            f"${cost:.4f}" if isinstance(cost, int | float) else "-",
             str(run["events"]),
-            escape(one_line(run["goal"], 60)),
+            escape(one_line(str(run["goal"]), 60)),
         )
     terminal().print(table)
 

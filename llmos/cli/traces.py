@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError, UsageError
+from llmos.text import clean, escape
 
 if TYPE_CHECKING:
     from llmos.memory.library import TraceLibrary
@@ -27,10 +27,12 @@ traces_app = typer.Typer(
 TraceId = Annotated[str, typer.Argument(help="Trace id (its signature) or a unique prefix.")]
 
 
-def _library(workspace: Path | None) -> tuple[Workspace, TraceLibrary]:
+def _library(
+    workspace: Path | None, *, writes: str | None = None
+) -> tuple[Workspace, TraceLibrary]:
     from llmos.memory.library import TraceLibrary  # here, not at the top: keeps --help fast
 
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes=writes)
     return ws, TraceLibrary(ws)
 
 
@@ -132,7 +134,8 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
         console.print(f"alias: {escape(alias)}")
     if versions:
         console.print(f"earlier versions: {len(versions)} in {escape(str(versions[0].parent))}")
-    console.print(Syntax(path.read_text(encoding="utf-8"), "markdown", word_wrap=True))
+    text = clean(path.read_text(encoding="utf-8", errors="replace"))
+    console.print(Syntax(text, "markdown", word_wrap=True))
 
 
 @traces_app.command("aliases")
@@ -175,7 +178,7 @@ def add_alias(
 ) -> None:
     """Make GOAL replay the trace too. Values GOAL shares with the trace's goal stay its
     slots: `llmos traces alias ID "duplicate notes.txt as backup.txt"`."""
-    _, library = _library(workspace)
+    _, library = _library(workspace, writes="add an alias")
     with library:
         entry = library.resolve(trace_id)
         trace = library.add_alias(entry, goal)
@@ -191,7 +194,7 @@ def remove_alias(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Stop GOAL from replaying the trace."""
-    _, library = _library(workspace)
+    _, library = _library(workspace, writes="remove an alias")
     with library:
         entry = library.resolve(trace_id)
         if not yes and not typer.confirm(f"Remove alias {goal!r} of trace {entry.signature}?"):
@@ -209,7 +212,7 @@ def remove(
     """Delete a trace."""
     from llmos.memory.trace_index import Unreadable
 
-    _, library = _library(workspace)
+    _, library = _library(workspace, writes="delete a trace")
     with library:
         entry = library.resolve_any(trace_id)
         what = (
@@ -253,7 +256,7 @@ def import_traces(
     workspace's and the trace's project's); a trace with one denied step is rejected whole,
     naming that step. Steps the policy asks about are imported and will need a human's
     approval when replayed. Exit 1 if any trace was rejected."""
-    ws, library = _library(workspace)
+    ws, library = _library(workspace, writes="import traces")
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     files = sorted(path.glob("*.md")) if path.is_dir() else [path]
@@ -337,7 +340,12 @@ def _valid_project(name: str) -> bool:
 
 @traces_app.command("reindex")
 def reindex(workspace: WorkspaceOption = None) -> None:
-    """Rebuild the trace index from the files (the files are the source of truth)."""
+    """Rebuild the trace index from the files (the files are the source of truth). Works
+    on a damaged index too: the index is deleted and made again."""
+    from llmos.database import remove_database
+
+    ws = open_workspace(workspace, writes="rebuild the trace index")
+    remove_database(ws.state_dir / "index.db")
     _, library = _library(workspace)
     with library:
         count, problems = library.index.rebuild()

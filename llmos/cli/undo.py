@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.replay.checkpoint import UndoPlan, apply_undo, plan_undo, read_record
+from llmos.text import escape
 
 
 def undo(
@@ -42,7 +42,7 @@ def undo(
     Edit calls changed; what its shell commands did is listed, not undone. A file changed
     again since the run is left as it is (and reported) unless --force.
     """
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, writes=None if dry_run else "undo a run")
     folder = _record_folder(ws.undo_dir, run)
     plan = plan_undo(folder, force=force)
     if dry_run or not plan.doable:

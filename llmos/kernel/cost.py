@@ -1,9 +1,10 @@
 """Live cost estimate of a run, from the token usage the model reports turn by turn.
 
 The SDK reports the authoritative cost (`total_cost_usd`) only when a run ends. While it
-runs, llmos estimates the spend from each assistant message's usage with the same
-per-token prices as the Claude Code CLI, so the budget guard can stop tool calls once
-the run's cap is reached. The final figure always replaces the estimate.
+runs, llmos estimates the spend from the usage the model's stream reports (input and cache
+tokens when a message starts, output tokens as it ends) with the same per-token prices as
+the Claude Code CLI: the budget guard stops tool calls once the run's cap is reached, and an
+interrupted or killed run is charged this estimate. The final figure replaces it.
 """
 
 from __future__ import annotations
@@ -30,37 +31,57 @@ def prices_for(model: str | None) -> tuple[float, float]:
     return _PRICES["opus"]
 
 
+_USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
 @dataclass
 class CostMeter:
-    """Accumulates usage per model message; several SDK messages can share one message id."""
+    """Accumulates usage per model message. One message is reported several times: its
+    stream's `message_start` (input and cache tokens), `message_delta` (the output tokens,
+    counted up to the end of the message) and the SDK's messages built from it; each count
+    only grows, so the meter keeps the largest seen of each."""
 
-    _by_message: dict[str, tuple[float, int, int]] = field(default_factory=dict)
+    _by_message: dict[str, tuple[str | None, dict[str, int]]] = field(default_factory=dict)
 
     def observe(self, message_id: str, model: str | None, usage: dict[str, Any] | None) -> float:
         """Record the latest usage of one model message; return the run's estimated spend."""
         if usage:
-            pin, pout = prices_for(model)
-            tokens_in = int(usage.get("input_tokens") or 0)
-            tokens_out = int(usage.get("output_tokens") or 0)
-            cache_write = int(usage.get("cache_creation_input_tokens") or 0)
-            cache_read = int(usage.get("cache_read_input_tokens") or 0)
-            cost = (
-                tokens_in * pin
-                + tokens_out * pout
-                + cache_write * pin * _CACHE_WRITE_FACTOR
-                + cache_read * pin * _CACHE_READ_FACTOR
-            ) / 1_000_000
-            self._by_message[message_id] = (cost, tokens_in + cache_write + cache_read, tokens_out)
+            known_model, counts = self._by_message.get(message_id, (None, {}))
+            for key in _USAGE_KEYS:
+                value = usage.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    counts[key] = max(counts.get(key, 0), int(value))
+            self._by_message[message_id] = (model or known_model, counts)
         return self.spent_usd
+
+    @staticmethod
+    def _cost(model: str | None, counts: dict[str, int]) -> float:
+        pin, pout = prices_for(model)
+        return (
+            counts.get("input_tokens", 0) * pin
+            + counts.get("output_tokens", 0) * pout
+            + counts.get("cache_creation_input_tokens", 0) * pin * _CACHE_WRITE_FACTOR
+            + counts.get("cache_read_input_tokens", 0) * pin * _CACHE_READ_FACTOR
+        ) / 1_000_000
 
     @property
     def spent_usd(self) -> float:
-        return sum(cost for cost, _, _ in self._by_message.values())
+        return sum(self._cost(model, counts) for model, counts in self._by_message.values())
 
     @property
     def input_tokens(self) -> int:
-        return sum(tokens for _, tokens, _ in self._by_message.values())
+        return sum(
+            c.get("input_tokens", 0)
+            + c.get("cache_creation_input_tokens", 0)
+            + c.get("cache_read_input_tokens", 0)
+            for _, c in self._by_message.values()
+        )
 
     @property
     def output_tokens(self) -> int:
-        return sum(tokens for _, _, tokens in self._by_message.values())
+        return sum(c.get("output_tokens", 0) for _, c in self._by_message.values())

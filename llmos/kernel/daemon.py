@@ -140,11 +140,12 @@ async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult
         model=job.model,
         budget_usd=job.budget_usd,
         timeout_secs=limit if limit > 0 else None,
+        run_id=progress.run_id,  # recorded with the job's run before it started
     )
 
     def observe(event: Event) -> None:
         if isinstance(event, RunStarted):
-            progress.run_id = event.run_id
+            progress.run_id, progress.started = event.run_id, True
         elif isinstance(event, RunFinished):
             progress.cost_usd = event.cost_usd
 
@@ -185,8 +186,20 @@ class Kernel:
         self._lock = handle
         self._write_info(None)
         with JobStore(schedule_db(self.ws)) as store:
-            store.abandon_running(now=self.clock.now())  # runs a dead kernel left behind
+            # Runs a dead kernel left behind (their ledger rows were written by the
+            # command that noticed the crash: llmos/recovery.py).
+            store.abandon_running(now=self.clock.now(), cost_of=self._ledger_cost)
         return self
+
+    def _ledger_cost(self, run_id: str) -> float | None:
+        from llmos.kernel.economy import connect
+
+        conn = connect(self.ws.db_path)
+        try:
+            row = conn.execute("SELECT cost_usd FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        finally:
+            conn.close()
+        return None if row is None else float(row[0])
 
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(OSError):

@@ -16,8 +16,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmos.database import open_database, transaction
+from llmos.database import open_database, transaction, writable
 from llmos.errors import LowBatteryError, UsageError
+from llmos.journal import JournalSpec
 
 # Below this the battery is considered flat: no model call costs less than about a cent.
 MIN_RUN_BUDGET_USD = 0.01
@@ -150,18 +151,46 @@ class BalanceEntry:
     run_id: str | None
 
 
+def ledger_journal(state_dir: Path) -> JournalSpec:
+    """The journals of `state/llmos.db`: the ledger's tables, and the audit trail's."""
+    return JournalSpec(
+        state_dir / "journal",
+        (
+            ("meta", "ledger"),
+            ("balance_log", "ledger"),
+            ("runs", "ledger"),
+            ("project_budgets", "ledger"),
+            ("policy_audit", "audit"),
+        ),
+    )
+
+
+MIGRATIONS = _MIGRATIONS
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
-    """Open the workspace database and bring its schema up to date."""
-    return open_database(db_path, _MIGRATIONS)
+    """Open the workspace database, bring its schema up to date and in step with its
+    journals (`llmos/journal.py`)."""
+    return open_database(db_path, _MIGRATIONS, journal=ledger_journal(db_path.parent))
 
 
 class TokenEconomy:
     def __init__(self, db_path: Path, *, initial_balance_usd: float) -> None:
         self._conn = connect(db_path)
-        with self._tx() as cur:
-            row = cur.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()
-            if row is None:
-                self._set(cur, initial_balance_usd, initial_balance_usd, "initial balance", None)
+        self._initial = initial_balance_usd
+        if self._balance_row() is None and writable(db_path.parent):
+            with self._tx() as cur:
+                row = cur.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()
+                if row is None:
+                    self._set(
+                        cur, initial_balance_usd, initial_balance_usd, "initial balance", None
+                    )
+
+    def _balance_row(self) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._conn.execute(
+            "SELECT value FROM meta WHERE key='balance_usd'"
+        ).fetchone()
+        return row
 
     def close(self) -> None:
         self._conn.close()
@@ -172,8 +201,9 @@ class TokenEconomy:
     # Balance -------------------------------------------------------------------------------
     @property
     def balance(self) -> float:
-        row = self._conn.execute("SELECT value FROM meta WHERE key='balance_usd'").fetchone()
-        return float(row[0]) if row else 0.0
+        row = self._balance_row()
+        # No row: a workspace llmos cannot write, never used; its balance would be the first.
+        return float(row[0]) if row else self._initial
 
     def set_balance(self, amount_usd: float) -> float:
         _check_amount(amount_usd)
@@ -316,6 +346,11 @@ class TokenEconomy:
             "SELECT * FROM runs WHERE parent_run = ? ORDER BY started_at", (parent_run,)
         ).fetchall()
         return [RunRecord(**dict(row)) for row in rows]
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """The ledger row of `run_id`, if it has one."""
+        row = self._conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else RunRecord(**dict(row))
 
     def run_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from llmos.database import open_database, transaction
 from llmos.errors import UsageError
+from llmos.journal import JournalSpec
 from llmos.kernel.triggers import Schedule
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -117,9 +119,18 @@ class JobRun:
     error: str | None
 
 
+MIGRATIONS = _MIGRATIONS
+
+
+def schedule_journal(state_dir: Path) -> JournalSpec:
+    """The journal of `state/schedule.db`: its jobs and their runs."""
+    return JournalSpec(state_dir / "journal", (("jobs", "schedule"), ("job_runs", "schedule")))
+
+
 def connect(db_path: Path) -> sqlite3.Connection:
-    """Open the schedule database and bring its schema up to date."""
-    return open_database(db_path, _MIGRATIONS)
+    """Open the schedule database, bring its schema up to date and in step with its
+    journal (`llmos/journal.py`)."""
+    return open_database(db_path, _MIGRATIONS, journal=schedule_journal(db_path.parent))
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -256,7 +267,14 @@ class JobStore:
 
     # Runs ------------------------------------------------------------------------------------
     def claim(
-        self, job: Job, *, due: float, next_run_at: float | None, now: float, coalesced: int
+        self,
+        job: Job,
+        *,
+        due: float,
+        next_run_at: float | None,
+        now: float,
+        coalesced: int,
+        run_id: str | None = None,
     ) -> int | None:
         """Take the fire time `due` of `job` for a run starting now; the run's row id, or None
         if another process took it (or the job was paused, removed or changed) first."""
@@ -269,8 +287,8 @@ class JobStore:
                 return None
             cur.execute(
                 "INSERT INTO job_runs(job_id, scheduled_for, started_at, status, coalesced,"
-                " missed) VALUES(?,?,?,?,?,?)",
-                (job.id, due, now, RUNNING, coalesced, coalesced - 1),
+                " missed, run_id) VALUES(?,?,?,?,?,?,?)",
+                (job.id, due, now, RUNNING, coalesced, coalesced - 1, run_id),
             )
             return cur.lastrowid
 
@@ -316,15 +334,28 @@ class JobStore:
                 ),
             )
 
-    def abandon_running(self, *, now: float) -> int:
-        """Mark runs left "running" by a kernel that died as abandoned. Call holding the lock."""
+    def abandon_running(
+        self, *, now: float, cost_of: Callable[[str], float | None] = lambda run_id: None
+    ) -> int:
+        """Mark runs left "running" by a kernel that died as abandoned, with what their run
+        cost as the ledger knows it (`cost_of(run_id)`). Call holding the lock."""
         with self._tx() as cur:
-            cur.execute(
-                "UPDATE job_runs SET status='abandoned', finished_at=?,"
-                " error='the kernel stopped before the run finished' WHERE status=?",
-                (now, RUNNING),
-            )
-            return cur.rowcount
+            rows = cur.execute(
+                "SELECT id, job_id, run_id FROM job_runs WHERE status=?", (RUNNING,)
+            ).fetchall()
+            for row in rows:
+                cost = cost_of(row["run_id"]) if row["run_id"] else None
+                cur.execute(
+                    "UPDATE job_runs SET status='abandoned', finished_at=?, cost_usd=?,"
+                    " error='the kernel stopped before the run finished' WHERE id=?",
+                    (now, cost or 0.0, row["id"]),
+                )
+                cur.execute(
+                    "UPDATE jobs SET last_run_id=?, last_status='abandoned', last_cost_usd=?"
+                    " WHERE id=?",
+                    (row["run_id"], cost or 0.0, row["job_id"]),
+                )
+            return len(rows)
 
     def history(self, job_id: str | None = None, *, limit: int = 20) -> list[JobRun]:
         where, args = ("WHERE job_id=?", (job_id,)) if job_id else ("", ())

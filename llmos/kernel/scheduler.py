@@ -32,6 +32,7 @@ from typing import Literal, Protocol
 from llmos.errors import AgentError, LlmosError
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import Job, JobResult, JobStore
+from llmos.kernel.run_context import new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,15 @@ class SystemClock:
 
 @dataclass
 class RunProgress:
-    """What the runner learns about a run as it goes: kept if the run is interrupted."""
+    """What the runner learns about a run as it goes: kept if the run is interrupted. The
+    run id is chosen before the run starts (and recorded with the job's run at once)."""
 
     run_id: str | None = None
     cost_usd: float = 0.0
+    started: bool = False  # the run began (a refusal before it does is no failed run)
+
+    def result(self, status: str, error: str | None) -> JobResult:
+        return JobResult(status, self.run_id, self.cost_usd, error)
 
 
 JobRunner = Callable[[Job, RunProgress], Awaitable[JobResult]]
@@ -153,12 +159,14 @@ class Scheduler:
             )
 
     async def _run(self, job: Job, decision: Decision, now: float) -> JobResult | None:
+        progress = RunProgress(run_id=new_run_id())
         row = self.store.claim(
             job,
             due=decision.due,
             next_run_at=decision.next_run_at,
             now=now,
             coalesced=decision.fires,
+            run_id=progress.run_id,  # kept from the start: a killed kernel's record names it
         )
         if row is None:
             return None  # another scheduler claimed it, or it was paused or removed
@@ -171,19 +179,18 @@ class Scheduler:
                 coalesced=decision.fires,
             )
         )
-        progress = RunProgress()
         try:
             result = await self.runner(job, progress)
         except asyncio.CancelledError:
             error = "the kernel was stopped during the run"
-            self._finish(job, row, JobResult("interrupted", **progress.__dict__, error=error), now)
+            self._finish(job, row, progress.result("interrupted", error), now)
             raise
         except LlmosError as exc:
-            status = "error" if isinstance(exc, AgentError) or progress.run_id else "refused"
-            result = JobResult(status, **progress.__dict__, error=exc.message)
+            status = "error" if isinstance(exc, AgentError) or progress.started else "refused"
+            result = progress.result(status, exc.message)
         except Exception as exc:  # a bug in one run must not stop the kernel
             log.exception("scheduled job %s failed", job.id)
-            result = JobResult("error", **progress.__dict__, error=f"{type(exc).__name__}: {exc}")
+            result = progress.result("error", f"{type(exc).__name__}: {exc}")
         self._finish(job, row, result, now)
         return result
 

@@ -20,6 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmos.database import open_index
 from llmos.memory.memory_item import Kind, MemoryFormatError, MemoryItem, parse
 from llmos.memory.terms import terms
 
@@ -89,11 +90,8 @@ class IndexedItem:
 class MemoryIndex:
     def __init__(self, db_path: Path, root: Path) -> None:
         self.root = root
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # Derived: a damaged file is moved aside and rebuilt (llmos/database.py).
+        self._conn = open_index(db_path)
         if self._conn.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
             self._recreate()
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ from llmos.errors import UsageError
 from llmos.fsutil import append_line, atomic_write_text
 from llmos.kernel.bus import EventBus, Subscription
 from llmos.kernel.events import Event
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 LOG_SUFFIX = ".jsonl"
@@ -85,6 +88,31 @@ class SessionLog:
         self.seal_path = folder / f"{run_id}{SEAL_SUFFIX}"
         self._seq = 0
         self._head = GENESIS
+        self._failed = False
+        from llmos.recovery import note_run  # the process's lease: a crash is settled later
+
+        note_run(self.path)
+
+    @classmethod
+    def resume(cls, path: Path, records: list[dict[str, Any]]) -> SessionLog:
+        """The log at `path`, to go on appending after its `records` (read back with
+        `read_session`): how the next command finishes the log of a run whose process died.
+        A last line cut short by the crash is removed first."""
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+        first = records[0] if records else {}
+        log = cls.__new__(cls)
+        log.run_id = path.name.removesuffix(LOG_SUFFIX)
+        log.parent_run_id = first.get("parent_run_id")
+        log.path = path
+        log.seal_path = path.with_name(f"{log.run_id}{SEAL_SUFFIX}")
+        chained = [r for r in records if isinstance(r.get("seq"), int) and r.get("hash")]
+        log._failed = False
+        log._seq = chained[-1]["seq"] if chained else 0
+        log._head = chained[-1]["hash"] if chained else GENESIS
+        return log
 
     def attach(self, bus: EventBus) -> Subscription:
         """Subscribe to `bus`; the log seals itself after the bus delivered its last event."""
@@ -96,7 +124,22 @@ class SessionLog:
         )
 
     def __call__(self, event: Event) -> None:
-        self.append(event.to_dict())
+        if self._failed:
+            return
+        try:
+            self.append(event.to_dict())
+        except OSError as exc:
+            # A full or read-only disk: said once; the next command seals the log (the
+            # process's lease names it) once it can.
+            self._failed = True
+            from llmos.recovery import leave_unfinished
+
+            leave_unfinished()
+            log.warning(
+                "cannot write the session log %s (%s): its last events are lost",
+                self.path,
+                exc.strerror,
+            )
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Append one record made of `fields` (an event's `to_dict()`); returns it."""
@@ -116,7 +159,10 @@ class SessionLog:
         return record
 
     def seal(self, *, dropped: int = 0) -> None:
-        """Record the log's length and head hash, so a cut-off end is detected."""
+        """Record the log's length and head hash, so a cut-off end is detected. (A log
+        that could not be written whole is not sealed: it stays "unsealed".)"""
+        if self._failed:
+            return
         seal = {
             "run_id": self.run_id,
             "events": self._seq,
@@ -130,7 +176,8 @@ class SessionLog:
 def read_session(path: Path) -> list[dict[str, Any]]:
     """The events of one session log; an incomplete last line (a crash mid-write) is skipped."""
     events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # A byte that is not UTF-8 (a damaged file) is shown as U+FFFD, not a crash.
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             events.append(json.loads(line))
         except json.JSONDecodeError:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmos.database import open_index
 from llmos.errors import TraceFormatError
 from llmos.memory.goal_form import Token
 from llmos.memory.matching import FILLER_WORDS
@@ -137,11 +138,8 @@ class Binding:
 class TraceIndex:
     def __init__(self, db_path: Path, traces_dir: Path) -> None:
         self.traces_dir = traces_dir
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(db_path, timeout=10.0, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # Derived: a damaged file is moved aside and rebuilt (llmos/database.py).
+        self._conn = open_index(db_path)
         self._conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
         if self._meta("layout") != _LAYOUT:
             self._conn.executescript(_DROP + _SCHEMA)

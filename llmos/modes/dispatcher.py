@@ -9,6 +9,7 @@ plan through `run_goal` again, as a run of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from llmos.errors import UsageError
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
-from llmos.kernel.run_context import RunContext
+from llmos.kernel.run_context import RunContext, new_run_id
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.session_log import SessionLog
 from llmos.modes.choice import ModeChoice, choose_mode
@@ -264,7 +265,8 @@ class _GoalRun:
                 replay.ctx, choice, outcome, self.economy, trace_path, str(replay.log.path)
             )
         # The trace that failed is still the best example of how the goal was reached.
-        request = self.request
+        # The fallback is a run of its own: a new run id.
+        request = self.request = dataclasses.replace(self.request, run_id=None)
         self.choice = ModeChoice(
             "learner",
             f"fell back to Learner: Follower {outcome.status} ({outcome.detail})",
@@ -307,6 +309,7 @@ def _continued(request: RunRequest) -> ModeChoice | None:
 
 def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) -> RunContext:
     return RunContext(
+        run_id=request.run_id or new_run_id(),
         goal=request.goal,
         project=request.project,
         workdir=ws.output_dir(request.project),

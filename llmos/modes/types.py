@@ -34,6 +34,9 @@ class RunRequest:
     # total carries on from it).
     resume_session: str | None = None
     resume_cost_usd: float = 0.0
+    # The run's id, chosen by the caller before it starts (the kernel records it with the
+    # job's run at once); None: a new one. A fallback after a failed replay gets its own.
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)

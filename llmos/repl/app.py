@@ -19,7 +19,6 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from rich.console import Console
-from rich.markup import escape
 
 from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError
@@ -29,6 +28,7 @@ from llmos.repl.completion import SlashCompleter
 from llmos.repl.history import WorkspaceHistory
 from llmos.repl.keys import InterruptKeys
 from llmos.repl.session import ReplSession, RunTracker
+from llmos.text import escape
 
 if TYPE_CHECKING:
     from llmos.modes.types import RunSummary
@@ -46,6 +46,7 @@ class Repl:
         self._goal: asyncio.Task[RunSummary] | None = None
         self._keys: InterruptKeys | None = None
         self._in_command = False  # a slash command runs (it cannot be interrupted)
+        self._stopped_by: int | None = None  # SIGTERM or SIGHUP is ending the REPL
 
     # The loop -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -53,6 +54,11 @@ class Repl:
         # Ctrl-C is a key to the prompt and to a running goal (keys.py); a SIGINT from
         # elsewhere (kill -INT) interrupts the goal too, and never kills the REPL.
         loop.add_signal_handler(signal.SIGINT, self.interrupt)
+        # SIGTERM and SIGHUP end the REPL: a goal that runs is interrupted and recorded
+        # (cancelling this task cancels it, see run_goal), then llmos exits.
+        main = asyncio.current_task()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._stop, sig, main)
         prompt = self._prompt_session()
         self._welcome()
         try:
@@ -65,9 +71,22 @@ class Repl:
                     break
                 if not await self.handle(line):
                     break
+        except asyncio.CancelledError:
+            if self._stopped_by is None:
+                raise
+            raise KeyboardInterrupt from None  # llmos exits 128 + the signal (cli/process.py)
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
         self.console.print("bye")
+
+    def _stop(self, signum: int, main: asyncio.Task[None] | None) -> None:
+        from llmos.cli.process import stopped_by
+
+        self._stopped_by = signum
+        stopped_by(signum)
+        if main is not None:
+            main.cancel()
 
     async def handle(self, line: str) -> bool:
         """Run one line: a goal or a slash command. False when the REPL should end."""

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from llmos.errors import UsageError
@@ -22,6 +21,7 @@ from llmos.repl import completion
 from llmos.repl.completion import ArgumentCompleter, Candidates
 from llmos.repl.delegate import is_available, run_cli, subcommands
 from llmos.repl.session import CONVERSATION_MODES, ReplSession
+from llmos.text import escape
 
 Handler = Callable[[list[str]], Awaitable[bool]]  # False: leave the REPL
 

@@ -33,11 +33,14 @@ from claude_agent_sdk import (
     UserMessage,
 )
 
+from llmos.credentials import model_failure
 from llmos.errors import AgentError
 from llmos.kernel.events import AssistantText, CostUpdated, ToolRequested, WatchdogTripped
 from llmos.kernel.hooks import HookSpec
 from llmos.kernel.run_context import RunContext
 from llmos.kernel.watchdog import Breach, Watchdog, WatchdogLimits
+from llmos.sdk.cli_reaper import PARENT_ENV
+from llmos.sdk.keeper import keeper_launcher
 from llmos.sdk.types import AgentOutcome, AgentRequest, AgentStatus
 
 if TYPE_CHECKING:
@@ -141,6 +144,7 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
         hooks=_sdk_hooks(request.hooks),
         env={
             **_CLI_ENV,
+            PARENT_ENV: str(os.getpid()),
             "CLAUDE_CODE_MAX_RETRIES": os.environ.get(
                 "CLAUDE_CODE_MAX_RETRIES", _DEFAULT_MAX_RETRIES
             ),
@@ -148,6 +152,7 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
         },
         stderr=stderr_tail.append,
         resume=request.resume,
+        cli_path=keeper_launcher(),
     )
 
 
@@ -206,7 +211,15 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
         with contextlib.suppress(Exception):
             await client.disconnect()
         ctx.watchdog = None
-    return _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
+    outcome = _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
+    if outcome.status == "error":
+        # A refused key, a gateway without one, an endpoint nobody answers at: no model
+        # access (exit 3), said with the variable to set. (The run is recorded first.)
+        reached = state.model is not None and ctx.tool_calls > 0
+        failure = model_failure(outcome.errors, {**os.environ, **request.env}, reached=reached)
+        if failure is not None:
+            raise failure
+    return outcome
 
 
 async def _watch(
@@ -236,6 +249,32 @@ class _StreamState:
         self.result: ResultMessage | None = None
         self.model: str | None = None
         self.breach: Breach | None = None
+        # The message each stream (the main agent's, a subagent's) is sending: its id and
+        # model, for the usage its message_delta reports.
+        self.streaming: dict[str | None, tuple[str, str | None]] = {}
+
+
+def _on_stream_event(message: StreamEvent, ctx: RunContext, state: _StreamState) -> None:
+    """The stream's usage, as it comes: what a message costs is known before the message
+    ends (and before an interrupted run ends), its output tokens included."""
+    event = message.event if isinstance(message.event, dict) else {}
+    stream = message.parent_tool_use_id
+    kind = event.get("type")
+    if kind == "message_start":
+        started = event.get("message") or {}
+        message_id, model = started.get("id"), started.get("model")
+        if not message_id:
+            return
+        state.streaming[stream] = (message_id, model)
+        usage = started.get("usage")
+    elif kind == "message_delta" and stream in state.streaming:
+        message_id, model = state.streaming[stream]
+        usage = event.get("usage")
+    else:
+        return
+    if isinstance(usage, dict) and usage:
+        spent = ctx.cost.observe(message_id, model, usage)
+        ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=spent))
 
 
 async def _consume(
@@ -244,6 +283,7 @@ async def _consume(
     async for message in client.receive_response():
         watchdog.saw_activity()
         if isinstance(message, StreamEvent):
+            _on_stream_event(message, ctx, state)
             continue
         if isinstance(message, AssistantMessage):
             _on_assistant(message, ctx, state)
@@ -318,6 +358,10 @@ def _outcome(
         found = (result.result, *(result.errors or ()))
         errors = tuple(e for e in found if e and not e.startswith("[ede_diagnostic]"))
     final_cost = ctx.spent_usd if cost is None else cost
+    if status != "success":
+        # A run cut short may be reported before the CLI counted its last message: it is
+        # charged at least what the stream showed it spent.
+        final_cost = max(final_cost, ctx.spent_usd)
     ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=final_cost, final=True))
     return AgentOutcome(
         status=status,

@@ -19,6 +19,7 @@ from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from llmos.database import transaction
 from llmos.kernel.economy import connect
 
 _MAX_INPUT_CHARS = 8000  # a Write's content can be large; the audit keeps the start
@@ -89,8 +90,8 @@ class AuditLog:
         row = entry._asdict()
         columns = ", ".join(row)
         values = ", ".join(":" + k for k in row)
-        with closing(connect(self.db_path)) as db:
-            db.execute(f"INSERT INTO policy_audit({columns}) VALUES({values})", row)
+        with closing(connect(self.db_path)) as db, transaction(db) as cur:
+            cur.execute(f"INSERT INTO policy_audit({columns}) VALUES({values})", row)
 
     def entries(self, *, run: str | None = None, limit: int = 50) -> list[AuditEntry]:
         """The latest `limit` decisions (of `run`, a run id or its prefix), oldest first."""

@@ -1,0 +1,55 @@
+"""Text from outside (goals, traces, logs, model output) made safe to show on a terminal.
+
+A goal or a trace can carry terminal escape sequences: printed raw they could move the
+cursor, rewrite what the screen shows, set the window title or hide text. `clean` removes
+escape sequences and control characters (keeping newlines and tabs where asked), and the
+Unicode controls that reorder text on screen (bidirectional overrides).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+# ESC sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), DCS/SOS/PM/APC strings,
+# and two-character escapes; then the C1 forms of CSI and OSC.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|\x9d[^\x07\x9c]*[\x07\x9c]?"
+)
+# C0 controls but tab and newline, DEL, C1 controls, and bidirectional formatting characters.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str, *, keep_newlines: bool = True) -> str:
+    """`text` without escape sequences and control characters. With `keep_newlines=False`
+    newlines and tabs become spaces too (for one-line cells: a table row, a log line)."""
+    if not text:
+        return text
+    text = _ESCAPES.sub("", text)
+    if keep_newlines:
+        return _CONTROLS.sub("", text.replace("\r\n", "\n"))
+    return _CONTROLS_ONE_LINE.sub(" ", text)
+
+
+def safe_text(value: object, *, style: str = "", one_line: bool = False) -> Text:
+    """A rich `Text` of an untrusted value: cleaned, and never read as markup."""
+    from rich.text import Text
+
+    return Text(clean(str(value), keep_newlines=not one_line), style=style)
+
+
+def escape(value: object) -> str:
+    """An untrusted value inside rich markup: cleaned, and its square brackets escaped so
+    that it is never read as markup."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(clean(str(value)))
