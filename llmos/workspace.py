@@ -80,7 +80,6 @@ class Settings:
     max_turns: int = 40
     memory_context_tokens: int = 800
     memory_min_relevance: float = 0.25  # recall leaves out memory less relevant than this
-    follower_threshold: float = 0.9
     follower_min_rating: float = 0.5
     # The watchdog (kernel/watchdog.py; 0 = no limit) and the scheduler (kernel/scheduler.py).
     stall_timeout_secs: float = 300.0
@@ -90,6 +89,7 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: Path) -> Settings:
+        data = {k: v for k, v in data.items() if k not in _RETIRED}
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
@@ -110,6 +110,12 @@ class Settings:
             except (TypeError, ValueError) as exc:
                 raise UsageError(f"{source}: setting {name}: {exc}") from exc
         return cls(**values)
+
+
+# Settings llmos no longer uses, accepted (and ignored) so older config files still load:
+# `follower_threshold` went when replays came to need a goal that means the same, not a
+# confidence above a threshold.
+_RETIRED = frozenset({"follower_threshold"})
 
 
 def default_root() -> Path:

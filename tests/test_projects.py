@@ -205,7 +205,7 @@ def test_project_settings_and_policy_are_checked(sandbox: Sandbox) -> None:
     project.file.write_text("settings:\n  max_turns: 5\n  model: haiku\n")
     tuned = open_project(ws, "lab").effective_settings(ws.settings)
     assert (tuned.max_turns, tuned.model) == (5, "haiku")
-    assert tuned.follower_threshold == ws.settings.follower_threshold
+    assert tuned.follower_min_rating == ws.settings.follower_min_rating
     for text, problem in (
         ("colour: blue\n", "unknown key(s) colour"),
         ("settings:\n  max_turns: lots\n", "max_turns"),
@@ -249,3 +249,12 @@ def test_the_projects_own_trace_comes_first_among_equal_matches(sandbox: Sandbox
         # The kind of match comes first: another project's exact match beats the own template.
         library.add(copy("x.txt", "y.txt", "default"))
         assert ranked("web")[0] == ("default", "exact")
+
+
+def test_a_config_from_before_matching_by_meaning_still_loads(tmp_path: Path) -> None:
+    from llmos.workspace import Settings
+
+    settings = Settings.from_mapping(
+        {"follower_threshold": 0.9, "max_turns": 7}, source=tmp_path / "config.yaml"
+    )
+    assert settings.max_turns == 7  # the retired key is ignored, the others apply

@@ -11,7 +11,7 @@ import typer
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
-from llmos.replay.checkpoint import UndoPlan, apply_undo, plan_undo, read_record
+from llmos.replay.undo import UndoPlan, apply_undo, plan_undo, read_record, records
 from llmos.text import escape
 
 
@@ -59,13 +59,9 @@ def undo(
 
 
 def _record_folder(undo_dir: Path, run: str | None) -> Path:
-    records = sorted(
-        (p for p in undo_dir.glob("*/record.json")),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
+    folders = records(undo_dir)
     if run is not None:
-        matching = [p.parent for p in records if p.parent.name.startswith(run.strip())]
+        matching = [p for p in folders if p.name.startswith(run.strip())]
         if not matching:
             raise UsageError(
                 f"no run {run!r} has changes to undo",
@@ -76,9 +72,9 @@ def _record_folder(undo_dir: Path, run: str | None) -> Path:
             ids = ", ".join(p.name for p in matching[:5])
             raise UsageError(f"run id {run} is ambiguous: {ids}", hint="Give more of it.")
         return matching[0]
-    for path in records:
-        if "undone_at" not in read_record(path.parent):
-            return path.parent
+    for folder in folders:
+        if "undone_at" not in read_record(folder):
+            return folder
     raise UsageError("no run has changes left to undo", hint="See `llmos sessions list`.")
 
 

@@ -300,7 +300,7 @@ class TraceLibrary:
         with self.store.locked():
             updated = _counted(self.load(entry), ok=ok)
             path = self.store.write(updated, self.path_of(entry))
-            self.index.note_saved(path)
+            self.index.note_counted(path, updated)
         return updated
 
     def remove(self, entry: IndexedTrace | Unreadable) -> None:

@@ -228,6 +228,24 @@ class TraceIndex:
         self._index_file(path.name)
         self._set_meta("folder_mtime_ns", self._folder_mtime())
 
+    def note_counted(self, path: Path, trace: Trace) -> None:
+        """Called after llmos rewrote `path` with new statistics only (a replay counted):
+        the goal, slots and steps are as indexed, so only the figures change."""
+        stat = path.stat()
+        self._conn.execute(
+            "UPDATE traces SET success_rating=?, usage_count=?, last_used=?, mtime_ns=?, size=?"
+            " WHERE name=?",
+            (
+                trace.success_rating,
+                trace.usage_count,
+                trace.last_used,
+                stat.st_mtime_ns,
+                stat.st_size,
+                path.name,
+            ),
+        )
+        self._set_meta("folder_mtime_ns", self._folder_mtime())
+
     def forget(self, name: str) -> None:
         self._forget_row(name)
         self._set_meta("folder_mtime_ns", self._folder_mtime())

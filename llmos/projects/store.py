@@ -176,7 +176,7 @@ def _make(ws: Workspace, name: str, *, description: str) -> Project:
 
 _HEADER = """\
 # An llmos project. `settings` override config.yaml for this project's runs (model,
-# max_turns, follower_threshold...). `plugins` lists the plugins whose tools its runs offer
+# max_turns, follower_min_rating...). `plugins` lists the plugins whose tools its runs offer
 # (null: every loaded plugin). Its security policy, if any, is policy.yaml next to this file.
 """
 
