@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 ValueKind = Literal[
@@ -176,7 +177,7 @@ def canonical(goal: str) -> str:
     return " ".join(token.text for token in goal_tokens(goal))
 
 
-def shape(tokens: tuple[Token, ...] | list[Token]) -> str:
+def shape(tokens: Sequence[Token]) -> str:
     """The tokens with every value replaced by its kind: goals that could share a template
     share a shape (the index looks templates up by it)."""
     return " ".join(f"<{t.kind}>" if t.kind else t.text for t in tokens)

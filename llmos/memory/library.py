@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 from llmos.errors import TraceFormatError, UsageError
-from llmos.memory.goal_form import goal_signature, goal_tokens, shape
+from llmos.memory.goal_form import goal_signature, goal_tokens
 from llmos.memory.matching import similarity
-from llmos.memory.template import Alias, learn_slots, procedure_key, slot_order
+from llmos.memory.template import Alias, learn_slots, lookup_keys, procedure_key, slot_order
 from llmos.memory.trace import Trace, now_iso, success_rating
 from llmos.memory.trace_index import IndexedTrace, TraceIndex, Unreadable
 from llmos.memory.trace_store import TraceStore
@@ -106,18 +106,18 @@ class TraceLibrary:
         tokens = goal_tokens(goal)
         if not tokens:
             return []
-        key = shape(tokens)
+        keys = lookup_keys(tokens)
         self.index.sync()  # one stat of the folder, unless files came or went
         self.index.refresh(f"{goal_signature(goal)}.md")  # the usual home of an exact match
-        for name in self.index.names_of_shape(key):
+        for name in self.index.names_with_keys(keys):
             self.index.refresh(name)  # re-checked against its file before it is trusted
-        bindings = self.index.bindings(key, tokens)
+        bindings = self.index.bindings(keys, tokens)
         if not bindings:
             # A file whose goal was edited in place (the folder's mtime unchanged) is found
             # by its words: re-checked, it may now match.
             changed = [c for c in self.index.candidates(goal) if self.index.refresh(c.name) != c]
             if changed:
-                bindings = self.index.bindings(key, tokens)
+                bindings = self.index.bindings(keys, tokens)
         found: dict[str, Match] = {}
         for binding in bindings:
             learned = binding.entry.slot_values

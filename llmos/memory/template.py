@@ -92,8 +92,13 @@ class Template:
         return cls(tokens, tuple(slot_at))
 
     @property
-    def shape(self) -> str:
-        return shape(self.tokens)
+    def key(self) -> str:
+        """What the index files this template under: its literals as they are, each slot as
+        its kind. A goal looks up the keys it could have (`lookup_keys`)."""
+        return " ".join(
+            f"<{t.kind}>" if s is not None else t.text
+            for t, s in zip(self.tokens, self.slot_at, strict=True)
+        )
 
     def render(self) -> str:
         """`copy {1} to {2}`: the tokens with each slot's number (1-based)."""
@@ -129,6 +134,27 @@ class Template:
             tuple(Token(text, kind, value) for text, kind, value, _ in rows),
             tuple(row[3] for row in rows),
         )
+
+
+# Values a goal may have in slots, at most: a goal with more looks up by its shape alone.
+_MAX_LOOKUP_VALUES = 6
+
+
+def lookup_keys(tokens: Sequence[Token]) -> list[str]:
+    """The keys of every template `tokens` could bind: each of its values either a slot
+    (its kind) or a literal (itself). A handful of B-tree lookups, whatever the library's
+    size; a goal with very many values looks up its shape (every value a slot) and the
+    goal as it is, and templates with some literal values among many are not found."""
+    places = [i for i, t in enumerate(tokens) if t.kind is not None]
+    if len(places) > _MAX_LOOKUP_VALUES:
+        return [shape(tokens), " ".join(t.text for t in tokens)]
+    keys = []
+    for mask in range(1 << len(places)):
+        slotted = {places[b] for b in range(len(places)) if mask >> b & 1}
+        keys.append(
+            " ".join(f"<{t.kind}>" if i in slotted else t.text for i, t in enumerate(tokens))
+        )
+    return keys
 
 
 # Learning slots ------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ be deleted at any time (`llmos traces reindex` rebuilds it). It stays in step wi
 - every trace llmos is about to use is re-checked against its file (size and mtime), so a
   trace edited in place is re-read before it is trusted.
 
-A goal is looked up by its *shape* (its canonical tokens with every value replaced by its
-kind, llmos/memory/goal_form.py): a B-tree lookup that finds the few templates, of goals and
-of their aliases, that could bind it; each is then checked token by token. Similar goals
+A goal is looked up by the *keys* of the templates it could bind (its canonical tokens, each
+value either kept or replaced by its kind: llmos/memory/template.py `lookup_keys`): a few
+B-tree lookups that find the templates, of goals and of their aliases, that could bind it;
+each is then checked token by token. Similar goals
 (worked examples, suggestions) are searched with FTS5 over their normalised words. The
 signature is recomputed from the goal text, never taken from the front matter, so a
 hand-edited file cannot claim another goal's identity. A file that cannot be read is kept in
@@ -38,7 +39,7 @@ from llmos.memory.trace import Trace, goal_signature, normalize_goal, parse
 log = logging.getLogger(__name__)
 
 # The index is derived: when its layout changes it is dropped and rebuilt from the files.
-_LAYOUT = "2"
+_LAYOUT = "3"
 _DROP = """
 DROP TABLE IF EXISTS traces_fts; DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS goal_keys;
 DROP TABLE IF EXISTS problems; DROP TABLE IF EXISTS meta;
@@ -67,12 +68,12 @@ CREATE INDEX IF NOT EXISTS traces_by_procedure ON traces(procedure);
 CREATE INDEX IF NOT EXISTS traces_by_plain ON traces(plain);
 -- The templates a goal can be bound to: the trace's own and its aliases'.
 CREATE TABLE IF NOT EXISTS goal_keys (
-    shape TEXT NOT NULL,
+    key TEXT NOT NULL,              -- Template.key: literals as they are, slots as kinds
     name TEXT NOT NULL,
     alias TEXT,                     -- NULL: the trace's own goal
     template TEXT NOT NULL          -- Template.to_json()
 );
-CREATE INDEX IF NOT EXISTS goal_keys_by_shape ON goal_keys(shape);
+CREATE INDEX IF NOT EXISTS goal_keys_by_key ON goal_keys(key);
 CREATE INDEX IF NOT EXISTS goal_keys_by_name ON goal_keys(name);
 CREATE TABLE IF NOT EXISTS problems (
     name TEXT PRIMARY KEY,
@@ -255,16 +256,20 @@ class TraceIndex:
         self._conn.execute("DELETE FROM problems WHERE name=?", (name,))
 
     # Queries ---------------------------------------------------------------------------------
-    def names_of_shape(self, shape: str) -> list[str]:
-        rows = self._conn.execute("SELECT DISTINCT name FROM goal_keys WHERE shape=?", (shape,))
+    def names_with_keys(self, keys: Sequence[str]) -> list[str]:
+        marks = ",".join("?" * len(keys))
+        rows = self._conn.execute(
+            f"SELECT DISTINCT name FROM goal_keys WHERE key IN ({marks})", tuple(keys)
+        )
         return [row[0] for row in rows]
 
-    def bindings(self, shape: str, tokens: Sequence[Token]) -> list[Binding]:
-        """Every template of this shape that `tokens` fit, with the values they bind."""
+    def bindings(self, keys: Sequence[str], tokens: Sequence[Token]) -> list[Binding]:
+        """Every template under these keys that `tokens` fit, with the values they bind."""
+        marks = ",".join("?" * len(keys))
         rows = self._conn.execute(
             "SELECT traces.*, goal_keys.alias, goal_keys.template FROM goal_keys"
-            " JOIN traces ON traces.name = goal_keys.name WHERE goal_keys.shape=?",
-            (shape,),
+            f" JOIN traces ON traces.name = goal_keys.name WHERE goal_keys.key IN ({marks})",
+            tuple(keys),
         ).fetchall()
         found = []
         for row in rows:
@@ -406,8 +411,8 @@ class TraceIndex:
         keys: list[tuple[str | None, Template]] = [(None, trace.template)]
         keys += [(a.goal, t) for a, t in zip(trace.aliases, trace.alias_templates(), strict=True)]
         self._conn.executemany(
-            "INSERT INTO goal_keys(shape, name, alias, template) VALUES (?,?,?,?)",
-            [(t.shape, name, alias, t.to_json()) for alias, t in keys],
+            "INSERT INTO goal_keys(key, name, alias, template) VALUES (?,?,?,?)",
+            [(t.key, name, alias, t.to_json()) for alias, t in keys],
         )
 
     def _folder_mtime(self) -> str:
