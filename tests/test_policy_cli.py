@@ -105,7 +105,7 @@ def test_import_decisions_go_to_the_audit_trail(sandbox: Sandbox) -> None:
     library = sandbox.root / "library"
     library.mkdir()
     _trace_file(library / "a.md", "Count the notes", "ls | wc -l > count.txt")
-    _trace_file(library / "b.md", "Set up pyenv", 'eval "$(pyenv init -)"', "pyenv --version")
+    _trace_file(library / "b.md", "Set up my tool", 'eval "$(mytool init -)"', "mytool --version")
     _trace_file(library / "c.md", "Tidy home", "rm -rf ~/*")
     proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
     assert proc.returncode == 1, proc.stderr  # c.md is rejected

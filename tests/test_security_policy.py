@@ -279,7 +279,7 @@ DENIED = {
         "crontab -r",
         "systemctl enable evil.service",
         "git config --global core.sshCommand 'sh -c id'",
-        "git config --global alias.st '!rm -rf ~'",
+        "git config --global alias.st '!make test'",
     ],
     "history-tampering": [
         "history -c",
@@ -745,7 +745,7 @@ ASKED = {
     "dynamic-command": [
         "$CMD -rf /",
         "eval $UNKNOWN_VAR",
-        'eval "$(pyenv init -)"',
+        'eval "$(mytool init -)"',
         "python3 -c 'import os, sys; os.system(sys.argv[1])' 'rm -rf /'",
         "node -e \"require('child_process').execSync(process.argv[1])\" x",
         "perl -e 'system $ARGV[0]' x",

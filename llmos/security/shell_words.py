@@ -262,7 +262,7 @@ class Lexer:
                 src = self.a.substitution(
                     None, raw[i + 2 : end - 1], self.unit, self.state, self.depth, None
                 )
-            if src.kind in ("network", "decoded"):
+            if src.kind in ("network", "decoded", "processes"):
                 self.taint.add(src.kind)
             value = src.text.rstrip("\n") if src.kind == "text" else UNKNOWN
             if raw.startswith("$(__llmos_arith__", i):
@@ -289,6 +289,13 @@ class Lexer:
         return val.text
 
     def parameter(self, body: str) -> str:
+        indirect = re.fullmatch(r"!([A-Za-z_][A-Za-z0-9_]*|[0-9]+)", body)
+        if indirect:  # ${!name}: the variable whose name is name's value
+            pointer = self.a.lookup(indirect.group(1), self.state)
+            self.variables.add(indirect.group(1))
+            if pointer is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", pointer.text):
+                return UNKNOWN
+            return self.value(pointer.text)
         m = re.match(r"([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])", body)
         if not m or (body.startswith(("#", "!")) and len(body) > 1):
             if m:
