@@ -58,6 +58,9 @@ READ_TOOLS = {"Read": "file_path", "NotebookRead": "notebook_path"}
 SEARCH_TOOLS = ("Grep", "Glob", "LS")
 MCP_PREFIX = "mcp__"
 _NOT_LIFTED = frozenset({"unparseable"})  # allow entries never turn these into allow
+# Rules about this machine's paths around the workspace, which mean nothing for a command run
+# on another machine (ssh host CMD) or in a container: the hard rules still apply there.
+_HERE_ONLY = frozenset({"delete-outside-workdir", "write-outside-workdir", "git-outside-workdir"})
 
 
 def decide_call(
@@ -176,6 +179,8 @@ def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) ->
                 )
         if decision.asks and event.origin == "disk":
             continue  # a script already on disk counts by its denials only
+        if isinstance(event, Command) and event.remote and decision.rule in _HERE_ONLY:
+            continue  # on another machine or in a container: not this workspace's neighbours
         out.append(decision)
         if decision.denied:
             break

@@ -49,6 +49,7 @@ _LOOP = LazyRegex(r"\b(while|loop|for|until|repeat|forever)\b")
 _ENDLESS_LOOP = LazyRegex(
     r"while\s*\(?\s*(True|1|true|!0)\s*\)?\s*[:{]|while\s*\(\s*(1|true)\s*\)|for\s*\(\s*;\s*;\s*\)"
     r"|\bloop\s*(do\b|\{)|\b1\s+while\b|\bwhile\s+1\b|\buntil\s+false\b|\bwhile\s+true\b"
+    r"|\bsetInterval\s*\("
 )
 _SPAWN_NO_WAIT = LazyRegex(
     r"\bPopen\b|\bspawn\s*\(|\bProcess\.spawn\b|\bfork\b|\bexec(File)?\s*\((?!Sync)"

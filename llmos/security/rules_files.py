@@ -120,7 +120,7 @@ def _copy_remote(cmd: Command, zones: Zones) -> Decision | None:
         return None
     sources, dest = operands[:-1], operands[-1]
     local = [s for s in sources if not _remote(s)]
-    if "--remove-source-files" in cmd.args:  # the sources are deleted once copied
+    if {"--remove-source-files", "--remove-sent-files"} & set(cmd.args):  # deleted once copied
         removed = each(delete_verdict, cmd, local, zones, children=True)
         if removed is not None:
             return removed
@@ -167,7 +167,10 @@ def _zip(cmd: Command, zones: Zones) -> Decision | None:
     if cmd.name != "zip":
         operands = operands[1:]  # 7z a archive.7z sources...
     copied = copies_home(cmd, operands[1:], zones)
-    moved = any(a in ("-m", "--move", "-sdel") for a in cmd.args)  # sources deleted once in
+    moved = any(  # the sources are deleted once archived
+        a in ("--move", "-sdel") or (cmd.name == "zip" and re.fullmatch(r"-[A-Za-z]*m[A-Za-z]*", a))
+        for a in cmd.args
+    )
     removed = each(delete_verdict, cmd, operands[1:], zones, follow_last=False) if moved else None
     return first_hard([removed, copied, each(write_verdict, cmd, operands[:1], zones)])
 

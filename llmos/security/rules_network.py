@@ -32,6 +32,9 @@ _TUNNEL_TOOLS = {  # program -> the subcommands that open a tunnel ("" : any use
     "pagekite": frozenset({""}),
     "zrok": words("share reserve"),
     "tailscale": words("funnel"),
+    "openvpn": frozenset({""}),
+    "wg-quick": words("up"),
+    "gost": frozenset({""}),
 }
 
 
@@ -56,13 +59,16 @@ def _ssh(cmd: Command, zones: Zones) -> Decision | None:
             return _tunnel(cmd.name, "-w: a network device between both machines")
         if (a == "-o" and k + 1 < len(args)) or (a.startswith("-o") and len(a) > 2):
             option = args[k + 1] if a == "-o" else a[2:]
-            m = re.match(r"(?i)(remoteforward|dynamicforward|tunnel)\s*[= ]", option)
+            m = re.match(r"(?i)(remoteforward|dynamicforward|tunnel|gatewayports)\s*[= ]", option)
             if m and not option.lower().endswith(("=no", " no")):
                 return _tunnel(cmd.name, f"-o {m.group(1)}")
     gateway = "-g" in args
     for spec in option_values(args, "-L") + _options(args, "localforward"):
         parts = spec.replace(" ", ":").split(":")
         host = parts[-2] if len(parts) >= 3 else ""
+        bind = parts[0] if len(parts) == 4 else "localhost"
+        if bind in ("0.0.0.0", "*", "", "::"):
+            return _tunnel(cmd.name, f"-L {spec}: a port open to every network")
         if parts[-1].startswith("/") or not host:
             continue  # a socket on the remote: stays on it
         if host not in _LOCAL_HOSTS or gateway:

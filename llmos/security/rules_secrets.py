@@ -43,15 +43,18 @@ _TOKEN_PRINTERS = {  # command -> pattern of the arguments that print or export 
     "glab": r"\bauth status\b.*(-t\b|--show-token)",
     "gcloud": r"\bprint-(access|identity)-token\b|\bconfig config-helper\b"
     r"|\bsecrets versions access\b",
-    "az": r"\bget-access-token\b|\bkeyvault secret (show|download)\b"
+    "az": r"\bget-access-token\b|\bkeyvault secret (show|download)\b|\bcreate-for-rbac\b"
     r"|\bad sp credential reset\b|\bstorage account keys list\b",
     "aws": r"\bconfigure (get \S*(secret|token|key)|export-credentials)"
     r"|\bget-session-token\b|\bget-login-password\b|\bassume-role\b"
     r"|\bget-secret-value\b|\bcreate-access-key\b|\bget-parameters?\b.*--with-decryption"
     r"|\bget-federation-token\b|\bget-authorization-token\b",
     "kubectl": r"\bconfig view\b.*--raw|\bget (secrets?|secret/\S+)\b.*(-o|--output)\b",
-    "security": r"\bfind-(generic|internet)-password\b.*(-w|-g)\b|\bdump-keychain\b"
+    "security": r"\bfind-(generic|internet)-password\b.*\s-[a-zA-Z]*[wg]|\bdump-keychain\b"
     r"|\bexport\b.*-k\b",
+    "lpass": r"\bshow\b|\bexport\b",
+    "keepassxc-cli": r"\b(show|export|clip)\b",
+    "1password": r"\b(read|item get)\b",
     "doctl": r"\bauth token\b",
     "heroku": r"\bauth:token\b",
     "vault": r"\b(read|kv get|token create|print token)\b",
@@ -93,6 +96,37 @@ def path_candidates(arg: str) -> Iterable[str]:
             yield arg.split(sep, 1)[1]
 
 
+_RECURSIVE_SEARCH = words("rg ag ack ripgrep")
+
+
+def _searches_secrets(cmd: Command, zones: Zones) -> Decision | None:
+    """grep -r / rg through a folder that holds credentials (home, /etc, /): asked about, as
+    the Grep tool is."""
+    recursive = cmd.name in _RECURSIVE_SEARCH or (
+        cmd.name in ("grep", "egrep", "fgrep")
+        and any(
+            re.fullmatch(r"-\w*[rR]\w*|--recursive|--dereference-recursive", a) for a in cmd.args
+        )
+    )
+    if not recursive:
+        return None
+    from llmos.security.verdicts import holds_secrets
+
+    for text in positionals(cmd.args, ["-e", "-f", "-m", "-A", "-B", "-C", "-g", "--glob", "-t"])[
+        1:
+    ]:
+        t = target(text, cmd, zones) if _path_like(text, cmd) else None
+        if t is not None and not t.guessed and holds_secrets(t.path, zones):
+            from llmos.security.decision import ask
+
+            return ask(
+                "secret-search",
+                f"`{cmd.name}` would search {shown(t.path, zones)}, which holds credentials "
+                "(~/.ssh, ~/.aws, ...). Search inside the workspace, or name the folder you need.",
+            )
+    return None
+
+
 def secrets(cmd: Command, zones: Zones) -> Decision | None:
     if any(_METADATA.search(a) for a in cmd.args):
         return deny(
@@ -109,6 +143,7 @@ def secrets(cmd: Command, zones: Zones) -> Decision | None:
         )
     if cmd.name in _READ_EXEMPT:
         return None
+    searched = _searches_secrets(cmd, zones)
     texts = [cmd.stdin.text] if cmd.stdin and cmd.stdin.kind == "file" else []
     texts += [c for a in cmd.args for c in path_candidates(a)]
     for text in texts:
@@ -117,7 +152,7 @@ def secrets(cmd: Command, zones: Zones) -> Decision | None:
         decision = _reads_secret(cmd, text, zones)
         if decision:
             return decision
-    return None
+    return searched
 
 
 def _reads_secret(cmd: Command, text: str, zones: Zones) -> Decision | None:

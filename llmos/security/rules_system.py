@@ -15,7 +15,7 @@ from llmos.security.verdicts import container_escape, disk_wipe, history_tamperi
 from llmos.security.zones import Zones, shown, target
 
 # Processes whose end takes the machine or the user's session down with them.
-_CRITICAL = words(
+CRITICAL = words(
     "init systemd sshd sshd-session login agetty getty Xorg Xwayland gnome-shell plasmashell "
     "kwin_x11 kwin_wayland gdm gdm3 lightdm sddm dbus-daemon systemd-logind launchd "
     "WindowServer loginwindow Finder kernel_task bash zsh sh fish dash"
@@ -44,7 +44,7 @@ def _kill(cmd: Command, zones: Zones) -> Decision | None:
         everything = matches_every_process(cmd.name, args)
         value_opts = "-s --signal -u --user -U -g -G -P -t -F -o -y --uid --euid".split()
         names = positionals(args, value_opts)
-        if _CRITICAL & set(names) or any(n.strip("^$") in _CRITICAL for n in names):
+        if CRITICAL & set(names) or any(n.strip("^$") in CRITICAL for n in names):
             everything = True
     if not everything:
         return None
@@ -61,7 +61,10 @@ _STOP_VERBS = words(
 )
 
 
-@applies_to("shutdown reboot halt poweroff init telinit systemctl loginctl kexec")
+@applies_to(
+    "shutdown reboot halt poweroff init telinit systemctl loginctl kexec rtcwake pm-suspend "
+    "pm-hibernate pm-suspend-hybrid"
+)
 def _shutdown(cmd: Command, zones: Zones) -> Decision | None:
     operands = positionals(cmd.args)
     if cmd.name in ("shutdown", "reboot", "halt", "poweroff"):
@@ -70,6 +73,12 @@ def _shutdown(cmd: Command, zones: Zones) -> Decision | None:
         stops = operands[:1] in (["0"], ["6"], ["1"], ["s"], ["S"])
     elif cmd.name == "kexec":
         stops = flag(cmd.args, "e", "--exec") or "-f" in cmd.args
+    elif cmd.name == "rtcwake":
+        stops = not any(a in ("-m", "--mode") for a in cmd.args) or any(
+            m in cmd.args for m in ("off", "disk", "mem", "standby", "freeze")
+        )
+    elif cmd.name.startswith("pm-"):
+        stops = True
     elif operands[:1] == ["isolate"]:
         target = (operands[1:2] or [""])[0].removesuffix(".target")
         stops = target in _STOP_VERBS or target in ("runlevel0", "runlevel6", "runlevel1")

@@ -67,6 +67,7 @@ def analyze(
     view = FileView(files)
     state = State(cwd, initial_env(home), {}, set(), files=view)
     analyzer.run(command, state, 0, None)
+    analyzer.finish()
     analyzer.result.written = view.written
     return analyzer.result
 

@@ -21,7 +21,7 @@ _SHELL_SINKS = {
     "awk": r"system",
     "r": r"system|system2",
     "osascript": r"do shell script",
-    "vim": r"system|systemlist",
+    "vim": r"system|systemlist|os\.execute|io\.popen|vim\.fn\.system",
 }
 _STRING = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
 _LITERAL = "(?:" + _STRING[1:-1] + ")"  # a string literal, without a capturing group
@@ -206,6 +206,8 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
         return out
     if family == "tcl":
         return tcl_effects(code)
+    if lang == "pwsh":
+        out.extend(powershell_effects(code))
     sinks = _SHELL_SINKS.get(family)
     if sinks:
         pattern = re.compile(r"(?<!\w)(?:" + sinks + r")\s*\(?\s*(" + _ARGS + "|" + _LIST + ")")
@@ -216,6 +218,7 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
         ):
             out.append((UNKNOWN, False))  # a command built at run time
     if family == "awk":
+        out.extend(awk_commands(code))
         for m in _AWK_PIPE.finditer(code):
             if m.group(1):  # print | "command": the command reads awk's output
                 out.append((_unquote_literal(m.group(1)), True))
@@ -229,6 +232,69 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
     for m in _WRITE_CALL.finditer(code):
         path = m.group(1) or m.group(2)
         out.append((": >> " + shlex.quote(_unquote_literal(path)), False))
+    return out
+
+
+_PWSH_DELETE = LazyRegex(
+    r"(?i)(?:^|[;|{(]\s*|\s)(?:Remove-Item|ri|rm|del|erase|rmdir|rd)\s+((?:-\w+\s+)*)"
+    r"(?:-(?:Path|LiteralPath)\s+)?(['\"]?)([^'\";|}\s]+)\2"
+)
+_PWSH_RUN = LazyRegex(r"(?i)(?:Invoke-Expression|iex|Start-Process|saps)\s+(['\"])(.*?)\1")
+_PWSH_WRITE = LazyRegex(
+    r"(?i)(?:Set-Content|Add-Content|Out-File|sc|ac)\s+(?:-(?:Path|FilePath|LiteralPath)\s+)?"
+    r"(['\"]?)([^'\";|}\s]+)\1"
+)
+
+
+def powershell_effects(code: str) -> list[tuple[str, bool]]:
+    """PowerShell's cmdlets that delete, write or run: Remove-Item, Set-Content,
+    Invoke-Expression, Start-Process; ``~``, ``$HOME`` and ``$env:HOME`` are the home folder."""
+
+    def path(text: str) -> str:
+        text = re.sub(r"(?i)^\$(env:)?(HOME|USERPROFILE)\b", "~", text)
+        return UNKNOWN if text.startswith("$") else text
+
+    out: list[tuple[str, bool]] = []
+    for m in _PWSH_DELETE.finditer(code):
+        out.append(("rm -rf -- " + _quote_path(path(m.group(3))), False))
+    for m in _PWSH_WRITE.finditer(code):
+        out.append((": >> " + _quote_path(path(m.group(2))), False))
+    for m in _PWSH_RUN.finditer(code):
+        out.append((m.group(2), False))
+    return out
+
+
+def _quote_path(text: str) -> str:
+    from llmos.security.shell_python import quote
+
+    return quote(text)
+
+
+_AWK_TOKEN = LazyRegex(r'"((?:[^"\\]|\\.)*)"|ENVIRON\[\s*"(\w+)"\s*\]|[^\s"]+')
+
+
+def awk_commands(code: str) -> list[tuple[str, bool]]:
+    """awk's system(...) with its argument built by juxtaposition: ``"rm -rf " ENVIRON["HOME"]``
+    (string literals and the home folder kept, anything else run-time)."""
+    from llmos.security.shell_langs import call_arguments
+
+    out: list[tuple[str, bool]] = []
+    for m in re.finditer(r"(?<![\w.])system\s*\(", code):
+        args = call_arguments(code, m.end())
+        if not args:
+            continue
+        pieces = []
+        for token in _AWK_TOKEN.finditer(args[0]):
+            literal, variable = token.group(1), token.group(2)
+            if literal is not None:
+                pieces.append(_unquote_literal(f'"{literal}"'))
+            elif variable is not None:
+                pieces.append("~" if variable == "HOME" else UNKNOWN)
+            else:
+                pieces.append(UNKNOWN)
+        text = "".join(pieces)
+        if UNKNOWN in text or "~" in text:
+            out.append((text, False))  # string-only commands are already read above
     return out
 
 

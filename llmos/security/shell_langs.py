@@ -51,7 +51,7 @@ _ENV_VAR = {
 }
 # Calls whose value is a path built from their arguments: joined, or the first one as is.
 _JOIN = re.compile(
-    r"(?:path\.(?:join|resolve)|File\.join|File::Spec->(?:catfile|catdir)|catfile|catdir"
+    r"(?:(?:^|\.)(?:join|resolve)|File\.join|File::Spec->(?:catfile|catdir)|catfile|catdir"
     r"|Path\.join|File\.expand_path|Pathname\.new|Pathname|path\.normalize|realpath"
     r"|File\.absolute_path|String|Dir\.glob|Dir|glob|bsd_glob|expand_path)$"
 )
@@ -177,6 +177,11 @@ class _Program:
         if method:
             return self.value(method.group(1), depth + 1)
         call = re.fullmatch(r"([\w.:$>-]+?)\s*(?:\((.*)\)|\[(.*)\])", expr, re.S)
+        if call and re.search(
+            r"(readdirSync|readdir|listdir|scandir|entries|children)$", call.group(1)
+        ):
+            inner = [self.value(a, depth + 1) for a in _split_top(call.group(2) or "", (","))]
+            return _join([inner[0], "*"]) if inner else UNKNOWN
         if call and _JOIN.search(call.group(1)):
             args = [
                 self.value(a, depth + 1)
@@ -245,6 +250,14 @@ class _Program:
         if lang == "node" and re.search(r"\bzx\b|Bun\.\$", code):  # $`cmd`: a shell command
             for m in re.finditer(r"(?<![\w$])(?:Bun\.)?\$(`(?:[^`\\]|\\.)*`)", code):
                 self.out.append((self.literal(m.group(1), 0), False))
+        if lang == "php":  # array_map('unlink', glob(...)): a function named by a string
+            for m in re.finditer(
+                r"array_(?:map|walk)\s*\(\s*['\"](unlink|rmdir|system|exec)['\"]\s*,", code
+            ):
+                args = _arguments(code, m.end(), paren=False)
+                kind = "delete" if m.group(1) in ("unlink", "rmdir") else "shell"
+                if args:
+                    self.effect(kind, [_strip_call_end(args[0])])
         self.opens()
         return self.out
 
@@ -333,6 +346,28 @@ class _Program:
             add((f"chmod {mode} {quote(path)}", False))
 
 
+def _strip_call_end(arg: str) -> str:
+    """An argument taken to the end of a statement, without the caller's closing bracket."""
+    arg = arg.strip()
+    while arg.endswith(")") and _balance(arg) < 0:
+        arg = arg[:-1].rstrip()
+    return arg
+
+
+def _balance(text: str) -> int:
+    """Opening minus closing brackets of `text`, outside string literals."""
+    depth, j = 0, 0
+    while j < len(text):
+        c = text[j]
+        if c in "'\"`":
+            j = _skip_string(text, j)
+            continue
+        depth += c in "([{"
+        depth -= c in ")]}"
+        j += 1
+    return depth
+
+
 def _octal(mode: str) -> str:
     if re.fullmatch(r"0o?[0-7]{3,4}", mode):
         return mode.replace("o", "")
@@ -372,7 +407,24 @@ def _assignments(lang: str, code: str) -> dict[str, str]:
     for m in re.finditer(pattern, code):
         end = _statement_end(code, m.end())
         out[m.group(1)] = code[m.end() : end]
+    # A loop variable stands for what it iterates over (a glob stays a glob: every entry).
+    for loop in _LOOPS.get(lang, ()):
+        for m in re.finditer(loop, code):
+            collection, name = m.group("of"), m.group("var")
+            out[name] = collection
     return out
+
+
+_LOOPS = {
+    "ruby": (r"(?P<of>[\w.:]+(?:\([^()]*\)|\[[^\[\]]*\])?)\.(?:each|each_entry|map|select)"
+             r"\s*(?:do|\{)\s*\|\s*(?P<var>\w+)\s*\|",),
+    "node": (r"(?P<of>[\w.$]+(?:\([^()]*(?:\([^()]*\))?[^()]*\))?)\.(?:forEach|map|filter)"
+             r"\(\s*(?:async\s*)?\(?\s*(?P<var>\w+)\s*\)?\s*=>",
+             r"for\s*\(\s*(?:const|let|var)\s+(?P<var>\w+)\s+of\s+(?P<of>[^)]+)\)"),
+    "perl": (r"for(?:each)?\s+my\s+\$(?P<var>\w+)\s*\((?P<of>(?:[^()]|\([^()]*\))*)\)",),
+    "php": (r"foreach\s*\((?P<of>.+?)\s+as\s+\$(?P<var>\w+)\s*\)",),
+    "lua": (),
+}  # fmt: skip
 
 
 def _statement_end(code: str, i: int) -> int:
@@ -421,6 +473,11 @@ def _close_brace(code: str, j: int) -> int:
         if depth == 0:
             return j
     return j
+
+
+def call_arguments(code: str, start: int) -> list[str]:
+    """The arguments of the call whose opening parenthesis ends at `start`."""
+    return _arguments(code, start, paren=True)
 
 
 def _arguments(code: str, start: int, *, paren: bool) -> list[str]:

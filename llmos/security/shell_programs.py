@@ -96,7 +96,12 @@ def make(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
     sources: list[tuple[str, str | None, Origin]] = []  # (path shown, text, origin)
     given = [f.text for f in _option_values(args, "-f", "--file", "--makefile")]
     view = call.state.files
+    for arg in _option_values(args, "-f", "--file", "--makefile"):
+        if arg.source is not None and arg.source.kind == "text":  # make -f <(printf ...)
+            sources.append(("the Makefile given by a substitution", arg.source.text, ""))
     for f in given or []:
+        if f.startswith("/dev/fd/"):
+            continue
         if f in ("-", "/dev/stdin"):
             stdin = call.stdin
             text = stdin.text if stdin is not None and stdin.kind == "text" else None
@@ -115,10 +120,12 @@ def make(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
                 sources.append((f, known.text, known.origin))
                 break
     evals = [e.text for e in _option_values(args, "-E", "--eval")]
+    if evals and not sources:
+        sources.append(("make --eval", "", ""))
     from llmos.security.makefiles import Makefile  # only when make runs
 
     for shown, text, origin in sources:
-        if text is None:
+        if text is None or (not text and not evals):
             continue
         makefile = Makefile("\n".join([text, *evals]), overrides)
         state = call.state.fork("make", outer=call.text)
@@ -341,7 +348,8 @@ def ssh(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
     k = skip_options(args, _SSH_VALUE)
     remote = args[k + 1 :]
     if remote:
-        a.code_string(join_args(remote), call, f"{name} {args[k].text}")
+        host = f"{name} {args[k].text}"
+        a.code_string(join_args(remote), call, host, remote=host)
 
 
 def copy_remote(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
@@ -373,7 +381,9 @@ def container(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
         if texts[:1] in (["exec"], ["run"], ["debug"]) and "--" in texts:
             inner = args[texts.index("--") + 1 :]
             if inner:
-                a.dispatch(a.sub_call(inner, call, "kubectl"))
+                sub_call = a.sub_call(inner, call, "kubectl")
+                sub_call.state.remote = "kubectl " + texts[0]
+                a.dispatch(sub_call)
         return
     k = skip_options(args, _CONTAINER_VALUE)
     if texts[k : k + 1] in (["compose"], ["container"]):
@@ -400,6 +410,7 @@ def container(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
                 (inside.rstrip("/") or "/", os.path.normpath(os.path.join(call.state.cwd, host)))
             )
     sub_call = a.sub_call([_mapped(arg, mounts) for arg in inner], call, f"{name} {sub}")
+    sub_call.state.remote = f"{name} {sub}"
     workdir = _option_values(rest[:i], "-w", "--workdir")
     if workdir:
         mapped = _mapped(workdir[-1], mounts).text
@@ -548,6 +559,109 @@ def gdb(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
             a.inline("python", Arg(value.text.split(None, 1)[1], value.taint), call)
 
 
+# Programs that run a program file in a language the policy does not read: a file written in
+# this run given to them is asked about. name -> the subcommand that runs a file ("" : none).
+_OPAQUE_RUNNERS = {
+    "go": "run", "java": "", "jshell": "", "julia": "", "swift": "", "elixir": "", "escript": "",
+    "racket": "", "guile": "", "sbcl": "", "clisp": "", "ecl": "", "runghc": "", "runhaskell": "",
+    "crystal": "run", "dart": "run", "kotlin": "", "kotlinc": "", "scala": "", "scala-cli": "run",
+    "groovy": "", "jbang": "", "raku": "", "perl6": "", "zig": "run", "v": "run", "nim": "r",
+    "rust-script": "", "dotnet": "fsi", "fsi": "", "csi": "", "octave": "", "matlab": "",
+    "ocaml": "",
+    "erl": "", "clojure": "", "clj": "", "bb": "", "nu": "", "xonsh": "", "elvish": "",
+}  # fmt: skip
+
+
+def opaque_program(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
+    """``go run x.go``, ``julia x.jl``...: a file written in this run given to a program whose
+    language the policy cannot read is asked about (a file already there is not)."""
+    sub = _OPAQUE_RUNNERS[name]
+    operands = [r for r in args if not r.text.startswith("-")]
+    if sub:
+        if not operands or operands[0].text != sub:
+            return
+        operands = operands[1:]
+    view = call.state.files
+    for arg in operands[:4]:
+        if view is None or UNKNOWN in arg.text:
+            continue
+        known = view.read(a.locate(arg.text, call.state))
+        if known is not None and known.origin == "written":
+            a.unreadable(
+                arg.text, f"a program {name} runs, which the policy cannot read", "", "written"
+            )
+            return
+
+
+_ELISP_CALLS = re.compile(
+    r"\((?:shell-command(?:-to-string)?|async-shell-command|call-process-shell-command)\s+\"((?:[^\"\\]|\\.)*)\""
+    r"|\((?:delete-directory|delete-file)\s+\"((?:[^\"\\]|\\.)*)\""
+)
+
+
+def emacs(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
+    """``emacs --batch --eval '(shell-command "...")'``: the shell commands and deletions of
+    the Lisp given to it."""
+    for value in _option_values(args, "--eval", "-eval", "--execute"):
+        for m in _ELISP_CALLS.finditer(value.text):
+            if m.group(1) is not None:
+                _shell(a, m.group(1).replace('\\"', '"'), call, "emacs shell-command")
+            else:
+                _shell(a, f"rm -rf -- {quote_word(m.group(2))}", call, "emacs delete")
+
+
+def fd(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
+    """``fd PATTERN PATH -x cmd``: the command runs on every entry found, as find -exec."""
+    texts = _texts(args)
+    value_opts = frozenset(
+        "-e --extension -t --type -d --max-depth -E --exclude -j --threads "
+        "-S --size --changed-within --changed-before -o --owner".split()
+    )
+    for k, t in enumerate(texts):
+        if t in ("-x", "--exec", "-X", "--exec-batch"):
+            template = args[k + 1 :]
+            before = args[:k]
+            operands = [r.text for r in before[skip_options(before, value_opts) :]]
+            operands = [o for o in operands if not o.startswith("-")]
+            roots = operands[1:] or ["."]
+            items = [Arg(os.path.join(r, "*")) for r in roots]
+            end = next((j for j, r in enumerate(template) if r.text == ";"), len(template))
+            if template[:end]:
+                a.spawn(template[:end], items, "{}", call, "fd", shell=False)
+            return
+
+
+def cmake(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
+    """``cmake -E rm -rf PATH``, ``cmake -E remove_directory PATH``, ``cmake -E chdir DIR
+    cmd...``: cmake's command mode, read as the commands it stands for."""
+    texts = _texts(args)
+    if "-E" not in texts:
+        return
+    rest = args[texts.index("-E") + 1 :]
+    verb = rest[0].text if rest else ""
+    operands = rest[1:]
+    if verb in ("rm", "remove", "remove_directory", "rmdir"):
+        paths = [r for r in operands if not r.text.startswith("-")]
+        a.dispatch(a.sub_call([Arg("rm"), Arg("-rf"), Arg("--"), *paths], call, "cmake -E"))
+    elif verb in ("copy", "copy_directory", "copy_if_different", "rename", "create_symlink"):
+        cmd = {"rename": "mv", "create_symlink": "ln"}.get(verb, "cp")
+        flags = [Arg("-s")] if verb == "create_symlink" else [Arg("-r")] if cmd == "cp" else []
+        a.dispatch(a.sub_call([Arg(cmd), *flags, *operands], call, "cmake -E"))
+    elif verb in ("touch", "make_directory"):
+        a.dispatch(
+            a.sub_call([Arg("touch" if verb == "touch" else "mkdir"), *operands], call, "cmake -E")
+        )
+    elif verb in ("chdir", "env", "time") and operands:
+        inner = operands[1:] if verb == "chdir" else operands
+        while inner and ("=" in inner[0].text or inner[0].text.startswith("-")) and verb == "env":
+            inner = inner[1:]
+        if inner:
+            sub = a.sub_call(inner, call, "cmake -E")
+            if verb == "chdir" and UNKNOWN not in operands[0].text:
+                sub.state.cwd = os.path.normpath(os.path.join(call.state.cwd, operands[0].text))
+            a.dispatch(sub)
+
+
 PROGRAMS: dict[str, Program] = {
     "make": make,
     "gmake": make,
@@ -576,4 +690,9 @@ PROGRAMS: dict[str, Program] = {
     "watchexec": shell_positionals,
     "entr": shell_positionals,
     "gdb": gdb,
+    "emacs": emacs,
+    "fd": fd,
+    "fdfind": fd,
+    "cmake": cmake,
+    **dict.fromkeys(_OPAQUE_RUNNERS, opaque_program),
 }

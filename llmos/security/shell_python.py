@@ -99,6 +99,24 @@ class _Reader(ast.NodeVisitor):
                 self.values[target.id] = node.value
         self.generic_visit(node)
 
+    def visit_For(self, node: ast.For) -> None:
+        # A loop variable stands for what it iterates over (a glob stays a glob).
+        if isinstance(node.target, ast.Name):
+            self.values[node.target.id] = node.iter
+        self.generic_visit(node)
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        if isinstance(node.target, ast.Name):
+            self.values[node.target.id] = node.iter
+        self.generic_visit(node)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
+        for generator in node.generators:  # the loop variables first, then what uses them
+            self.visit(generator)
+        self.visit(node.elt)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = _comprehension
+
     def dotted(self, node: ast.expr, seen: int = 0) -> str:
         """The dotted name a callee stands for: ``sp.run`` -> ``subprocess.run``."""
         if seen > 20:
@@ -148,6 +166,8 @@ class _Reader(ast.NodeVisitor):
             return self.value(self.values[node.id], seen + 1)
         if isinstance(node, ast.Call):
             return self.call_value(node, seen)
+        if isinstance(node, ast.Subscript) and self.dotted(node.value) == "os.environ":
+            return "~" if self.literal(node.slice) == "HOME" else UNKNOWN
         return UNKNOWN
 
     def call_value(self, node: ast.Call, seen: int) -> str:
@@ -162,6 +182,13 @@ class _Reader(ast.NodeVisitor):
             return args[0] if args else "."
         if func in ("os.path.expanduser", "os.path.abspath", "os.path.realpath"):
             return args[0] if args else UNKNOWN
+        if func in ("glob.glob", "glob.iglob"):
+            return args[0] if args else UNKNOWN
+        if func in ("os.listdir", "os.scandir", "os.walk"):
+            return _join(args[0] if args else ".", "*")
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("iterdir", "glob", "rglob"):
+            pattern = args[0] if args and node.func.attr != "iterdir" else "*"
+            return _join(self.value(node.func.value, seen + 1), pattern)
         if func.endswith(".home") or (func in ("os.getenv", "os.environ.get") and args == ["HOME"]):
             return "~"
         if func.endswith(".format") and isinstance(node.func, ast.Attribute):

@@ -133,6 +133,8 @@ class Analyzer(Walker):
 
             screen(self, name, args, call)
             return []
+        if name == "bwrap":
+            return _after_bwrap_options(args)
         if name == "capsh" and "--" in texts:  # capsh [options] -- bash arguments
             return [Arg("bash"), *args[texts.index("--") + 1 :]]
         if name == "ip" and texts[:1] in (["netns"], ["vrf"]) and texts[1:2] == ["exec"]:
@@ -252,7 +254,9 @@ class Analyzer(Walker):
         elif src.kind != "file":
             self.note("pipe-to-shell", f"{what} runs text produced by another command")
 
-    def code_string(self, arg: Arg, call: Call, what: str, *, same_shell: bool = False) -> None:
+    def code_string(
+        self, arg: Arg, call: Call, what: str, *, same_shell: bool = False, remote: str = ""
+    ) -> None:
         """A ``-c``/``eval`` string: check where it came from, then parse it as shell (in the
         same shell for ``eval``: what it sets stays set)."""
         if self.tainted(arg, what):
@@ -265,6 +269,7 @@ class Analyzer(Walker):
             return
         state = call.state.fork(outer=call.text)
         state.via = (*call.via, what)
+        state.remote = remote or state.remote
         self.run(arg.text, state, call.depth + 1, call.stdin)
 
     # -- commands that run other code ----------------------------------------------------
@@ -468,9 +473,14 @@ class Analyzer(Walker):
                 if not a.text.startswith("-"):
                     call.state.env[a.text] = Val("")
         if name == "read":
-            for a in args:
-                if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", a.text):
-                    call.state.env[a.text] = Val(UNKNOWN)
+            names = [a.text for a in args if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", a.text)]
+            stdin = call.stdin
+            taint = frozenset({stdin.kind}) & {"processes", "network", "decoded"} if stdin else None
+            line = stdin.text.split("\n", 1)[0] if stdin and stdin.kind == "text" else None
+            words = line.split(None, len(names) - 1) if line is not None and names else []
+            for k, variable in enumerate(names):
+                known = words[k] if k < len(words) else ("" if line is not None else UNKNOWN)
+                call.state.env[variable] = Val(known, taint or frozenset())
 
     def assigned(self, name: str, value: Arg, state: State, depth: int) -> None:
         """A variable that holds a command (PAGER, LESSOPEN, GIT_SSH_COMMAND, PROMPT_COMMAND)
@@ -488,6 +498,17 @@ class Analyzer(Walker):
             return
         command = re.sub(r"^[|\s-]+", "", value.text).replace("%s", "FILE")
         self.code_string(Arg(command, value.taint), call, what)
+
+    def set_builtin(self, name: str, args: list[Arg], call: Call) -> None:
+        """``set -- a b``: the positional parameters."""
+        texts = [a.text for a in args]
+        if "--" not in texts:
+            return
+        values = args[texts.index("--") + 1 :]
+        for k in range(1, 10):
+            call.state.env.pop(str(k), None)
+        for k, a in enumerate(values[:9], start=1):
+            call.state.env[str(k)] = Val(a.text, a.taint)
 
     def printf_builtin(self, name: str, args: list[Arg], call: Call) -> None:
         """``printf -v VAR FORMAT ARGS``: sets a variable, as an assignment would."""
@@ -719,7 +740,7 @@ class Analyzer(Walker):
         files, k = [], 0
         while k < len(texts):
             t = texts[k]
-            if t in ("-e", "-E", "-M", "-I", "-m"):
+            if t in ("-M", "-I", "-m") or re.fullmatch(r"-\w*[eE]", t):  # -pe CODE
                 k += 2
                 continue
             if not t.startswith("-"):
@@ -745,6 +766,29 @@ class Analyzer(Walker):
             self.run(snippet, state, call.depth + 1, Source("unknown") if fed else None)
 
 
+_BWRAP_TWO = frozenset(
+    "--bind --ro-bind --dev-bind --bind-try --ro-bind-try --dev-bind-try --symlink --setenv "
+    "--file --bind-data --ro-bind-data --chmod".split()
+)
+_BWRAP_ONE = frozenset(
+    "--dev --proc --tmpfs --dir --mqueue --chdir --unsetenv --uid --gid --hostname --remount-ro "
+    "--args --userns --userns2 --pidns --lock-file --sync-fd --info-fd --json-status-fd "
+    "--block-fd --userns-block-fd --seccomp --add-seccomp-fd --exec-label --file-label "
+    "--cap-add --cap-drop --perms --size --argv0".split()
+)
+
+
+def _after_bwrap_options(args: list[Arg]) -> list[Arg] | None:
+    k = 0
+    while k < len(args) and args[k].text.startswith("--"):
+        t = args[k].text
+        if t == "--":
+            k += 1
+            break
+        k += 3 if t in _BWRAP_TWO else 2 if t in _BWRAP_ONE else 1
+    return args[k:] or None
+
+
 def _unbounded(procs: str) -> bool:
     """xargs -P / parallel -j: 0 means as many processes at once as there are inputs."""
     return procs.strip() == "0" or (procs.isdigit() and int(procs) >= 64)
@@ -768,6 +812,7 @@ _HANDLERS: dict[str, Callable[[Analyzer, str, list[Arg], Call], None]] = {
     "parallel": Analyzer.parallel,
     "find": Analyzer.find,
     "printf": Analyzer.printf_builtin,
+    "set": Analyzer.set_builtin,
     "alias": Analyzer.alias_builtin,
     "unalias": Analyzer.alias_builtin,
     "ln": Analyzer.link,

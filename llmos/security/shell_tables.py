@@ -94,8 +94,8 @@ cross-env 0
 env-cmd 0 -f --file -e --environments
 dotenv 0 -e -c -v
 firejail 0
-bwrap 0
 sem 0 -j --jobs --id
+sshpass 0 -p -f -d -e -P
 """
 
 
@@ -182,6 +182,7 @@ npx shell -c --call
 npm shell -c --call
 pnpm shell -c
 gdb argv --args
+rg shell --pre
 xterm argv -e
 uxterm argv -e
 urxvt argv -e
@@ -329,7 +330,8 @@ def matches_every_process(name: str, texts: list[str]) -> bool:
     if bool(_MATCH_ALL & set(patterns)) or any(t in ("-v", "--inverse") for t in texts):
         return True
     selects_users = any(
-        t in ("-u", "-U", "--uid", "--euid") or t.startswith(("-u", "-U", "--uid=", "--euid="))
+        t in ("-u", "-U", "--uid", "--euid", "-t", "--terminal")
+        or t.startswith(("-u", "-U", "--uid=", "--euid=", "--terminal="))
         for t in texts
     )
     return not patterns and (selects_users or "-1" in texts)
@@ -339,8 +341,11 @@ def lists_every_process(name: str, texts: list[str]) -> bool:
     """Whether a command prints the ids of every process (or all of yours), unfiltered."""
     if name == "ps":
         return not any(t in _PROCESS_SELECTORS or t.startswith(("--pid=", "-p")) for t in texts)
-    if name == "pgrep":
-        return matches_every_process(name, texts)
+    if name in ("pgrep", "pidof"):
+        from llmos.security.rules_system import CRITICAL  # the rules' own list
+
+        names = {t.strip("^$") for t in texts if not t.startswith("-")}
+        return (name == "pgrep" and matches_every_process(name, texts)) or bool(CRITICAL & names)
     return False
 
 
@@ -370,8 +375,10 @@ def endless_output(name: str, texts: list[str], stdin_kind: str) -> bool:
         return True
     if name == "head":
         return False
-    if name == "seq":
-        return any(t.lower() in ("inf", "infinity") for t in texts)
+    if name == "seq":  # seq inf, or so many that it never ends in practice
+        numbers = [t for t in texts if re.fullmatch(r"-?\d+(\.\d+)?|inf|infinity", t.lower())]
+        last = numbers[-1].lower() if numbers else "0"
+        return last in ("inf", "infinity") or float(last) >= 100_000
     if any(t in _ENDLESS_FILES for t in texts):
         return name not in ("head", "dd") or not any(
             t.startswith(("count=", "-c", "-n")) for t in texts

@@ -94,6 +94,7 @@ class Command(NamedTuple):
     links: tuple[tuple[str, str], ...] = ()  # symlinks made earlier in the command: link, target
     script: str = ""  # the file this command was read from, when a script runs it
     origin: Origin = ""  # where that file's text came from (see `Origin`)
+    remote: str = ""  # the other machine or container it runs on (ssh host, docker run...)
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -183,6 +184,7 @@ class State:
         script: str = "",
         origin: Origin = "",
         scripts: frozenset[str] = frozenset(),
+        remote: str = "",
     ) -> None:
         self.cwd = cwd
         self.env = env
@@ -197,6 +199,7 @@ class State:
         self.script = script  # the script file being read, and where its text came from
         self.origin = origin
         self.scripts = scripts  # the script files being read, outermost first (no recursion)
+        self.remote = remote  # the machine or container the code runs on, when not this one
 
     def fork(self, via: str | None = None, *, outer: str | None = None) -> "State":
         """A subshell (or a new shell process): its own copy of what the shell knows."""
@@ -216,6 +219,7 @@ class State:
             script=self.script,
             origin=self.origin,
             scripts=self.scripts,
+            remote=self.remote,
         )
 
     def inside(self, via: str, *, outer: str) -> "State":
@@ -235,6 +239,7 @@ class State:
             script=self.script,
             origin=self.origin,
             scripts=self.scripts,
+            remote=self.remote,
         )
         return state
 

@@ -57,6 +57,8 @@ class Walker:
         self.result = Analysis()
         self.budget = 2000
         self.calling: set[str] = set()  # the functions being called (no endless recursion)
+        self.defined: list[tuple[Function, State, int]] = []  # functions, for `finish`
+        self.called: set[int] = set()  # the bodies walked by a call (by id)
 
     # -- entry points --------------------------------------------------------------------
 
@@ -180,11 +182,20 @@ class Walker:
         spawns = any(n.kind == "pipeline" or (n.kind == "operator" and n.op == "&") for n in nodes)
         if calls_itself and spawns:
             self.note("fork-bomb", f"function {name} calls itself in a pipeline or background")
-        # Its body is read now, with arguments unknown, and again at each call with the call's.
-        body = state.fork()
-        for k in range(10):
-            body.env.pop(str(k), None)
-        self.walk(node.body, unit, body, depth, None)
+        # Its body is read at each call, with the call's arguments (`finish` reads the bodies
+        # no call reached, with unknown arguments).
+        self.defined.append((state.functions[name], state.fork(), depth))
+
+    def finish(self) -> None:
+        """Read the functions that were defined but never called (trap, export -f, or a
+        call the analysis did not see could still run them)."""
+        for function, state, depth in self.defined:
+            if id(function.body) in self.called:
+                continue
+            self.called.add(id(function.body))
+            for k in range(10):
+                state.env.pop(str(k), None)
+            self.walk(function.body, function.unit, state, depth, None)
 
     def simple(
         self, node: Any, unit: Prepared, state: State, depth: int, stdin: Source | None
@@ -355,6 +366,7 @@ class Walker:
                 links=tuple(call.state.links.items()),
                 script=call.state.script,
                 origin=call.state.origin,
+                remote=call.state.remote,
             )
         )
 
@@ -418,6 +430,7 @@ class Walker:
         for k, arg in zip(positional, args, strict=False):
             state.env[k] = Val(arg.text, arg.taint)
         self.calling.add(name)
+        self.called.add(id(function.body))
         try:
             out = self.walk(function.body, function.unit, state, call.depth + 1, call.stdin)
         finally:
@@ -476,6 +489,10 @@ class Walker:
             t for t in texts if not t.startswith("-")
         ]:
             return call.stdin or Source("unknown")
+        files = [t for t in texts if not t.startswith("-")]
+        one_file = len(files) == 1 and UNKNOWN not in files[0] and not taint
+        if name == "cat" and one_file and not files[0].startswith(("/dev/", "/proc/")):
+            return Source("file", resolve_path(files[0], call.state.cwd))  # cat FILE | sh
         kinds: list[SourceKind] = [
             "unknown",
             stdin_kind,

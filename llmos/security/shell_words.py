@@ -277,8 +277,24 @@ class Lexer:
         if not m:
             self.add("$", quoted=True)
             return i + 1
-        self.add(self.value(m.group(1)), quoted=quoted)
+        if m.group(1) == "@" and quoted and "1" in self.state.env:
+            self.positional_words()
+        else:
+            self.add(self.value(m.group(1)), quoted=quoted)
         return i + m.end()
+
+    def positional_words(self) -> None:
+        """``"$@"``: each positional parameter a word of its own, quoted or not."""
+        self.variables.add("@")
+        for k in range(1, 10):
+            val = self.state.env.get(str(k))
+            if val is None:
+                break
+            if k > 1:
+                self.fields.append([])
+                self.started.append(True)
+            self.taint.update(val.taint)
+            self.add(val.text, quoted=True)
 
     def value(self, name: str) -> str:
         self.variables.add(name)

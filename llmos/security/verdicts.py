@@ -25,7 +25,7 @@ _PERSISTENT = LazyRegex(
 )
 _HISTORY = LazyRegex(r"(^|/)\.?\w*_?history$|^/var/log(/|$)|/(wtmp|btmp|lastlog|utmp)$|/\.lesshst$")
 # A repository's hooks and its config (which can name hooks and commands git runs).
-_GIT_HOOKS = LazyRegex(r"/\.git/(hooks/[^/]+|config)$")
+_GIT_HOOKS = LazyRegex(r"/\.git/(hooks(/|$)|config$)")
 
 
 def llmos_state(name: str, path: str, zones: Zones) -> Decision:
@@ -158,6 +158,10 @@ _SECRET_FILES = LazyRegex(
     r"|/\.terraform\.d/credentials|/\.local/share/keyrings|/Library/Keychains"
     r"|^/etc/(g?shadow-?|sudoers|master\.passwd)$|^/etc/ssh/ssh_host_[^/]*_key$|^/etc/ssl/private"
     r"|^/proc/[^/]+/environ$|^/(var/)?run/secrets|/\.credentials\.json$"
+    r"|/\.mozilla/firefox/[^/]+/(logins\.json|key[34]\.db|cookies\.sqlite)$"
+    r"|/(google-chrome|chromium|BraveSoftware/Brave-Browser|Google/Chrome)/[^/]+"
+    r"/(Login Data|Cookies)$"
+    r"|/\.config/(op|1Password)(/|$)|/\.local/share/(password-store|gopass)(/|$)"
 )
 # Places that hold credentials, for "does this folder contain secrets?" (Grep, Glob).
 SECRET_FOLDERS = ("/etc/ssl/private", "/root", "/var/run/secrets", "/run/secrets")
