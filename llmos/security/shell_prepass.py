@@ -15,9 +15,10 @@ class Prepared:
     visible), the ``time`` and ``coproc`` keywords are blanked, ``select`` becomes ``for``
     and a C-style ``for ((..))`` header one pass of a plain ``for`` (the body is what
     matters; ``for ((;;))`` becomes ``while true``), ``[[``/``]]`` become ``[``/``]`` with a
-    ``=~`` regex (data) replaced by a placeholder, and quoted here-document delimiters are unquoted (their offsets are kept:
-    such bodies are literal). Arrays and ``case`` stay unparseable: the policy asks about
-    them. A header or regex holding a substitution is left alone (unparseable too).
+    ``=~`` regex (data) replaced by a placeholder, and quoted here-document delimiters are
+    unquoted (their offsets are kept: such bodies are literal). Arrays and ``case`` stay
+    unparseable: the policy asks about them. A header or regex holding a substitution is left
+    alone (unparseable too).
     """
 
     _RESERVED = frozenset("then do else elif if while until ! { ( time".split())
