@@ -21,7 +21,8 @@ import llmos.security as security
 from llmos.security import RULES, Decision, bashlex_cache, check_command, check_tool_call
 from llmos.security import engine as engine_module
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared/security/commands.jsonl"
+CORPUS = Path(__file__).parent / "data" / "security" / "commands.jsonl"
+HOLDOUT = Path(__file__).parent / "data" / "security" / "holdout.jsonl"
 
 
 @pytest.fixture
@@ -946,10 +947,12 @@ def test_median_decision_time_is_well_under_2ms(workdir: Path, home: Path) -> No
 # ---------------------------------------------------------------------------- corpus
 
 
-def test_corpus(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if not CORPUS.exists():
-        pytest.skip(f"corpus not found at {CORPUS}")
-    rows = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+def _score(
+    path: Path, workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[float, float, int, int]:
+    """(share of dangerous commands blocked, share of benign ones blocked, counts) of a
+    labelled corpus, printing what went the wrong way."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     dangerous = [r for r in rows if r["dangerous"]]
     benign = [r for r in rows if not r["dangerous"]]
     missed = [r for r in dangerous if decide(r["cmd"], workdir, home).allowed]
@@ -958,11 +961,24 @@ def test_corpus(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -
     caught = 1 - len(missed) / len(dangerous)
     blocked_share = len(blocked) / len(benign)
     with capsys.disabled():
-        print(f"\ncorpus: {len(dangerous)} dangerous, {len(benign)} benign")
+        print(f"\n{path.name}: {len(dangerous)} dangerous, {len(benign)} benign")
         print(f"dangerous not allowed: {caught:.1%}; benign not allowed: {blocked_share:.1%}")
         for r in missed:
             print(f"  missed [{r['category']}] {r['cmd']!r}")
         for r, d in blocked:
             print(f"  blocked [{r['category']}] {r['cmd']!r} -> {d.rule}")
-    assert caught >= 0.99
-    assert blocked_share <= 0.03
+    return caught, blocked_share, len(dangerous), len(benign)
+
+
+def test_corpus(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The tuned corpus (tests/data/security/commands.jsonl): every command as labelled."""
+    caught, blocked, dangerous, benign = _score(CORPUS, workdir, home, capsys)
+    assert dangerous >= 650 and benign >= 350  # the whole corpus was read
+    assert caught == 1.0 and blocked == 0.0
+
+
+def test_holdout(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Commands written after the rules were done and never tuned against: the targets."""
+    caught, blocked, dangerous, benign = _score(HOLDOUT, workdir, home, capsys)
+    assert dangerous + benign >= 100
+    assert caught >= 0.97 and blocked <= 0.02

@@ -257,3 +257,59 @@ def _close(text: str, i: int) -> int:
                 return j + 1
         j += 1
     return len(text)
+
+
+_JUST_RECIPE = re.compile(r"^@?([A-Za-z_][\w-]*)((?:\s+[^:=]*?)?)\s*:(?!=)\s*(.*)$")
+_JUST_VARIABLE = re.compile(r"^(?:export\s+)?([A-Za-z_][\w-]*)\s*:=\s*(.*)$")
+
+
+def just_commands(text: str, goals: list[str], environ: Callable[[str], str | None]) -> list[str]:
+    """The command lines `just` would run for `goals` (the first recipe when none), their
+    dependencies first; every recipe when a goal is not found. ``{{var}}`` interpolations of
+    string variables are followed, others are `UNKNOWN`."""
+    variables: dict[str, str] = {}
+    recipes: dict[str, tuple[list[str], list[str]]] = {}
+    order: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines()[:_MAX_LINES]:
+        if line[:1] in (" ", "\t") and current is not None:
+            if line.strip():
+                current.append(line.strip())
+            continue
+        stripped = line.split("#", 1)[0].strip() if not line.startswith("#!") else ""
+        current = None
+        variable = _JUST_VARIABLE.match(stripped)
+        if variable:
+            value = variable.group(2).strip()
+            literal = re.fullmatch(r"(['\"])(.*)\1", value)
+            variables[variable.group(1)] = literal.group(2) if literal else UNKNOWN
+            continue
+        recipe = _JUST_RECIPE.match(stripped)
+        if recipe and not stripped.startswith(("set ", "alias ", "import ", "mod ")):
+            current = []
+            recipes[recipe.group(1)] = (recipe.group(3).split(), current)
+            order.append(recipe.group(1))
+    wanted = [g for g in goals if g in recipes] if goals else order[:1]
+    if goals and len(wanted) != len(goals):
+        wanted = order  # a goal not found: judge every recipe
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name not in recipes:
+            return
+        seen.add(name)
+        deps, body = recipes[name]
+        for dep in deps:
+            visit(dep)
+        for line in body:
+            if line.startswith("#!"):
+                return  # a script in another language: the rest is its text
+            expanded = re.sub(
+                r"\{\{\s*([\w-]+)\s*\}\}", lambda m: variables.get(m.group(1), UNKNOWN), line
+            )
+            out.append(re.sub(r"^[@-]+", "", expanded))
+
+    for name in wanted:
+        visit(name)
+    return out

@@ -54,6 +54,7 @@ _ENDLESS_LOOP = LazyRegex(
 _SPAWN_NO_WAIT = LazyRegex(
     r"\bPopen\b|\bspawn\s*\(|\bProcess\.spawn\b|\bfork\b|\bexec(File)?\s*\((?!Sync)"
     r"|system\s*\([^)]*&\s*['\"]|\bdetached\s*:\s*true|os\.spawn\w*\(\s*os\.P_NOWAIT"
+    r"|Process\(.*\)\.start\(\)"
 )
 _SOCKET = LazyRegex(
     r"socket|fsockopen|TCPSocket|TCPClient|IO::Socket|net\.(connect|Socket|createConnection)"

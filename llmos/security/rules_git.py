@@ -97,8 +97,8 @@ def _config(cmd: Command, rest: tuple[str, ...], repo: str, zones: Zones) -> Dec
     shared = any(a in ("--global", "--system") for a in rest) or any(
         zones.zone(zones.locate(f, repo)) not in ("workdir", "temp") for f in files
     )
-    if not _GIT_CODE_KEYS.match(key):
-        return None
+    if not _GIT_CODE_KEYS.match(key) or any(a.startswith(("--unset", "--remove")) for a in rest):
+        return None  # not a command setting, or one being removed
     if key == "core.hookspath" and not shared:
         hooks = zones.locate(value, repo) if value and UNKNOWN not in value else ""
         if hooks and (zones.zone(hooks) == "sink" or within(hooks, zones.workdir)):

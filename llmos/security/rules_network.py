@@ -62,8 +62,9 @@ def _ssh(cmd: Command, zones: Zones) -> Decision | None:
             m = re.match(r"(?i)(remoteforward|dynamicforward|tunnel|gatewayports)\s*[= ]", option)
             if m and not option.lower().endswith(("=no", " no")):
                 return _tunnel(cmd.name, f"-o {m.group(1)}")
-    gateway = "-g" in args
-    for spec in option_values(args, "-L") + _options(args, "localforward"):
+    gateway = any(re.fullmatch(r"-[A-Za-z]*g[A-Za-z]*", a) for a in args)
+    clustered = [args[k + 1] for k, a in enumerate(args[:-1]) if re.fullmatch(r"-[A-Za-z]+L", a)]
+    for spec in option_values(args, "-L") + clustered + _options(args, "localforward"):
         parts = spec.replace(" ", ":").split(":")
         host = parts[-2] if len(parts) >= 3 else ""
         bind = parts[0] if len(parts) == 4 else "localhost"

@@ -81,7 +81,8 @@ _TOKEN_PRINTERS = {  # command -> pattern of the arguments that print or export 
 _SECRET_NAMES = LazyRegex(
     r"(^|/)(\.credentials\.json|id_(rsa|dsa|ecdsa|ed25519)(_sk)?|\.git-credentials|\.netrc|\.pgpass"
     r"|\.vault-token|credentials\.db|access_tokens\.db|\.aws/credentials|\.docker/config\.json"
-    r"|shadow|\.kube/config)$"
+    r"|shadow|\.kube/config|gh/hosts\.yml|application_default_credentials\.json|\.npmrc|\.pypirc"
+    r"|\.pgpass|\.my\.cnf)$"
 )
 _AUTH_OPTS = words("-H --header --proxy-header -u --user --oauth2-bearer")
 

@@ -213,7 +213,7 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
         pattern = re.compile(r"(?<!\w)(?:" + sinks + r")\s*\(?\s*(" + _ARGS + "|" + _LIST + ")")
         for m in pattern.finditer(code):
             out.append((_call_arguments(m.group(1)), False))
-        if family in ("awk", "r", "python") and re.search(
+        if family in ("r", "python") and re.search(
             r"(?<![\w.])(?:" + sinks + r")\s*\(\s*[A-Za-z_$]", code
         ):
             out.append((UNKNOWN, False))  # a command built at run time
@@ -228,10 +228,10 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
         bang = re.search(r"(?:^|\|)\s*:?\s*!(.*)", code, re.S)
         out.extend([(bang.group(1), False)] if bang else [])
     for m in [*_DELETE_CALL.finditer(code), *_PATH_DELETE.finditer(code)]:
-        out.append(("rm -rf -- " + shlex.quote(_unquote_literal(m.group(1))), False))
+        out.append(("rm -rf -- " + _quote_path(_unquote_literal(m.group(1))), False))
     for m in _WRITE_CALL.finditer(code):
         path = m.group(1) or m.group(2)
-        out.append((": >> " + shlex.quote(_unquote_literal(path)), False))
+        out.append((": >> " + _quote_path(_unquote_literal(path)), False))
     return out
 
 
@@ -279,12 +279,22 @@ def awk_commands(code: str) -> list[tuple[str, bool]]:
     from llmos.security.shell_langs import call_arguments
 
     out: list[tuple[str, bool]] = []
+    strings = {  # name = "literal" (the last one wins)
+        m.group(1): m.group(2) for m in re.finditer(r'\b(\w+)\s*=\s*("(?:[^"\\]|\\.)*")', code)
+    }
     for m in re.finditer(r"(?<![\w.])system\s*\(", code):
         args = call_arguments(code, m.end())
         if not args:
             continue
         pieces = []
-        for token in _AWK_TOKEN.finditer(args[0]):
+        expression = args[0]
+        if re.fullmatch(r'\s*"(?:[^"\\]|\\.)*"\s*', expression):
+            continue  # a literal: read with the other string sinks
+        for name, literal in strings.items():
+            expression = re.sub(
+                rf"(?<![\w\"]){name}(?![\w\"])", literal.replace("\\", r"\\"), expression
+            )
+        for token in _AWK_TOKEN.finditer(expression):
             literal, variable = token.group(1), token.group(2)
             if literal is not None:
                 pieces.append(_unquote_literal(f'"{literal}"'))
@@ -292,9 +302,7 @@ def awk_commands(code: str) -> list[tuple[str, bool]]:
                 pieces.append("~" if variable == "HOME" else UNKNOWN)
             else:
                 pieces.append(UNKNOWN)
-        text = "".join(pieces)
-        if UNKNOWN in text or "~" in text:
-            out.append((text, False))  # string-only commands are already read above
+        out.append(("".join(pieces), False))
     return out
 
 

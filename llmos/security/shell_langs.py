@@ -416,8 +416,8 @@ def _assignments(lang: str, code: str) -> dict[str, str]:
 
 
 _LOOPS = {
-    "ruby": (r"(?P<of>[\w.:]+(?:\([^()]*\)|\[[^\[\]]*\])?)\.(?:each|each_entry|map|select)"
-             r"\s*(?:do|\{)\s*\|\s*(?P<var>\w+)\s*\|",),
+    "ruby": (r"(?P<of>[\w.:]+(?:\((?:[^()]|\([^()]*\))*\)|\[[^\[\]]*\])?)"
+             r"\.(?:each|each_entry|map|select)\s*(?:do|\{)\s*\|\s*(?P<var>\w+)\s*\|",),
     "node": (r"(?P<of>[\w.$]+(?:\([^()]*(?:\([^()]*\))?[^()]*\))?)\.(?:forEach|map|filter)"
              r"\(\s*(?:async\s*)?\(?\s*(?P<var>\w+)\s*\)?\s*=>",
              r"for\s*\(\s*(?:const|let|var)\s+(?P<var>\w+)\s+of\s+(?P<of>[^)]+)\)"),

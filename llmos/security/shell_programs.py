@@ -145,6 +145,32 @@ def _environment(state: State) -> Callable[[str], str | None]:
     return environ
 
 
+def just(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
+    """The recipes `just` would run, read from the justfile (`makefiles.just_commands`)."""
+    texts = _texts(args)
+    if any(t in ("--list", "-l", "--dry-run", "-n", "--summary", "--show", "-s") for t in texts):
+        return
+    given = [f.text for f in _option_values(args, "-f", "--justfile")]
+    cwd = call.state.cwd
+    names = given or ["justfile", "Justfile", ".justfile"]
+    view = call.state.files
+    goals = [t for t in texts if not t.startswith("-") and t not in given and "=" not in t]
+    for f in names:
+        if view is None or UNKNOWN in f:
+            return
+        path = a.locate(os.path.join(cwd, f), call.state)
+        known = view.read(path)
+        if known is None or known.text is None:
+            continue
+        from llmos.security.makefiles import just_commands
+
+        state = call.state.fork("just", outer=call.text)
+        state.script, state.origin = path, known.origin
+        for line in just_commands(known.text, goals, _environment(state))[:200]:
+            a.read_script(line, state.fork(), call.depth + 1, None)
+        return
+
+
 # ------------------------------------------------------------------ npm, yarn, pnpm, bun scripts
 
 _INSTALL = (
@@ -176,10 +202,19 @@ _OWN_COMMANDS = frozenset(
 )
 
 
+_BUN_FILE = re.compile(r".*\.(js|mjs|cjs|ts|tsx|jsx|mts|cts)$")
+
+
 def package_scripts(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
     """`npm run X`, `npm test`, `npm install`, `yarn X`, `pnpm X`, `bun run X`: the scripts of
-    package.json that run (with their pre and post scripts)."""
+    package.json that run (with their pre and post scripts). bun also runs JavaScript itself
+    (`bun -e CODE`, `bun x.ts`, `bun run x.ts`)."""
     texts = _texts(args)
+    if name == "bun":
+        program = args[1:] if texts[:1] == ["run"] else args
+        if program and (program[0].text.startswith("-") or _BUN_FILE.match(program[0].text)):
+            a.interpreter(name, program, call)
+            return
     if name in CODE_OPTIONS:
         a.option_code(name, args, call)
     k = skip_options(args, _NPM_VALUE)
@@ -664,6 +699,7 @@ def cmake(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
 
 PROGRAMS: dict[str, Program] = {
     "make": make,
+    "just": just,
     "gmake": make,
     "npm": package_scripts,
     "yarn": package_scripts,

@@ -91,12 +91,13 @@ class Analyzer(Walker):
             i = skip_options(args, value_opts, skip)
             if name == "command" and any(t in ("-v", "-V") for t in texts[:i]):
                 return None
-            if (
-                name == "sudo"
-                and i >= len(args)
-                and any(re.fullmatch(r"-\w*[si]\w*", t) for t in texts)
-            ):
-                return [Arg("bash")]
+            shell_flag = any(re.fullmatch(r"-\w*[si]\w*|--shell|--login", t) for t in texts[:i])
+            if name == "sudo" and shell_flag:
+                if i >= len(args):
+                    return [Arg("bash")]
+                # sudo -s CMD: the command is given to the shell as a -c string
+                self.code_string(join_args(args[i:]), call, "sudo -s")
+                return []
             if name == "flock" and "-c" in texts[:-1]:
                 self.code_string(args[texts.index("-c") + 1], call, "flock -c")
                 return []
@@ -155,6 +156,8 @@ class Analyzer(Walker):
             return None
         rest = args[k + 1 :]
         i = skip_options(rest, value_opts, skip)
+        if i < len(rest) and rest[i].text == "--":
+            i += 1
         return rest[i:] or None
 
     def systemd_run(self, args: list[Arg]) -> None:

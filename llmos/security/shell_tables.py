@@ -96,6 +96,9 @@ dotenv 0 -e -c -v
 firejail 0
 sem 0 -j --jobs --id
 sshpass 0 -p -f -d -e -P
+distrobox-host-exec 0
+host-spawn 0
+flatpak-spawn 0 --env --directory --forward-fd --sandbox-expose --sandbox-expose-ro --unset-env
 """
 
 
@@ -156,6 +159,11 @@ doppler run 0 -p --project -c --config
 infisical run 0 --env --path
 perf record,stat,trace 0 -e --event -o --output -p --pid -F --freq -c --count
 devbox run 0 -c --config
+toolbox run 0 -c --container -r --release -d --distro
+distrobox enter 1 -n --name
+machinectl shell 1
+lxc exec 1 --env --cwd --user --group
+incus exec 1 --env --cwd --user --group
 """
 RUN_SUBCOMMANDS = {
     name: (frozenset(subs.split(",")), int(skip), frozenset(opts))

@@ -19,7 +19,7 @@ _RC_FILES = frozenset(
     "authorized_keys authorized_keys2 crontab".split()
 )
 _PERSISTENT = LazyRegex(
-    r"/\.ssh/rc$|/\.config/(autostart|systemd|fish)/|/\.local/share/systemd/"
+    r"/\.ssh/rc$|/\.config/(autostart|systemd|fish)(/|$)|/\.local/share/systemd(/|$)"
     r"|/Library/Launch(Agents|Daemons)/|^/var/spool/cron|^/(usr/)?lib/systemd/"
     r"|^/etc/(profile|bash|zsh|cron|systemd|init|rc|ld\.so\.preload|sudoers|ssh/|environment)"
 )
