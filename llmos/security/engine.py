@@ -164,6 +164,11 @@ def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) ->
             if found is None:
                 continue
             decision = found
+            if event.script and event.rule != "unreadable-script":
+                where = _where(event.script, zones)
+                decision = decision._replace(
+                    reason=f"In {where}, which this command runs: {decision.reason}"
+                )
         else:
             decision = settle(
                 command_hits(event, zones),
@@ -173,7 +178,7 @@ def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) ->
                 zones=zones,
             )
             if event.script and not decision.allowed:
-                where = shown(event.script, zones)
+                where = _where(event.script, zones)
                 decision = decision._replace(
                     reason=f"In {where}, which this command runs: {decision.reason}"
                 )
@@ -187,6 +192,13 @@ def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) ->
     return out
 
 
+def _where(path: str, zones: Zones) -> str:
+    """A script's path as the user knows it: relative to the workspace when inside it."""
+    if path.startswith(zones.workdir.rstrip("/") + "/"):
+        return os.path.relpath(path, zones.workdir)
+    return shown(path, zones)
+
+
 def _unreadable_script(found: Finding, zones: Zones, policy: Policy) -> Decision | None:
     """A script the command runs whose text could not be analysed: asked about if it was
     written in this run; one already on disk is judged by the pieces of it that parse."""
@@ -198,9 +210,9 @@ def _unreadable_script(found: Finding, zones: Zones, policy: Policy) -> Decision
                 continue
             decision = combine(_judge(analysis.events, zones, policy))
             if decision.denied:
-                where = found.detail.split(":", 1)[0]
+                where = _where(found.detail.split(":", 1)[0], zones)
                 return decision._replace(
-                    reason=f"In {shown(where, zones)}, which this command runs: {decision.reason}"
+                    reason=f"In {where}, which this command runs: {decision.reason}"
                 )
         return None
     asked = ask(

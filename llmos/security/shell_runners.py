@@ -407,12 +407,18 @@ class Analyzer(Walker):
         """Walk a script's text with a budget of its own; one that cannot be read is noted
         for the policy (asked about if it was written in this run)."""
         saved, self.budget = self.budget, self.SCRIPT_BUDGET
+        first = len(self.result.events)
         try:
             self.run(text, state, depth, stdin)
         except ShellAnalysisError as exc:
             self.unreadable(state.script, str(exc), text, state.origin)
         finally:
             self.budget = saved - 1
+        events = self.result.events
+        for k in range(first, len(events)):  # findings say which script they were seen in
+            found = events[k]
+            if isinstance(found, Finding) and not found.script and state.script:
+                events[k] = found._replace(script=state.script, origin=found.origin or state.origin)
 
     def unreadable(self, path: str, why: str, text: str, origin: Origin) -> None:
         self.result.events.append(Finding("unreadable-script", f"{path}: {why}", text, origin))

@@ -118,6 +118,7 @@ class Finding(NamedTuple):
     detail: str
     text: str = ""  # for "unreadable-script": the script's text, judged piece by piece
     origin: Origin = ""
+    script: str = ""  # the file it was seen in, when a script the command runs holds it
 
 
 class Analysis:
