@@ -131,6 +131,21 @@ def test_import_decisions_go_to_the_audit_trail(sandbox: Sandbox) -> None:
     assert table.returncode == 0 and "rm-protected-path" in table.stdout
 
 
+def test_import_judges_a_script_by_what_an_earlier_step_wrote(sandbox: Sandbox) -> None:
+    library = sandbox.root / "library"
+    library.mkdir()
+    steps = (
+        TraceStep(tool="Write", input={"file_path": "cleanup.sh", "content": "rm -rf ~\n"}),
+        TraceStep(tool="Bash", input={"command": "sh cleanup.sh"}),
+    )
+    (library / "t.md").write_text(render(Trace(goal_text="Tidy", steps=steps, result="done")))
+    proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
+    assert proc.returncode == 1, proc.stderr
+    (report,) = json.loads(proc.stdout)
+    assert not report["imported"]
+    assert "step 2 (Bash)" in report["reason"] and "In cleanup.sh" in report["reason"]
+
+
 def test_audit_with_nothing_recorded(sandbox: Sandbox) -> None:
     proc = run_llmos(sandbox, "policy", "audit")
     assert proc.returncode == 0 and "no decisions recorded yet" in proc.stdout

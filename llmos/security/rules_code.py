@@ -80,6 +80,9 @@ _ENV_READ = LazyRegex(  # a secret variable read, or the whole environment print
     r"|print_r|var_dump|var_export|Dumper)\s*\(?\s*(dict\()?"
     r"(os\.environ|process\.env|ENV|%ENV|\\%ENV|\$_ENV|\$_SERVER|getenv\(\s*\))(?!\s*[\[.(])"
     r"|\bkeys\s*%ENV|\bENV\.(each|to_h|to_a|inspect|map)\b|Object\.(entries|keys)\(\s*process\.env"
+    # the whole environment turned into text (to print, write or send it)
+    r"|\b(str|repr|json\.dumps|JSON\.stringify|\.write|\.send|\.post|pprint)\s*\(\s*"
+    r"(dict\s*\(\s*)?(os\.environ|process\.env)\s*\)?\s*[),]"
 )
 # A one-liner that is nothing but the environment (``node -p process.env``).
 _ENV_ALONE = LazyRegex(r"\s*(process\.env|ENV|ENV\.to_h|%ENV|os\.environ|getenv\(\s*\))\s*;?\s*")

@@ -103,7 +103,8 @@ class FileView:
                 text = before.text + text
         self.written[path] = text
 
-    def exists(self, path: str) -> bool:
+    def remembers(self, path: str) -> bool:
+        """Whether this command or the run wrote `path` (its text may still be unknown)."""
         return path in self.written or (self.run is not None and self.run.get(path) is not None)
 
 
@@ -114,9 +115,12 @@ def _disk(path: str, origin: Origin) -> Text | None:
         if not os.path.isfile(path) or os.path.getsize(path) > MAX_SCRIPT_BYTES:
             return Text(None, origin) if origin == "written" else None
         with open(path, "rb") as handle:
-            data = handle.read(MAX_SCRIPT_BYTES + 1)
+            data = handle.read(4096)
+            if b"\0" in data:  # a binary program: nothing to read
+                return Text(None, origin)
+            data += handle.read(MAX_SCRIPT_BYTES)
     except OSError:
         return Text(None, origin) if origin == "written" else None
-    if b"\0" in data:  # a binary program: nothing to read
+    if b"\0" in data:
         return Text(None, origin)
     return Text(data.decode("utf-8", errors="replace"), origin)

@@ -39,7 +39,9 @@ _WRITE_CALL = LazyRegex(
     r"|file_put_contents|\.write_text|\.write_bytes)\s*\(\s*" + _STRING + r")"
 )
 _ARGS = _STRING + r"(?:\s*[,+]\s*" + _STRING + r")*"
-_BACKTICK_CODE = LazyRegex(r"`([^`]+)`|\bqx\s*[{(]([^})]*)[})]|%x[{(]([^})]*)[})]")
+_BACKTICK_CODE = LazyRegex(  # `cmd`, qx{cmd}, qx(cmd), %x{cmd}, %x(cmd): braces inside kept
+    r"`([^`]+)`|(?:\bqx\s*|%x)(?:\(((?:[^()]|\([^()]*\))*)\)|\{((?:[^{}]|\{[^{}]*\})*)\})"
+)
 _AWK_PIPE = LazyRegex(r"\|&?\s*" + _STRING + r"|" + _STRING + r"\s*\|&?\s*getline")
 
 
@@ -201,8 +203,10 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
 
         out.extend(program_effects(family, code))
         if family in ("perl", "ruby", "php"):
+            from llmos.security.shell_langs import command_literal
+
             for m in _BACKTICK_CODE.finditer(code):
-                out.append((next(g for g in m.groups() if g is not None), False))
+                out.append((command_literal(family, code, next(g for g in m.groups() if g)), False))
         return out
     if family == "tcl":
         return tcl_effects(code)

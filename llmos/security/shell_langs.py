@@ -55,6 +55,7 @@ _JOIN = re.compile(
     r"|Path\.join|File\.expand_path|Pathname\.new|Pathname|path\.normalize|realpath"
     r"|File\.absolute_path|String|Dir\.glob|Dir|glob|bsd_glob|expand_path)$"
 )
+_REQUIRE = re.compile(r"require\(\s*['\"](?:node:)?([\w/]+?)(?:/promises)?['\"]\s*\)")
 _TMP = re.compile(r"(?:os\.tmpdir\(\s*\)|Dir\.tmpdir|sys_get_temp_dir\(\s*\))$")
 
 # Sinks: (kind, pattern of the callee). Kinds: shell (a command line, or argv when given
@@ -134,6 +135,11 @@ _NODE_PROCESSES = re.compile(r"child_process|execa|shelljs|\bzx\b|Bun\.spawn")
 _SINK_RE: dict[str, re.Pattern[str]] = {}
 
 
+def command_literal(lang: str, code: str, body: str) -> str:
+    """The command of a backtick literal of a `lang` program, its interpolations followed."""
+    return _Program(lang, code).command_literal(body)
+
+
 def program_effects(lang: str, code: str) -> list[tuple[str, bool]]:
     """(shell text, fed with program output) for each effect of a `lang` program (node, ruby,
     perl, php, lua)."""
@@ -151,7 +157,7 @@ class _Program:
 
     def value(self, expr: str, depth: int = 0) -> str:
         """The text an expression evaluates to, `UNKNOWN` for what only the run knows."""
-        expr = _strip_parens(expr.strip())
+        expr = _REQUIRE.sub(r"\1", _strip_parens(expr.strip()))
         if not expr or depth > _MAX_DEPTH:
             return UNKNOWN
         parts = _split_top(expr, _CONCAT[self.lang])
@@ -211,6 +217,11 @@ class _Program:
                 body, r"\{?(\$ENV\{[^}]*\}|\$\w+(?:\[[^\]]*\]|->\w+)*|@\w+)\}?", depth
             )
         return _unescape(body)
+
+    def command_literal(self, body: str) -> str:
+        """The command of a backtick or ``%x()`` / ``qx{}`` literal, interpolated as a
+        double-quoted string of the language is."""
+        return self.literal('"' + body.replace('"', '\\"') + '"', 0)
 
     def interpolate(self, body: str, pattern: str, depth: int) -> str:
         out, last = [], 0
@@ -319,7 +330,7 @@ class _Program:
         paths = [self.value(a) for a in args]
         if kind == "delete":
             targets = paths if self.lang in ("perl", "ruby") else paths[:1]
-            if self.lang == "ruby" and args[0].strip()[:1] == "[":
+            if args[0].strip()[:1] in "[(":  # a list of paths: [a, b] or (a, b)
                 inner = _strip_brackets(args[0].strip()) or ""
                 targets = [self.value(a) for a in _split_top(inner, (","))]
             for p in targets:

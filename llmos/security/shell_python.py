@@ -52,6 +52,8 @@ _PATH_METHODS = {  # method of a path -> shell equivalent (the path is appended)
     "read_bytes": "cat --",
 }
 _MAX_DEPTH = 3
+# Methods whose result names the same path as the object (for judging, ~ is home already).
+_SAME_PATH = {"expanduser", "resolve", "absolute", "as_posix", "strip", "rstrip", "__str__"}
 
 
 def python_effects(code: str, depth: int = 0) -> list[tuple[str, bool]] | None:
@@ -193,6 +195,8 @@ class _Reader(ast.NodeVisitor):
             return "~"
         if func.endswith(".format") and isinstance(node.func, ast.Attribute):
             return re.sub(r"\{[^}]*\}", UNKNOWN, self.value(node.func.value, seen + 1))
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _SAME_PATH:
+            return self.value(node.func.value, seen + 1)  # Path('~').expanduser() and the like
         return UNKNOWN
 
     def argv(self, node: ast.expr) -> list[str] | None:

@@ -377,6 +377,8 @@ class Analyzer(Walker):
         if path in call.state.scripts:
             self.note("fork-bomb", f"{arg.text} runs itself, without end")
             return
+        if lang not in (None, "shell", "python") and not call.state.files.remembers(path):
+            return  # a file already on disk in a language only read when written in the run
         known = call.state.files.read(path)
         if known is None or known.text is None or self.files_read >= self.MAX_FILES:
             return
@@ -384,6 +386,8 @@ class Analyzer(Walker):
         from llmos.security.shell_code import script_language  # only when a script runs
 
         lang = lang or script_language(known.text, path)
+        if known.origin == "disk" and lang not in ("shell", "python"):
+            return
         state = (
             call.state.inside(what, outer=call.text)
             if same_shell
