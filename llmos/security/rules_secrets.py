@@ -206,8 +206,11 @@ def copies_home(cmd: Command, sources: Iterable[str], zones: Zones) -> Decision 
 
 def secret_env(cmd: Command, zones: Zones) -> Decision | None:
     operands = positionals(cmd.args)
-    if cmd.name == "env":
-        dumps = all("=" in o for o in operands)
+    if cmd.name == "env":  # env alone, or with only NAME=value assignments, prints them all
+        split = any(
+            a in ("-S", "--split-string") or a.startswith("--split-string=") for a in cmd.args
+        )
+        dumps = not split and all(re.match(r"[A-Za-z_][A-Za-z0-9_]*=", o) for o in operands)
     elif cmd.name == "ps":  # BSD-style e: every process's environment
         dumps = any(re.fullmatch(r"[a-zA-Z]*e[a-zA-Z]*", a) for a in cmd.args)
     elif cmd.name in ("export", "declare", "typeset"):

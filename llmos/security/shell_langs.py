@@ -151,6 +151,12 @@ class _Program:
         self.lang = lang
         self.code = code
         self.values = _assignments(lang, code)
+        # loop variables over a literal list: each call using one is read once per item
+        self.lists = {
+            name: items
+            for name, expr in self.values.items()
+            if (items := _list_items(expr.strip())) is not None
+        }
         self.out: list[tuple[str, bool]] = []
 
     # -- values ------------------------------------------------------------------------------
@@ -257,7 +263,13 @@ class _Program:
             args = _arguments(code, m.end(), paren=m.group(0).rstrip().endswith("("))
             if not args:
                 continue
-            self.effect(kind, args)
+            looped = next((n for n in self.lists if re.search(rf"(?<![\w]){n}\b", args[0])), None)
+            if looped is None:
+                self.effect(kind, args)
+                continue
+            for item in self.lists[looped][:8]:
+                self.values[looped] = item
+                self.effect(kind, args)
         if lang == "node" and re.search(r"\bzx\b|Bun\.\$", code):  # $`cmd`: a shell command
             for m in re.finditer(r"(?<![\w$])(?:Bun\.)?\$(`(?:[^`\\]|\\.)*`)", code):
                 self.out.append((self.literal(m.group(1), 0), False))
@@ -379,6 +391,17 @@ def _balance(text: str) -> int:
     return depth
 
 
+def _list_items(expr: str) -> list[str] | None:
+    """The items of a list literal (``[a, b]``, ``(a, b)``, ``%w[a b]``, ``qw(a b)``)."""
+    if expr.startswith("qw"):
+        body = re.fullmatch(r"qw\s*[(\[{/](.*)[)\]}/]", expr, re.S)
+        return [repr(w) for w in body.group(1).split()] if body else None
+    inner = _strip_brackets(expr)
+    if inner is None or not (expr.startswith("[") or expr.startswith("%w") or "," in inner):
+        return None
+    return [item for item in _split_top(inner, (",")) if item.strip()]
+
+
 def _octal(mode: str) -> str:
     if re.fullmatch(r"0o?[0-7]{3,4}", mode):
         return mode.replace("o", "")
@@ -427,10 +450,11 @@ def _assignments(lang: str, code: str) -> dict[str, str]:
 
 
 _LOOPS = {
-    "ruby": (r"(?P<of>[\w.:]+(?:\((?:[^()]|\([^()]*\))*\)|\[[^\[\]]*\])?)"
+    "ruby": (r"(?P<of>\[[^\[\]]*\]|%w\[[^\]]*\]"
+             r"|[\w.:]+(?:\((?:[^()]|\([^()]*\))*\)|\[[^\[\]]*\])?)"
              r"\.(?:each|each_entry|map|select)\s*(?:do|\{)\s*\|\s*(?P<var>\w+)\s*\|",),
-    "node": (r"(?P<of>[\w.$]+(?:\([^()]*(?:\([^()]*\))?[^()]*\))?)\.(?:forEach|map|filter)"
-             r"\(\s*(?:async\s*)?\(?\s*(?P<var>\w+)\s*\)?\s*=>",
+    "node": (r"(?P<of>\[[^\[\]]*\]|[\w.$]+(?:\([^()]*(?:\([^()]*\))?[^()]*\))?)"
+             r"\.(?:forEach|map|filter)\(\s*(?:async\s*)?\(?\s*(?P<var>\w+)\s*\)?\s*=>",
              r"for\s*\(\s*(?:const|let|var)\s+(?P<var>\w+)\s+of\s+(?P<of>[^)]+)\)"),
     "perl": (r"for(?:each)?\s+my\s+\$(?P<var>\w+)\s*\((?P<of>(?:[^()]|\([^()]*\))*)\)",),
     "php": (r"foreach\s*\((?P<of>.+?)\s+as\s+\$(?P<var>\w+)\s*\)",),

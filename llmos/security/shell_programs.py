@@ -16,6 +16,7 @@ every program that runs a command string is a shell, and that string is analysed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -478,6 +479,11 @@ def _meta_commands(a: Analyzer, pattern: re.Pattern[str], text: str, call: Call,
         command = next((g for g in m.groups() if g), "")
         if command.strip():
             _shell(a, command, call, what)
+        if what == "sqlite3":  # dot-commands take quoted arguments: read them unquoted too
+            with contextlib.suppress(ValueError):
+                unquoted = " ".join(shlex.split(command))
+                if unquoted != command and unquoted.strip():
+                    _shell(a, unquoted, call, what)
 
 
 def database_shell(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:

@@ -102,7 +102,14 @@ class _Reader(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_For(self, node: ast.For) -> None:
-        # A loop variable stands for what it iterates over (a glob stays a glob).
+        # A loop variable stands for what it iterates over (a glob stays a glob); over a
+        # literal list, the body is read once per item.
+        if isinstance(node.target, ast.Name) and isinstance(node.iter, ast.List | ast.Tuple):
+            for item in node.iter.elts[:8]:
+                self.values[node.target.id] = item
+                for statement in node.body:
+                    self.visit(statement)
+            return
         if isinstance(node.target, ast.Name):
             self.values[node.target.id] = node.iter
         self.generic_visit(node)

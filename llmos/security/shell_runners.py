@@ -713,14 +713,18 @@ class Analyzer(Walker):
     def find(self, name: str, args: list[Arg], call: Call) -> None:
         texts = [a.text for a in args]
         roots = find_roots(texts)
+        # {} stands for the entries under each root, named as the -name tests say
+        names = [texts[k + 1] for k, t in enumerate(texts[:-1]) if t in ("-name", "-iname")]
+        leaf = names[0] if len(names) == 1 and "/" not in names[0] else "*"
         for k, t in enumerate(texts):
             if t in ("-exec", "-execdir", "-ok", "-okdir"):
                 end = k + 1
                 while end < len(texts) and texts[end] not in (";", "+"):
                     end += 1
                 template = args[k + 1 : end]
-                if template:  # {} stands for entries under each root
-                    items = [Arg(os.path.join(r, "*")) for r in roots]
+                if template:
+                    below = "*" if leaf == "*" else os.path.join("*", leaf)
+                    items = [Arg(os.path.join(r, below)) for r in roots]
                     self.spawn(template, items, "{}", call, "find", shell=False)
 
     def interpreter(self, name: str, args: list[Arg], call: Call) -> None:
