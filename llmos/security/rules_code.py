@@ -84,6 +84,12 @@ _ENV_READ = LazyRegex(  # a secret variable read, or the whole environment print
     r"|\b(str|repr|json\.dumps|JSON\.stringify|\.write|\.send|\.post|pprint)\s*\(\s*"
     r"(dict\s*\(\s*)?(os\.environ|process\.env)\s*\)?\s*[),]"
 )
+# The environment iterated over, in a program that prints or sends what it finds.
+_ENV_ITERATED = LazyRegex(
+    r"(os\.environ|process\.env|\bENV)\.(items|values|keys|each|each_pair|entries)\b"
+    r"|Object\.(entries|values)\(\s*process\.env|\bfor\s+\w+(\s*,\s*\w+)?\s+in\s+os\.environ"
+)
+_OUTPUT = LazyRegex(r"\bprint|\bputs\b|\bp\s|console\.|\.write|json\.dump|\bsend|\bpost\(|urlopen")
 # A one-liner that is nothing but the environment (``node -p process.env``).
 _ENV_ALONE = LazyRegex(r"\s*(process\.env|ENV|ENV\.to_h|%ENV|os\.environ|getenv\(\s*\))\s*;?\s*")
 _FETCH = LazyRegex(
@@ -111,7 +117,8 @@ def inline_code(cmd: Command, zones: Zones) -> Decision | None:
                 f"The {lang} one-liner decodes hidden text and executes it. Run the decoded "
                 "commands directly, as plain text, so they can be checked.",
             )
-        if _ENV_READ.search(code) or _ENV_ALONE.fullmatch(code):
+        iterated = _ENV_ITERATED.search(code) is not None and _OUTPUT.search(code) is not None
+        if _ENV_READ.search(code) or _ENV_ALONE.fullmatch(code) or iterated:
             return deny(
                 "secret-env",
                 f"The {lang} one-liner reads secret environment variables or prints the whole "

@@ -56,7 +56,6 @@ _TOKEN_PRINTERS = {  # command -> pattern of the arguments that print or export 
     "keepassxc-cli": r"\b(show|export|clip)\b",
     "1password": r"\b(read|item get)\b",
     "doctl": r"\bauth token\b",
-    "heroku": r"\bauth:token\b",
     "vault": r"\b(read|kv get|token create|print token)\b",
     "gpg": r"--export-secret-(sub)?keys?\b|--export-ssh-key\b.*--secret",
     "gpg2": r"--export-secret-(sub)?keys?\b",
@@ -76,6 +75,20 @@ _TOKEN_PRINTERS = {  # command -> pattern of the arguments that print or export 
     "cf": r"\boauth-token\b",
     "kinit": r"^$^",
     "wg": r"\bshow\b.*\bprivate-key\b|\bshowconf\b",
+    # secret managers and platforms that hand out what they store
+    "doppler": r"\bsecrets\b.*\b(download|get)\b|^secrets$",
+    "infisical": r"\bexport\b|\bsecrets\b.*\bget\b",
+    "chamber": r"\b(read|export)\b",
+    "sops": r"(^|\s)(-d|--decrypt|exec-env|exec-file)\b",
+    "heroku": r"\bauth:token\b|\bconfig(?!:(set|unset|add|remove))\b",
+    "bws": r"\bsecret\s+(get|list)\b",
+    "akeyless": r"\bget-secret-value\b",
+    "teller": r"\b(show|env|export|yaml|json)\b",
+    "berglas": r"\baccess\b",
+    "railway": r"\bvariables\b(?!.*--set)",
+    "netlify": r"\benv:(get|list|export)\b",
+    "vercel": r"\benv\s+(ls|list)\b.*--decrypt",
+    "flyctl": r"\bssh\s+console\b.*\benv\b",
 }
 # Private files that are credentials wherever they are (for paths only partly known).
 _SECRET_NAMES = LazyRegex(

@@ -638,7 +638,9 @@ class Analyzer(Walker):
         self.spawn(template, items, replace, call, "xargs", shell=False)
 
     def file_source(self, arg: Arg, call: Call) -> Source:
-        """What a command reads from the file `arg` names (xargs -a FILE)."""
+        """What a command reads from the file `arg` names (xargs -a FILE, or <(...))."""
+        if arg.source is not None:
+            return arg.source
         if UNKNOWN in arg.text or call.state.files is None:
             return Source("unknown")
         path = self.locate(arg.text, call.state)
