@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -77,13 +78,16 @@ def _row(name: str, times: list[float]) -> str:
 
 
 def _import_cost(runs: int = 7) -> float:
+    """Median time of `import llmos.security` in a fresh interpreter, with Python's bytecode
+    cache as a user has it (see timing.py); the first, untimed run writes the cache."""
     code = "import time; t = time.perf_counter(); import llmos.security; "
     code += "print(time.perf_counter() - t)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     samples = []
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    for _ in range(runs + 1):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         samples.append(float(out.stdout))
-    return statistics.median(samples)
+    return statistics.median(samples[1:])
 
 
 def main() -> None:
