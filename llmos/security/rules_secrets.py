@@ -73,7 +73,6 @@ _TOKEN_PRINTERS = {  # command -> pattern of the arguments that print or export 
     "docker-credential-pass": r"\bget\b",
     "docker-credential-secretservice": r"\bget\b",
     "cf": r"\boauth-token\b",
-    "kinit": r"^$^",
     "wg": r"\bshow\b.*\bprivate-key\b|\bshowconf\b",
     # secret managers and platforms that hand out what they store
     "doppler": r"\bsecrets\b.*\b(download|get)\b|^secrets$",

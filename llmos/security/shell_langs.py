@@ -9,14 +9,13 @@ Values are followed, not only literals: string literals with their interpolation
 ``..``), variables assigned earlier in the program, the home folder however it is asked for
 (``Dir.home``, ``$ENV{HOME}``, ``os.homedir()``, ``process.env.HOME``, ``getenv("HOME")``),
 path joins and expansions (``path.join``, ``File.join``, ``File.expand_path``, ``catfile``),
-globs, and argv lists. What only the run knows becomes `UNKNOWN` (a command whose name is
-unknown is then asked about, never allowed).
+globs, loop variables (a literal list read item by item) and argv lists. What only the run
+knows becomes `UNKNOWN` (a command whose name is unknown is then asked about, never allowed).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 
 from llmos.security.shell_python import quote
 from llmos.security.shell_types import UNKNOWN
@@ -40,7 +39,7 @@ _CWD = {
     "ruby": r"Dir\.pwd|Dir\.getwd|__dir__",
     "perl": r"getcwd\(\s*\)|cwd\(\s*\)|Cwd::\w+\(\s*\)",
     "php": r"getcwd\(\s*\)|__DIR__",
-    "lua": r"$^",
+    "lua": r"(?!)",  # Lua has no working-folder call
 }
 _ENV_VAR = {
     "node": r"process\.env(?:\.(\w+)|\[\s*['\"](\w+)['\"]\s*\])",
@@ -612,7 +611,3 @@ def _join(parts: list[str]) -> str:
         else:
             out = out.rstrip("/") + "/" + part if out else part
     return out
-
-
-def shell_words(words: list[str]) -> str:
-    return " ".join(shlex.quote(w) for w in words)
