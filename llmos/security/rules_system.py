@@ -10,16 +10,10 @@ import re
 from llmos.security.decision import Decision, deny
 from llmos.security.lazy_regex import LazyRegex
 from llmos.security.rule_kit import applies_to, flag, positionals, words
+from llmos.security.shell_tables import CRITICAL
 from llmos.security.shell_types import UNKNOWN, Command
 from llmos.security.verdicts import container_escape, disk_wipe, history_tampering, setuid
 from llmos.security.zones import Zones, shown, target
-
-# Processes whose end takes the machine or the user's session down with them.
-CRITICAL = words(
-    "init systemd sshd sshd-session login agetty getty Xorg Xwayland gnome-shell plasmashell "
-    "kwin_x11 kwin_wayland gdm gdm3 lightdm sddm dbus-daemon systemd-logind launchd "
-    "WindowServer loginwindow Finder kernel_task bash zsh sh fish dash"
-)
 
 
 @applies_to("kill killall killall5 pkill skill slay")

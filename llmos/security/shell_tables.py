@@ -315,6 +315,12 @@ def find_roots(texts: list[str]) -> list[str]:
 # ------------------------------------------------ process lists and endless output (kill-all,
 # fork bombs): what a pipeline stage does to the lines it is given
 
+# Processes whose end takes the machine or the user's session down with them.
+CRITICAL = words(
+    "init systemd sshd sshd-session login agetty getty Xorg Xwayland gnome-shell plasmashell "
+    "kwin_x11 kwin_wayland gdm gdm3 lightdm sddm dbus-daemon systemd-logind launchd "
+    "WindowServer loginwindow Finder kernel_task bash zsh sh fish dash"
+)
 _PROCESS_SELECTORS = words(
     "-p --pid -q --quick-pid -C --ppid --sid -s -t --tty -g -G --group --Group q p"
 )
@@ -350,8 +356,6 @@ def lists_every_process(name: str, texts: list[str]) -> bool:
     if name == "ps":
         return not any(t in _PROCESS_SELECTORS or t.startswith(("--pid=", "-p")) for t in texts)
     if name in ("pgrep", "pidof"):
-        from llmos.security.rules_system import CRITICAL  # the rules' own list
-
         names = {t.strip("^$") for t in texts if not t.startswith("-")}
         return (name == "pgrep" and matches_every_process(name, texts)) or bool(CRITICAL & names)
     return False
