@@ -6,10 +6,12 @@ Every command here is data: the guard decides on it, nothing is executed."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MODEL, Sandbox, run_llmos
 
 from llmos.kernel.approval import ApprovalRequest, Modify, Verdict
 from llmos.kernel.bus import EventBus
@@ -17,6 +19,7 @@ from llmos.kernel.run_context import RunContext
 from llmos.security import Decision, check_tool_call
 from llmos.security.guard import RunGuard
 from llmos.security.run_files import MAX_SCRIPT_BYTES, RunFiles
+from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 DANGEROUS = 'rm -rf "$HOME/decoy"\n'
 
@@ -257,3 +260,36 @@ def test_the_content_that_ran_is_what_counts_after_a_human_changed_it(workdir: P
     review, ran = asyncio.run(scenario())
     assert review.allowed and review.changed and review.policy.rule == "git-hooks"
     assert_denied_in(ran, "rm-protected-path", "pre-commit")
+
+
+def test_a_replayed_trace_is_refused_when_its_script_became_dangerous(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    """End to end: a learned trace writes a script and runs it; the trace file is edited so
+    the script deletes a decoy. Follower's preflight checks the steps in order through the
+    run's guard, which judges the run step by the content the write step will give the
+    script: the trace is refused before anything runs."""
+    goal = "Write greet.sh and run it"
+    scripted.script(
+        use_tool("Write", file_path="greet.sh", content="echo hello from greet\n"),
+        use_tool("Bash", command="sh greet.sh > greeting.txt"),
+        say("Done."),
+    )
+    learned = run_llmos(sandbox, "run", "--json", "--model", MODEL, goal, server=scripted)
+    assert learned.returncode == 0, learned.stderr
+    scripted.reset()
+    decoy = sandbox.home / "decoy"
+    decoy.mkdir()
+    trace = Path(json.loads(learned.stdout)["trace_path"])
+    trace.write_text(trace.read_text().replace("echo hello from greet", 'rm -rf \\"$HOME/decoy\\"'))
+    for path in sandbox.output.iterdir():
+        path.unlink()
+
+    proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", goal, server=scripted)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "refused"
+    assert "step 2 (Bash)" in summary["error"] and "In greet.sh" in summary["error"]
+    assert decoy.exists()
+    assert not (sandbox.output / "greet.sh").exists()  # refused whole: step 1 never ran
+    assert scripted.requests == []
