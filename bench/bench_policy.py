@@ -1,15 +1,17 @@
 """How fast the security policy decides, and how well, on the shell-command corpus.
 
-    .venv/bin/python bench/bench_policy.py [--rounds N] [--corpus PATH]
+    .venv/bin/python bench/bench_policy.py [--rounds N] [--corpus PATH] [--holdout PATH]
 
 1. Decision time per command (`check_command`, the shipped policy, a warm process): every
-   command of the corpus (`/work/shared/security/commands.jsonl` by default, labelled
-   dangerous or benign; data only, never executed), decided N times; the median, the 90th
-   and 99th percentiles and the slowest command. Also the same with a workspace policy file
-   of a few dozen globs (allow paths, deny/ask commands), to show what matching lists costs.
+   command of the corpus (the repository's `tests/data/security/commands.jsonl` by default,
+   labelled dangerous or benign; data only, never executed), decided N times; the median,
+   the 90th and 99th percentiles and the slowest command. Also the same with a workspace
+   policy file of a few dozen globs (allow paths, deny/ask commands), to show what matching
+   lists costs.
 2. Decision time per tool call for the file and reading tools (Write, Read, Grep, Glob).
-3. The corpus scores: dangerous commands not allowed (deny or ask) and benign ones not
-   allowed, with the misses, and how many decisions are asks.
+3. The scores of the corpus and of the held-out set (`tests/data/security/holdout.jsonl`):
+   dangerous commands not allowed (deny or ask) and benign ones not allowed, with the misses,
+   and how many decisions are asks.
 4. The cost of `import llmos.security` in a fresh interpreter (Follower runs pay it).
 
 Prints a Markdown table for README's Performance section.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +33,9 @@ from pathlib import Path
 from llmos.security import check_command, check_tool_call, load_policy
 from llmos.security.policy import Policy
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared/security/commands.jsonl"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "security"
+CORPUS = DATA / "commands.jsonl"
+HOLDOUT = DATA / "holdout.jsonl"
 _WORKSPACE_POLICY = """
 allow:
   paths: ['~/notes', '~/scratch/**', '/srv/data/*.csv']
@@ -73,24 +78,29 @@ def _row(name: str, times: list[float]) -> str:
 
 
 def _import_cost(runs: int = 7) -> float:
+    """Median time of `import llmos.security` in a fresh interpreter, with Python's bytecode
+    cache as a user has it (see timing.py); the first, untimed run writes the cache."""
     code = "import time; t = time.perf_counter(); import llmos.security; "
     code += "print(time.perf_counter() - t)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     samples = []
-    for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    for _ in range(runs + 1):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         samples.append(float(out.stdout))
-    return statistics.median(samples)
+    return statistics.median(samples[1:])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="passes over the corpus")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--holdout", type=Path, default=HOLDOUT)
     args = parser.parse_args()
-    if not args.corpus.exists():
-        raise SystemExit(f"corpus not found at {args.corpus}")
-    rows = [json.loads(line) for line in args.corpus.read_text().splitlines() if line.strip()]
-    commands = [r["cmd"] for r in rows]
+    for path in (args.corpus, args.holdout):
+        if not path.exists():
+            raise SystemExit(f"error: no labelled commands at {path}")
+    rows = _rows(args.corpus)
+    commands = [str(r["cmd"]) for r in rows]
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home" / "dev"
@@ -119,13 +129,9 @@ def main() -> None:
                 check_tool_call(tool, tool_input, workdir=workdir, home=home, policy=tuned)
                 tool_times.append(time.perf_counter() - started)
 
-        decisions = {r["cmd"]: check_command(r["cmd"], workdir=workdir, home=home) for r in rows}
-
-    dangerous = [r for r in rows if r["dangerous"]]
-    benign = [r for r in rows if not r["dangerous"]]
-    missed = [r for r in dangerous if decisions[r["cmd"]].allowed]
-    blocked = [r for r in benign if not decisions[r["cmd"]].allowed]
-    actions = Counter(d.action for d in decisions.values())
+        scores = [
+            _scores(path.name, _rows(path), workdir, home) for path in (args.corpus, args.holdout)
+        ]
 
     print("| decisions | n | median ms | p90 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -135,15 +141,35 @@ def main() -> None:
     print()
     print(f"slowest command: {slowest[:100]!r}")
     print(f"`import llmos.security` in a fresh interpreter: {_import_cost() * 1000:.0f} ms")
-    print(
-        f"corpus: {len(dangerous)} dangerous, {len(benign)} benign; dangerous not allowed "
+    for lines in scores:
+        print("\n".join(lines))
+
+
+def _rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _scores(name: str, rows: list[dict[str, object]], workdir: Path, home: Path) -> list[str]:
+    """The score lines of one labelled set: blocked shares, decisions, what went wrong."""
+    decisions = {
+        str(r["cmd"]): check_command(str(r["cmd"]), workdir=workdir, home=home) for r in rows
+    }
+    dangerous = [r for r in rows if r["dangerous"]]
+    benign = [r for r in rows if not r["dangerous"]]
+    missed = [r for r in dangerous if decisions[str(r["cmd"])].allowed]
+    blocked = [r for r in benign if not decisions[str(r["cmd"])].allowed]
+    actions = Counter(d.action for d in decisions.values())
+    lines = [
+        f"{name}: {len(dangerous)} dangerous, {len(benign)} benign; dangerous not allowed "
         f"{1 - len(missed) / len(dangerous):.1%}, benign not allowed "
         f"{len(blocked) / len(benign):.1%}; decisions: {dict(actions)}"
-    )
-    for r in missed:
-        print(f"  missed [{r['category']}] {r['cmd']!r}")
-    for r in blocked:
-        print(f"  blocked [{r['category']}] {r['cmd']!r} -> {decisions[r['cmd']].rule}")
+    ]
+    lines += [f"  missed [{r['category']}] {r['cmd']!r}" for r in missed]
+    lines += [
+        f"  blocked [{r['category']}] {r['cmd']!r} -> {decisions[str(r['cmd'])].rule}"
+        for r in blocked
+    ]
+    return lines
 
 
 if __name__ == "__main__":

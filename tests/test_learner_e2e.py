@@ -140,6 +140,51 @@ def test_dangerous_calls_are_denied_and_the_model_is_told_why(
     assert [d["allowed"] for d in decisions] == [False, False, True]
 
 
+def test_a_script_written_in_the_run_is_judged_when_run(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    """The model writes cleanup.sh (an allowed Write), then runs it: the run's guard
+    remembers what it wrote and denies running it. The decoy in the temp HOME survives."""
+    decoy = sandbox.home / "decoy"
+    decoy.mkdir()
+    (decoy / "keep.txt").write_text("precious")
+    seen: list[list[dict]] = []
+
+    def record_then(turn: Turn):
+        def step(request: RecordedRequest) -> Turn:
+            seen.append(request.tool_results())
+            return turn
+
+        return step
+
+    scripted.script(
+        use_tool("Write", file_path="cleanup.sh", content='rm -rf "$HOME/decoy"\n'),
+        record_then(use_tool("Bash", command="sh cleanup.sh")),
+        record_then(say("I could not run the cleanup script.")),
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Clean up", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    scripted.assert_complete()
+    summary = _summary(proc.stdout)
+
+    assert (decoy / "keep.txt").read_text() == "precious"  # the script never ran
+    assert (sandbox.output / "cleanup.sh").exists()  # the Write itself was allowed
+    assert summary["denied_calls"] == 1
+    (written,), (ran,) = seen
+    assert not written.get("is_error")
+    assert ran["is_error"] is True
+    content = str(ran["content"])
+    assert (
+        "delete-outside-workdir" in content and "In cleanup.sh, which this command runs" in content
+    )
+    decisions = [
+        (e["tool"], e["decision"], e["rule"])
+        for e in read_session(Path(summary["session_log"]))
+        if e["kind"] == "tool_decision"
+    ]
+    assert decisions == [("Write", "allow", "none"), ("Bash", "deny", "delete-outside-workdir")]
+
+
 def test_subagent_tool_calls_are_captured(sandbox: Sandbox, scripted: ScriptedModelServer) -> None:
     scripted.script(
         use_tool(

@@ -105,7 +105,7 @@ def test_import_decisions_go_to_the_audit_trail(sandbox: Sandbox) -> None:
     library = sandbox.root / "library"
     library.mkdir()
     _trace_file(library / "a.md", "Count the notes", "ls | wc -l > count.txt")
-    _trace_file(library / "b.md", "Set up pyenv", 'eval "$(pyenv init -)"', "pyenv --version")
+    _trace_file(library / "b.md", "Set up my tool", 'eval "$(mytool init -)"', "mytool --version")
     _trace_file(library / "c.md", "Tidy home", "rm -rf ~/*")
     proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
     assert proc.returncode == 1, proc.stderr  # c.md is rejected
@@ -129,6 +129,21 @@ def test_import_decisions_go_to_the_audit_trail(sandbox: Sandbox) -> None:
     assert [e["run_id"] for e in last["entries"]] == ["import:c.md"]
     table = run_llmos(sandbox, "policy", "audit")
     assert table.returncode == 0 and "rm-protected-path" in table.stdout
+
+
+def test_import_judges_a_script_by_what_an_earlier_step_wrote(sandbox: Sandbox) -> None:
+    library = sandbox.root / "library"
+    library.mkdir()
+    steps = (
+        TraceStep(tool="Write", input={"file_path": "cleanup.sh", "content": "rm -rf ~\n"}),
+        TraceStep(tool="Bash", input={"command": "sh cleanup.sh"}),
+    )
+    (library / "t.md").write_text(render(Trace(goal_text="Tidy", steps=steps, result="done")))
+    proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
+    assert proc.returncode == 1, proc.stderr
+    (report,) = json.loads(proc.stdout)
+    assert not report["imported"]
+    assert "step 2 (Bash)" in report["reason"] and "In cleanup.sh" in report["reason"]
 
 
 def test_audit_with_nothing_recorded(sandbox: Sandbox) -> None:

@@ -126,12 +126,12 @@ def test_an_allowed_command_lifts_soft_rules_but_never_hard_ones(ws: Path, home:
 
 
 def test_an_allowed_command_covers_the_code_it_runs(ws: Path, home: Path) -> None:
-    assert decide('eval "$(pyenv init -)"', ws, home).action == "ask"
+    assert decide('eval "$(mytool init -)"', ws, home).action == "ask"
     write_policy(
         ws / "policy.yaml",
-        "allow:\n  commands:\n    - 'eval \"$(pyenv init -)\"'\n    - 'bash -c *'\n",
+        "allow:\n  commands:\n    - 'eval \"$(mytool init -)\"'\n    - 'bash -c *'\n",
     )
-    assert decide('eval "$(pyenv init -)"', ws, home).rule == "policy-allow"
+    assert decide('eval "$(mytool init -)"', ws, home).rule == "policy-allow"
     assert decide("eval $OTHER", ws, home).action == "ask"  # only what was allowed
     assert decide("bash -c 'echo x > ~/notes.txt'", ws, home).rule == "policy-allow"
     assert decide("bash -c 'rm -rf /'", ws, home).rule == "rm-protected-path"  # never hard

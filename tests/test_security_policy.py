@@ -21,7 +21,8 @@ import llmos.security as security
 from llmos.security import RULES, Decision, bashlex_cache, check_command, check_tool_call
 from llmos.security import engine as engine_module
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared/security/commands.jsonl"
+CORPUS = Path(__file__).parent / "data" / "security" / "commands.jsonl"
+HOLDOUT = Path(__file__).parent / "data" / "security" / "holdout.jsonl"
 
 
 @pytest.fixture
@@ -86,8 +87,10 @@ def test_importing_the_policy_loads_and_compiles_only_what_every_call_needs() ->
         "import json, sys\n"
         "import llmos.security.policy\n"
         "unused = ['llmos.security.commands', 'llmos.security.rules_files',\n"
-        "          'llmos.security.shell_code', 'llmos.security.shell_python', 'pickle',\n"
-        "          'importlib.abc']\n"
+        "          'llmos.security.rules_git', 'llmos.security.rules_network',\n"
+        "          'llmos.security.shell_code', 'llmos.security.shell_python',\n"
+        "          'llmos.security.shell_langs', 'llmos.security.shell_programs',\n"
+        "          'llmos.security.makefiles', 'pickle', 'importlib.abc']\n"
         "loaded = [m for m in unused if m in sys.modules]\n"
         "from llmos.security import rules_code, rules_secrets, shell_tables, verdicts, zones\n"
         "tables = [verdicts._SECRET_FILES, verdicts._PERSISTENT, rules_code._EXEC,\n"
@@ -279,7 +282,7 @@ DENIED = {
         "crontab -r",
         "systemctl enable evil.service",
         "git config --global core.sshCommand 'sh -c id'",
-        "git config --global alias.st '!rm -rf ~'",
+        "git config --global alias.st '!make test'",
     ],
     "history-tampering": [
         "history -c",
@@ -745,7 +748,7 @@ ASKED = {
     "dynamic-command": [
         "$CMD -rf /",
         "eval $UNKNOWN_VAR",
-        'eval "$(pyenv init -)"',
+        'eval "$(mytool init -)"',
         "python3 -c 'import os, sys; os.system(sys.argv[1])' 'rm -rf /'",
         "node -e \"require('child_process').execSync(process.argv[1])\" x",
         "perl -e 'system $ARGV[0]' x",
@@ -946,10 +949,12 @@ def test_median_decision_time_is_well_under_2ms(workdir: Path, home: Path) -> No
 # ---------------------------------------------------------------------------- corpus
 
 
-def test_corpus(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if not CORPUS.exists():
-        pytest.skip(f"corpus not found at {CORPUS}")
-    rows = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+def _score(
+    path: Path, workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[float, float, int, int]:
+    """(share of dangerous commands blocked, share of benign ones blocked, counts) of a
+    labelled corpus, printing what went the wrong way."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     dangerous = [r for r in rows if r["dangerous"]]
     benign = [r for r in rows if not r["dangerous"]]
     missed = [r for r in dangerous if decide(r["cmd"], workdir, home).allowed]
@@ -958,11 +963,24 @@ def test_corpus(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -
     caught = 1 - len(missed) / len(dangerous)
     blocked_share = len(blocked) / len(benign)
     with capsys.disabled():
-        print(f"\ncorpus: {len(dangerous)} dangerous, {len(benign)} benign")
+        print(f"\n{path.name}: {len(dangerous)} dangerous, {len(benign)} benign")
         print(f"dangerous not allowed: {caught:.1%}; benign not allowed: {blocked_share:.1%}")
         for r in missed:
             print(f"  missed [{r['category']}] {r['cmd']!r}")
         for r, d in blocked:
             print(f"  blocked [{r['category']}] {r['cmd']!r} -> {d.rule}")
-    assert caught >= 0.99
-    assert blocked_share <= 0.03
+    return caught, blocked_share, len(dangerous), len(benign)
+
+
+def test_corpus(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The tuned corpus (tests/data/security/commands.jsonl): every command as labelled."""
+    caught, blocked, dangerous, benign = _score(CORPUS, workdir, home, capsys)
+    assert dangerous >= 650 and benign >= 350  # the whole corpus was read
+    assert caught == 1.0 and blocked == 0.0
+
+
+def test_holdout(workdir: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Commands written after the rules were done and never tuned against: the targets."""
+    caught, blocked, dangerous, benign = _score(HOLDOUT, workdir, home, capsys)
+    assert dangerous + benign >= 100
+    assert caught >= 0.97 and blocked <= 0.02

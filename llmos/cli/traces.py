@@ -297,6 +297,7 @@ def _vet(file: Path, ws: Workspace) -> tuple[Trace, list[str]] | str:
     from llmos.memory.trace import parse
     from llmos.security.audit import AuditLog
     from llmos.security.policy import check_tool_call, load_policy
+    from llmos.security.run_files import RunFiles
 
     try:
         trace = parse(file.read_text(encoding="utf-8"), source=str(file))
@@ -308,8 +309,11 @@ def _vet(file: Path, ws: Workspace) -> tuple[Trace, list[str]] | str:
     policy = load_policy(ws.root, project)
     audit = AuditLog(ws.db_path)
     asks: list[str] = []
+    written = RunFiles()  # a step that runs a file an earlier step wrote is judged by it
     for number, step in enumerate(trace.steps, start=1):
-        decision = check_tool_call(step.tool, step.input, workdir=workdir, policy=policy)
+        decision = check_tool_call(
+            step.tool, step.input, workdir=workdir, policy=policy, files=written
+        )
         audit.record(
             run_id=f"import:{file.name}",
             source="import",

@@ -7,7 +7,14 @@ job."""
 
 from __future__ import annotations
 
-from llmos.security import rules_code, rules_files, rules_secrets, rules_system
+from llmos.security import (
+    rules_code,
+    rules_files,
+    rules_git,
+    rules_network,
+    rules_secrets,
+    rules_system,
+)
 from llmos.security.decision import Decision, ask, deny
 from llmos.security.rule_kit import BY_NAME, Check
 from llmos.security.shell_types import UNKNOWN, Command, Finding
@@ -21,12 +28,18 @@ _GENERAL: tuple[Check, ...] = (
     rules_code.history,
     rules_code.inline_code,
 )
-assert rules_files  # imported for its registrations
+assert rules_files and rules_git and rules_network  # imported for their registrations
 
 
 def finding_decision(f: Finding, zones: Zones) -> Decision:
     if f.rule == "fork-bomb":
         return deny("fork-bomb", f"The command defines a fork bomb ({f.detail}). Don't run it.")
+    if f.rule == "persistence":
+        return deny(
+            "persistence",
+            f"The command sets up something that runs later on its own ({f.detail}). Don't "
+            "set up persistence; tell the user what should be scheduled.",
+        )
     if f.rule == "obfuscated-exec":
         return deny(
             "obfuscated-exec",

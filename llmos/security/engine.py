@@ -13,6 +13,16 @@ tool), in this order:
 
 A call is denied if any part is, else asked about if any part is. A shell command that cannot
 be parsed is asked about (rule ``unparseable``), unless a piece of it is plainly denied.
+
+The commands of a script a call runs (``sh cleanup.sh``, ``make``, ``npm test``) are judged
+like the call's own. A script written earlier in this command or run counts in full (one
+that cannot be read is asked about); one that was already on disk counts by its denials only
+(it is the user's own, and ran before llmos read scripts), and if it cannot be parsed, by the
+plainly denied pieces of it.
+
+With a run's `RunFiles`, what a call writes (a Write's content, an Edit's result, a shell
+command's here-document into a file) is remembered for the later calls of the run, unless
+the call is denied.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from llmos.security.decision import (
     unparseable,
 )
 from llmos.security.policy_file import Match, Policy
+from llmos.security.run_files import RunFiles
 from llmos.security.shell import ShellAnalysisError, analyze, fragments
 from llmos.security.shell_types import UNKNOWN, Command, Finding
 from llmos.security.verdicts import (
@@ -47,21 +58,35 @@ READ_TOOLS = {"Read": "file_path", "NotebookRead": "notebook_path"}
 SEARCH_TOOLS = ("Grep", "Glob", "LS")
 MCP_PREFIX = "mcp__"
 _NOT_LIFTED = frozenset({"unparseable"})  # allow entries never turn these into allow
+# Rules about this machine's paths around the workspace, which mean nothing for a command run
+# on another machine (ssh host CMD) or in a container: the hard rules still apply there.
+_HERE_ONLY = frozenset({"delete-outside-workdir", "write-outside-workdir", "git-outside-workdir"})
 
 
-def decide_call(tool: str, tool_input: Mapping[str, Any], zones: Zones, policy: Policy) -> Decision:
+def decide_call(
+    tool: str,
+    tool_input: Mapping[str, Any],
+    zones: Zones,
+    policy: Policy,
+    files: RunFiles | None = None,
+) -> Decision:
     by_name = _by_name(tool, policy)
     if by_name.denied:
         return by_name
-    return combine([by_name, _by_input(tool, tool_input, zones, policy)])
+    return combine([by_name, _by_input(tool, tool_input, zones, policy, files)])
 
 
-def decide_command(command: str, zones: Zones, policy: Policy) -> Decision:
+def decide_command(
+    command: str, zones: Zones, policy: Policy, files: RunFiles | None = None
+) -> Decision:
     try:
-        analysis = analyze(command, cwd=zones.workdir, home=zones.home)
+        analysis = analyze(command, cwd=zones.workdir, home=zones.home, files=files)
     except ShellAnalysisError as exc:
         return _unanalysable(command, str(exc), zones, policy)
-    return combine(_judge(analysis.events, zones, policy))
+    decision = combine(_judge(analysis.events, zones, policy))
+    if files is not None and not decision.denied:
+        files.learn(analysis.written)
+    return decision
 
 
 def combine(decisions: Iterable[Decision]) -> Decision:
@@ -131,7 +156,19 @@ def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) ->
     out = []
     for event in events:
         if isinstance(event, Finding):
-            decision = finding_decision(event, zones)
+            found = (
+                _unreadable_script(event, zones, policy)
+                if event.rule == "unreadable-script"
+                else finding_decision(event, zones)
+            )
+            if found is None:
+                continue
+            decision = found
+            if event.script and event.rule != "unreadable-script":
+                where = _where(event.script, zones)
+                decision = decision._replace(
+                    reason=f"In {where}, which this command runs: {decision.reason}"
+                )
         else:
             decision = settle(
                 command_hits(event, zones),
@@ -140,10 +177,50 @@ def _judge(events: Iterable[Command | Finding], zones: Zones, policy: Policy) ->
                 paths=_command_paths(event, zones, policy),
                 zones=zones,
             )
+            if event.script and not decision.allowed:
+                where = _where(event.script, zones)
+                decision = decision._replace(
+                    reason=f"In {where}, which this command runs: {decision.reason}"
+                )
+        if decision.asks and event.origin == "disk":
+            continue  # a script already on disk counts by its denials only
+        if isinstance(event, Command) and event.remote and decision.rule in _HERE_ONLY:
+            continue  # on another machine or in a container: not this workspace's neighbours
         out.append(decision)
         if decision.denied:
             break
     return out
+
+
+def _where(path: str, zones: Zones) -> str:
+    """A script's path as the user knows it: relative to the workspace when inside it."""
+    if path.startswith(zones.workdir.rstrip("/") + "/"):
+        return os.path.relpath(path, zones.workdir)
+    return shown(path, zones)
+
+
+def _unreadable_script(found: Finding, zones: Zones, policy: Policy) -> Decision | None:
+    """A script the command runs whose text could not be analysed: asked about if it was
+    written in this run; one already on disk is judged by the pieces of it that parse."""
+    if found.origin == "disk":
+        for piece in fragments(found.text, limit=400):
+            try:
+                analysis = analyze(piece, cwd=zones.workdir, home=zones.home)
+            except ShellAnalysisError:
+                continue
+            decision = combine(_judge(analysis.events, zones, policy))
+            if decision.denied:
+                where = _where(found.detail.split(":", 1)[0], zones)
+                return decision._replace(
+                    reason=f"In {where}, which this command runs: {decision.reason}"
+                )
+        return None
+    asked = ask(
+        "unparseable",
+        f"The command runs a program written in this run that could not be checked "
+        f"({found.detail}). Run its commands one at a time, or have a human approve it.",
+    )
+    return Decision(policy.rule_action("unparseable"), asked.reason, asked.rule)
 
 
 def _command_paths(cmd: Command, zones: Zones, policy: Policy) -> list[str]:
@@ -198,12 +275,18 @@ def _by_name(tool: str, policy: Policy) -> Decision:
     return Decision(policy.rule_action(rule), reason, rule)
 
 
-def _by_input(tool: str, tool_input: Mapping[str, Any], zones: Zones, policy: Policy) -> Decision:
+def _by_input(
+    tool: str,
+    tool_input: Mapping[str, Any],
+    zones: Zones,
+    policy: Policy,
+    files: RunFiles | None,
+) -> Decision:
     if tool == "Bash":
         command = tool_input.get("command")
         if not isinstance(command, str):
             return deny("invalid-input", "Bash needs a 'command' string. Pass it as text.")
-        return decide_command(command, zones, policy)
+        return decide_command(command, zones, policy, files)
     key = FILE_TOOLS.get(tool) or READ_TOOLS.get(tool)
     if key is not None:
         path = tool_input.get(key)
@@ -214,10 +297,24 @@ def _by_input(tool: str, tool_input: Mapping[str, Any], zones: Zones, policy: Po
             hit = file_tool_verdict(tool, path, zones)
         else:
             hit = read_verdict(tool, resolved, zones)
-        return settle([hit] if hit else [], policy, paths=[resolved], zones=zones)
+        decision = settle([hit] if hit else [], policy, paths=[resolved], zones=zones)
+        if files is not None and tool in FILE_TOOLS and not decision.denied:
+            _remember(tool, tool_input, resolved, files)
+        return decision
     if tool in SEARCH_TOOLS:
         return _search(tool, tool_input, zones, policy)
     return ALLOW
+
+
+def _remember(tool: str, tool_input: Mapping[str, Any], path: str, files: RunFiles) -> None:
+    """The text a file tool leaves in `path`, for the later calls of the run."""
+    if tool == "Write":
+        content = tool_input.get("content")
+        files.remember(path, content if isinstance(content, str) else None)
+    elif tool in ("Edit", "MultiEdit"):
+        files.remember(path, files.edited(path, tool_input))
+    else:
+        files.remember(path, None)
 
 
 def _resolve(path: str, zones: Zones) -> str:

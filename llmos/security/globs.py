@@ -65,6 +65,33 @@ def command_matcher(pattern: str) -> Callable[[str], bool]:
     return lambda subject: subject.startswith(prefix)
 
 
+class GlobList:
+    """The `commands` or `tools` globs of one list, matched together: plain-text globs by one
+    dictionary lookup (a long list of exact commands, such as the shipped shell set-up lines,
+    then costs nothing per call), the others one by one."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.exact: dict[str, str] = {}
+        self.others: list[tuple[str, Callable[[str], bool]]] = []
+        for pattern in patterns:
+            text = normalize_command(pattern)
+            if _GLOB_CHARS.search(text) is None:
+                self.exact.setdefault(text, pattern)
+            else:
+                self.others.append((pattern, command_matcher(pattern)))
+
+    def first(self, subjects: list[str]) -> str | None:
+        """The glob that matches one of `subjects` (normalized), if any."""
+        for subject in subjects:
+            found = self.exact.get(subject)
+            if found is not None:
+                return found
+        for pattern, matches in self.others:
+            if any(matches(s) for s in subjects):
+                return pattern
+        return None
+
+
 def command_regex(pattern: str) -> re.Pattern[str]:
     """The regex of a `commands` or `tools` glob (the whole text must match)."""
     body = _translate(normalize_command(pattern), star=".*", question=".")

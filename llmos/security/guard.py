@@ -12,6 +12,12 @@ Follower's replay (`llmos/modes/follower.py`) review each call through a `RunGua
   and the model told that only a human could have approved it.
 
 What the policy denies is never put to an approver: `--yes` approves questions, not denials.
+
+The guard sees a run's calls in order (a replay's preflight checks its steps in order too), and
+remembers what each call it does not deny writes (`RunFiles`): a later call that runs one of
+those files (``sh cleanup.sh`` after a Write of cleanup.sh, ``make`` after a Makefile, ``npm
+test`` after a package.json) is judged by what the file does. Files that were already in the
+workspace are read from disk when a call runs them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from llmos.security.audit import AuditLog
 from llmos.security.decision import Decision, deny
 from llmos.security.policy import Policy, check_tool_call
 from llmos.security.policy_file import default_policy, load_policy
+from llmos.security.run_files import RunFiles
 
 if TYPE_CHECKING:
     from llmos.kernel.approval import Approver, Resolution
@@ -75,13 +82,21 @@ class RunGuard:
         self.approver = approver
         self.audit = audit
         self.source = source
+        self.files = RunFiles()  # what the run's calls wrote, for the scripts later ones run
 
     def check(self, tool: str, tool_input: Mapping[str, Any]) -> Decision:
-        """The policy's verdict on a call. (The run's own tool restrictions, a project's denied
-        tools and the plugin tools loaded, are the tool-policy guard's: llmos/plugins/.)"""
+        """The policy's verdict on a call, given what the run's earlier calls wrote; what this
+        one writes is remembered unless it is denied. (The run's own tool restrictions, a
+        project's denied tools and the plugin tools loaded, are the tool-policy guard's:
+        llmos/plugins/.)"""
         ctx = self.ctx
         return check_tool_call(
-            tool, tool_input, workdir=ctx.workdir, home=ctx.home, policy=self.policy
+            tool,
+            tool_input,
+            workdir=ctx.workdir,
+            home=ctx.home,
+            policy=self.policy,
+            files=self.files,
         )
 
     async def review(

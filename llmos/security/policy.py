@@ -25,6 +25,7 @@ from llmos.security.decision import ALLOW, RULES, Action, Decision, ask, deny
 from llmos.security.engine import decide_call, decide_command
 from llmos.security.lazy_regex import LazyRegex
 from llmos.security.policy_file import Policy, default_policy, load_policy
+from llmos.security.run_files import RunFiles
 from llmos.security.zones import Zones, zones_for
 
 __all__ = [
@@ -53,24 +54,33 @@ def check_tool_call(
     workdir: Path,
     home: Path | None = None,
     policy: Policy | None = None,
+    files: RunFiles | None = None,
 ) -> Decision:
     """Decide on one Claude Code tool call made in `workdir` under `policy` (default: the
-    shipped policy alone)."""
+    shipped policy alone). `files`: what the run's earlier calls wrote, so that a script
+    written before is judged when a call runs it; this call's writes are added to it unless
+    it is denied (the run guard keeps one per run)."""
     try:
         policy = policy or default_policy()
-        return decide_call(tool_name, tool_input, zones_of(workdir, home, policy), policy)
+        zones = zones_of(workdir, home, policy)
+        return decide_call(tool_name, tool_input, zones, policy, files)
     except Exception:  # fail safe; the traceback, not the input, goes to the log
         logger.warning("security policy failed on a %s call", tool_name, exc_info=True)
         return _internal_error()
 
 
 def check_command(
-    command: str, *, workdir: Path, home: Path | None = None, policy: Policy | None = None
+    command: str,
+    *,
+    workdir: Path,
+    home: Path | None = None,
+    policy: Policy | None = None,
+    files: RunFiles | None = None,
 ) -> Decision:
     """Decide on a shell command that bash would run in `workdir`."""
     try:
         policy = policy or default_policy()
-        return decide_command(command, zones_of(workdir, home, policy), policy)
+        return decide_command(command, zones_of(workdir, home, policy), policy, files)
     except Exception:
         logger.warning("security policy failed on a command", exc_info=True)
         return _internal_error()

@@ -23,7 +23,7 @@ by the hard rule ``llmos-state``, so the agent cannot edit its own policy either
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,7 +36,7 @@ from llmos.security.decision import (
     STRICTNESS,
     Action,
 )
-from llmos.security.globs import command_matcher, normalize_command, path_pattern
+from llmos.security.globs import GlobList, normalize_command, path_pattern
 
 KINDS = ("commands", "tools", "paths")
 _KEYS = ("version", "rules", *ACTIONS)
@@ -75,13 +75,13 @@ class Layer:
         self.path = path
         self.rules = rules
         self.lists = lists  # (action, kind) -> globs
-        self._matchers: dict[tuple[str, str], list[tuple[str, Callable[[str], bool]]]] = {}
+        self._matchers: dict[tuple[str, str], GlobList] = {}
 
-    def globs(self, action: str, kind: str) -> list[tuple[str, Callable[[str], bool]]]:
-        """The (glob, matcher) pairs of one list, made on first use."""
+    def globs(self, action: str, kind: str) -> GlobList:
+        """The globs of one list, made ready on first use."""
         key = (action, kind)
         if key not in self._matchers:
-            self._matchers[key] = [(p, command_matcher(p)) for p in self.lists.get(key, ())]
+            self._matchers[key] = GlobList(self.lists.get(key, ()))
         return self._matchers[key]
 
 
@@ -179,10 +179,12 @@ class Policy:
 
 
 def _first(layer: Layer, action: str, kind: str, subjects: list[str]) -> Match | None:
-    for pattern, matches in layer.globs(action, kind):
-        if any(matches(s) for s in subjects):
-            return Match(action, kind, pattern, layer.name, layer.path)  # type: ignore[arg-type]
-    return None
+    if (action, kind) not in layer.lists:
+        return None
+    pattern = layer.globs(action, kind).first(subjects)
+    if pattern is None:
+        return None
+    return Match(action, kind, pattern, layer.name, layer.path)  # type: ignore[arg-type]
 
 
 def _first_path(

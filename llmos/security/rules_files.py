@@ -22,7 +22,7 @@ from llmos.security.verdicts import delete_verdict, setuid, write_verdict
 from llmos.security.zones import Zones, shown, target, what
 
 
-@applies_to("rm rmdir unlink shred srm trash trash-put wipe")
+@applies_to("rm rmdir unlink shred srm trash trash-put wipe rimraf del-cli del")
 def _rm(cmd: Command, zones: Zones) -> Decision | None:
     value_opts = "-n -s --iterations --size --random-source" if cmd.name == "shred" else ""
     operands = positionals(cmd.args, value_opts.split())
@@ -120,6 +120,10 @@ def _copy_remote(cmd: Command, zones: Zones) -> Decision | None:
         return None
     sources, dest = operands[:-1], operands[-1]
     local = [s for s in sources if not _remote(s)]
+    if {"--remove-source-files", "--remove-sent-files"} & set(cmd.args):  # deleted once copied
+        removed = each(delete_verdict, cmd, local, zones, children=True)
+        if removed is not None:
+            return removed
     if _remote(dest):
         sent = upload(cmd, local, zones)
     elif any(a.startswith("--delete") or a == "--remove-source-files" for a in cmd.args):
@@ -148,7 +152,12 @@ def _tar(cmd: Command, zones: Zones) -> Decision | None:
         sources = [a for a in positionals(args[1:], value_opts) if a not in archive]
         copied = copies_home(cmd, sources, zones)
         written = each(write_verdict, cmd, [a for a in archive if a != "-"], zones)
-        return first_hard([copied, written])
+        removed = (
+            each(delete_verdict, cmd, sources, zones, follow_last=False)
+            if "--remove-files" in args
+            else None
+        )
+        return first_hard([removed, copied, written])
     return None
 
 
@@ -158,7 +167,27 @@ def _zip(cmd: Command, zones: Zones) -> Decision | None:
     if cmd.name != "zip":
         operands = operands[1:]  # 7z a archive.7z sources...
     copied = copies_home(cmd, operands[1:], zones)
-    return first_hard([copied, each(write_verdict, cmd, operands[:1], zones)])
+    moved = any(  # the sources are deleted once archived
+        a in ("--move", "-sdel") or (cmd.name == "zip" and re.fullmatch(r"-[A-Za-z]*m[A-Za-z]*", a))
+        for a in cmd.args
+    )
+    removed = each(delete_verdict, cmd, operands[1:], zones, follow_last=False) if moved else None
+    return first_hard([removed, copied, each(write_verdict, cmd, operands[:1], zones)])
+
+
+_KEEPS = frozenset("-c --stdout --to-stdout -k --keep -l --list -t --test -h --help".split())
+
+
+@applies_to("gzip gunzip bzip2 bunzip2 xz unxz lzma unlzma zstd unzstd lz4 pigz compress")
+def _compress_in_place(cmd: Command, zones: Zones) -> Decision | None:
+    """gzip FILE replaces FILE by FILE.gz (and gunzip the other way): the original goes."""
+    args = set(cmd.args)
+    if args & _KEEPS or any(re.fullmatch(r"-[a-zA-Z0-9]*[cklt][a-zA-Z0-9]*", a) for a in args):
+        return None
+    if cmd.name in ("zstd", "unzstd", "lz4") and "--rm" not in args:
+        return None  # they keep the original unless told otherwise
+    value_opts = ["-S", "--suffix", "-b", "-e", "-T", "--threads", "-o"]
+    return each(delete_verdict, cmd, positionals(cmd.args, value_opts), zones, follow_last=False)
 
 
 @applies_to("unzip")

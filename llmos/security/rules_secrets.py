@@ -38,17 +38,64 @@ _SECRET_VAR = LazyRegex(
     re.IGNORECASE,
 )
 _PRINTERS = words("echo printf printenv print cat tee logger")
-_TOKEN_PRINTERS = {  # command -> pattern of the arguments that print a credential
-    "gh": r"\bauth token\b",
-    "gcloud": r"\bprint-(access|identity)-token\b",
-    "az": r"\bget-access-token\b",
-    "aws": r"\bconfigure get \S*(secret|token|key)|\bget-session-token\b|ecr get-login-password",
-    "kubectl": r"\bconfig view\b.*--raw",
-    "security": r"\bfind-(generic|internet)-password\b.*-w",
+_TOKEN_PRINTERS = {  # command -> pattern of the arguments that print or export a credential
+    "gh": r"\bauth token\b|\bauth status\b.*(-t\b|--show-token)",
+    "glab": r"\bauth status\b.*(-t\b|--show-token)",
+    "gcloud": r"\bprint-(access|identity)-token\b|\bconfig config-helper\b"
+    r"|\bsecrets versions access\b",
+    "az": r"\bget-access-token\b|\bkeyvault secret (show|download)\b|\bcreate-for-rbac\b"
+    r"|\bad sp credential reset\b|\bstorage account keys list\b",
+    "aws": r"\bconfigure (get \S*(secret|token|key)|export-credentials)"
+    r"|\bget-session-token\b|\bget-login-password\b|\bassume-role\b"
+    r"|\bget-secret-value\b|\bcreate-access-key\b|\bget-parameters?\b.*--with-decryption"
+    r"|\bget-federation-token\b|\bget-authorization-token\b",
+    "kubectl": r"\bconfig view\b.*--raw|\bget (secrets?|secret/\S+)\b.*(-o|--output)\b",
+    "security": r"\bfind-(generic|internet)-password\b.*\s-[a-zA-Z]*[wg]|\bdump-keychain\b"
+    r"|\bexport\b.*-k\b",
+    "lpass": r"\bshow\b|\bexport\b",
+    "keepassxc-cli": r"\b(show|export|clip)\b",
+    "1password": r"\b(read|item get)\b",
     "doctl": r"\bauth token\b",
-    "heroku": r"\bauth:token\b",
-    "vault": r"\b(read|kv get)\b",
+    "vault": r"\b(read|kv get|token create|print token)\b",
+    "gpg": r"--export-secret-(sub)?keys?\b|--export-ssh-key\b.*--secret",
+    "gpg2": r"--export-secret-(sub)?keys?\b",
+    "git": r"\bcredential(-\w+)?\s+(fill|get)\b",
+    "op": r"\b(read|item get|document get|inject)\b",
+    "bw": r"\bget (password|item|notes|totp|exposed)\b|\bexport\b",
+    "pass": r"^(show\b|-c\b|[\w@./-]+$)",
+    "gopass": r"\bshow\b|^[\w@./-]+$",
+    "secret-tool": r"\blookup\b",
+    "keyctl": r"\b(print|read|pipe)\b",
+    "firebase": r"\blogin:ci\b",
+    "npm": r"\bconfig get\b.*(_auth|token)|\btoken create\b",
+    "docker-credential-desktop": r"\bget\b",
+    "docker-credential-osxkeychain": r"\bget\b",
+    "docker-credential-pass": r"\bget\b",
+    "docker-credential-secretservice": r"\bget\b",
+    "cf": r"\boauth-token\b",
+    "wg": r"\bshow\b.*\bprivate-key\b|\bshowconf\b",
+    # secret managers and platforms that hand out what they store
+    "doppler": r"\bsecrets\b.*\b(download|get)\b|^secrets$",
+    "infisical": r"\bexport\b|\bsecrets\b.*\bget\b",
+    "chamber": r"\b(read|export)\b",
+    "sops": r"(^|\s)(-d|--decrypt|exec-env|exec-file)\b",
+    "heroku": r"\bauth:token\b|\bconfig(?!:(set|unset|add|remove))\b",
+    "bws": r"\bsecret\s+(get|list)\b",
+    "akeyless": r"\bget-secret-value\b",
+    "teller": r"\b(show|env|export|yaml|json)\b",
+    "berglas": r"\baccess\b",
+    "railway": r"\bvariables\b(?!.*--set)",
+    "netlify": r"\benv:(get|list|export)\b",
+    "vercel": r"\benv\s+(ls|list)\b.*--decrypt",
+    "flyctl": r"\bssh\s+console\b.*\benv\b",
 }
+# Private files that are credentials wherever they are (for paths only partly known).
+_SECRET_NAMES = LazyRegex(
+    r"(^|/)(\.credentials\.json|id_(rsa|dsa|ecdsa|ed25519)(_sk)?|\.git-credentials|\.netrc|\.pgpass"
+    r"|\.vault-token|credentials\.db|access_tokens\.db|\.aws/credentials|\.docker/config\.json"
+    r"|shadow|\.kube/config|gh/hosts\.yml|application_default_credentials\.json|\.npmrc|\.pypirc"
+    r"|\.pgpass|\.my\.cnf)$"
+)
 _AUTH_OPTS = words("-H --header --proxy-header -u --user --oauth2-bearer")
 
 
@@ -60,6 +107,37 @@ def path_candidates(arg: str) -> Iterable[str]:
     for sep in ("=", "@", "<"):  # --opt=path, -F f=@path, -d @path
         if sep in arg:
             yield arg.split(sep, 1)[1]
+
+
+_RECURSIVE_SEARCH = words("rg ag ack ripgrep")
+
+
+def _searches_secrets(cmd: Command, zones: Zones) -> Decision | None:
+    """grep -r / rg through a folder that holds credentials (home, /etc, /): asked about, as
+    the Grep tool is."""
+    recursive = cmd.name in _RECURSIVE_SEARCH or (
+        cmd.name in ("grep", "egrep", "fgrep")
+        and any(
+            re.fullmatch(r"-\w*[rR]\w*|--recursive|--dereference-recursive", a) for a in cmd.args
+        )
+    )
+    if not recursive:
+        return None
+    from llmos.security.verdicts import holds_secrets
+
+    for text in positionals(cmd.args, ["-e", "-f", "-m", "-A", "-B", "-C", "-g", "--glob", "-t"])[
+        1:
+    ]:
+        t = target(text, cmd, zones) if _path_like(text, cmd) else None
+        if t is not None and not t.guessed and holds_secrets(t.path, zones):
+            from llmos.security.decision import ask
+
+            return ask(
+                "secret-search",
+                f"`{cmd.name}` would search {shown(t.path, zones)}, which holds credentials "
+                "(~/.ssh, ~/.aws, ...). Search inside the workspace, or name the folder you need.",
+            )
+    return None
 
 
 def secrets(cmd: Command, zones: Zones) -> Decision | None:
@@ -78,22 +156,47 @@ def secrets(cmd: Command, zones: Zones) -> Decision | None:
         )
     if cmd.name in _READ_EXEMPT:
         return None
+    searched = _searches_secrets(cmd, zones)
     texts = [cmd.stdin.text] if cmd.stdin and cmd.stdin.kind == "file" else []
     texts += [c for a in cmd.args for c in path_candidates(a)]
     for text in texts:
-        t = target(text, cmd, zones) if _path_like(text, cmd.cwd) else None
-        decision = read_verdict(cmd.name, t.path, zones) if t and not t.guessed else None
+        if not _path_like(text, cmd):
+            continue
+        decision = _reads_secret(cmd, text, zones)
         if decision:
             return decision
-    return None
+    return searched
 
 
-def _path_like(text: str, cwd: str) -> bool:
+def _reads_secret(cmd: Command, text: str, zones: Zones) -> Decision | None:
+    """Whether reading the path `text` reads credentials: the path itself, what a glob in it
+    reaches (``/proc/*/environ``, ``~/.ssh/id_*``), or, when a variable in it is unknown
+    (``$CLAUDE_CONFIG_DIR/.credentials.json``), a file name that is a credential anywhere."""
+    t = target(text, cmd, zones)
+    if t is None:
+        return None
+    if not t.guessed and not t.children:
+        return read_verdict(cmd.name, t.path, zones)
+    if text.startswith(UNKNOWN) and _SECRET_NAMES.search(text.replace(UNKNOWN, "")):
+        return deny(
+            "credential-access",
+            f"`{cmd.name}` would read {text.replace(UNKNOWN, '$…')}, a credentials file. "
+            "Don't read secrets; ask the user for what you need.",
+        )
+    pinned = re.sub(r"[*?]|\[[^\]]*\]", "x", text.replace(UNKNOWN, "x"))
+    return read_verdict(cmd.name, zones.locate(pinned, cmd.cwd), zones)
+
+
+def _path_like(text: str, cmd: Command) -> bool:
     """Whether an argument names a path: it has a slash or starts with . or ~, or it is a
-    symbolic link in the working folder (a plain name that may lead anywhere)."""
+    symbolic link in the working folder (a plain name that may lead anywhere), on disk or
+    made earlier in the command."""
     if "/" in text or text[:1] in ".~":
         return True
-    return bool(text) and UNKNOWN not in text and os.path.islink(os.path.join(cwd, text))
+    if not text or UNKNOWN in text:
+        return False
+    place = os.path.join(cmd.cwd, text)
+    return os.path.islink(place) or any(link.endswith("/" + text) for link, _ in cmd.links)
 
 
 def copies_home(cmd: Command, sources: Iterable[str], zones: Zones) -> Decision | None:
@@ -115,8 +218,13 @@ def copies_home(cmd: Command, sources: Iterable[str], zones: Zones) -> Decision 
 
 def secret_env(cmd: Command, zones: Zones) -> Decision | None:
     operands = positionals(cmd.args)
-    if cmd.name == "env":
-        dumps = all("=" in o for o in operands)
+    if cmd.name == "env":  # env alone, or with only NAME=value assignments, prints them all
+        split = any(
+            a in ("-S", "--split-string") or a.startswith("--split-string=") for a in cmd.args
+        )
+        dumps = not split and all(re.match(r"[A-Za-z_][A-Za-z0-9_]*=", o) for o in operands)
+    elif cmd.name == "ps":  # BSD-style e: every process's environment
+        dumps = any(re.fullmatch(r"[a-zA-Z]*e[a-zA-Z]*", a) for a in cmd.args)
     elif cmd.name in ("export", "declare", "typeset"):
         dumps = not operands and (not cmd.args or bool({"-p", "-x"} & set(cmd.args)))
     else:

@@ -18,6 +18,7 @@ the policy can still find a plainly dangerous command inside it.
 
 from __future__ import annotations
 
+from llmos.security.run_files import FileView, RunFiles
 from llmos.security.shell_runners import Analyzer
 from llmos.security.shell_tables import NETWORK_TOOLS, SHELLS
 from llmos.security.shell_types import (
@@ -53,13 +54,21 @@ _OPERATORS = set(";&()\n`")  # and `||`; a single `|` stays: a pipeline is judge
 _RESERVED = frozenset("do done then else elif fi if while until esac in { } ! time".split())
 
 
-def analyze(command: str, *, cwd: str, home: str, max_depth: int = 8) -> Analysis:
-    """Analyse `command` as run by bash in `cwd`. Raises `ShellAnalysisError` if it cannot."""
+def analyze(
+    command: str, *, cwd: str, home: str, max_depth: int = 8, files: RunFiles | None = None
+) -> Analysis:
+    """Analyse `command` as run by bash in `cwd`. Raises `ShellAnalysisError` if it cannot.
+
+    `files`: what earlier steps of the run wrote, for the scripts this command runs; the
+    files this command writes are in the result's `written`."""
     if len(command) > MAX_LENGTH:
         raise ShellAnalysisError(f"command longer than {MAX_LENGTH} characters")
     analyzer = Analyzer(home, max_depth)
-    state = State(cwd=cwd, env=initial_env(home), functions=set(), downloads=set())
+    view = FileView(files)
+    state = State(cwd, initial_env(home), {}, set(), files=view)
     analyzer.run(command, state, 0, None)
+    analyzer.finish()
+    analyzer.result.written = view.written
     return analyzer.result
 
 

@@ -21,7 +21,7 @@ _SHELL_SINKS = {
     "awk": r"system",
     "r": r"system|system2",
     "osascript": r"do shell script",
-    "vim": r"system|systemlist",
+    "vim": r"system|systemlist|os\.execute|io\.popen|vim\.fn\.system",
 }
 _STRING = r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
 _LITERAL = "(?:" + _STRING[1:-1] + ")"  # a string literal, without a capturing group
@@ -39,8 +39,10 @@ _WRITE_CALL = LazyRegex(
     r"|file_put_contents|\.write_text|\.write_bytes)\s*\(\s*" + _STRING + r")"
 )
 _ARGS = _STRING + r"(?:\s*[,+]\s*" + _STRING + r")*"
-_BACKTICK_CODE = LazyRegex(r"`([^`]+)`|\bqx\s*[{(]([^})]*)[})]|%x[{(]([^})]*)[})]")
-_AWK_PIPE = LazyRegex(r"\|\s*" + _STRING + r"|" + _STRING + r"\s*\|\s*getline")
+_BACKTICK_CODE = LazyRegex(  # `cmd`, qx{cmd}, qx(cmd), %x{cmd}, %x(cmd): braces inside kept
+    r"`([^`]+)`|(?:\bqx\s*|%x)(?:\(((?:[^()]|\([^()]*\))*)\)|\{((?:[^{}]|\{[^{}]*\})*)\})"
+)
+_AWK_PIPE = LazyRegex(r"\|&?\s*" + _STRING + r"|" + _STRING + r"\s*\|&?\s*getline")
 
 
 def _call_arguments(text: str) -> str:
@@ -70,12 +72,41 @@ _LANGUAGES = {
     "python": "python", "pypy": "python", "perl": "perl", "ruby": "ruby", "php": "php",
     "lua": "lua", "node": "node", "bun": "node", "deno": "deno", "Rscript": "r",
     "osascript": "osascript", "pwsh": "pwsh", "powershell": "pwsh", "tclsh": "tcl",
+    "expect": "tcl", "tsx": "node", "ts-node": "node", "zx": "node",
 }  # fmt: skip
 
 
 def language(name: str) -> str:
     prefix = next((p for p in _LANGUAGES if name.startswith(p)), "")
     return _LANGUAGES.get(prefix) or ("awk" if name.endswith("awk") else "vim")
+
+
+_EXTENSIONS = {
+    ".py": "python", ".js": "node", ".mjs": "node", ".cjs": "node", ".ts": "node",
+    ".pl": "perl", ".pm": "perl", ".rb": "ruby", ".php": "php", ".lua": "lua",
+    ".tcl": "tcl", ".exp": "tcl", ".awk": "awk", ".sh": "shell", ".bash": "shell",
+}  # fmt: skip
+
+
+def script_language(text: str, path: str) -> str:
+    """The language of a script file: its ``#!`` line, else its extension, else shell (a
+    file without one is run by /bin/sh)."""
+    from llmos.security.shell_tables import INTERPRETER, SHELLS
+
+    if text.startswith("#!"):
+        words = text[2 : text.find("\n") if "\n" in text else None].split()
+        while words and (words[0].endswith("/env") or words[0].startswith("-")):
+            words.pop(0)
+        name = words[0].rsplit("/", 1)[-1] if words else "sh"
+        if name in SHELLS:
+            return "shell"
+        if name in ("make", "gmake"):
+            return "make"
+        if INTERPRETER.match(name):
+            return language(name)
+        return name
+    ext = path[path.rfind(".") :] if "." in path.rsplit("/", 1)[-1] else ""
+    return _EXTENSIONS.get(ext, "shell")
 
 
 def interpreter_args(lang: str, args: list[Arg]) -> tuple[list[Arg], Arg | None, bool]:
@@ -112,6 +143,8 @@ def interpreter_args(lang: str, args: list[Arg]) -> tuple[list[Arg], Arg | None,
             k += t == "--"
             script = args[k] if k < len(args) and not found else None
             return found, script, False
+        if lang == "tcl" and t == "-f":  # expect -f script
+            return found, nxt, False
         code, consumed = _code_option(lang, t, nxt)
         if code is not None:
             found.append(code if isinstance(code, Arg) else Arg(code, args[k].taint))
@@ -134,7 +167,7 @@ def _code_option(lang: str, t: str, nxt: Arg | None) -> tuple[Arg | str | None, 
     if lang == "pwsh":
         return (nxt, 1) if letters.lower() in ("c", "command") else (None, 0)
     code_letters = {"python": "c", "perl": "eE", "ruby": "e", "node": "ep", "php": "r", "lua": "e"}
-    code_letters |= {"r": "e", "osascript": "e"}
+    code_letters |= {"r": "e", "osascript": "e", "tcl": "c"}
     value_letters = {"python": "WXm", "perl": "MmIil0xdDC", "ruby": "rICEFix0", "node": "r"}
     value_letters |= {"php": "cdz", "lua": "l", "osascript": "l"}
     for k, letter in enumerate(letters):
@@ -148,23 +181,14 @@ def _code_option(lang: str, t: str, nxt: Arg | None) -> tuple[Arg | str | None, 
     return None, 0
 
 
-# The same calls given something other than a string literal: a command built at run time.
-_DYNAMIC_SINKS = {
-    "perl": LazyRegex(r"(?<![\w$])(?:system|exec)\s*\(?\s*[$@]"),
-    "php": LazyRegex(r"(?<![\w$])(?:system|exec|shell_exec|passthru|popen|proc_open)\s*\(\s*\$"),
-    "ruby": LazyRegex(r"(?<![\w.])(?:system|exec|spawn)\s*\(?\s*[a-z_@$]|`[^`]*#\{"),
-    "node": LazyRegex(r"(?<![\w$])(?:execSync|execFileSync|spawnSync)\s*\(\s*[A-Za-z_$`]"),
-    "lua": LazyRegex(r"(?:os\.execute|io\.popen)\s*\(\s*[A-Za-z_]"),
-}
-
-
 def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
     """Shell commands a one-liner runs through system()/exec() and the like, as
     (command, fed with program output) pairs; plus the files it deletes or writes, as
     equivalent ``rm``/``:>>`` commands so that the same path rules judge them. A command only
     known at run time is `UNKNOWN` (the policy asks about it).
 
-    Python is read with its own parser (`shell_python`); other languages by patterns."""
+    Python is read with its own parser (`shell_python`); Perl, Ruby, JavaScript, PHP and Lua
+    by `shell_langs`, which follows values; the other languages by patterns."""
     if lang == "python":
         # Imported here: only Python one-liners need the reader, not every command.
         from llmos.security.shell_python import python_effects
@@ -172,20 +196,33 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
         effects = python_effects(code)
         if effects is not None:
             return effects
-    family = {"deno": "node", "tcl": "python", "pwsh": "python"}.get(lang, lang)
+    family = {"deno": "node", "pwsh": "python"}.get(lang, lang)
     out: list[tuple[str, bool]] = []
+    if family in ("node", "ruby", "perl", "php", "lua"):
+        from llmos.security.shell_langs import program_effects
+
+        out.extend(program_effects(family, code))
+        if family in ("perl", "ruby", "php"):
+            from llmos.security.shell_langs import command_literal
+
+            for m in _BACKTICK_CODE.finditer(code):
+                out.append((command_literal(family, code, next(g for g in m.groups() if g)), False))
+        return out
+    if family == "tcl":
+        return tcl_effects(code)
+    if lang == "pwsh":
+        out.extend(powershell_effects(code))
     sinks = _SHELL_SINKS.get(family)
     if sinks:
         pattern = re.compile(r"(?<!\w)(?:" + sinks + r")\s*\(?\s*(" + _ARGS + "|" + _LIST + ")")
         for m in pattern.finditer(code):
             out.append((_call_arguments(m.group(1)), False))
-    dynamic = _DYNAMIC_SINKS.get(family)
-    if dynamic is not None and dynamic.search(code):
-        out.append((UNKNOWN, False))
-    if family in ("perl", "ruby", "php"):
-        for m in _BACKTICK_CODE.finditer(code):
-            out.append((next(g for g in m.groups() if g is not None), False))
+        if family in ("r", "python") and re.search(
+            r"(?<![\w.])(?:" + sinks + r")\s*\(\s*[A-Za-z_$]", code
+        ):
+            out.append((UNKNOWN, False))  # a command built at run time
     if family == "awk":
+        out.extend(awk_commands(code))
         for m in _AWK_PIPE.finditer(code):
             if m.group(1):  # print | "command": the command reads awk's output
                 out.append((_unquote_literal(m.group(1)), True))
@@ -195,8 +232,106 @@ def embedded_shell(lang: str, code: str) -> list[tuple[str, bool]]:
         bang = re.search(r"(?:^|\|)\s*:?\s*!(.*)", code, re.S)
         out.extend([(bang.group(1), False)] if bang else [])
     for m in [*_DELETE_CALL.finditer(code), *_PATH_DELETE.finditer(code)]:
-        out.append(("rm -rf -- " + shlex.quote(_unquote_literal(m.group(1))), False))
+        out.append(("rm -rf -- " + _quote_path(_unquote_literal(m.group(1))), False))
     for m in _WRITE_CALL.finditer(code):
         path = m.group(1) or m.group(2)
-        out.append((": >> " + shlex.quote(_unquote_literal(path)), False))
+        out.append((": >> " + _quote_path(_unquote_literal(path)), False))
+    return out
+
+
+_PWSH_DELETE = LazyRegex(
+    r"(?i)(?:^|[;|{(]\s*|\s)(?:Remove-Item|ri|rm|del|erase|rmdir|rd)\s+((?:-\w+\s+)*)"
+    r"(?:-(?:Path|LiteralPath)\s+)?(['\"]?)([^'\";|}\s]+)\2"
+)
+_PWSH_RUN = LazyRegex(r"(?i)(?:Invoke-Expression|iex|Start-Process|saps)\s+(['\"])(.*?)\1")
+_PWSH_WRITE = LazyRegex(
+    r"(?i)(?:Set-Content|Add-Content|Out-File|sc|ac)\s+(?:-(?:Path|FilePath|LiteralPath)\s+)?"
+    r"(['\"]?)([^'\";|}\s]+)\1"
+)
+
+
+def powershell_effects(code: str) -> list[tuple[str, bool]]:
+    """PowerShell's cmdlets that delete, write or run: Remove-Item, Set-Content,
+    Invoke-Expression, Start-Process; ``~``, ``$HOME`` and ``$env:HOME`` are the home folder."""
+
+    def path(text: str) -> str:
+        text = re.sub(r"(?i)^\$(env:)?(HOME|USERPROFILE)\b", "~", text)
+        return UNKNOWN if text.startswith("$") else text
+
+    out: list[tuple[str, bool]] = []
+    for m in _PWSH_DELETE.finditer(code):
+        out.append(("rm -rf -- " + _quote_path(path(m.group(3))), False))
+    for m in _PWSH_WRITE.finditer(code):
+        out.append((": >> " + _quote_path(path(m.group(2))), False))
+    for m in _PWSH_RUN.finditer(code):
+        out.append((m.group(2), False))
+    return out
+
+
+def _quote_path(text: str) -> str:
+    from llmos.security.shell_python import quote
+
+    return quote(text)
+
+
+_AWK_TOKEN = LazyRegex(r'"((?:[^"\\]|\\.)*)"|ENVIRON\[\s*"(\w+)"\s*\]|[^\s"]+')
+
+
+def awk_commands(code: str) -> list[tuple[str, bool]]:
+    """awk's system(...) with its argument built by juxtaposition: ``"rm -rf " ENVIRON["HOME"]``
+    (string literals and the home folder kept, anything else run-time)."""
+    from llmos.security.shell_langs import call_arguments
+
+    out: list[tuple[str, bool]] = []
+    strings = {  # name = "literal" (the last one wins)
+        m.group(1): m.group(2) for m in re.finditer(r'\b(\w+)\s*=\s*("(?:[^"\\]|\\.)*")', code)
+    }
+    for m in re.finditer(r"(?<![\w.])system\s*\(", code):
+        args = call_arguments(code, m.end())
+        if not args:
+            continue
+        pieces = []
+        expression = args[0]
+        if re.fullmatch(r'\s*"(?:[^"\\]|\\.)*"\s*', expression):
+            continue  # a literal: read with the other string sinks
+        for name, literal in strings.items():
+            expression = re.sub(
+                rf"(?<![\w\"]){name}(?![\w\"])", literal.replace("\\", r"\\"), expression
+            )
+        for token in _AWK_TOKEN.finditer(expression):
+            literal, variable = token.group(1), token.group(2)
+            if literal is not None:
+                pieces.append(_unquote_literal(f'"{literal}"'))
+            elif variable is not None:
+                pieces.append("~" if variable == "HOME" else UNKNOWN)
+            else:
+                pieces.append(UNKNOWN)
+        out.append(("".join(pieces), False))
+    return out
+
+
+_TCL_RUNS = LazyRegex(r"(?:^|[;\n\[{])\s*(spawn|exec|system|send)\s+([^;\n\]}]*)")
+
+
+def tcl_effects(code: str) -> list[tuple[str, bool]]:
+    """Tcl and expect: ``exec``/``spawn``/``system`` run a program, ``send`` types text into
+    the program spawned (a shell, most often)."""
+    out: list[tuple[str, bool]] = []
+    for m in _TCL_RUNS.finditer(code):
+        verb, rest = m.group(1), m.group(2).strip()
+        try:
+            words = shlex.split(rest.replace("{", "'").replace("}", "'"))
+        except ValueError:
+            words = rest.split()
+        while words and words[0].startswith("-") and words[0] != "-":
+            words.pop(0)  # -noecho, -ignorestderr, --
+        if not words:
+            continue
+        if verb == "send":
+            text = " ".join(words).replace("\\r", "\n").replace("\\n", "\n")
+            out.append((text, False))
+        elif verb == "system":
+            out.append((" ".join(words), False))
+        else:
+            out.append((" ".join(shlex.quote(w) for w in words), False))
     return out

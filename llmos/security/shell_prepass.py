@@ -14,10 +14,11 @@ class Prepared:
     ``$((..))`` / ``$[..]`` become ``$(__llmos_arith__ "..")`` (the inner substitutions stay
     visible), the ``time`` and ``coproc`` keywords are blanked, ``select`` becomes ``for``
     and a C-style ``for ((..))`` header one pass of a plain ``for`` (the body is what
-    matters), ``[[``/``]]`` become ``[``/``]`` with a ``=~`` regex (data) replaced by a
-    placeholder, and quoted here-document delimiters are unquoted (their offsets are kept:
-    such bodies are literal). Arrays and ``case`` stay unparseable: the policy asks about
-    them. A header or regex holding a substitution is left alone (unparseable too).
+    matters; ``for ((;;))`` becomes ``while true``), ``[[``/``]]`` become ``[``/``]`` with a
+    ``=~`` regex (data) replaced by a placeholder, and quoted here-document delimiters are
+    unquoted (their offsets are kept: such bodies are literal). Arrays and ``case`` stay
+    unparseable: the policy asks about them. A header or regex holding a substitution is left
+    alone (unparseable too).
     """
 
     _RESERVED = frozenset("then do else elif if while until ! { ( time".split())
@@ -120,7 +121,10 @@ class Prepared:
         if j >= len(src) or "$(" in header or "`" in header:
             return False
         rest = src[j + 2 :].lstrip(" \t")
-        self._emit("for __llmos_i__ in 1" + ("" if rest[:1] in (";", "\n") else ";"))
+        parts = header.split(";")
+        endless = len(parts) == 3 and not parts[1].strip()  # for ((;;)): no condition
+        head = "while true" if endless else "for __llmos_i__ in 1"
+        self._emit(head + ("" if rest[:1] in (";", "\n") else ";"))
         self.i = j + 2
         return True
 

@@ -52,6 +52,8 @@ _PATH_METHODS = {  # method of a path -> shell equivalent (the path is appended)
     "read_bytes": "cat --",
 }
 _MAX_DEPTH = 3
+# Methods whose result names the same path as the object (for judging, ~ is home already).
+_SAME_PATH = {"expanduser", "resolve", "absolute", "as_posix", "strip", "rstrip", "__str__"}
 
 
 def python_effects(code: str, depth: int = 0) -> list[tuple[str, bool]] | None:
@@ -98,6 +100,31 @@ class _Reader(ast.NodeVisitor):
             if isinstance(target, ast.Name):
                 self.values[target.id] = node.value
         self.generic_visit(node)
+
+    def visit_For(self, node: ast.For) -> None:
+        # A loop variable stands for what it iterates over (a glob stays a glob); over a
+        # literal list, the body is read once per item.
+        if isinstance(node.target, ast.Name) and isinstance(node.iter, ast.List | ast.Tuple):
+            for item in node.iter.elts[:8]:
+                self.values[node.target.id] = item
+                for statement in node.body:
+                    self.visit(statement)
+            return
+        if isinstance(node.target, ast.Name):
+            self.values[node.target.id] = node.iter
+        self.generic_visit(node)
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        if isinstance(node.target, ast.Name):
+            self.values[node.target.id] = node.iter
+        self.generic_visit(node)
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp) -> None:
+        for generator in node.generators:  # the loop variables first, then what uses them
+            self.visit(generator)
+        self.visit(node.elt)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = _comprehension
 
     def dotted(self, node: ast.expr, seen: int = 0) -> str:
         """The dotted name a callee stands for: ``sp.run`` -> ``subprocess.run``."""
@@ -148,6 +175,8 @@ class _Reader(ast.NodeVisitor):
             return self.value(self.values[node.id], seen + 1)
         if isinstance(node, ast.Call):
             return self.call_value(node, seen)
+        if isinstance(node, ast.Subscript) and self.dotted(node.value) == "os.environ":
+            return "~" if self.literal(node.slice) == "HOME" else UNKNOWN
         return UNKNOWN
 
     def call_value(self, node: ast.Call, seen: int) -> str:
@@ -162,10 +191,19 @@ class _Reader(ast.NodeVisitor):
             return args[0] if args else "."
         if func in ("os.path.expanduser", "os.path.abspath", "os.path.realpath"):
             return args[0] if args else UNKNOWN
+        if func in ("glob.glob", "glob.iglob"):
+            return args[0] if args else UNKNOWN
+        if func in ("os.listdir", "os.scandir", "os.walk"):
+            return _join(args[0] if args else ".", "*")
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("iterdir", "glob", "rglob"):
+            pattern = args[0] if args and node.func.attr != "iterdir" else "*"
+            return _join(self.value(node.func.value, seen + 1), pattern)
         if func.endswith(".home") or (func in ("os.getenv", "os.environ.get") and args == ["HOME"]):
             return "~"
         if func.endswith(".format") and isinstance(node.func, ast.Attribute):
             return re.sub(r"\{[^}]*\}", UNKNOWN, self.value(node.func.value, seen + 1))
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _SAME_PATH:
+            return self.value(node.func.value, seen + 1)  # Path('~').expanduser() and the like
         return UNKNOWN
 
     def argv(self, node: ast.expr) -> list[str] | None:

@@ -14,9 +14,13 @@ import bashlex
 from llmos.security.shell_prepass import Prepared
 from llmos.security.shell_tables import (
     NETWORK_TOOLS,
+    endless_output,
     find_roots,
     is_decoder,
     iter_nodes,
+    lists_every_process,
+    passes_lines_through,
+    quote_word,
     text_source,
 )
 from llmos.security.shell_types import (
@@ -27,6 +31,7 @@ from llmos.security.shell_types import (
     Call,
     Command,
     Finding,
+    Function,
     Redirect,
     ShellAnalysisError,
     Source,
@@ -51,6 +56,9 @@ class Walker:
         self.max_depth = max_depth
         self.result = Analysis()
         self.budget = 2000
+        self.calling: set[str] = set()  # the functions being called (no endless recursion)
+        self.defined: list[tuple[Function, State, int]] = []  # functions, for `finish`
+        self.called: set[int] = set()  # the bodies walked by a call (by id)
 
     # -- entry points --------------------------------------------------------------------
 
@@ -116,6 +124,9 @@ class Walker:
             )
             if redirects:
                 self.result.events.append(Command("", (), inner.cwd, redirects=tuple(redirects)))
+                for r in redirects:
+                    if r.stdout and UNKNOWN not in r.target:
+                        self.wrote(r, None, inner)
             out = Source("text")
             for part in node.list:
                 if part.kind != "reservedword":
@@ -125,6 +136,12 @@ class Walker:
             for part in node.parts:
                 if part.kind not in ("reservedword", "operator"):
                     self.walk(part, unit, state, depth, stdin)
+            if kind != "if" and _endless(node):
+                if _spawns_in_background(node):
+                    self.note(
+                        "fork-bomb", f"an endless {kind} loop starts processes in the background"
+                    )
+                return Source("endless")
             return Source("unknown")
         if kind == "for":
             return self.for_loop(node, unit, state, depth, stdin)
@@ -156,7 +173,7 @@ class Walker:
 
     def function(self, node: Any, unit: Prepared, state: State, depth: int) -> None:
         name = node.name.word
-        state.functions.add(name)
+        state.functions[name] = Function(node.body, unit)
         nodes = list(iter_nodes(node.body))
         calls_itself = any(
             n.kind == "command" and n.parts and getattr(n.parts[0], "word", None) == name
@@ -165,7 +182,20 @@ class Walker:
         spawns = any(n.kind == "pipeline" or (n.kind == "operator" and n.op == "&") for n in nodes)
         if calls_itself and spawns:
             self.note("fork-bomb", f"function {name} calls itself in a pipeline or background")
-        self.walk(node.body, unit, state.fork(), depth, None)
+        # Its body is read at each call, with the call's arguments (`finish` reads the bodies
+        # no call reached, with unknown arguments).
+        self.defined.append((state.functions[name], state.fork(), depth))
+
+    def finish(self) -> None:
+        """Read the functions that were defined but never called (trap, export -f, or a
+        call the analysis did not see could still run them)."""
+        for function, state, depth in self.defined:
+            if id(function.body) in self.called:
+                continue
+            self.called.add(id(function.body))
+            for k in range(10):
+                state.env.pop(str(k), None)
+            self.walk(function.body, function.unit, state, depth, None)
 
     def simple(
         self, node: Any, unit: Prepared, state: State, depth: int, stdin: Source | None
@@ -184,8 +214,10 @@ class Walker:
                 taint = frozenset().union(*(a.taint for a in val))
                 if cmd_state is state:
                     cmd_state = state.fork()
-                cmd_state.env[name.rstrip("+")] = Val(text, taint)
-                assignments.append((name.rstrip("+"), text))
+                variable = state.variable(name.rstrip("+"))
+                cmd_state.env[variable] = Val(text, taint)
+                assignments.append((variable, text))
+                self.assigned(variable, Arg(text, taint), cmd_state, depth)
             elif part.kind in ("word", "assignment"):
                 words.extend(self.expand(part, unit, cmd_state, depth))
         redirect_nodes = [p for p in node.parts if p.kind == "redirect"]
@@ -207,7 +239,20 @@ class Walker:
         stdout = [r for r in redirects if r.stdout and UNKNOWN not in r.target]
         if out.kind == "network":
             state.downloads.update(resolve_path(r.target, state.cwd) for r in stdout)
+        for r in stdout:
+            self.wrote(r, out, state)
         return Source("text") if any(r.stdout for r in redirects) else out
+
+    def wrote(self, r: Redirect, out: Source | None, state: State) -> None:
+        """Remember what a redirection writes into a file (a script written, then run)."""
+        if state.files is None or r.target.startswith("/dev/") or UNKNOWN in r.target:
+            return
+        text = out.text if out is not None and out.kind == "text" else None
+        path = resolve_path(r.target, state.cwd)
+        state.files.write(path, text, append=r.op == ">>")
+
+    def assigned(self, name: str, value: Arg, state: State, depth: int) -> None:
+        """A variable was set (some hold a command that programs run: PAGER, LESSOPEN...)."""
 
     def redirects(
         self, nodes: list[Any], unit: Prepared, state: State, depth: int, stdin: Source | None
@@ -290,6 +335,7 @@ class Walker:
         return self.run(text or "", state.fork(), depth + 1, stdin)
 
     def lookup(self, name: str, state: State) -> Val | None:
+        name = state.variable(name)
         if name == "PWD":
             return Val(state.cwd)
         if name in ("@", "*"):
@@ -317,6 +363,10 @@ class Walker:
                 code=tuple(call.code),
                 text=call.text or " ".join(a.text for a in call.argv),
                 outer=call.state.outer,
+                links=tuple(call.state.links.items()),
+                script=call.state.script,
+                origin=call.state.origin,
+                remote=call.state.remote,
             )
         )
 
@@ -332,6 +382,10 @@ class Walker:
             return Source("unknown")
         name = os.path.basename(program.rstrip("/")) or program
         args = argv[1:]
+        if program in call.state.aliases:
+            return self.alias(program, args, call)
+        if program in call.state.functions:
+            return self.call_function(program, args, call)
         if "/" in program and resolve_path(program, call.state.cwd) in call.state.downloads:
             self.note("pipe-to-shell", f"{program} was downloaded in this command and is then run")
         inner = self.unwrap(name, args, call)
@@ -345,8 +399,52 @@ class Walker:
         handler = self.handler(name)
         if handler is not None:
             handler(name, args, call)
+        elif "/" in program:
+            self.executable(argv[0], args, call)
         self.record(call, name, program, args)
         return self.output(name, args, call)
+
+    def alias(self, name: str, args: list[Arg], call: Call) -> Source:
+        """An alias (``alias x='rm -rf ~'; x``): its text, then the arguments, read again.
+        Agents' shells expand aliases, so they are always followed."""
+        state = call.state.inside(f"alias {name}", outer=call.text)
+        value = state.aliases.pop(name)  # an alias is not expanded inside itself
+        try:
+            text = " ".join([value, *(quote_word(a.text) for a in args)])
+            out = self.run(text, state, call.depth + 1, call.stdin)
+        finally:
+            state.aliases[name] = value
+        call.state.cwd = state.cwd
+        return out
+
+    def call_function(self, name: str, args: list[Arg], call: Call) -> Source:
+        """A call of a function defined earlier: its body, with the call's arguments."""
+        if name in self.calling or call.depth >= self.max_depth:
+            return Source("unknown")
+        function = call.state.functions[name]
+        state = call.state.inside(name, outer=call.text)
+        positional = [str(k) for k in range(1, 10)]
+        saved = {k: state.env.get(k) for k in positional}
+        for k in positional:
+            state.env.pop(k, None)
+        for k, arg in zip(positional, args, strict=False):
+            state.env[k] = Val(arg.text, arg.taint)
+        self.calling.add(name)
+        self.called.add(id(function.body))
+        try:
+            out = self.walk(function.body, function.unit, state, call.depth + 1, call.stdin)
+        finally:
+            self.calling.discard(name)
+            for k, v in saved.items():
+                if v is None:
+                    state.env.pop(k, None)
+                else:
+                    state.env[k] = v
+        call.state.cwd = state.cwd
+        return out
+
+    def executable(self, program: Arg, args: list[Arg], call: Call) -> None:
+        """A program run by its path (``./cleanup.sh``): read it, if it is a script."""
 
     def unwrap(self, name: str, args: list[Arg], call: Call) -> list[Arg] | None:
         """The wrapped command's argv if `name` is a wrapper ([] when it wraps nothing)."""
@@ -381,10 +479,20 @@ class Walker:
             return self.network(name, args, call)
         if name == "find":
             return Source("paths", "\n".join(find_roots(texts)))
+        if lists_every_process(name, texts):
+            return Source("processes")
+        if stdin_kind == "processes" and passes_lines_through(name, texts):
+            return Source("processes")
+        if endless_output(name, texts, stdin_kind):
+            return Source("endless")
         if name in ("cat", "tee", "head", "tail") and not [
             t for t in texts if not t.startswith("-")
         ]:
             return call.stdin or Source("unknown")
+        files = [t for t in texts if not t.startswith("-")]
+        one_file = len(files) == 1 and UNKNOWN not in files[0] and not taint
+        if name == "cat" and one_file and not files[0].startswith(("/dev/", "/proc/")):
+            return Source("file", resolve_path(files[0], call.state.cwd))  # cat FILE | sh
         kinds: list[SourceKind] = [
             "unknown",
             stdin_kind,
@@ -418,3 +526,54 @@ class Walker:
         return Source("network")
 
     # -- commands that run other code ----------------------------------------------------
+
+
+# -------------------------------------------------------------------------- endless loops
+
+_ALWAYS = {"while": (["true"], [":"], ["[", "1", "]"], ["test", "1"]), "until": (["false"],)}
+_ENDS_OR_WAITS = frozenset("break exit return wait sleep read".split())
+
+
+def _first_words(node: Any) -> list[list[str]]:
+    """The words of each simple command under `node`."""
+    return [
+        [p.word for p in n.parts if p.kind == "word"]
+        for n in iter_nodes(node)
+        if n.kind == "command"
+    ]
+
+
+def _endless(node: Any) -> bool:
+    """Whether a while/until loop never ends on its own: a condition that always holds and
+    no break or exit in its body."""
+    keyword = node.parts[0].word
+    parts = [p for p in node.parts if p.kind != "reservedword"]
+    if len(parts) < 2:
+        return False
+    condition = _first_words(parts[0])
+    if len(condition) != 1 or condition[0] not in _ALWAYS.get(keyword, ()):
+        return False
+    body = [w for part in parts[1:] for w in _first_words(part)]
+    return not any(words[:1] and words[0] in ("break", "exit", "return") for words in body)
+
+
+def _spawns_in_background(node: Any) -> bool:
+    """Whether a loop's body leaves processes running (``&``) without ever waiting (a
+    foreground sleep, wait or read)."""
+    body = [p for p in node.parts if p.kind != "reservedword"][1:]
+    background, waits = False, False
+    for part in body:
+        for n in iter_nodes(part):
+            if n.kind != "list" and not (n is part and n.kind == "command"):
+                continue
+            items = n.parts if n.kind == "list" else [n]
+            for k, item in enumerate(items):
+                if item.kind == "operator":
+                    continue
+                follower = items[k + 1] if k + 1 < len(items) else None
+                behind = follower is not None and follower.kind == "operator" and follower.op == "&"
+                background = background or behind
+                words = _first_words(item)
+                if not behind and any(w[:1] and w[0] in _ENDS_OR_WAITS for w in words):
+                    waits = True
+    return background and not waits

@@ -262,7 +262,7 @@ class Lexer:
                 src = self.a.substitution(
                     None, raw[i + 2 : end - 1], self.unit, self.state, self.depth, None
                 )
-            if src.kind in ("network", "decoded"):
+            if src.kind in ("network", "decoded", "processes"):
                 self.taint.add(src.kind)
             value = src.text.rstrip("\n") if src.kind == "text" else UNKNOWN
             if raw.startswith("$(__llmos_arith__", i):
@@ -277,8 +277,24 @@ class Lexer:
         if not m:
             self.add("$", quoted=True)
             return i + 1
-        self.add(self.value(m.group(1)), quoted=quoted)
+        if m.group(1) == "@" and quoted and "1" in self.state.env:
+            self.positional_words()
+        else:
+            self.add(self.value(m.group(1)), quoted=quoted)
         return i + m.end()
+
+    def positional_words(self) -> None:
+        """``"$@"``: each positional parameter a word of its own, quoted or not."""
+        self.variables.add("@")
+        for k in range(1, 10):
+            val = self.state.env.get(str(k))
+            if val is None:
+                break
+            if k > 1:
+                self.fields.append([])
+                self.started.append(True)
+            self.taint.update(val.taint)
+            self.add(val.text, quoted=True)
 
     def value(self, name: str) -> str:
         self.variables.add(name)
@@ -289,6 +305,13 @@ class Lexer:
         return val.text
 
     def parameter(self, body: str) -> str:
+        indirect = re.fullmatch(r"!([A-Za-z_][A-Za-z0-9_]*|[0-9]+)", body)
+        if indirect:  # ${!name}: the variable whose name is name's value
+            pointer = self.a.lookup(indirect.group(1), self.state)
+            self.variables.add(indirect.group(1))
+            if pointer is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+", pointer.text):
+                return UNKNOWN
+            return self.value(pointer.text)
         m = re.match(r"([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])", body)
         if not m or (body.startswith(("#", "!")) and len(body) > 1):
             if m:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from llmos.security.decision import Decision, deny
+from llmos.security.decision import Decision, ask, deny
 from llmos.security.lazy_regex import LazyRegex
 from llmos.security.zones import Target, Zones, shown, what, within
 
@@ -19,11 +19,13 @@ _RC_FILES = frozenset(
     "authorized_keys authorized_keys2 crontab".split()
 )
 _PERSISTENT = LazyRegex(
-    r"/\.ssh/rc$|/\.config/(autostart|systemd|fish)/|/\.local/share/systemd/"
+    r"/\.ssh/rc$|/\.config/(autostart|systemd|fish)(/|$)|/\.local/share/systemd(/|$)"
     r"|/Library/Launch(Agents|Daemons)/|^/var/spool/cron|^/(usr/)?lib/systemd/"
     r"|^/etc/(profile|bash|zsh|cron|systemd|init|rc|ld\.so\.preload|sudoers|ssh/|environment)"
 )
 _HISTORY = LazyRegex(r"(^|/)\.?\w*_?history$|^/var/log(/|$)|/(wtmp|btmp|lastlog|utmp)$|/\.lesshst$")
+# A repository's hooks and its config (which can name hooks and commands git runs).
+_GIT_HOOKS = LazyRegex(r"/\.git/(hooks(/|$)|config$)")
 
 
 def llmos_state(name: str, path: str, zones: Zones) -> Decision:
@@ -68,6 +70,10 @@ def write_verdict(name: str, t: Target, zones: Zones) -> Decision | None:
     if zones.is_guarded(t.path):
         return llmos_state(name, t.path, zones)  # wherever the workspace is, /tmp included
     zone = zones.zone(t.path)
+    if _GIT_HOOKS.search(t.path):
+        hooks = _hooks_verdict(f"`{name}`", t.path, zone, zones)
+        if hooks is not None:
+            return hooks
     if zone in ("workdir", "temp", "sink") or t.path in zones.temps:
         return None
     here = shown(t.path, zones)
@@ -107,6 +113,8 @@ def file_tool_verdict(tool: str, path: str, zones: Zones) -> Decision | None:
     lexical = os.path.normpath(os.path.join(zones.workdir, path))
     resolved = os.path.realpath(lexical)
     if within(resolved, zones.workdir):
+        if _GIT_HOOKS.search(resolved):
+            return _hooks_verdict(tool, resolved, "workdir", zones)
         return None
     verdict = write_verdict(tool, Target(resolved, False, False), zones)
     if verdict is not None and verdict.rule != "write-outside-workdir":
@@ -121,6 +129,27 @@ def file_tool_verdict(tool: str, path: str, zones: Zones) -> Decision | None:
     )
 
 
+def _hooks_verdict(what: str, path: str, zone: str, zones: Zones) -> Decision | None:
+    """Writing a repository's hooks (or config): asked about in the workspace's own
+    repository, persistence anywhere else (scratch space included: not the workspace's)."""
+    if zone == "workdir":
+        return git_hooks(f"{what} on {shown(path, zones)}", shown(path, zones), zones)
+    return deny(
+        "persistence",
+        f"{what} would change the git hooks or config of a repository outside the workspace "
+        f"({shown(path, zones)}): code git runs by itself later. Leave other repositories alone.",
+    )
+
+
+def git_hooks(what: str, where: str, zones: Zones) -> Decision:
+    return ask(
+        "git-hooks",
+        f"{what} would change the git hooks or command settings of the workspace's repository "
+        f"({where}): code git runs by itself later. Have a human approve it, or leave hooks "
+        "alone.",
+    )
+
+
 _SSH_PUBLIC = LazyRegex(r"\.pub$|^known_hosts|^config$|^authorized_keys|^environment$")
 _SECRET_FILES = LazyRegex(
     r"/\.aws(/|$)|/\.gnupg(/|$)|/\.kube(/|$)|/\.docker/config\.json$|/\.git-credentials$"
@@ -128,7 +157,11 @@ _SECRET_FILES = LazyRegex(
     r"|/\.config/(gh|hub|gcloud)(/|$)|/\.azure(/|$)|/\.cargo/credentials|/\.gem/credentials$"
     r"|/\.terraform\.d/credentials|/\.local/share/keyrings|/Library/Keychains"
     r"|^/etc/(g?shadow-?|sudoers|master\.passwd)$|^/etc/ssh/ssh_host_[^/]*_key$|^/etc/ssl/private"
-    r"|^/proc/[^/]+/environ$|^/(var/)?run/secrets|/\.claude/\.credentials\.json$"
+    r"|^/proc/[^/]+/environ$|^/(var/)?run/secrets|/\.credentials\.json$"
+    r"|/\.mozilla/firefox/[^/]+/(logins\.json|key[34]\.db|cookies\.sqlite)$"
+    r"|/(google-chrome|chromium|BraveSoftware/Brave-Browser|Google/Chrome)/[^/]+"
+    r"/(Login Data|Cookies)$"
+    r"|/\.config/(op|1Password)(/|$)|/\.local/share/(password-store|gopass)(/|$)"
 )
 # Places that hold credentials, for "does this folder contain secrets?" (Grep, Glob).
 SECRET_FOLDERS = ("/etc/ssl/private", "/root", "/var/run/secrets", "/run/secrets")

@@ -124,7 +124,38 @@ def target(text: str, cmd: Command, zones: Zones, *, follow_last: bool = True) -
             parts[glob_at] = ".."  # `.*` matched `..` in older shells
             children = False
         text = "/".join(parts[: glob_at + (not children)]) or ("/" if text[:1] == "/" else ".")
-    return Target(zones.locate(text, cmd.cwd, follow_last=follow_last), children, guessed)
+    # `link/*` and `link/` act on what the link points to, not on the link itself.
+    follow = follow_last or children or text.endswith("/")
+    path = zones.locate(text, cmd.cwd, follow_last=follow)
+    if cmd.links:
+        path, unknown = through_links(path, cmd.links, follow_last=follow)
+        guessed = guessed or unknown
+    return Target(path, children, guessed)
+
+
+def through_links(
+    path: str, links: tuple[tuple[str, str], ...], *, follow_last: bool = True
+) -> tuple[str, bool]:
+    """`path` through the symbolic links a command made earlier (``ln -s ~ link``), which
+    are not on disk while it is judged; and whether a link's target was only partly known."""
+    unknown = False
+    for _ in range(8):
+        hop = next(
+            (
+                (link, dest)
+                for link, dest in links
+                if within(path, link) and (follow_last or path != link)
+            ),
+            None,
+        )
+        if hop is None:
+            break
+        link, dest = hop
+        if UNKNOWN in dest:
+            unknown = True
+            dest = dest.replace(UNKNOWN, "") or "/"
+        path = os.path.realpath(dest + path[len(link) :])
+    return path, unknown
 
 
 def shown(path: str, zones: Zones) -> str:
