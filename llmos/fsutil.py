@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from llmos.recovery import note_temp
 
@@ -53,6 +55,28 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
         if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             # A failed write or fsync names no file: name the one that was being written.
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
+def atomic_write_stream(path: Path, head: bytes, rest: BinaryIO) -> None:
+    """Atomically replace `path` with `head` followed by what is left of `rest`, copied in
+    chunks (for rewriting the head of a large file without holding it)."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_UMASK
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
+    )
+    note_temp(Path(tmp_name))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(head)
+            shutil.copyfileobj(rest, handle, 1 << 20)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
         raise
 
 

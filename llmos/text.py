@@ -9,7 +9,7 @@ Unicode controls that reorder text on screen (bidirectional overrides).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -53,3 +53,18 @@ def escape(value: object) -> str:
     from rich.markup import escape as escape_markup
 
     return escape_markup(clean(str(value)))
+
+
+def capped(value: Any, limit: int) -> Any:
+    """`value` (JSON-like data) with every string longer than `limit` cut to it and marked:
+    what a log or an audit row keeps of a tool call whose input can be a hundred megabytes
+    (the trace keeps it whole)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        return f"{value[:limit]}… [{len(value) - limit} more characters]"
+    if isinstance(value, dict):
+        return {k: capped(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [capped(v, limit) for v in value]
+    return value

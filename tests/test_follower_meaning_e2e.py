@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -390,3 +391,46 @@ def test_undo_puts_back_what_a_replay_and_a_learner_run_changed(
     (out / "notes.txt").write_text("mine\n")
     again = json.loads(run_llmos(sandbox, "undo", learner["run_id"], "--json", "--dry-run").stdout)
     assert again["files"][0]["action"] == "conflict"
+
+
+def test_a_replay_ended_by_sigterm_is_rolled_back_and_recorded(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    goal = "note the start, then wait as long as LLMOS_TEST_DELAY says"
+    _learn(
+        sandbox,
+        scripted,
+        goal,
+        use_tool("Write", file_path="started.txt", content="started\n"),
+        use_tool("Bash", command="sleep ${LLMOS_TEST_DELAY:-0}"),
+        say("Done."),
+    )
+    (sandbox.output / "started.txt").unlink()
+    env = {
+        **os.environ,
+        "LLMOS_HOME": str(sandbox.workspace),
+        "LLMOS_TEST_DELAY": "27.1828",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-P", "-m", "llmos", "run", "--json", goal],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(200):  # until the replay's command runs
+        found = subprocess.run(["pgrep", "-f", "sleep 27.1828"], capture_output=True, check=False)
+        if found.stdout:
+            break
+        time.sleep(0.05)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    summary = json.loads(out)
+    assert summary["mode"] == "follower" and summary["status"] == "interrupted"
+    left = subprocess.run(["pgrep", "-f", "sleep 27.1828"], capture_output=True, check=False)
+    assert left.stdout == b""
+    assert not (sandbox.output / "started.txt").exists()  # rolled back
+    row = _rows(sandbox)[-1]
+    assert (row["mode"], row["status"]) == ("follower", "interrupted")
+    assert Path(summary["session_log"]).with_suffix(".seal").exists()

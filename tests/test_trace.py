@@ -207,3 +207,31 @@ def test_store_keeps_versions_and_skips_corrupt_files(tmp_path: Path) -> None:
     (tmp_path / "broken.md").write_text("---\n: [\n---\n", encoding="utf-8")
     assert [p for p, _ in store.iter_traces()] == [path]
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files behind
+
+
+def test_a_large_step_is_read_without_copies_and_counted_without_reading_it(
+    tmp_path: Path,
+) -> None:
+    import tracemalloc
+
+    content = ("x" * 99 + "\n") * 200_000  # 20 MB in one step
+    trace = Trace(goal_text="write big.txt", steps=(TraceStep("Write", {"content": content}),))
+    text = render(trace)
+    tracemalloc.start()
+    try:
+        assert parse(text) == trace
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * len(content)  # the decoded content, and little more
+    store = TraceStore(tmp_path)
+    path = store.write(trace)
+    tracemalloc.start()
+    try:
+        meta = store.count_use(path, ok=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024  # the front matter and a copy buffer
+    assert meta["usage_count"] == 2
+    assert parse(path.read_text()).steps == trace.steps  # the steps copied as they were

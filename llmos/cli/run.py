@@ -167,5 +167,7 @@ def run(
             console.print(clean(summary.result), markup=False)
         console.print()
         console.print(summary_table(summary))
+    if summary.status == "interrupted":
+        raise typer.Exit(130)  # as Ctrl-C ends a command (SIGTERM's 143 is set in cli.main)
     if not summary.ok:
         raise typer.Exit(1)

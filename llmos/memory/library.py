@@ -294,14 +294,13 @@ class TraceLibrary:
         return updated
 
     # Outcomes --------------------------------------------------------------------------------
-    def record_outcome(self, entry: IndexedTrace, *, ok: bool) -> Trace:
+    def record_outcome(self, entry: IndexedTrace, *, ok: bool) -> None:
         """Count one more replay of a trace, successful or not, and re-rate it. Under the
         library's lock: concurrent replays each count."""
+        path = self.path_of(entry)
         with self.store.locked():
-            updated = _counted(self.load(entry), ok=ok)
-            path = self.store.write(updated, self.path_of(entry))
-            self.index.note_counted(path, updated)
-        return updated
+            meta = self.store.count_use(path, ok=ok)
+            self.index.note_counted(path, meta)
 
     def remove(self, entry: IndexedTrace | Unreadable) -> None:
         self.store.folder.joinpath(entry.name).unlink(missing_ok=True)

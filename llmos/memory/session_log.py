@@ -38,8 +38,11 @@ from llmos.errors import UsageError
 from llmos.fsutil import append_line, atomic_write_text
 from llmos.kernel.bus import EventBus, Subscription
 from llmos.kernel.events import Event
+from llmos.text import capped
 
 log = logging.getLogger(__name__)
+# The longest string a record keeps whole (a Write's content, a command's output).
+_MAX_STRING_CHARS = 64 * 1024
 
 GENESIS = "0" * 64
 LOG_SUFFIX = ".jsonl"
@@ -153,7 +156,8 @@ class SessionLog:
             "prev": self._head,
         }
         # Hash exactly what a reader will parse back: tuples become lists, paths strings...
-        record = json.loads(json.dumps(record, default=str))
+        # A tool input of megabytes is kept by the trace; the log keeps its start.
+        record = json.loads(json.dumps(capped(record, _MAX_STRING_CHARS), default=str))
         record["hash"] = self._head = record_hash(record)
         append_line(self.path, json.dumps(record, ensure_ascii=False))
         return record

@@ -21,7 +21,7 @@ import yaml
 from llmos.errors import TraceFormatError
 from llmos.memory.goal_form import ValueKind, goal_signature
 from llmos.memory.template import Alias, Slot, Template
-from llmos.yaml_text import YAMLError, load_yaml, split_front_matter
+from llmos.yaml_text import YAMLError, front_matter_at, load_yaml
 
 # 2: slots and aliases in the front matter, preconditions and file modes in the checks, the
 # signature from the canonical goal. Version 1 files still load (no slots, no aliases).
@@ -154,7 +154,7 @@ def default_title(step: TraceStep) -> str:
 
 # Rendering -----------------------------------------------------------------------------------
 def render(trace: Trace) -> str:
-    meta = _dump_yaml(trace.front_matter)
+    meta = dump_yaml(trace.front_matter)
     lines = ["---", meta.rstrip("\n"), "---", "", f"# {one_line(trace.goal_text, 200)}", ""]
     lines += ["## Execution Steps", ""]
     for number, step in enumerate(trace.steps, start=1):
@@ -174,7 +174,7 @@ def render(trace: Trace) -> str:
     return "\n".join(lines)
 
 
-def _dump_yaml(data: dict[str, Any]) -> str:
+def dump_yaml(data: dict[str, Any]) -> str:
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
     # PyYAML writes some line separators (U+0085, U+2028...) raw, and they read back as line
     # breaks; escaping everything non-ASCII is less readable but always exact.
@@ -191,7 +191,7 @@ def _json_line(value: Any) -> str:
 # Parsing -------------------------------------------------------------------------------------
 def parse(text: str, *, source: str | None = None) -> Trace:
     try:
-        meta, body = split_front_matter(text)
+        meta, body_at = front_matter_at(text)
     except YAMLError as exc:
         raise TraceFormatError(f"front matter is not valid YAML ({exc})", path=source) from exc
     if not meta:
@@ -199,7 +199,7 @@ def parse(text: str, *, source: str | None = None) -> Trace:
     version = meta.get("schema_version")
     if version not in _READABLE_VERSIONS:
         raise TraceFormatError(f"unsupported schema_version {version!r}", path=source)
-    steps, result = _parse_body(body, source)
+    steps, result = _parse_body(text, body_at, source)
     missing = sorted({"goal_text", "goal_signature"} - set(meta))
     if missing:
         raise TraceFormatError(f"front matter lacks {', '.join(missing)}", path=source)
@@ -301,42 +301,99 @@ _FRONT_MATTER_TYPES: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _parse_body(body: str, source: str | None) -> tuple[list[TraceStep], str]:
-    lines = body.split("\n")
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"\s*")
+
+
+class _Lines:
+    """The body's lines, read by position: a step's input can be a hundred megabytes on one
+    line, so lines are sliced out one at a time and a fenced block is found, not split."""
+
+    def __init__(self, text: str, start: int = 0) -> None:
+        self.text, self.pos = text, start
+
+    def more(self) -> bool:
+        return self.pos < len(self.text)
+
+    def peek(self) -> str:
+        end = self.text.find("\n", self.pos)
+        return self.text[self.pos : end if end >= 0 else len(self.text)]
+
+    def skip(self) -> None:
+        end = self.text.find("\n", self.pos)
+        self.pos = end + 1 if end >= 0 else len(self.text)
+
+    def json(self, source: str | None, where: str) -> Any:
+        """The JSON value in the next ``` block, decoded in place (no copy of the block)."""
+        start, end = self.fence(source, where)
+        at = _WHITESPACE.match(self.text, start).end()  # type: ignore[union-attr]
+        try:
+            value, stop = _DECODER.raw_decode(self.text, at)
+        except json.JSONDecodeError as exc:
+            raise TraceFormatError(f"{where}: invalid JSON ({exc.msg})", path=source) from exc
+        if stop > end or self.text[stop:end].strip():
+            raise TraceFormatError(f"{where}: invalid JSON (extra data)", path=source)
+        return value
+
+    def fence(self, source: str | None, where: str) -> tuple[int, int]:
+        """Where the content of the next ``` block is; it starts on this line or a later
+        one."""
+        while self.more() and not self.text.startswith("```", self.pos):
+            self.skip()
+        if not self.more():
+            raise TraceFormatError(f"{where}: missing its ```json block", path=source)
+        self.skip()
+        start = self.pos
+        end = start - 1  # the newline before the closing ``` (the block may be empty)
+        while True:
+            end = self.text.find("\n```", end)
+            if end < 0:
+                raise TraceFormatError(f"{where}: unterminated ``` block", path=source)
+            after = end + 4
+            if after == len(self.text) or self.text[after] == "\n":
+                break
+            end = after
+        if end < start:  # an empty block: the closing line right after the opening one
+            self.pos = start + 4
+            return start, start
+        self.pos = min(after + 1, len(self.text))
+        return start, end
+
+
+def _parse_body(text: str, start: int, source: str | None) -> tuple[list[TraceStep], str]:
+    lines = _Lines(text, start)
     steps: list[TraceStep] = []
     result = ""
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        heading = _STEP_HEADING.match(line)
+    while lines.more():
+        line = lines.peek()
+        heading = _STEP_HEADING.match(line) if line.startswith("### ") else None
         if heading:
-            step, i = _parse_step(lines, i + 1, heading.group(2), source)
+            lines.skip()
+            step = _parse_step(lines, heading.group(2), source)
             if int(heading.group(1)) != len(steps) + 1:
                 raise TraceFormatError(f"step {heading.group(1)} is out of order", path=source)
             steps.append(step)
             continue
+        lines.skip()
         if line == "## Result":
-            block, i = _read_fence(lines, i + 1, source, "the result")
-            result = _loads(block, source, "the result")
-            continue
-        i += 1
+            result = lines.json(source, "the result")
     return steps, result
 
 
-def _parse_step(lines: list[str], i: int, title: str, source: str | None) -> tuple[TraceStep, int]:
+def _parse_step(lines: _Lines, title: str, source: str | None) -> TraceStep:
     values: dict[str, str] = {}
-    while i < len(lines) and not lines[i].startswith("```"):
-        match = _FIELD_LINE.match(lines[i])
+    while lines.more() and not lines.text.startswith("```", lines.pos):
+        line = lines.peek()
+        match = _FIELD_LINE.match(line)
         if match:
             values[match.group(1)] = match.group(2)
-        elif lines[i].startswith("#"):
+        elif line.startswith("#"):
             break
-        i += 1
+        lines.skip()
     where = f"step '{title}'"
     if "Tool" not in values:
         raise TraceFormatError(f"{where} names no tool", path=source)
-    block, i = _read_fence(lines, i, source, where)
-    tool_input = _loads(block, source, where)
+    tool_input = lines.json(source, where)
     if not isinstance(tool_input, dict):
         raise TraceFormatError(f"{where}: the input must be a JSON object", path=source)
     outcome = values.get("Outcome", "ok")
@@ -345,7 +402,7 @@ def _parse_step(lines: list[str], i: int, title: str, source: str | None) -> tup
     checks = {}
     if "Checks" in values:
         checks = _checks(_loads(values["Checks"], source, where), source, where)
-    step = TraceStep(
+    return TraceStep(
         tool=values["Tool"],
         input=tool_input,
         outcome=outcome,  # type: ignore[arg-type]  # checked just above
@@ -354,7 +411,6 @@ def _parse_step(lines: list[str], i: int, title: str, source: str | None) -> tup
         agent=values.get("Agent"),
         checks=checks,
     )
-    return step, i
 
 
 _OCTAL_MODE = re.compile(r"^[0-7]{3,4}$")
@@ -387,20 +443,6 @@ def _checks(raw: Any, source: str | None, where: str) -> dict[str, Any]:
         ):
             raise bad(name, "a map of paths to file states")
     return raw
-
-
-def _read_fence(lines: list[str], i: int, source: str | None, where: str) -> tuple[str, int]:
-    while i < len(lines) and not lines[i].startswith("```"):
-        i += 1
-    if i >= len(lines):
-        raise TraceFormatError(f"{where}: missing its ```json block", path=source)
-    start = i + 1
-    end = start
-    while end < len(lines) and lines[end] != "```":
-        end += 1
-    if end >= len(lines):
-        raise TraceFormatError(f"{where}: unterminated ``` block", path=source)
-    return "\n".join(lines[start:end]), end + 1
 
 
 def _loads(text: str, source: str | None, where: str) -> Any:

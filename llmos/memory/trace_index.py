@@ -28,6 +28,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmos.database import open_index
 from llmos.errors import TraceFormatError
@@ -229,7 +230,7 @@ class TraceIndex:
         self._index_file(path.name)
         self._set_meta("folder_mtime_ns", self._folder_mtime())
 
-    def note_counted(self, path: Path, trace: Trace) -> None:
+    def note_counted(self, path: Path, meta: dict[str, Any]) -> None:
         """Called after llmos rewrote `path` with new statistics only (a replay counted):
         the goal, slots and steps are as indexed, so only the figures change."""
         stat = path.stat()
@@ -237,9 +238,9 @@ class TraceIndex:
             "UPDATE traces SET success_rating=?, usage_count=?, last_used=?, mtime_ns=?, size=?"
             " WHERE name=?",
             (
-                trace.success_rating,
-                trace.usage_count,
-                trace.last_used,
+                meta["success_rating"],
+                meta["usage_count"],
+                meta["last_used"],
                 stat.st_mtime_ns,
                 stat.st_size,
                 path.name,

@@ -15,10 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any
 
 from llmos.errors import TraceFormatError
-from llmos.fsutil import atomic_write_text
-from llmos.memory.trace import Trace, parse, render
+from llmos.fsutil import atomic_write_stream, atomic_write_text
+from llmos.memory.trace import Trace, dump_yaml, now_iso, parse, render, success_rating
+from llmos.yaml_text import YAMLError, load_yaml
+
+# A front matter longer than this is not one llmos wrote.
+_MAX_HEAD_BYTES = 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,27 @@ class TraceStore:
         self.write(trace, path)
         return Saved(path, previous, kept)
 
+    def count_use(self, path: Path, *, ok: bool) -> dict[str, Any]:
+        """Count one more use of the trace at `path` in its front matter, rewriting the head
+        of the file only: its steps are copied as bytes, never parsed (a step can be a
+        hundred megabytes). Returns the new front matter. Call with the lock held."""
+        with path.open("rb") as source:
+            head, offset = _read_head(source, str(path))
+            meta = _front_matter(head, str(path))
+            successes = int(meta.get("success_count", 0)) + (1 if ok else 0)
+            failures = int(meta.get("failure_count", 0)) + (0 if ok else 1)
+            meta.update(
+                usage_count=int(meta.get("usage_count", 0)) + 1,
+                success_count=successes,
+                failure_count=failures,
+                success_rating=success_rating(successes, failures),
+                last_used=now_iso(),
+            )
+            new_head = f"---\n{dump_yaml(meta)}---\n".encode()
+            source.seek(offset)
+            atomic_write_stream(path, new_head, source)
+        return meta
+
     def write(self, trace: Trace, path: Path | None = None) -> Path:
         """Write `trace` as it is, atomically."""
         path = path or self.path_for(trace.goal_signature)
@@ -112,3 +138,27 @@ class TraceStore:
         else:
             atomic_write_text(target, path.read_text(encoding="utf-8"))
         return target
+
+
+def _read_head(source: IO[bytes], where: str) -> tuple[bytes, int]:
+    """The front matter's lines (between its `---` lines) and the offset after it."""
+    if source.readline().rstrip(b"\r\n") != b"---":
+        raise TraceFormatError("no YAML front matter", path=where)
+    lines: list[bytes] = []
+    while True:
+        line = source.readline()
+        if not line or source.tell() > _MAX_HEAD_BYTES:
+            raise TraceFormatError("its front matter never ends", path=where)
+        if line.rstrip(b"\r\n") == b"---":
+            return b"".join(lines), source.tell()
+        lines.append(line)
+
+
+def _front_matter(head: bytes, where: str) -> dict[str, Any]:
+    try:
+        meta = load_yaml(head.decode("utf-8"))
+    except (YAMLError, UnicodeDecodeError) as exc:
+        raise TraceFormatError(f"front matter is not valid YAML ({exc})", path=where) from exc
+    if not isinstance(meta, dict):
+        raise TraceFormatError("no YAML front matter", path=where)
+    return meta

@@ -222,7 +222,13 @@ def _inside(path: Path, folder: Path) -> bool:
 def _differs(path: Path, copy: Path) -> bool:
     if path.stat().st_size != copy.stat().st_size:
         return True
-    return path.read_bytes() != copy.read_bytes()
+    with path.open("rb") as mine, copy.open("rb") as theirs:
+        while True:
+            chunk = mine.read(1 << 20)
+            if chunk != theirs.read(1 << 20):
+                return True
+            if not chunk:
+                return False
 
 
 def _remove(path: Path) -> None:

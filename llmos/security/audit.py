@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from llmos.database import transaction
 from llmos.kernel.economy import connect
+from llmos.text import capped
 
 _MAX_INPUT_CHARS = 8000  # a Write's content can be large; the audit keeps the start
 
@@ -49,7 +50,9 @@ class AuditEntry(NamedTuple):
 
 
 def input_json(value: Mapping[str, Any]) -> str:
-    text = json.dumps(dict(value), ensure_ascii=False, sort_keys=True, default=str)
+    text = json.dumps(
+        capped(dict(value), _MAX_INPUT_CHARS), ensure_ascii=False, sort_keys=True, default=str
+    )
     return text if len(text) <= _MAX_INPUT_CHARS else text[:_MAX_INPUT_CHARS] + "…"
 
 
