@@ -94,7 +94,7 @@ class TraceStore:
                 success_rating=success_rating(successes, failures),
                 last_used=now_iso(),
             )
-            new_head = f"---\n{dump_yaml(meta)}---\n".encode()
+            new_head = b"---\n" + _with_counts(head, meta) + b"---\n"
             source.seek(offset)
             atomic_write_stream(path, new_head, source)
         return meta
@@ -162,3 +162,23 @@ def _front_matter(head: bytes, where: str) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise TraceFormatError("no YAML front matter", path=where)
     return meta
+
+
+_COUNTS = ("usage_count", "success_count", "failure_count", "success_rating", "last_used")
+
+
+def _with_counts(head: bytes, meta: dict[str, Any]) -> bytes:
+    """The front matter with its counts replaced line by line (the rest as it was: a hand
+    edit's comments and layout survive), or dumped anew if a count has no line of its own."""
+    lines = head.split(b"\n")
+    found = 0
+    for i, line in enumerate(lines):
+        key = line.split(b":", 1)[0].decode("utf-8", "replace")
+        if key in _COUNTS and line.startswith(key.encode() + b":"):
+            value = meta[key]
+            shown = f"'{value}'" if isinstance(value, str) else repr(value)  # an ISO time quoted
+            lines[i] = f"{key}: {shown}".encode()
+            found += 1
+    if found != len(_COUNTS):
+        return dump_yaml(meta).encode()
+    return b"\n".join(lines)
