@@ -108,10 +108,14 @@ class TraceLibrary:
             return []
         keys = lookup_keys(tokens)
         self.index.sync()  # one stat of the folder, unless files came or went
-        self.index.refresh(f"{goal_signature(goal)}.md")  # the usual home of an exact match
-        for name in self.index.names_with_keys(keys):
-            self.index.refresh(name)  # re-checked against its file before it is trusted
         bindings = self.index.bindings(keys, tokens)
+        # Each trace found is re-checked against its file before it is trusted: one edited
+        # in place (the folder's mtime unchanged) is read again, and the lookup made anew.
+        stale = {b.entry.name for b in bindings if not self.index.unchanged(b.entry.name, b.stamp)}
+        if stale:
+            for name in stale:
+                self.index.refresh(name)
+            bindings = self.index.bindings(keys, tokens)
         if not bindings:
             # A file whose goal was edited in place (the folder's mtime unchanged) is found
             # by its words: re-checked, it may now match.

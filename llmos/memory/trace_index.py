@@ -135,6 +135,7 @@ class Binding:
     entry: IndexedTrace
     alias: str | None  # the alias whose template bound it; None: the trace's own goal
     values: dict[int, str]  # slot index -> the goal's value
+    stamp: tuple[int, int] = (0, 0)  # the file's mtime and size when it was indexed
 
 
 class TraceIndex:
@@ -257,13 +258,6 @@ class TraceIndex:
         self._conn.execute("DELETE FROM problems WHERE name=?", (name,))
 
     # Queries ---------------------------------------------------------------------------------
-    def names_with_keys(self, keys: Sequence[str]) -> list[str]:
-        marks = ",".join("?" * len(keys))
-        rows = self._conn.execute(
-            f"SELECT DISTINCT name FROM goal_keys WHERE key IN ({marks})", tuple(keys)
-        )
-        return [row[0] for row in rows]
-
     def bindings(self, keys: Sequence[str], tokens: Sequence[Token]) -> list[Binding]:
         """Every template under these keys that `tokens` fit, with the values they bind."""
         marks = ",".join("?" * len(keys))
@@ -276,8 +270,17 @@ class TraceIndex:
         for row in rows:
             values = Template.from_json(row["template"]).bind(tokens)
             if values is not None:
-                found.append(Binding(_row(row), row["alias"], values))
+                stamp = (row["mtime_ns"], row["size"])
+                found.append(Binding(_row(row), row["alias"], values, stamp))
         return found
+
+    def unchanged(self, name: str, stamp: tuple[int, int]) -> bool:
+        """Whether the file `name` is still as it was indexed (one stat)."""
+        try:
+            info = (self.traces_dir / name).stat()
+        except FileNotFoundError:
+            return False
+        return (info.st_mtime_ns, info.st_size) == stamp
 
     def same_procedure(self, key: str, plain: str) -> list[IndexedTrace]:
         """Traces whose steps are these (`plain`), or these with other slot values (`key`)."""
