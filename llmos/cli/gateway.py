@@ -7,6 +7,7 @@ The gateway's libraries (Starlette, uvicorn, httpx2) are imported only when it s
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -25,6 +26,7 @@ from llmos.text import clean, escape
 
 if TYPE_CHECKING:
     from llmos.gateway.config import GatewayConfig
+    from llmos.gateway.store import ConversationRow
     from llmos.kernel.approval import Approver
     from llmos.workspace import Workspace
 
@@ -308,7 +310,7 @@ def sessions(
     from llmos.gateway.store import gateway_db, read_conversations
 
     ws = open_workspace(workspace)
-    rows = read_conversations(gateway_db(ws.state_dir), limit=limit)
+    rows = [_settled(ws, row) for row in read_conversations(gateway_db(ws.state_dir), limit=limit)]
     if as_json:
         typer.echo(json.dumps({"conversations": [r.to_dict() for r in rows]}, indent=2))
         return
@@ -395,6 +397,13 @@ def save(
     )
     console.print(f"  goal: {escape(clean(trace.goal_text, keep_newlines=False))}")
     console.print(f"  replay it: llmos run {escape(_quoted(trace.goal_text))}")
+
+
+def _settled(ws: Workspace, row: ConversationRow) -> ConversationRow:
+    """A conversation "open" in the database whose run's log is sealed was left by a gateway
+    that died (the next command settled its run): it is closed."""
+    sealed = bool(row.runs) and (ws.sessions_dir / f"{row.runs[-1]}.seal").exists()
+    return dataclasses.replace(row, status="closed") if row.status == "open" and sealed else row
 
 
 def _quoted(text: str) -> str:
