@@ -125,6 +125,7 @@ class Gateway:
     async def close(self) -> None:
         """Close every conversation (ledger rows, sealed logs) and the connections."""
         await self.conversations.close_all()
+        self.conversations.audit.close()
         await self.upstream.close()
         self.store.close()
         self.economy.close()
@@ -167,7 +168,7 @@ class Gateway:
                     f"{key.name} USD`"
                 )
         cap = self.config.conversation_budget_usd
-        spent = conversation.ctx.spent_usd
+        spent = conversation.spent_usd
         if cap is not None and spent >= cap:
             return f"this conversation has spent its budget (${spent:.4f} of ${cap:.4f})"
         try:

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmos.gateway.audit import BackgroundAudit
 from llmos.gateway.events import ModelCalled, StepCaptured
 from llmos.gateway.guard import GatewayGuard
 from llmos.gateway.message import TOOL_BLOCKS, ToolCall
@@ -50,7 +51,6 @@ from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
 from llmos.memory.session_log import SessionLog
 from llmos.memory.trace import one_line
-from llmos.security.audit import AuditLog
 from llmos.security.policy_file import load_policy
 
 if TYPE_CHECKING:
@@ -102,8 +102,12 @@ class Conversation:
         self.in_flight = 0
         self.last_active = time.monotonic()
         self.model_calls = 0
+        self.spent_usd = 0.0  # the cost meter's figure, kept here: it sums every message
         self.status = "success"
         self.error: str | None = None
+        # What the database does not know yet: written once per request (`flush`).
+        self._counts: dict[str, float] = {}
+        self._model: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -113,7 +117,7 @@ class Conversation:
     def begin(self, body: Mapping[str, Any]) -> None:
         """A client request arrives: count it, and capture the tool results it carries."""
         self.last_active = time.monotonic()
-        self.owner.store.count(self.id, requests=1)
+        self._count(requests=1)
         if self.released:
             self._capture_results(body.get("messages") or [])
 
@@ -124,6 +128,21 @@ class Conversation:
     def done_working(self) -> None:
         self.in_flight -= 1
         self.last_active = time.monotonic()
+        self.flush()
+
+    def _count(self, **increments: float) -> None:
+        for name, value in increments.items():
+            self._counts[name] = self._counts.get(name, 0) + value
+
+    def flush(self) -> None:
+        """Write the conversation's new counts (one transaction per request, not one per
+        event: the event loop does not wait on the disk more than it must)."""
+        counts, self._counts = self._counts, {}
+        if counts:
+            self.owner.store.count(self.id, **counts)
+        if self._model is not None:
+            self.owner.store.set_model(self.id, self._model)
+            self._model = None
 
     @contextmanager
     def busy(self) -> Iterator[None]:
@@ -177,7 +196,7 @@ class Conversation:
         )
         ctx.tool_calls += 1
         review = await self.guard.review(call.name, call.input, tool_use_id=call.id)
-        self.owner.store.count(self.id, tool_calls=1, denied=0 if review.allowed else 1)
+        self._count(tool_calls=1, denied=0 if review.allowed else 1)
         self.owner.report(
             "decision",
             {
@@ -226,13 +245,13 @@ class Conversation:
         """Record one upstream call: its usage priced (llmos/kernel/cost.py), the run's
         spend, the conversation's counters."""
         ctx = self.ctx
-        before = ctx.spent_usd
+        before = self.spent_usd
         if usage:
-            ctx.cost.observe(message_id or uuid.uuid4().hex, model, usage)
-        cost = ctx.spent_usd - before
+            self.spent_usd = ctx.cost.observe(message_id or uuid.uuid4().hex, model, usage)
+        cost = self.spent_usd - before
         self.model_calls += 1
-        if model:
-            ctx.model = model
+        if model and model != ctx.model:
+            ctx.model = self._model = model
         if error is not None:
             self.status, self.error = "error", error
         elif status == 200:
@@ -252,11 +271,8 @@ class Conversation:
             )
         )
         if cost:
-            ctx.bus.publish(CostUpdated(run_id=self.run_id, spent_usd=ctx.spent_usd))
-        store = self.owner.store
-        store.count(self.id, model_calls=1, cost_usd=cost)
-        if model:
-            store.set_model(self.id, model)
+            ctx.bus.publish(CostUpdated(run_id=self.run_id, spent_usd=self.spent_usd))
+        self._count(model_calls=1, cost_usd=cost)
 
 
 class Conversations:
@@ -280,7 +296,7 @@ class Conversations:
         self.tools = config.tool_map()
         self._open: dict[str, Conversation] = {}
         self._by_call: dict[str, str] = {}  # released tool_use id -> conversation id
-        self._audit = AuditLog(ws.db_path)
+        self.audit = BackgroundAudit(ws.db_path)
 
     @property
     def open(self) -> list[Conversation]:
@@ -357,7 +373,7 @@ class Conversations:
         )
         policy = load_policy(ws.root, config.project)  # files re-read only when changed
         guard = GatewayGuard(
-            ctx, policy, tools=self.tools, approver=self.approver, audit=self._audit
+            ctx, policy, tools=self.tools, approver=self.approver, audit=self.audit
         )
         conversation = Conversation(
             conversation_id, key=key, title=title, ctx=ctx, guard=guard, owner=self
@@ -386,13 +402,14 @@ class Conversations:
     # Money ---------------------------------------------------------------------------------
     def unpaid_usd(self) -> float:
         """What the open conversations spent: charged to the ledger when they close."""
-        return sum(c.ctx.spent_usd for c in self._open.values())
+        return sum(c.spent_usd for c in self._open.values())
 
     # Closing -------------------------------------------------------------------------------
     async def close(self, conversation: Conversation, *, status: str | None = None) -> None:
         """Close a conversation's run: its ledger row (charged), `RunFinished`, the seal."""
         if self._open.pop(conversation.id, None) is None:
             return
+        conversation.flush()
         ctx = conversation.ctx
         finished = time.time()
         record = RunRecord(
@@ -404,7 +421,7 @@ class Conversations:
             mode="gateway",
             model=ctx.model,
             status=status or conversation.status,
-            cost_usd=ctx.spent_usd,
+            cost_usd=conversation.spent_usd,
             input_tokens=ctx.cost.input_tokens,
             output_tokens=ctx.cost.output_tokens,
             turns=conversation.model_calls,
@@ -412,7 +429,8 @@ class Conversations:
             duration_secs=finished - ctx.started_at,
             error=conversation.error,
         )
-        ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=ctx.spent_usd, final=True))
+        spent = conversation.spent_usd
+        ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=spent, final=True))
         try:
             finish_run(ctx, self.economy, record)
         finally:
