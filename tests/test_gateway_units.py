@@ -377,3 +377,68 @@ def test_gateway_keys(tmp_path: Path) -> None:
         assert store.key_for(secret) is None
         with pytest.raises(UsageError, match="no gateway key"):
             store.remove_key("ci")
+
+
+def test_an_idle_conversation_is_closed_and_charged(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        convs, store = _conversations(tmp_path)
+        convs.config = GatewayConfig(workdir=tmp_path, idle_close_secs=0.05)
+        conversation = convs.route(_body(USER), {}, None, "alice")
+        conversation.model_called(
+            message_id="msg_1",
+            model="claude-sonnet-4-5",
+            usage={"input_tokens": 1000, "output_tokens": 100},
+            stream=False,
+            attempt=0,
+            status=200,
+            stop_reason="end_turn",
+            started=0.0,
+        )
+        with conversation.busy():
+            await asyncio.sleep(0.1)
+            await convs.close_idle()  # busy: kept open
+            assert convs.open == [conversation]
+        await asyncio.sleep(0.1)
+        await convs.close_idle()
+        assert convs.open == []
+        (row,) = convs.economy.runs()
+        assert row.run_id == conversation.run_id and row.mode == "gateway"
+        assert row.cost_usd == pytest.approx((1000 * 3 + 100 * 15) / 1e6)  # sonnet-4: $3/$15
+        assert store.resolve(conversation.id).cost_usd == pytest.approx(row.cost_usd)
+        convs.audit.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["status"], ["gateway", "--help"], ["gateway", "sessions"]]
+)
+def test_other_commands_do_not_load_the_gateway_libraries(argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        f"sys.argv = ['llmos', *{argv!r}]\n"
+        "from llmos.cli import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "heavy = sorted(loaded & {'starlette', 'uvicorn', 'httpx2', 'anthropic'})\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_gateway_settings_are_guarded_like_the_policy(tmp_path: Path) -> None:
+    from llmos.security.policy import check_tool_call
+    from llmos.security.policy_file import load_policy
+
+    ws = Workspace.open(tmp_path / "ws")
+    decision = check_tool_call(
+        "Write",
+        {"file_path": str(ws.root / "gateway.yaml"), "content": "unknown_tools: allow\n"},
+        workdir=ws.output_dir("default"),
+        policy=load_policy(ws.root, "default"),
+    )
+    assert decision.denied and decision.rule == "llmos-state"

@@ -239,14 +239,14 @@ def _check_setup(ws: Workspace, config: GatewayConfig) -> None:
                 )
 
 
-def _approver(name: str) -> Approver:
+def _approver(name: str, as_json: bool) -> Approver:
     from llmos.gateway.approvers import NobodyApprover, QueueApprover
     from llmos.kernel.approval import YesApprover
 
     if name == "terminal":
         from llmos.cli.approve import TerminalApprover
 
-        return TerminalApprover(terminal())
+        return TerminalApprover(terminal(stderr=as_json))  # --json keeps stdout JSON
     if name == "http":
         return QueueApprover()
     if name == "yes":
@@ -260,7 +260,7 @@ def _serve(ws: Workspace, config: GatewayConfig, approver: str, as_json: bool) -
 
     sock = bind(config.host, config.port)
     reporter = GatewayReporter(as_json)
-    gateway = Gateway(ws, config, approver=_approver(approver), report=reporter)
+    gateway = Gateway(ws, config, approver=_approver(approver, as_json), report=reporter)
 
     def ready(url: str) -> None:
         info = {
