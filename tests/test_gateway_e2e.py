@@ -478,3 +478,46 @@ def _steps(gw: Harness, run_id: str) -> list[dict[str, Any]]:
         for e in read_session(log)
         if e["kind"] == "trace_step"
     ]
+
+
+def test_twenty_claude_code_sessions_at_once(
+    gw: Harness, scripted: ScriptedModelServer, sandbox: Sandbox, cwd: Path
+) -> None:
+    """20 real Claude Code CLIs through the gateway at once: each its own conversation (by
+    its session header), each allowed call run, each denied one sent back to its model."""
+
+    def model(request: RecordedRequest) -> Turn:
+        number = int(str(request.last_user_text).split()[-1]) if not request.tool_results() else -1
+        results = request.tool_results()
+        if number >= 0:
+            command = "rm -rf ~" if number % 2 else f"echo {number} > s{number}.txt"
+            return use_tool("Bash", command=command)
+        if results[0].get("is_error"):
+            opening = _opening(request)
+            return use_tool("Bash", command=f"echo {opening} > r{opening}.txt")
+        return say("done")
+
+    scripted.respond(model)
+    config_dirs = [sandbox.root / f"claude-{n}" for n in range(20)]
+
+    def session(number: int) -> int:
+        env = claude_env(scripted, gw.url, config_dirs[number], sandbox.home)
+        return run_claude(f"session {number}", cwd=cwd, env=env, timeout=180).returncode
+
+    opened = len(gw.decisions("opened"))
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(session, range(20)))
+    assert codes == [0] * 20
+    made = sorted(p.name for p in cwd.iterdir())
+    assert made == sorted(f"{'r' if n % 2 else 's'}{n}.txt" for n in range(20))
+    assert len(gw.decisions("opened")) - opened == 20
+
+
+def _opening(request: RecordedRequest) -> int:
+    for message in request.messages:
+        if message.get("role") == "user":
+            content = message["content"]
+            texts = [content] if isinstance(content, str) else [b.get("text", "") for b in content]
+            words = [t for t in texts if t and not t.lstrip().startswith("<system-reminder>")]
+            return int(words[0].split()[-1])
+    raise AssertionError("no user message")

@@ -222,7 +222,7 @@ class Gateway:
                 query=request.url.query,
                 stop_spending=self.stop_spending,
             )
-            started = time.monotonic()
+            started = exchange.sent_at = time.monotonic()
             try:
                 first = await self.upstream.send(
                     "POST", exchange.path, exchange.query, exchange.headers, data

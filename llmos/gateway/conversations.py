@@ -51,6 +51,8 @@ from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
 from llmos.memory.session_log import SessionLog
 from llmos.memory.trace import one_line
+from llmos.security.decision import deny
+from llmos.security.guard import Review
 from llmos.security.policy_file import load_policy
 
 if TYPE_CHECKING:
@@ -58,13 +60,16 @@ if TYPE_CHECKING:
     from llmos.gateway.store import GatewayKey, GatewayStore
     from llmos.kernel.approval import Approver
     from llmos.kernel.economy import TokenEconomy
-    from llmos.security.guard import Review
     from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[str, dict[str, Any]], None]  # what the gateway's terminal shows
 _MAX_REMEMBERED_CALLS = 100_000
+UNDECIDED = (
+    "The gateway could not decide on this call (an internal error), so it is not run. Try "
+    "another way."
+)
 
 
 def _no_report(kind: str, fields: dict[str, Any]) -> None:
@@ -195,7 +200,12 @@ class Conversation:
             ToolRequested(run_id=self.run_id, tool_use_id=call.id, tool=call.name, input=call.input)
         )
         ctx.tool_calls += 1
-        review = await self.guard.review(call.name, call.input, tool_use_id=call.id)
+        try:
+            review = await self.guard.review(call.name, call.input, tool_use_id=call.id)
+        except Exception:  # fail closed: a call nobody could decide is not released
+            log.warning("the gateway could not decide on a %s call", call.name, exc_info=True)
+            refused = deny("gateway-error", UNDECIDED)
+            review = Review(refused, refused, dict(call.input))
         self._count(tool_calls=1, denied=0 if review.allowed else 1)
         self.owner.report(
             "decision",
@@ -351,7 +361,7 @@ class Conversations:
             project=config.project,
             workdir=config.workdir,
             mode="gateway",
-            budget_usd=config.conversation_budget_usd or 0.0,
+            budget_usd=self._budget(key),
             bus=bus,
         )
         again = self.store.exists(conversation_id)
@@ -400,6 +410,15 @@ class Conversations:
         return conversation
 
     # Money ---------------------------------------------------------------------------------
+    def _budget(self, key: GatewayKey | None) -> float:
+        """What a new conversation may spend, as far as is known when it opens."""
+        limits = [self.economy.balance - self.unpaid_usd()]
+        if self.config.conversation_budget_usd is not None:
+            limits.append(self.config.conversation_budget_usd)
+        if key is not None and key.left_usd is not None:
+            limits.append(key.left_usd)
+        return max(min(limits), 0.0)
+
     def unpaid_usd(self) -> float:
         """What the open conversations spent: charged to the ledger when they close."""
         return sum(c.spent_usd for c in self._open.values())

@@ -72,6 +72,7 @@ class Exchange:
     path: str
     query: str
     stop_spending: Callable[[Conversation], str | None]  # why no more may be spent, if so
+    sent_at: float = 0.0  # when the first request went upstream (time.monotonic)
     tasks: set[asyncio.Task[Review]] = field(default_factory=set)
 
     async def send(self, body: dict[str, Any]) -> httpx2.Response:
@@ -127,6 +128,7 @@ async def stream_turns(ex: Exchange, first: httpx2.Response) -> AsyncIterator[by
     response: httpx2.Response | None = first
     body = ex.body
     attempt = 0
+    started = ex.sent_at
     conversation.working()
     try:
         while response is not None:
@@ -137,7 +139,6 @@ async def stream_turns(ex: Exchange, first: httpx2.Response) -> AsyncIterator[by
             end: sse.SseEvent | None = None
             delta: sse.SseEvent | None = None
             failure: bytes | None = None
-            started = time.monotonic()
             async for event in sse.parse(response.aiter_bytes()):
                 message.feed(event)
                 kind, index = event.type, event.index
@@ -225,6 +226,7 @@ async def stream_turns(ex: Exchange, first: httpx2.Response) -> AsyncIterator[by
             attempt += 1
             _sent_back(conversation, attempt, rejected)
             body = sent_back(body, message.content, rejected)
+            started = time.monotonic()
             try:
                 again = await ex.send(body)
             except UpstreamError as exc:
@@ -308,9 +310,9 @@ async def complete_turns(ex: Exchange, first: httpx2.Response) -> tuple[int, dic
     body = ex.body
     attempt = 0
     usage: dict[str, int] = {}
+    started = ex.sent_at
     try:
         while True:
-            started = time.monotonic()
             data = await response.aread()
             await response.aclose()
             try:
@@ -360,6 +362,7 @@ async def complete_turns(ex: Exchange, first: httpx2.Response) -> tuple[int, dic
             attempt += 1
             _sent_back(conversation, attempt, rejected)
             body = sent_back(body, message["content"], rejected)
+            started = time.monotonic()
             try:
                 response = await ex.send(body)
             except UpstreamError as exc:
