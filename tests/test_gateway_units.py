@@ -442,3 +442,23 @@ def test_the_gateway_settings_are_guarded_like_the_policy(tmp_path: Path) -> Non
         policy=load_policy(ws.root, "default"),
     )
     assert decision.denied and decision.rule == "llmos-state"
+
+
+def test_open_conversations_are_bounded(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        convs, store = _conversations(tmp_path)
+        convs.config = GatewayConfig(workdir=tmp_path, max_open_conversations=2)
+        first = convs.route(_body(USER), {}, None, "a")
+        with first.busy():  # a busy one is never closed to make room
+            second = convs.route(_body(USER), {}, None, "a")
+            third = convs.route(_body(USER), {}, None, "a")
+            assert convs.open == [first, third]
+            fourth = convs.route(_body(USER), {}, None, "a")
+            assert convs.open == [first, fourth]
+        await convs.close_all()
+        closed = {row.id: row.status for row in store.conversations()}
+        assert closed == dict.fromkeys((first.id, second.id, third.id, fourth.id), "closed")
+        assert len(convs.economy.runs()) == 4
+        convs.audit.close()
+
+    asyncio.run(scenario())

@@ -52,6 +52,7 @@ class GatewayConfig:
     system_rules: bool = False  # add a short paragraph on the workspace's rules to `system`
     record_reasoning: bool = True  # log the model's text before each tool call
     idle_close_secs: float = 900.0  # a conversation idle this long is closed (ledger row)
+    max_open_conversations: int = 256  # beyond, the least recently active idle ones close
     conversation_budget_usd: float | None = None  # the most one conversation may spend
     session_headers: tuple[str, ...] = SESSION_HEADERS
     upstream_timeout_secs: float = 600.0
@@ -152,6 +153,8 @@ def check(config: GatewayConfig) -> GatewayConfig:
         raise UsageError(f"unknown_tools must be allow, ask or deny, not {config.unknown_tools!r}")
     if config.think_again_limit < 0:
         raise UsageError("think_again_limit must be 0 or more")
+    if config.max_open_conversations < 1:
+        raise UsageError("max_open_conversations must be 1 or more")
     for name in ("approval_timeout_secs", "idle_close_secs", "upstream_timeout_secs", "ping_secs"):
         value = getattr(config, name)
         if not (math.isfinite(value) and value > 0):

@@ -24,6 +24,7 @@ goes on in a new run of the same conversation.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -110,6 +111,7 @@ class Conversation:
         self.spent_usd = 0.0  # the cost meter's figure, kept here: it sums every message
         self.status = "success"
         self.error: str | None = None
+        self.closed = False
         # What the database does not know yet: written once per request (`flush`).
         self._counts: dict[str, float] = {}
         self._model: str | None = None
@@ -142,6 +144,8 @@ class Conversation:
     def flush(self) -> None:
         """Write the conversation's new counts (one transaction per request, not one per
         event: the event loop does not wait on the disk more than it must)."""
+        if self.closed:
+            return  # closed with the gateway while a request was cut short: counted then
         counts, self._counts = self._counts, {}
         if counts:
             self.owner.store.count(self.id, **counts)
@@ -306,6 +310,7 @@ class Conversations:
         self.tools = config.tool_map()
         self._open: dict[str, Conversation] = {}
         self._by_call: dict[str, str] = {}  # released tool_use id -> conversation id
+        self._sealing: set[asyncio.Future[None]] = set()
         self.audit = BackgroundAudit(ws.db_path)
 
     @property
@@ -334,6 +339,8 @@ class Conversations:
             conversation_id = self._continued(messages, fingerprint) or uuid.uuid4().hex[:12]
         conversation = self._open.get(conversation_id)
         if conversation is None:
+            if len(self._open) >= self.config.max_open_conversations:
+                self._make_room()
             conversation = self._start(conversation_id, key, fingerprint, title)
         return conversation
 
@@ -426,9 +433,16 @@ class Conversations:
     # Closing -------------------------------------------------------------------------------
     async def close(self, conversation: Conversation, *, status: str | None = None) -> None:
         """Close a conversation's run: its ledger row (charged), `RunFinished`, the seal."""
+        if self._finish(conversation, status):
+            await self._seal(conversation)
+
+    def _finish(self, conversation: Conversation, status: str | None) -> bool:
+        """The part of closing that does not wait: the run's ledger row and `RunFinished`.
+        False if it was closed already, or could not be recorded (then not to be sealed)."""
         if self._open.pop(conversation.id, None) is None:
-            return
+            return False
         conversation.flush()
+        conversation.closed = True
         ctx = conversation.ctx
         finished = time.time()
         record = RunRecord(
@@ -452,9 +466,15 @@ class Conversations:
         ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=spent, final=True))
         try:
             finish_run(ctx, self.economy, record)
-        finally:
-            await ctx.bus.close()
-            self.store.close_conversation(conversation.id)
+        except Exception:
+            # A full disk, a damaged ledger: the log stays unsealed and this process's lease
+            # stays, so the next llmos command records the run from its log.
+            log.warning("could not record run %s in the ledger", ctx.run_id, exc_info=True)
+            from llmos.recovery import leave_unfinished
+
+            leave_unfinished()
+            return False
+        self.store.close_conversation(conversation.id)
         self.report(
             "closed",
             {
@@ -465,6 +485,23 @@ class Conversations:
                 "tool_calls": record.tool_calls,
             },
         )
+        return True
+
+    async def _seal(self, conversation: Conversation) -> None:
+        await conversation.ctx.bus.close()  # the session log seals itself
+
+    def _make_room(self) -> None:
+        """At `max_open_conversations`, the least recently active idle ones close (a client
+        that comes back goes on in a new run): a gateway serving many one-off requests
+        keeps a bounded number of runs, logs and their writer threads open."""
+        idle = sorted(
+            (c for c in self._open.values() if c.in_flight == 0), key=lambda c: c.last_active
+        )
+        excess = len(self._open) - self.config.max_open_conversations + 1
+        for conversation in idle[: max(excess, 0)]:
+            if self._finish(conversation, None):
+                self._sealing.add(asyncio.ensure_future(self._seal(conversation)))
+                self._sealing = {t for t in self._sealing if not t.done()}
 
     async def close_idle(self) -> None:
         limit = self.config.idle_close_secs
@@ -478,6 +515,8 @@ class Conversations:
         for conversation in self.open:
             interrupted = conversation.in_flight > 0
             await self.close(conversation, status="interrupted" if interrupted else None)
+        if self._sealing:
+            await asyncio.wait(self._sealing)
 
 
 def first_user_text(messages: list[dict[str, Any]]) -> str:
