@@ -30,14 +30,8 @@ if TYPE_CHECKING:
     from llmos.kernel.approval import Approver
     from llmos.workspace import Workspace
 
-gateway_app = typer.Typer(
-    help=(
-        "Serve the Anthropic Messages API on 127.0.0.1 and govern every agent's tool calls "
-        "(Claude Code, the Agent SDK, apps on the anthropic client): sessions, save, keys."
-    ),
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
+# Its help is the callback's docstring (`gateway` below).
+gateway_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
 keys_app = typer.Typer(
     help="Gateway keys: clients present one instead of an API key (budgets per key).",
     no_args_is_help=True,
