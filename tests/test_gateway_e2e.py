@@ -70,6 +70,8 @@ class Harness:
         self.thread.call(close)
 
     def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        assert self.thread.gateway is not None
+        self.thread.gateway.conversations.audit.flush()  # audit rows are written by a thread
         with sqlite3.connect(self.ws / "state" / "llmos.db") as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(query, args)]

@@ -462,3 +462,35 @@ def test_open_conversations_are_bounded(tmp_path: Path) -> None:
         convs.audit.close()
 
     asyncio.run(scenario())
+
+
+def test_background_audit_writes_every_row(tmp_path: Path) -> None:
+    from llmos.gateway.audit import BackgroundAudit
+
+    ws = Workspace.open(tmp_path / "ws")
+    audit = BackgroundAudit(ws.db_path)
+    for n in range(50):
+        audit.record(
+            run_id="r",
+            source="gateway",
+            tool="Bash",
+            tool_input={"command": f"echo {n}"},
+            decision="allow",
+            policy_decision="allow",
+            rule="none",
+            reason="",
+        )
+    audit.flush()
+    assert len(audit.entries(run="r", limit=100)) == 50
+    audit.record(
+        run_id="r",
+        source="gateway",
+        tool="Bash",
+        tool_input={},
+        decision="deny",
+        policy_decision="deny",
+        rule="x",
+        reason="",
+    )
+    audit.close()  # what is queued is written before it stops
+    assert len(audit.entries(run="r", limit=100)) == 51

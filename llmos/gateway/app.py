@@ -161,9 +161,10 @@ class Gateway:
             key = self.store.key_by_id(conversation.key.id)
             if key is None:
                 return f"gateway key {conversation.key.name} was removed"
-            if key.budget_usd is not None and key.spent_usd >= key.budget_usd:
+            spent = key.spent_usd + self.conversations.unwritten_usd(key.id)
+            if key.budget_usd is not None and spent >= key.budget_usd:
                 return (
-                    f"gateway key {key.name} has spent its budget (${key.spent_usd:.4f} of "
+                    f"gateway key {key.name} has spent its budget (${spent:.4f} of "
                     f"${key.budget_usd:.4f}); raise it with `llmos gateway keys budget "
                     f"{key.name} USD`"
                 )

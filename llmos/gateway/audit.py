@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,18 @@ log = logging.getLogger(__name__)
 class BackgroundAudit(AuditLog):
     def __init__(self, db_path: Path) -> None:
         super().__init__(db_path)
-        self._queue: queue.SimpleQueue[list[dict[str, Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="llmos-gateway-audit", daemon=True)
         self._thread.start()
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         self._queue.put(rows)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until what was recorded so far is written."""
+        written = threading.Event()
+        self._queue.put(written)
+        written.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued, then stop the writer."""
@@ -40,24 +47,36 @@ class BackgroundAudit(AuditLog):
     def _run(self) -> None:
         db = connect(self.db_path)  # made here: a connection belongs to its thread
         try:
-            running = True
-            while running:
-                first = self._queue.get()
-                if first is None:
-                    break
-                batch = list(first)
-                while True:  # what else is waiting goes in the same transaction
+            stopping = False
+            while not stopping:
+                items = [self._queue.get()]  # wait for work...
+                while True:  # ...and take what else is queued, for the same transaction
                     try:
-                        more = self._queue.get_nowait()
+                        items.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                    if more is None:
-                        running = False
-                        break
-                    batch.extend(more)
-                try:
-                    insert_rows(db, batch)
-                except Exception:  # reported; the writer goes on with the next rows
-                    log.warning("could not write %d audit row(s)", len(batch), exc_info=True)
+                rows: list[dict[str, Any]] = []
+                waiting: list[threading.Event] = []
+                for item in items:
+                    if item is None:
+                        stopping = True
+                    elif isinstance(item, threading.Event):
+                        waiting.append(item)
+                    else:
+                        rows.extend(item)
+                if rows:
+                    self._insert(db, rows)
+                for event in waiting:
+                    event.set()
         finally:
             db.close()
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+        try:
+            insert_rows(db, rows)
+        except Exception:  # reported; the writer goes on with the next rows
+            log.warning("could not write %d audit row(s)", len(rows), exc_info=True)
+
+
+_Item = list[dict[str, Any]] | threading.Event | None

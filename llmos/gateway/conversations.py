@@ -137,6 +137,10 @@ class Conversation:
         self.last_active = time.monotonic()
         self.flush()
 
+    @property
+    def unwritten_usd(self) -> float:
+        return self._counts.get("cost_usd", 0.0)
+
     def _count(self, **increments: float) -> None:
         for name, value in increments.items():
             self._counts[name] = self._counts.get(name, 0) + value
@@ -425,6 +429,12 @@ class Conversations:
         if key is not None and key.left_usd is not None:
             limits.append(key.left_usd)
         return max(min(limits), 0.0)
+
+    def unwritten_usd(self, key_id: int) -> float:
+        """What the open conversations of a key spent that the database does not have yet."""
+        return sum(
+            c.unwritten_usd for c in self._open.values() if c.key is not None and c.key.id == key_id
+        )
 
     def unpaid_usd(self) -> float:
         """What the open conversations spent: charged to the ledger when they close."""
