@@ -494,3 +494,35 @@ def test_background_audit_writes_every_row(tmp_path: Path) -> None:
     )
     audit.close()  # what is queued is written before it stops
     assert len(audit.entries(run="r", limit=100)) == 51
+
+
+def test_a_result_that_comes_after_its_conversation_closed_is_still_captured(
+    tmp_path: Path,
+) -> None:
+    from llmos.gateway.message import ToolCall
+    from llmos.memory.session_log import read_session
+
+    async def scenario() -> None:
+        convs, _ = _conversations(tmp_path)
+        header = {"x-llmos-conversation": "long-tool"}
+        first = convs.route(_body(USER), header, None, "a")
+        call = ToolCall(
+            id="toolu_9", name="Bash", input={"command": "sleep 1200; echo hi"}, index=0
+        )
+        first.release(call, await first.decide(call))
+        await convs.close(first)  # idle past idle_close_secs while the tool ran
+        use = {"type": "tool_use", "id": "toolu_9", "name": "Bash", "input": call.input}
+        result = {"type": "tool_result", "tool_use_id": "toolu_9", "content": "hi"}
+        later = _body(
+            USER, {"role": "assistant", "content": [use]}, {"role": "user", "content": [result]}
+        )
+        again = convs.route(later, header, None, "a")
+        assert again.id == first.id and again.run_id != first.run_id
+        again.begin(later)
+        await convs.close_all()
+        convs.audit.close()
+        events = read_session(convs.ws.sessions_dir / f"{again.run_id}.jsonl")
+        (step,) = [e["step"] for e in events if e["kind"] == "trace_step"]
+        assert step["tool"] == "Bash" and step["result"] == "hi" and step["outcome"] == "ok"
+
+    asyncio.run(scenario())

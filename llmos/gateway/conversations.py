@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[str, dict[str, Any]], None]  # what the gateway's terminal shows
 _MAX_REMEMBERED_CALLS = 100_000
+_MAX_AWAITING = 10_000
 UNDECIDED = (
     "The gateway could not decide on this call (an internal error), so it is not run. Try "
     "another way."
@@ -315,6 +316,8 @@ class Conversations:
         self._open: dict[str, Conversation] = {}
         self._by_call: dict[str, str] = {}  # released tool_use id -> conversation id
         self._sealing: set[asyncio.Future[None]] = set()
+        # Closed conversations' released calls whose results have not come back yet.
+        self._awaiting: dict[str, tuple[dict[str, Released], TraceRecorder]] = {}
         self.audit = BackgroundAudit(ws.db_path)
 
     @property
@@ -399,6 +402,9 @@ class Conversations:
         conversation = Conversation(
             conversation_id, key=key, title=title, ctx=ctx, guard=guard, owner=self
         )
+        carried = self._awaiting.pop(conversation_id, None)
+        if carried is not None:  # calls released in its previous run, results still to come
+            conversation.released, conversation.recorder = carried
         self.store.open_conversation(
             conversation_id,
             run_id=ctx.run_id,
@@ -453,6 +459,10 @@ class Conversations:
             return False
         conversation.flush()
         conversation.closed = True
+        if conversation.released:  # a long tool still running: its result goes to the next run
+            if len(self._awaiting) >= _MAX_AWAITING:
+                self._awaiting.pop(next(iter(self._awaiting)))
+            self._awaiting[conversation.id] = (conversation.released, conversation.recorder)
         ctx = conversation.ctx
         finished = time.time()
         record = RunRecord(
