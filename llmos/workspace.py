@@ -25,6 +25,7 @@ _LAYOUT = frozenset(
     {
         "config.yaml",
         "policy.yaml",
+        "gateway.yaml",
         "README.md",
         "memories",
         "agents",

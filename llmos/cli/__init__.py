@@ -119,6 +119,13 @@ COMMANDS: dict[str, CommandEntry] = {
         "llmos.cli.interactive:interactive",
         "Work with llmos at a prompt: each line is a goal, /commands manage the OS.",
     ),
+    "gateway": CommandEntry(
+        "llmos.cli.gateway:gateway_app",
+        (
+            "Serve the Anthropic Messages API on 127.0.0.1 and govern every agent's tool calls "
+            "(Claude Code, the Agent SDK, apps on the anthropic client): sessions, save, keys."
+        ),
+    ),
     "policy": CommandEntry(
         "llmos.cli.policy:policy_app",
         (

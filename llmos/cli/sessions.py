@@ -116,6 +116,10 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
             return "cost", f"${float(event.get('spent_usd') or 0):.4f}"
         case "watchdog_tripped" | "notice":
             return kind.split("_")[0], str(event.get("detail") or event.get("text"))
+        case "model_call" | "think_again" | "trace_step" | "request_refused":
+            from llmos.gateway.events import describe_gateway_event  # llmos gateway's runs
+
+            return describe_gateway_event(event)
         case "run_finished":
             error = f"; {event['error']}" if event.get("error") else ""
             return "finished", (

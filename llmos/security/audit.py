@@ -13,6 +13,7 @@ lists them.
 # import (see shell_types), and the run guard (every `llmos run`) imports this module.
 
 import json
+import sqlite3
 import time
 from collections.abc import Mapping
 from contextlib import closing, suppress
@@ -56,6 +57,16 @@ def input_json(value: Mapping[str, Any]) -> str:
     return text if len(text) <= _MAX_INPUT_CHARS else text[:_MAX_INPUT_CHARS] + "…"
 
 
+def insert_rows(db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert audit rows (`AuditEntry._asdict()`) in one transaction of `db`."""
+    if not rows:
+        return
+    columns = ", ".join(rows[0])
+    values = ", ".join(":" + k for k in rows[0])
+    with transaction(db) as cur:
+        cur.executemany(f"INSERT INTO policy_audit({columns}) VALUES({values})", rows)
+
+
 class AuditLog:
     """Appends decisions to the audit table and reads them back. Each call opens the
     database briefly: a run makes a few dozen decisions, and holds no connection meanwhile."""
@@ -90,11 +101,13 @@ class AuditLog:
             approved_by=approved_by,
             ran_input=input_json(ran_input) if ran_input is not None else None,
         )
-        row = entry._asdict()
-        columns = ", ".join(row)
-        values = ", ".join(":" + k for k in row)
-        with closing(connect(self.db_path)) as db, transaction(db) as cur:
-            cur.execute(f"INSERT INTO policy_audit({columns}) VALUES({values})", row)
+        self._write([entry._asdict()])
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` in one transaction. (A long-lived writer, the gateway's, overrides
+        this to write from a thread of its own: llmos/gateway/audit.py.)"""
+        with closing(connect(self.db_path)) as db:
+            insert_rows(db, rows)
 
     def entries(self, *, run: str | None = None, limit: int = 50) -> list[AuditEntry]:
         """The latest `limit` decisions (of `run`, a run id or its prefix), oldest first."""

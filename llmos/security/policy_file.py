@@ -263,6 +263,7 @@ def _read_cached(path: str, stamp: tuple[int, int]) -> Any:
 def _guarded(root: Path, project: str | None) -> tuple[str, ...]:
     """llmos's own files in the workspace, which no tool call may change."""
     paths = [root / POLICY_FILE, root / "config.yaml", root / "state", root / "plugins"]
+    paths.append(root / "gateway.yaml")  # the gateway's tool map and settings
     paths.append(root / "memories" / "sessions")
     projects = root / "projects"
     names = {project} if project else set()

@@ -515,6 +515,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = 30  # a half-open client must not pin a thread forever
+    # Headers and body are separate writes: without TCP_NODELAY the body of a keep-alive
+    # answer waits for the client's delayed ACK (~40 ms), as no real API server makes it.
+    disable_nagle_algorithm = True
     server: _Server
 
     @property
