@@ -35,6 +35,13 @@ COMMANDS: dict[str, CommandEntry] = {
         "llmos.cli.status:status",
         "Show the workspace, the balance and counts of traces, projects and sessions.",
     ),
+    "doctor": CommandEntry(
+        "llmos.cli.doctor:doctor",
+        (
+            "Check the machine and the workspace: the OS sandbox (by canaries), the Claude Code "
+            "CLI, model access, folders, settings, policy files and databases."
+        ),
+    ),
     "budget": CommandEntry(
         "llmos.cli.budget:budget_app",
         "Show the balance and the spend log; `budget set USD`, `budget add USD`.",

@@ -9,6 +9,7 @@ plan through `run_goal` again, as a run of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -16,13 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmos.credentials import model_access
-from llmos.errors import UsageError
+from llmos.errors import NoModelAccessError, UsageError
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
 from llmos.kernel.run_context import RunContext
 from llmos.memory.library import TraceLibrary
 from llmos.memory.session_log import SessionLog
+from llmos.modes import trust_gate
 from llmos.modes.choice import ModeChoice, choose_mode
 from llmos.modes.follower import (
     FollowerOutcome,
@@ -32,10 +34,13 @@ from llmos.modes.follower import (
     run_follower,
 )
 from llmos.modes.types import RunRequest, RunSummary
-from llmos.plugins.run_tools import activated
+from llmos.plugins.run_tools import activated as activated_tools
 from llmos.projects.scope import RunScope, enter_project
 from llmos.replay.plan import ReplayPlan, plan_replay
 from llmos.security.guard import RunGuard, run_guard
+from llmos.security.policy_file import load_policy
+from llmos.security.sandbox_run import RunSandbox, activated, run_sandbox
+from llmos.security.trust import TrustState
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -50,15 +55,23 @@ class DryRun:
     reason: str
     trace_id: str | None
     plan: ReplayPlan | None
+    trust: TrustState | None = None  # the trace's (llmos/security/trust.py)
 
 
 def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
     _check_request(request)
     scope = enter_project(ws, request.project, create=False)
-    with activated(scope.tools), TraceLibrary(scope.ws) as library:
+    with activated_tools(scope.tools), TraceLibrary(scope.ws) as library:
         choice = choose_mode(request, library, scope.ws.settings, ws=scope.ws)
+    trust = None
+    if choice.mode == "follower" and choice.trace is not None:
+        trust = trust_gate.trust_of(scope.ws, choice.trace)
     return DryRun(
-        choice.mode, choice.reason, choice.entry.signature if choice.entry else None, choice.plan
+        choice.mode,
+        choice.reason,
+        choice.entry.signature if choice.entry else None,
+        choice.plan,
+        trust,
     )
 
 
@@ -81,7 +94,8 @@ async def run_goal(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope, request, handlers, env, approver) as run:
+    with activated_tools(scope.tools), _GoalRun(scope, request, handlers, env, approver) as run:
+        await run.settle_trust()
         return await run.finish()
 
 
@@ -98,7 +112,14 @@ def run_goal_blocking(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope, request, handlers, None, approver) as run:
+    with activated_tools(scope.tools), _GoalRun(scope, request, handlers, None, approver) as run:
+        if run.untrusted():  # asking a human needs an event loop; refusing does not
+            if trust_gate.asks_a_human(approver):
+                import asyncio
+
+                asyncio.run(run.settle_trust())
+            else:
+                run.refuse_untrusted()
         if run.choice.mode == "follower" and not any(is_async_handler(h) for _, h in handlers):
             replay = run.start_replay()
             try:
@@ -126,6 +147,7 @@ class _Replay:
     log: SessionLog
     guard: RunGuard
     plan: ReplayPlan
+    sandbox: RunSandbox
 
 
 class _GoalRun:
@@ -150,6 +172,10 @@ class _GoalRun:
             self.choice = _continued(request) or choose_mode(
                 request, self.library, ws.settings, ws=ws
             )
+            # A trace not learned here replays only once a human approved its plan.
+            self.trust: TrustState | None = None
+            if self.choice.mode == "follower" and self.choice.trace is not None:
+                self.trust = trust_gate.trust_of(ws, self.choice.trace)
         except BaseException:
             self.close()
             raise
@@ -163,6 +189,38 @@ class _GoalRun:
     def close(self) -> None:
         self.library.close()
         self.economy.close()
+
+    # Trust --------------------------------------------------------------------------------
+    def untrusted(self) -> bool:
+        return self.choice.mode == "follower" and self.trust is not None and not self.trust.trusted
+
+    async def settle_trust(self) -> None:
+        """Put an untrusted trace to the human, if the run has one; refuse it otherwise."""
+        if not self.untrusted():
+            return
+        choice, trust = self.choice, self.trust
+        assert choice.trace is not None and choice.plan is not None and trust is not None
+        if self.approver is not None and trust_gate.asks_a_human(self.approver):
+            trust = await trust_gate.ask_to_trust(
+                self.ws, self.approver, choice.trace, choice.plan, trust
+            )
+            self.trust = trust
+            if trust.trusted:
+                return
+        self.refuse_untrusted()
+
+    def refuse_untrusted(self) -> None:
+        """The untrusted trace does not replay: auto mode learns the goal instead (without
+        showing the model that trace), other modes stop (`TraceNotTrustedError`)."""
+        assert self.trust is not None
+        try:
+            model_access({**os.environ, **(self.env or {})})
+            reachable = True
+        except NoModelAccessError:
+            reachable = False  # then the untrusted trace is the news, not the missing key
+        reason = trust_gate.refusal(self.request, self.trust, learner_possible=reachable)
+        agents = None if self.request.agent else _agents(self.ws, self.request.project)
+        self.choice = ModeChoice("learner", reason, agents=agents)
 
     async def finish(self) -> RunSummary:
         """Run the chosen mode (a replay that fails may fall back to Learner) to a summary."""
@@ -208,24 +266,40 @@ class _GoalRun:
         ctx = _context(request, self.ws, "follower", budget=0.0)
         guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
         plan = choice.plan or plan_replay(choice.trace)
+        sandbox = self._replay_sandbox(ctx, plan)  # may refuse the run: before its log opens
         log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
-        return _Replay(ctx, log, guard, plan)
+        if sandbox.notice:
+            ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
+        return _Replay(ctx, log, guard, plan, sandbox)
+
+    def _replay_sandbox(self, ctx: RunContext, plan: ReplayPlan) -> RunSandbox:
+        """The replay's sandbox: only commands need one (file steps are checked by the policy
+        in-process); an imported trace's commands run in nothing else."""
+        if not any(p.step.tool == "Bash" for p in plan.to_run):
+            return RunSandbox(None, "replay")
+        trust = self.trust
+        imported = f"trace {trust.signature}" if trust and trust.needs_sandbox else None
+        return run_sandbox(
+            self.ws, "replay", workdir=ctx.workdir, policy=self.policy, imported=imported
+        )
 
     def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
         """Run the replay whose preflight (questions answered) is `checked`. In auto mode, a
         replay that does not succeed says on the bus that the Learner takes over."""
         choice, ctx = self.choice, replay.ctx
         assert choice.entry is not None and choice.trace is not None
-        outcome = run_follower(
-            ctx,
-            self.library,
-            choice.entry,
-            choice.trace,
-            replay.plan,
-            checked,
-            self.economy,
-            guard=replay.guard,
-        )
+        ctx.workdir.mkdir(parents=True, exist_ok=True)  # the sandbox binds it: it must exist
+        with activated(replay.sandbox.profile):  # the Bash steps run inside it
+            outcome = run_follower(
+                ctx,
+                self.library,
+                choice.entry,
+                choice.trace,
+                replay.plan,
+                checked,
+                self.economy,
+                guard=replay.guard,
+            )
         if self._falls_back(outcome):
             note = f"Follower {outcome.status} ({outcome.detail}); falling back to Learner"
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=note))
@@ -238,9 +312,10 @@ class _GoalRun:
         if not self._falls_back(outcome):
             assert choice.entry is not None
             trace_path = str(self.library.path_of(choice.entry))
-            return _follower_summary(
+            summary = _follower_summary(
                 replay.ctx, choice, outcome, self.economy, trace_path, str(replay.log.path)
             )
+            return dataclasses.replace(summary, sandbox=replay.sandbox.description)
         # The trace that failed is still the best example of how the goal was reached.
         request = self.request
         self.choice = ModeChoice(
@@ -324,9 +399,15 @@ async def _learn(
     from llmos.modes.learner import run_learner
 
     model_access({**os.environ, **(env or {})})  # before anything is spent
+    workdir = ws.output_dir(request.project)
+    sandbox = run_sandbox(
+        ws, "learner", workdir=workdir, policy=load_policy(ws.root, request.project)
+    )
     budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "learner", budget=budget)
     log = _open_bus(ws, ctx, subscribers, choice.reason)
+    if sandbox.notice:
+        ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
     try:
         outcome, trace_path, error = await run_learner(
             ws,
@@ -339,6 +420,7 @@ async def _learn(
             env=env,
             approver=approver,
             agents=choice.agents.specs() if choice.agents else (),
+            sandbox=sandbox.profile,
         )
     finally:
         await ctx.bus.close()
@@ -364,6 +446,7 @@ async def _learn(
         error=error,
         session_id=outcome.session_id if outcome else None,
         continued=request.resume_session is not None,
+        sandbox=sandbox.description,
     )
 
 

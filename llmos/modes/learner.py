@@ -27,6 +27,8 @@ from llmos.modes.types import RunRequest
 from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
 from llmos.sdk.types import AgentOutcome, AgentRequest
 from llmos.security.guard import run_guard
+from llmos.security.sandbox import CliFolder, SandboxProfile, cli_env, cli_settings
+from llmos.security.trust import TrustStore
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -79,11 +81,14 @@ async def run_learner(
     env: dict[str, str] | None = None,
     agents: tuple[AgentSpec, ...] = (),
     approver: Approver | None = None,
+    sandbox: SandboxProfile | None = None,
 ) -> tuple[AgentOutcome | None, Path | None, str | None]:
     """Run the goal; save its trace on success; charge the ledger. Returns what happened.
 
     `agents` are offered to the model as subagents. A subtask of an orchestration
-    (`request.agent`) runs as its agent instead: its prompt, tools and turn limit.
+    (`request.agent`) runs as its agent instead: its prompt, tools and turn limit. With a
+    `sandbox` profile, the CLI runs every Bash command inside its sandbox (with the
+    profile's limits; llmos/security/sandbox.py).
     """
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
 
@@ -133,7 +138,8 @@ async def run_learner(
         stall_timeout_secs=ws.settings.stall_timeout_secs,
         tool_timeout_secs=ws.settings.tool_timeout_secs,
         system_prompt_append=system_append,
-        env=env or {},
+        env={**(env or {}), **(cli_env(sandbox) if sandbox else {})},
+        sandbox=cli_settings(sandbox) if sandbox else None,
         tools=run_tools.offered(role.tool_list if role is not None else DEFAULT_TOOLS),
         agents=agents,
         plugin_tools=run_tools,
@@ -143,6 +149,7 @@ async def run_learner(
     outcome: AgentOutcome | None = None
     trace_path: Path | None = None
     error: str | None = None
+    cli_folder = CliFolder(ctx.workdir) if sandbox else None
     try:
         outcome = await run_agent(agent_request, ctx)
         if not outcome.ok:
@@ -161,6 +168,8 @@ async def run_learner(
                 result=outcome.result_text,
             )
             trace_path = library.save(learned)
+            with TrustStore.of(ws) as trust:  # learned here: it may replay
+                trust.record_learned(learned)
             record_insight(ws, learned, outcome, ctx)  # what worked, for later runs' recall
     except asyncio.CancelledError:
         error = "interrupted"
@@ -169,6 +178,8 @@ async def run_learner(
         error = str(exc)
         raise
     finally:
+        if cli_folder is not None:
+            cli_folder.tidy()
         _record(ctx, economy, outcome, trace_path, error)
     return outcome, trace_path, error
 

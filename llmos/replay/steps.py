@@ -20,6 +20,8 @@ from llmos.fsutil import atomic_write_text, sha256_file
 from llmos.memory.trace import TraceStep, one_line
 from llmos.plugins.run_tools import ReplayRefused, current_tools
 from llmos.plugins.types import is_plugin_tool_name
+from llmos.security.sandbox import sandbox_env, sandboxed_argv
+from llmos.security.sandbox_run import current_profile
 
 # The Bash tool's limits: two minutes unless the call asked for more, ten at most.
 BASH_DEFAULT_TIMEOUT_MS = 120_000
@@ -148,14 +150,14 @@ def _bash(tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any]) -> 
     timeout_ms = min(int(tool_input.get("timeout") or BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS)
     try:
         proc = subprocess.run(
-            ["bash", "-c", command],
+            sandboxed_argv(command, workdir, current_profile()),  # llmos/security/sandbox_run.py
             cwd=workdir,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             errors="replace",
             timeout=timeout_ms / 1000,
-            env=os.environ.copy(),
+            env=sandbox_env(os.environ, current_profile()),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
