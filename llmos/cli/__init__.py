@@ -48,7 +48,7 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "traces": CommandEntry(
         "llmos.cli.traces:traces_app",
-        "Learned traces: list, show, rm, export, import, reindex.",
+        "Learned traces: list, show, rm, export, import, trust, untrust, keys, reindex.",
     ),
     "demo": CommandEntry(
         "llmos.cli.demo:demo",

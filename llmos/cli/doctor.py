@@ -31,10 +31,12 @@ def doctor(
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Check the machine and the workspace: the OS sandbox (canaries must fail to write
-    outside the working folder and to reach the network; the process limit must hold), the
-    bundled Claude Code CLI, model access (credentials present; tried only with --network),
-    the workspace's folders, settings, policy files and databases.
+    """Check the machine and the workspace: the OS sandbox (by canaries), the Claude Code
+    CLI, model access, folders, settings, policy files and databases.
+
+    The sandbox's canaries must fail to write outside their working folder and to reach the
+    network, and its process limit must hold. Model access: credentials present (tried with
+    one request only with --network). Nothing in the workspace is changed.
 
     Exit status: 0 when every check passed or only warned, 1 when one failed."""
     from llmos.doctor import Checkup, run_checks

@@ -402,8 +402,9 @@ def cli_env(profile: SandboxProfile, host: HostFacts | None = None) -> dict[str,
 
 
 class CliFolder:
-    """The CLI's sandbox leaves a `.claude/.cc-writes` file of its own in the working
-    folder; it is removed after the run, with `.claude` if the run made it."""
+    """The CLI's sandbox leaves an empty `.claude/.cc-writes` folder of its own in the
+    working folder; it is removed after the run, with `.claude` if the run made it and
+    nothing else is in it."""
 
     def __init__(self, workdir: Path) -> None:
         self.folder = workdir / ".claude"
@@ -412,10 +413,9 @@ class CliFolder:
     def tidy(self) -> None:
         if self.existed:
             return
-        marker = self.folder / ".cc-writes"
-        try:
-            if marker.is_file() and not marker.is_symlink():
-                marker.unlink()
-            self.folder.rmdir()  # only if empty: anything else in it stays
-        except OSError:
-            pass
+        for folder in (self.folder / ".cc-writes", self.folder):
+            try:
+                if not folder.is_symlink():
+                    folder.rmdir()  # only if empty: anything else in it stays
+            except OSError:
+                return

@@ -10,8 +10,13 @@ so no trust: it needs a human's approval again.
 
 Origins: `learned` (a Learner run here saved it), `signed` (imported from a library signed
 by a key of `llmos traces keys`), `imported` (any other import) and, for a file that no
-command of llmos put in the library, none at all. Approved traces of any origin but
-`learned` replay only inside the OS sandbox (`llmos/security/sandbox_run.py`).
+command of llmos put in the library, none at all. Learned and signed traces are trusted;
+the others once a human approved them, and then they replay only inside the OS sandbox
+(`llmos/security/sandbox_run.py`).
+
+The database is made once; a workspace from before llmos kept trust has its traces adopted
+as learned at that moment (`_adopt_existing`). Whoever recreates a lost or broken trust.db
+(a repair) must not adopt again: pass `traces_dir=None`, or imported traces become trusted.
 """
 
 from __future__ import annotations
@@ -82,8 +87,9 @@ class TrustState:
 
     @property
     def needs_sandbox(self) -> bool:
-        """Only what was learned here may replay outside the OS sandbox."""
-        return not (self.trusted and self.origin == "learned")
+        """Only what was learned here, or signed by a trusted key, may replay outside the OS
+        sandbox; what a human approved replays inside it."""
+        return not (self.trusted and self.origin in ("learned", "signed"))
 
     @property
     def label(self) -> str:
