@@ -153,9 +153,8 @@ def test_the_sandboxed_environment_has_no_credentials(tmp_path: Path) -> None:
     }
     profile = SandboxProfile(tmp_path, tmpdir=tmp_path / "tmp")
     kept = sandbox_env(env, profile)
-    assert set(kept) == {"PATH", "HOME", "KEYBOARD", "TOKENIZERS_PARALLELISM", "TMPDIR"} | {
-        "XDG_CACHE_HOME"
-    }
+    caches = {"XDG_CACHE_HOME", "npm_config_cache"}
+    assert set(kept) == {"PATH", "HOME", "KEYBOARD", "TOKENIZERS_PARALLELISM", "TMPDIR"} | caches
     assert kept["TMPDIR"] == str(tmp_path / "tmp")
     assert sandbox_env(env, None) == env  # no sandbox: nothing changes
     assert is_secret_variable("aws_session_token") and not is_secret_variable("LANG")

@@ -345,7 +345,9 @@ def sandbox_env(env: Mapping[str, str], profile: SandboxProfile | None) -> dict[
     kept = {k: v for k, v in env.items() if not is_secret_variable(k)}
     if profile.tmpdir is not None:
         kept["TMPDIR"] = str(profile.tmpdir)
-        kept["XDG_CACHE_HOME"] = str(profile.tmpdir / "cache")  # pip, npm... caches
+        # Caches go to the private temp folder: home is read-only (pip, npm, go...).
+        kept["XDG_CACHE_HOME"] = str(profile.tmpdir / "cache")
+        kept["npm_config_cache"] = str(profile.tmpdir / "npm")
     return kept
 
 

@@ -1,0 +1,156 @@
+"""Traces from elsewhere: imported, they never replay until a human approved them; approved,
+they replay only inside the sandbox, and still harm nothing.
+
+tests/data/hostile_traces/ holds traces that look like ordinary learned goals ("Clean up the
+build folder") and would delete the home folder, overwrite start-up files, steal and send
+credentials, open a reverse shell, kill processes, fork-bomb... when replayed (made by
+tests/data/make_hostile_traces.py; every target is a decoy, tests/decoys.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from conftest import Sandbox, run_llmos
+from decoys import (
+    TEST_LIMITS,
+    Decoys,
+    configure,
+    decoys_fixture,  # noqa: F401  (the `decoys` fixture)
+    needs_sandbox,
+)
+
+from llmos.memory.trace import Trace, TraceStep, parse, render
+from llmos.security.sandbox import host_facts
+
+HOSTILE = Path(__file__).resolve().parent / "data" / "hostile_traces"
+# The policy reads these commands and refuses the trace at import.
+REFUSED_AT_IMPORT = {"plain-rm-home.md"}
+
+
+def _library(sandbox: Sandbox) -> Path:
+    library = sandbox.root / "shared-library"
+    shutil.copytree(HOSTILE, library)
+    if host_facts().process_limit == "none":  # a fork bomb would reach the machine
+        (library / "fork-bomb.md").unlink()
+    return library
+
+
+@needs_sandbox
+def test_imported_hostile_traces_never_replay_untrusted_and_stay_contained_once_trusted(
+    sandbox: Sandbox, decoys: Decoys
+) -> None:
+    assert len(list(HOSTILE.glob("*.md"))) >= 15
+    configure(sandbox, TEST_LIMITS)  # sandbox: auto; imported traces need it anyway
+    proc = run_llmos(sandbox, "traces", "import", str(_library(sandbox)), "--json")
+    report = {Path(r["file"]).name: r for r in json.loads(proc.stdout)}
+    assert {name for name, r in report.items() if not r["imported"]} == REFUSED_AT_IMPORT
+    assert proc.returncode == 1  # one was refused
+    imported = [r for r in report.values() if r["imported"]]
+    assert imported and not any(r["trusted"] for r in imported)
+    goals = {r["id"]: parse(Path(r["trace"]).read_text()).goal_text for r in imported}
+
+    # A plain `llmos run "goal"`: no --yes, no terminal, no model. Nothing may run.
+    for trace_id, goal in goals.items():
+        proc = run_llmos(sandbox, "run", goal, env=decoys.env)
+        assert proc.returncode == 1, (goal, proc.stdout, proc.stderr)
+        said = " ".join(proc.stderr.split())
+        assert "no human has approved its plan yet" in said
+        assert f"llmos traces trust {trace_id}" in said
+    assert list(sandbox.output.iterdir()) == []  # not even a script was written
+    decoys.assert_unharmed(sandbox.output)
+
+    # Approved by a human: they replay, inside the sandbox, and still harm nothing.
+    outcomes = {}
+    for trace_id, goal in goals.items():
+        assert run_llmos(sandbox, "traces", "trust", trace_id, "--yes").returncode == 0
+        proc = run_llmos(sandbox, "run", "--json", goal, env=decoys.env, timeout=180)
+        summary = json.loads(proc.stdout)
+        assert summary["mode"] == "follower", (goal, summary)
+        assert summary["sandbox"] == "bubblewrap (llmos)", (goal, summary)
+        outcomes[goal] = summary["status"]
+    decoys.assert_unharmed(sandbox.output)
+    # The scripts really ran, and their harmful commands failed inside the sandbox.
+    results = {
+        p.stem.removeprefix("result-"): p.read_text().strip()
+        for p in sandbox.output.glob("result-*.txt")
+    }
+    assert len(results) >= 12, results
+    assert {k: v for k, v in results.items() if v == "0"} == {}
+    assert (
+        not (sandbox.output / "fixture.bin").exists()
+        or (sandbox.output / "fixture.bin").stat().st_size <= 5 * 1024 * 1024
+    )
+    assert "success" in outcomes.values()
+
+
+def _approved_import(sandbox: Sandbox, name: str) -> tuple[str, str]:
+    library = sandbox.root / "one"
+    library.mkdir()
+    shutil.copy(HOSTILE / name, library / name)
+    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
+    trace_id = report[0]["id"]
+    assert run_llmos(sandbox, "traces", "trust", trace_id, "--yes").returncode == 0
+    return trace_id, parse((library / name).read_text()).goal_text
+
+
+def _path_without_bwrap(sandbox: Sandbox) -> dict[str, str]:
+    """A PATH on which bubblewrap cannot be found (bash and the basics can)."""
+    bin_dir = sandbox.root / "bin-without-bwrap"
+    bin_dir.mkdir()
+    for tool in ("bash", "sh", "rm", "ls", "cat", "echo", "wc", "true"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    return {"PATH": str(bin_dir)}
+
+
+def test_an_imported_trace_replays_only_in_the_sandbox_whatever_the_setting(
+    sandbox: Sandbox, decoys: Decoys
+) -> None:
+    configure(sandbox, "sandbox: off\n")
+    _, goal = _approved_import(sandbox, "cleanup-script.md")
+    no_bwrap = _path_without_bwrap(sandbox)
+    proc = run_llmos(sandbox, "run", "--json", goal, env={**decoys.env, **no_bwrap})
+    assert proc.returncode == 6, proc.stdout + proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert "replays only inside the sandbox" in said and "bubblewrap" in said
+    assert list(sandbox.output.iterdir()) == []
+    if host_facts().bwrap is not None and os.environ.get("PATH"):
+        proc = run_llmos(sandbox, "run", "--json", goal, env=decoys.env)
+        summary = json.loads(proc.stdout)
+        assert summary["sandbox"] == "bubblewrap (llmos)"  # even with sandbox: off
+    decoys.assert_unharmed(sandbox.output)
+
+
+def _learned_here(sandbox: Sandbox, goal: str, command: str) -> None:
+    """A trace in the library before llmos kept trust: adopted as learned."""
+    trace = Trace(
+        goal_text=goal,
+        steps=(TraceStep("Bash", {"command": command}, checks={"exit_code": 0}),),
+        result="Done.",
+    )
+    sandbox.traces.mkdir(parents=True, exist_ok=True)
+    (sandbox.traces / f"{trace.goal_signature}.md").write_text(render(trace))
+
+
+def test_without_a_sandbox_auto_says_so_once_and_required_refuses(sandbox: Sandbox) -> None:
+    goal = "Count the files"
+    _learned_here(sandbox, goal, "ls | wc -l > count.txt; ls | wc -l >> count.txt")
+    no_bwrap = _path_without_bwrap(sandbox)
+    proc = run_llmos(sandbox, "run", goal, env=no_bwrap)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        " ".join(proc.stdout.split()).count("no sandbox: bubblewrap (bwrap) is not installed") == 1
+    )
+    assert (sandbox.output / "count.txt").exists()
+    (sandbox.output / "count.txt").unlink()
+    with (sandbox.workspace / "config.yaml").open("a") as config:
+        config.write("\nsandbox: required\n")
+    proc = run_llmos(sandbox, "run", goal, env=no_bwrap)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 6 and "sandbox: required" in said and "`llmos doctor`" in said
+    assert not (sandbox.output / "count.txt").exists()
