@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 
+import pexpect
 from conftest import Sandbox, run_llmos
 from decoys import (
     TEST_LIMITS,
@@ -25,6 +28,8 @@ from decoys import (
 
 from llmos.memory.trace import Trace, TraceStep, parse, render
 from llmos.security.sandbox import host_facts
+from llmos.security.trust import TrustStore
+from llmos.workspace import Workspace
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile_traces"
 # The policy reads these commands and refuses the trace at import.
@@ -154,3 +159,101 @@ def test_without_a_sandbox_auto_says_so_once_and_required_refuses(sandbox: Sandb
     said = " ".join(proc.stderr.split())
     assert proc.returncode == 6 and "sandbox: required" in said and "`llmos doctor`" in said
     assert not (sandbox.output / "count.txt").exists()
+
+
+_ANSI = r"(?:\x1b\[[0-9;?]*[A-Za-z]|\r|\n)*"
+
+
+def _shown(text: str) -> str:
+    """A regex for `text` as a terminal shows it (styles may sit between its characters)."""
+    return _ANSI.join(re.escape(char) for char in text)
+
+
+def _in_terminal(sandbox: Sandbox, *args: str, env: dict[str, str]) -> pexpect.spawn:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "llmos", *args],
+        env={**os.environ, **env, "TERM": "xterm"},
+        cwd=str(sandbox.root),
+        dimensions=(50, 250),
+        encoding="utf-8",
+        timeout=60,
+    )
+    child.logfile_read = (sandbox.root / "terminal.log").open("a", encoding="utf-8")
+    return child
+
+
+@needs_sandbox
+def test_in_a_terminal_the_run_asks_before_replaying_an_imported_trace(
+    sandbox: Sandbox, decoys: Decoys
+) -> None:
+    library = sandbox.root / "one"
+    library.mkdir()
+    shutil.copy(HOSTILE / "cleanup-script.md", library)
+    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
+    trace_id, goal = report[0]["id"], "Clean up the build folder"
+
+    child = _in_terminal(sandbox, "run", goal, env=decoys.env)
+    try:
+        child.expect(_shown("approval needed: Replay trace"))
+        child.expect(_shown("was imported from"))
+        child.expect(_shown("2. Bash: sh cleanup.sh"))  # the plan, before any answer
+        child.expect(_shown("approve, modify or reject? [a/m/r]"))
+        child.send("r\r")
+        child.expect(_shown("reason"))
+        child.send("\r")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 1 and list(sandbox.output.iterdir()) == []
+    with TrustStore.of(_workspace(sandbox)) as store:
+        assert not store.check(parse((library / "cleanup-script.md").read_text())).trusted
+
+    child = _in_terminal(sandbox, "run", goal, env=decoys.env)
+    try:
+        child.expect(_shown("approve, modify or reject? [a/m/r]"))
+        child.send("a\r")
+        child.expect(_shown("follower mode"))
+        child.expect(_shown("bubblewrap (llmos)"))
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert (sandbox.output / "result-cleanup.txt").read_text().strip() != "0"
+    decoys.assert_unharmed(sandbox.output)
+    # Approved once: the next run replays without asking.
+    proc = run_llmos(sandbox, "run", "--json", goal, env=decoys.env)
+    assert json.loads(proc.stdout)["mode"] == "follower", proc.stderr
+    shown = json.loads(run_llmos(sandbox, "traces", "show", trace_id, "--json").stdout)
+    assert shown["trust"]["approved_by"] == "the user" and shown["trust"]["needs_sandbox"]
+
+
+def test_traces_trust_shows_the_plan_and_asks(sandbox: Sandbox) -> None:
+    library = sandbox.root / "one"
+    library.mkdir()
+    shutil.copy(HOSTILE / "makefile-clean.md", library)
+    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
+    trace_id = report[0]["id"]
+    child = _in_terminal(sandbox, "traces", "trust", trace_id, env={})
+    try:
+        child.expect(_shown("not trusted"))
+        child.expect(_shown("3. Bash: make clean"))
+        child.expect(_shown("files written: Makefile, check.sh"))
+        child.expect(_shown("Trust this trace?"))
+        child.send("n\r")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 1
+    child = _in_terminal(sandbox, "traces", "trust", trace_id, env={})
+    try:
+        child.expect(_shown("Trust this trace?"))
+        child.send("y\r")
+        child.expect(_shown(f"trusted trace {trace_id}"))
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+
+
+def _workspace(sandbox: Sandbox) -> Workspace:
+    return Workspace.open(sandbox.workspace)

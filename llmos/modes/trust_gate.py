@@ -70,7 +70,7 @@ async def ask_to_trust(
     from llmos.kernel.approval import ApprovalRequest, Approve
 
     question = (
-        f"this trace {state.explain()}; replay it (inside the sandbox)? It would run:\n    "
+        f"this trace was {state.explain()}; replay it (inside the sandbox)? It would run:\n    "
         + "\n    ".join(plan_lines(plan, width=120))
     )
     request = ApprovalRequest(
@@ -95,7 +95,7 @@ def refusal(request: RunRequest, state: TrustState, *, learner_possible: bool) -
     """Why the run learns its goal instead of replaying its untrusted trace (auto mode, when
     a model can be reached); otherwise raises `TraceNotTrustedError`."""
     signature = state.signature
-    why = f"trace {signature} matches, but {state.explain()}"
+    why = f"trace {signature} matches, but it was {state.explain()}"
     if request.mode != "auto" or request.trace_id or not learner_possible:
         hint = f"Look at its plan and approve it: llmos traces trust {signature}"
         raise TraceNotTrustedError(f"{why}; it was not replayed", hint=hint)

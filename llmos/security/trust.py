@@ -99,6 +99,8 @@ class TrustState:
         return "edited" if self.edited else "untrusted"
 
     def explain(self) -> str:
+        """Where the trace comes from and whether it may replay, as a phrase that follows
+        "this trace was": "imported from /x.md (unsigned), and no human has approved..."."""
         if self.trusted and self.approved_by:
             return f"{self.detail}; its plan was approved by {self.approved_by}"
         if self.trusted:
@@ -107,8 +109,8 @@ class TrustState:
             return f"{self.detail}, and edited since: a human must approve its plan again"
         if self.origin == "unknown":
             return (
-                "it was neither learned here nor imported with `llmos traces import`, and no "
-                "human has approved its plan"
+                "neither learned here nor imported with `llmos traces import`, and no human "
+                "has approved its plan"
             )
         return f"{self.detail}, and no human has approved its plan yet"
 
