@@ -196,7 +196,7 @@ def test_a_project_may_tighten_the_sandbox_never_loosen_it(sandbox: Sandbox) -> 
     text = project_file.read_text()
     project_file.write_text(text + "settings:\n  sandbox: off\n")
     proc = run_llmos(sandbox, "project", "show", "site")
-    assert proc.returncode == 2 and "a project may only tighten it" in proc.stderr
+    assert proc.returncode == 2 and "a project may only tighten it" in " ".join(proc.stderr.split())
     project_file.write_text(text + "settings:\n  sandbox: required\n")
     assert run_llmos(sandbox, "project", "show", "site").returncode == 0
 
@@ -243,6 +243,14 @@ def test_a_sandboxed_command_writes_its_folder_and_nothing_else(tmp_path: Path) 
     assert not (outside / "new.txt").exists() and (outside / "keep.txt").read_text() == "keep"
     assert "Read-only file system" in proc.stderr
     assert proc.stdout == "keep"  # reading outside is allowed (but for credentials)
+
+
+def test_status_shows_the_sandbox(sandbox: Sandbox) -> None:
+    info = __import__("json").loads(run_llmos(sandbox, "status", "--json").stdout)
+    assert info["sandbox"]["setting"] == "auto"
+    assert info["sandbox"]["replay"] is replay_sandbox().ok
+    shown = " ".join(run_llmos(sandbox, "status").stdout.split())
+    assert ("auto: on" in shown) is (replay_sandbox().ok and info["sandbox"]["learner"])
 
 
 def test_doctor_reports_every_check(sandbox: Sandbox) -> None:

@@ -161,14 +161,20 @@ def test_import_untrusted_then_trust_then_export_signs_only_what_is_trusted(
     assert all("(unsigned)" in r["trust"] for r in report)
     listed = json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)
     assert {t["trust"] for t in listed} == {"untrusted"}
+    dry = json.loads(run_llmos(sandbox, "run", "--dry-run", "--json", TRACE.goal_text).stdout)
+    assert dry["mode"] == "follower" and dry["trust"]["trusted"] is False
+    human = run_llmos(sandbox, "run", "--dry-run", TRACE.goal_text).stdout
+    assert f"llmos traces trust {TRACE.goal_signature}" in " ".join(human.split())
     # No terminal: `traces trust` needs --yes, and says how.
     proc = run_llmos(sandbox, "traces", "trust", TRACE.goal_signature)
     assert proc.returncode == 2 and "--yes" in proc.stderr
     proc = run_llmos(sandbox, "traces", "trust", TRACE.goal_signature, "--yes", "--json")
     assert json.loads(proc.stdout)["trust"] == "approved"
+    proc = run_llmos(sandbox, "traces", "untrust", other.goal_signature)
+    assert proc.returncode == 0 and "is untrusted" in " ".join(proc.stdout.split())
     exported = sandbox.root / "shared"
     proc = run_llmos(sandbox, "traces", "export", str(exported))
-    assert proc.returncode == 0 and "signed 1 of them" in proc.stdout
+    assert proc.returncode == 0 and "signed 1 of them" in " ".join(proc.stdout.split())
     manifest = read_manifest(exported)
     assert manifest is not None and list(manifest.files) == [f"{TRACE.goal_signature}.md"]
     key_file = sandbox.workspace / "state" / "signing_key.pub"
@@ -187,7 +193,7 @@ def test_import_untrusted_then_trust_then_export_signs_only_what_is_trusted(
     assert [k["public_key"] for k in keys["trusted"]] == [key_file.read_text().strip()]
     key_id = keys["trusted"][0]["key_id"]
     proc = run_llmos(sandbox, "traces", "keys", "rm", key_id, env=env)
-    assert proc.returncode == 0 and "1 trace(s) now untrusted" in proc.stdout
+    assert proc.returncode == 0 and "1 trace(s) now untrusted" in " ".join(proc.stdout.split())
 
 
 def test_a_library_altered_after_signing_is_refused(sandbox: Sandbox) -> None:
@@ -197,10 +203,10 @@ def test_a_library_altered_after_signing_is_refused(sandbox: Sandbox) -> None:
     path = library / f"{TRACE.goal_signature}.md"
     path.write_text(path.read_text().replace("rm -rf build", "rm -rf ~"))
     proc = run_llmos(sandbox, "traces", "import", str(library))
-    assert proc.returncode == 1 and "changed after it was signed" in proc.stdout
+    assert proc.returncode == 1 and "changed after it was signed" in " ".join(proc.stdout.split())
     manifest = json.loads((library / MANIFEST).read_text())
     manifest["signature"] = base64.b64encode(b"x" * 64).decode()
     (library / MANIFEST).write_text(json.dumps(manifest))
     proc = run_llmos(sandbox, "traces", "import", str(library))
-    assert proc.returncode == 1 and "signature is bad" in proc.stdout
+    assert proc.returncode == 1 and "signature is bad" in " ".join(proc.stdout.split())
     assert json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout) == []
