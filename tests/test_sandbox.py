@@ -16,12 +16,11 @@ from llmos.security.sandbox import (
     SandboxProfile,
     build_profile,
     bwrap_argv,
-    cli_env,
-    cli_settings,
     is_secret_variable,
     sandbox_env,
     sandboxed_argv,
 )
+from llmos.security.sandbox_cli import cli_env, cli_settings
 from llmos.security.sandbox_probe import install_hint, replay_sandbox, run_sandboxed
 from llmos.workspace import Settings
 
@@ -274,3 +273,22 @@ def test_doctor_fails_on_a_broken_policy_file_and_a_required_sandbox(sandbox: Sa
     (sandbox.workspace / "policy.yaml").write_text("rules: [not a mapping\n")
     proc = run_llmos(sandbox, "doctor")
     assert proc.returncode == 1 and "FAIL" in proc.stdout and "policy" in proc.stdout
+
+
+@pytest.mark.skipif(
+    not replay_sandbox().ok, reason=f"no bubblewrap sandbox here: {replay_sandbox().detail}"
+)
+def test_credentials_stay_hidden_inside_an_allowed_folder(tmp_path: Path) -> None:
+    home, work = _home(tmp_path), tmp_path / "work"
+    work.mkdir()
+    (home / ".ssh" / "id_rsa").write_text("KEY\n")
+    profile = build_profile(work, home=home, allowed_paths=["~"], env={})
+    assert home.resolve() in profile.writable
+    proc = run_sandboxed(
+        f"echo hi > {home}/notes/new.txt; cat {home}/.ssh/id_rsa; ls -A {home}/.ssh; "
+        f"cat {home}/.netrc; echo x > {home}/.ssh/planted",
+        profile,
+    )
+    assert (home / "notes" / "new.txt").read_text() == "hi\n"  # the allowed folder is writable
+    assert "KEY" not in proc.stdout and "password" not in proc.stdout
+    assert not (home / ".ssh" / "planted").exists()  # a write into the empty cover is lost

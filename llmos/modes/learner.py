@@ -27,7 +27,8 @@ from llmos.modes.types import RunRequest
 from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
 from llmos.sdk.types import AgentOutcome, AgentRequest
 from llmos.security.guard import run_guard
-from llmos.security.sandbox import CliFolder, SandboxProfile, cli_env, cli_settings
+from llmos.security.sandbox import SandboxProfile
+from llmos.security.sandbox_cli import CliFolder, cli_env, cli_settings
 from llmos.security.trust import TrustStore
 from llmos.workspace import Workspace
 

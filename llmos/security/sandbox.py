@@ -16,9 +16,9 @@ A profile (`SandboxProfile`, made by `build_profile`):
   processes, CPU time and file size, so a fork bomb or a runaway loop ends inside it.
 
 Two sandboxes apply it. A Learner run's Bash commands run in the Claude Code CLI's own
-sandbox (`cli_settings`, `cli_env`: the CLI runs each command in bubblewrap on Linux,
-Seatbelt on macOS). A replay's commands run in bubblewrap as llmos builds it here
-(`sandboxed_argv`). Whether a run has one at all is `llmos/security/sandbox_run.py`; whether
+sandbox (bubblewrap on Linux, Seatbelt on macOS), given the profile by
+`llmos/security/sandbox_cli.py`. A replay's commands run in bubblewrap as llmos builds it
+here (`sandboxed_argv`). Whether a run has one at all is `llmos/security/sandbox_run.py`; whether
 this machine can is `llmos/security/sandbox_probe.py`.
 
 Pure functions of the profile and of what the host offers (`HostFacts`), so the argv can be
@@ -27,6 +27,7 @@ tested without running anything.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -143,14 +144,7 @@ class SandboxProfile:
         return bool(self.allowed_domains)
 
     def with_tmpdir(self, tmpdir: Path) -> SandboxProfile:
-        return SandboxProfile(
-            self.workdir,
-            self.writable,
-            self.hidden,
-            self.allowed_domains,
-            self.limits,
-            Path(os.path.realpath(tmpdir)),
-        )
+        return dataclasses.replace(self, tmpdir=Path(os.path.realpath(tmpdir)))
 
 
 @dataclass(frozen=True)
@@ -298,13 +292,14 @@ def bwrap_argv(profile: SandboxProfile, command: str, host: HostFacts) -> list[s
     argv = [host.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     if host.sysrq_trigger:
         argv += ["--ro-bind", "/dev/null", "/proc/sysrq-trigger"]
+    for path in (profile.workdir, *profile.writable, *_maybe(profile.tmpdir)):
+        argv += ["--bind", str(path), str(path)]
+    # After the writable folders: a credential folder inside one (an allowed `~`) stays hidden.
     for path in profile.hidden:
         if path.is_dir() and not path.is_symlink():
             argv += ["--tmpfs", str(path)]
         else:  # a file, a socket: an empty file over it
             argv += ["--ro-bind", "/dev/null", str(path)]
-    for path in (profile.workdir, *profile.writable, *_maybe(profile.tmpdir)):
-        argv += ["--bind", str(path), str(path)]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not profile.network:
         argv.append("--unshare-net")
@@ -358,66 +353,3 @@ def is_secret_variable(name: str) -> bool:
         or upper.startswith(_SECRET_PREFIXES)
         or upper in _AGENT_VARIABLES
     )
-
-
-# ----------------------------------------------------------------------- the CLI's sandbox
-
-# Sourced by every bash the CLI starts (BASH_ENV): the Learner's sandboxed commands get the
-# profile's limits (the CLI's sandbox sets none).
-LIMITS_SCRIPT = Path(__file__).with_name("sandbox_limits.sh")
-
-
-def cli_settings(profile: SandboxProfile) -> dict[str, object]:
-    """The Claude Code CLI's `sandbox` settings for `profile` (checked against the bundled
-    CLI: `filesystem.allowWrite`, `filesystem.denyRead` and `network.allowedDomains` are
-    honoured). Bash runs sandboxed, is approved by llmos's own hooks, and may not ask to run
-    outside the sandbox."""
-    settings: dict[str, object] = {
-        "enabled": True,
-        "autoAllowBashIfSandboxed": True,
-        "allowUnsandboxedCommands": False,
-        "filesystem": {
-            "allowWrite": [str(p) for p in profile.writable],
-            "denyRead": [str(p) for p in profile.hidden],
-        },
-    }
-    if profile.allowed_domains:
-        settings["network"] = {"allowedDomains": list(profile.allowed_domains)}
-    return settings
-
-
-def cli_env(profile: SandboxProfile, host: HostFacts | None = None) -> dict[str, str]:
-    """Environment for the CLI so that its sandboxed commands get the profile's limits."""
-    host = host or host_facts()
-    limits = profile.limits
-    env = {
-        "BASH_ENV": str(LIMITS_SCRIPT),
-        "LLMOS_SANDBOX_PROCESSES": str(limits.processes),
-        "LLMOS_SANDBOX_CPU_SECS": str(limits.cpu_secs),
-        "LLMOS_SANDBOX_FILE_KB": str(limits.file_mb * 1024),
-    }
-    if host.process_limit == "pid_max":
-        # Written only inside a PID namespace other than this one (the script checks).
-        env["LLMOS_SANDBOX_PID_MAX"] = str(limits.pid_max)
-        env["LLMOS_HOST_PIDNS"] = os.readlink("/proc/self/ns/pid")
-    return env
-
-
-class CliFolder:
-    """The CLI's sandbox leaves an empty `.claude/.cc-writes` folder of its own in the
-    working folder; it is removed after the run, with `.claude` if the run made it and
-    nothing else is in it."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.folder = workdir / ".claude"
-        self.existed = os.path.lexists(self.folder)
-
-    def tidy(self) -> None:
-        if self.existed:
-            return
-        for folder in (self.folder / ".cc-writes", self.folder):
-            try:
-                if not folder.is_symlink():
-                    folder.rmdir()  # only if empty: anything else in it stays
-            except OSError:
-                return

@@ -1,0 +1,72 @@
+"""The sandbox profile given to the Claude Code CLI, which sandboxes a Learner run's Bash
+commands itself (bubblewrap on Linux, Seatbelt on macOS).
+
+Checked against the bundled CLI (2.1.332): `filesystem.allowWrite`, `filesystem.denyRead`
+and `network.allowedDomains` are honoured (a denied folder reads as empty, a domain not
+listed gets a 403 from the CLI's proxy); with `allowUnsandboxedCommands: false` the model
+cannot ask to run a command outside. The CLI's sandbox sets no resource limits: every bash
+it starts sources `sandbox_limits.sh` (`BASH_ENV`), which sets the profile's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from llmos.security.sandbox import HostFacts, SandboxProfile, host_facts
+
+LIMITS_SCRIPT = Path(__file__).with_name("sandbox_limits.sh")
+
+
+def cli_settings(profile: SandboxProfile) -> dict[str, object]:
+    """The CLI's `sandbox` settings for `profile`: Bash runs sandboxed, is approved by
+    llmos's own hooks, and may not ask to run outside the sandbox."""
+    settings: dict[str, object] = {
+        "enabled": True,
+        "autoAllowBashIfSandboxed": True,
+        "allowUnsandboxedCommands": False,
+        "filesystem": {
+            "allowWrite": [str(p) for p in profile.writable],
+            "denyRead": [str(p) for p in profile.hidden],
+        },
+    }
+    if profile.allowed_domains:
+        settings["network"] = {"allowedDomains": list(profile.allowed_domains)}
+    return settings
+
+
+def cli_env(profile: SandboxProfile, host: HostFacts | None = None) -> dict[str, str]:
+    """Environment for the CLI so that its sandboxed commands get the profile's limits."""
+    host = host or host_facts()
+    limits = profile.limits
+    env = {
+        "BASH_ENV": str(LIMITS_SCRIPT),
+        "LLMOS_SANDBOX_PROCESSES": str(limits.processes),
+        "LLMOS_SANDBOX_CPU_SECS": str(limits.cpu_secs),
+        "LLMOS_SANDBOX_FILE_KB": str(limits.file_mb * 1024),
+    }
+    if host.process_limit == "pid_max":
+        # Written only inside a PID namespace other than this one (the script checks).
+        env["LLMOS_SANDBOX_PID_MAX"] = str(limits.pid_max)
+        env["LLMOS_HOST_PIDNS"] = os.readlink("/proc/self/ns/pid")
+    return env
+
+
+class CliFolder:
+    """The CLI's sandbox leaves an empty `.claude/.cc-writes` folder of its own in the
+    working folder; it is removed after the run, with `.claude` if the run made it and
+    nothing else is in it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.folder = workdir / ".claude"
+        self.existed = os.path.lexists(self.folder)
+
+    def tidy(self) -> None:
+        if self.existed:
+            return
+        for folder in (self.folder / ".cc-writes", self.folder):
+            try:
+                if not folder.is_symlink():
+                    folder.rmdir()  # only if empty: anything else in it stays
+            except OSError:
+                return
