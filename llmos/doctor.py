@@ -57,7 +57,9 @@ Check = Callable[[Checkup], Iterable[Finding]]
 def check_sandbox(up: Checkup) -> Iterable[Finding]:
     """The OS sandbox: does a write outside the working folder fail, is the network cut, do
     the process limits hold? Each by running a canary inside it."""
+    from llmos.security.sandbox import host_facts
     from llmos.security.sandbox_probe import (
+        bwrap_version,
         cli_sandbox,
         network_canary,
         process_canary,
@@ -67,11 +69,13 @@ def check_sandbox(up: Checkup) -> Iterable[Finding]:
     setting = _setting(up)
     missing: Status = "fail" if setting == "required" else "warn"
     replay = replay_sandbox()
+    detail = replay.detail + (
+        "" if replay.ok else f"; with sandbox: {setting}, " + _without(setting)
+    )
+    if replay.ok:
+        detail = detail.replace("bubblewrap", bwrap_version(host_facts()), 1)
     yield Finding(
-        "sandbox: replays (bubblewrap)",
-        "ok" if replay.ok else missing,
-        replay.detail + ("" if replay.ok else f"; with sandbox: {setting}, " + _without(setting)),
-        replay.hint,
+        "sandbox: replays (bubblewrap)", "ok" if replay.ok else missing, detail, replay.hint
     )
     learner = cli_sandbox()
     yield Finding(
@@ -114,9 +118,9 @@ def check_root(up: Checkup) -> Iterable[Finding]:
         yield Finding(
             "user",
             "warn",
-            "llmos runs as root: in a Learner run, the Claude Code CLI's sandbox lets a command "
-            "change kernel settings (/proc/sys) and does not limit processes by RLIMIT_NPROC "
-            "(llmos's own sandbox for replays guards both)",
+            "llmos runs as root: in a Learner run, a command in the Claude Code CLI's sandbox "
+            "can change kernel settings (/proc/sys) and undo its process limit (llmos's own "
+            "sandbox, for replays, guards both)",
             "Run llmos as an ordinary user.",
         )
     else:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pexpect
-from conftest import Sandbox, run_llmos
+from conftest import MODEL, Sandbox, run_llmos
 from decoys import (
     TEST_LIMITS,
     Decoys,
@@ -29,6 +29,7 @@ from decoys import (
 from llmos.memory.trace import Trace, TraceStep, parse, render
 from llmos.security.sandbox import host_facts
 from llmos.security.trust import TrustStore
+from llmos.testing.scripted_model import ScriptedModelServer
 from llmos.workspace import Workspace
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile_traces"
@@ -65,6 +66,9 @@ def test_imported_hostile_traces_never_replay_untrusted_and_stay_contained_once_
         said = " ".join(proc.stderr.split())
         assert "no human has approved its plan yet" in said
         assert f"llmos traces trust {trace_id}" in said
+    # --yes approves what the policy asks about, never a trace.
+    proc = run_llmos(sandbox, "run", "--yes", next(iter(goals.values())), env=decoys.env)
+    assert proc.returncode == 1 and "no human has approved" in " ".join(proc.stderr.split())
     assert list(sandbox.output.iterdir()) == []  # not even a script was written
     decoys.assert_unharmed(sandbox.output)
 
@@ -257,3 +261,21 @@ def test_traces_trust_shows_the_plan_and_asks(sandbox: Sandbox) -> None:
 
 def _workspace(sandbox: Sandbox) -> Workspace:
     return Workspace.open(sandbox.workspace)
+
+
+def test_a_learner_run_with_sandbox_required_and_none_here_never_reaches_the_model(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    configure(sandbox, "sandbox: required\n")
+    proc = run_llmos(
+        sandbox,
+        "run",
+        "--model",
+        MODEL,
+        "Say hi",
+        server=scripted,
+        env=_path_without_bwrap(sandbox),
+    )
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 6 and "cannot sandbox Learner runs' commands" in said
+    assert scripted.requests == []  # refused before anything was spent

@@ -130,7 +130,7 @@ def replay_sandbox() -> Probe:
     if not inside:
         why = " ".join(proc.stderr.split())[:300] or f"exit {proc.returncode}"
         return Probe(False, f"bubblewrap does not run here ({why})", _bwrap_hint())
-    return Probe(True, f"{_bwrap_version(host)}: a write outside the working folder fails")
+    return Probe(True, f"bubblewrap ({host.bwrap}): a write outside the working folder fails")
 
 
 def _bwrap_hint() -> str:
@@ -140,10 +140,13 @@ def _bwrap_hint() -> str:
     )
 
 
-def _bwrap_version(host: HostFacts) -> str:
+def bwrap_version(host: HostFacts) -> str:
+    """`bwrap --version` (for `llmos doctor`: a replay does not pay for it)."""
+    if host.bwrap is None:
+        return "bubblewrap is not installed"
     try:
         out = subprocess.run(
-            [str(host.bwrap), "--version"], capture_output=True, text=True, timeout=5, check=False
+            [host.bwrap, "--version"], capture_output=True, text=True, timeout=5, check=False
         ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         out = ""
