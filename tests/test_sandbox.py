@@ -20,7 +20,7 @@ from llmos.security.sandbox import (
     sandbox_env,
     sandboxed_argv,
 )
-from llmos.security.sandbox_cli import cli_env, cli_settings
+from llmos.security.sandbox_cli import CliFolder, cli_env, cli_settings
 from llmos.security.sandbox_probe import install_hint, replay_sandbox, run_sandboxed
 from llmos.workspace import Settings
 
@@ -292,3 +292,16 @@ def test_credentials_stay_hidden_inside_an_allowed_folder(tmp_path: Path) -> Non
     assert (home / "notes" / "new.txt").read_text() == "hi\n"  # the allowed folder is writable
     assert "KEY" not in proc.stdout and "password" not in proc.stdout
     assert not (home / ".ssh" / "planted").exists()  # a write into the empty cover is lost
+
+
+def test_the_cli_folder_is_tidied_only_when_no_other_run_uses_the_folder(tmp_path: Path) -> None:
+    first, second = CliFolder(tmp_path), CliFolder(tmp_path)  # two subtasks, one folder
+    (tmp_path / ".claude" / ".cc-writes").mkdir(parents=True)  # what the CLI leaves
+    first.tidy()
+    assert (tmp_path / ".claude" / ".cc-writes").is_dir()  # the second run's CLI may bind it
+    second.tidy()
+    assert not (tmp_path / ".claude").exists()
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "settings.json").write_text("{}")
+    CliFolder(tmp_path).tidy()  # it was there before the run: left alone
+    assert (tmp_path / ".claude" / "settings.json").exists()

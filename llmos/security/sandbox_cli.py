@@ -10,7 +10,10 @@ it starts sources `sandbox_limits.sh` (`BASH_ENV`), which sets the profile's.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from llmos.security.sandbox import HostFacts, SandboxProfile, host_facts
@@ -55,18 +58,37 @@ def cli_env(profile: SandboxProfile, host: HostFacts | None = None) -> dict[str,
 class CliFolder:
     """The CLI's sandbox leaves an empty `.claude/.cc-writes` folder of its own in the
     working folder; it is removed after the run, with `.claude` if the run made it and
-    nothing else is in it."""
+    nothing else is in it. Never while another llmos run is in the same folder (an
+    orchestration's subtasks share it): the CLI of that run binds the folder into its
+    sandbox. Each run holds a shared lock on the folder meanwhile; the tidying takes it
+    exclusively, or leaves things as they are."""
 
     def __init__(self, workdir: Path) -> None:
         self.folder = workdir / ".claude"
         self.existed = os.path.lexists(self.folder)
+        digest = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:16]
+        lock = Path(tempfile.gettempdir()) / f"llmos-cli-{os.getuid()}-{digest}.lock"
+        try:
+            self._lock: int | None = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            fcntl.flock(self._lock, fcntl.LOCK_SH)
+        except OSError:  # no lock, no tidying: a stray empty folder is the worst of it
+            self._lock = None
 
     def tidy(self) -> None:
-        if self.existed:
+        if self._lock is None:
             return
-        for folder in (self.folder / ".cc-writes", self.folder):
-            try:
-                if not folder.is_symlink():
-                    folder.rmdir()  # only if empty: anything else in it stays
-            except OSError:
+        try:
+            if self.existed:
                 return
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # another run works in this folder: its CLI may be using it
+            for folder in (self.folder / ".cc-writes", self.folder):
+                try:
+                    if not folder.is_symlink():
+                        folder.rmdir()  # only if empty: anything else in it stays
+                except OSError:
+                    return
+        finally:
+            os.close(self._lock)  # releases the lock
