@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import Sandbox, run_llmos
+from conftest import MODEL, Sandbox, run_llmos
 
 from llmos.errors import UsageError
 from llmos.memory.trace import Trace, TraceStep, render
@@ -23,6 +23,7 @@ from llmos.security.signing import (
     workspace_key,
 )
 from llmos.security.trust import TrustStore, plan_hash
+from llmos.testing.scripted_model import ScriptedModelServer, say
 
 TRACE = Trace(
     goal_text="Tidy the build folder",
@@ -210,3 +211,20 @@ def test_a_library_altered_after_signing_is_refused(sandbox: Sandbox) -> None:
     proc = run_llmos(sandbox, "traces", "import", str(library))
     assert proc.returncode == 1 and "signature is bad" in " ".join(proc.stdout.split())
     assert json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout) == []
+
+
+def test_with_a_model_and_no_terminal_auto_mode_learns_instead_and_never_shows_the_trace(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    library = _library_with(sandbox.root, TRACE)
+    assert run_llmos(sandbox, "traces", "import", str(library)).returncode == 0
+    scripted.script(say("I tidied nothing: there is no build folder."))
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, TRACE.goal_text, server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["mode"] == "learner"
+    assert f"`llmos traces trust {TRACE.goal_signature}` to replay it" in summary["mode_reason"]
+    # The untrusted trace is not handed to the model as a worked example.
+    body = json.dumps(scripted.message_requests[0].body)
+    index = body.find("tidy.sh")
+    assert index < 0, body[max(0, index - 600) : index + 200]
