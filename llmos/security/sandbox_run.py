@@ -70,8 +70,8 @@ def run_sandbox(
     home: Path | None = None,
     imported: str | None = None,
 ) -> RunSandbox:
-    """The sandbox of a run of `kind` in `workdir`. `imported` names an imported trace being
-    replayed: it needs the sandbox whatever the setting. Raises `SandboxError` when the run
+    """The sandbox of a run of `kind` in `workdir`. `imported` names a trace from elsewhere
+    being replayed (approved, not learned here): it needs the sandbox whatever the setting. Raises `SandboxError` when the run
     needs a sandbox this machine cannot give."""
     mode = ws.settings.sandbox
     if mode == "off" and imported is None:
@@ -81,8 +81,8 @@ def run_sandbox(
         where = "Learner runs' commands" if kind == "learner" else "replayed commands"
         if imported is not None:
             raise SandboxError(
-                f"{imported} was imported, so it replays only inside the sandbox, and this "
-                f"machine has none: {probe.detail}",
+                f"{imported} was not learned here, so it replays only inside the sandbox, and "
+                f"this machine has none: {probe.detail}",
                 hint=_hint(probe),
             )
         if mode == "required":
