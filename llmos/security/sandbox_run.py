@@ -71,8 +71,8 @@ def run_sandbox(
     imported: str | None = None,
 ) -> RunSandbox:
     """The sandbox of a run of `kind` in `workdir`. `imported` names a trace from elsewhere
-    being replayed (approved, not learned here): it needs the sandbox whatever the setting. Raises `SandboxError` when the run
-    needs a sandbox this machine cannot give."""
+    being replayed (approved, not learned here): it needs the sandbox whatever the setting.
+    Raises `SandboxError` when the run needs a sandbox this machine cannot give."""
     mode = ws.settings.sandbox
     if mode == "off" and imported is None:
         return RunSandbox(None, kind)
