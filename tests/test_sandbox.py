@@ -305,3 +305,26 @@ def test_the_cli_folder_is_tidied_only_when_no_other_run_uses_the_folder(tmp_pat
     (tmp_path / ".claude" / "settings.json").write_text("{}")
     CliFolder(tmp_path).tidy()  # it was there before the run: left alone
     assert (tmp_path / ".claude" / "settings.json").exists()
+
+
+@pytest.mark.skipif(
+    not replay_sandbox().ok, reason=f"no bubblewrap sandbox here: {replay_sandbox().detail}"
+)
+def test_a_run_remembers_a_working_sandbox_for_a_day(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmos.security import sandbox_probe
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert sandbox_probe.replay_sandbox_remembered().ok  # the canary ran, and was remembered
+    remembered = sandbox.home / ".cache" / "llmos" / "sandbox-probe.json"
+    assert remembered.is_file()
+
+    def no_canary() -> None:
+        raise AssertionError("the canary ran again")
+
+    monkeypatch.setattr(sandbox_probe, "replay_sandbox", no_canary)
+    assert sandbox_probe.replay_sandbox_remembered().ok
+    remembered.write_text(remembered.read_text().replace('"key": "', '"key": "changed'))
+    with pytest.raises(AssertionError, match="ran again"):  # another machine: asked again
+        sandbox_probe.replay_sandbox_remembered()

@@ -10,7 +10,10 @@ and `process_canary()` check the other walls (`llmos doctor`, the containment te
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -153,8 +156,58 @@ def bwrap_version(host: HostFacts) -> str:
     return out or "bubblewrap"
 
 
+_REMEMBER_SECS = 24 * 3600
+
+
+def replay_sandbox_remembered() -> Probe:
+    """`replay_sandbox()`, remembered on this machine for a day once it worked, so that a
+    replay does not pay for the canary each time (`llmos doctor` always runs it). What it
+    is remembered for: bubblewrap's file, the kernel, the user and the user-namespace
+    settings; any change and the canary runs again. Were the sandbox to break all the same,
+    bubblewrap fails and so does the command: nothing runs unsandboxed."""
+    from llmos.fsutil import atomic_write_text
+    from llmos.security.bashlex_cache import cache_dir
+
+    path = cache_dir() / "sandbox-probe.json"
+    key = _machine_key()
+    try:
+        seen = json.loads(path.read_text(encoding="utf-8"))
+        if seen["key"] == key and 0 <= time.time() - seen["at"] < _REMEMBER_SECS:
+            return Probe(True, str(seen["detail"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    probe = replay_sandbox()
+    if probe.ok:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(
+                path, json.dumps({"key": key, "at": time.time(), "detail": probe.detail})
+            )
+    return probe
+
+
+def _machine_key() -> str:
+    host = host_facts()
+    parts: list[object] = [host, os.uname().release, os.geteuid() if hasattr(os, "geteuid") else -1]
+    for path in (
+        host.bwrap,
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "/proc/sys/user/max_user_namespaces",
+    ):
+        if not path:
+            continue
+        try:
+            info = os.stat(path)
+            parts.append((path, info.st_mtime_ns, info.st_size))
+            if path.startswith("/proc/"):
+                parts.append(Path(path).read_text().strip())
+        except OSError:
+            parts.append((path, None))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
 @functools.cache
-def cli_sandbox() -> Probe:
+def cli_sandbox(*, remembered: bool = False) -> Probe:
     """Whether the Claude Code CLI can sandbox a Learner run's Bash commands here."""
     if sys.platform == "darwin":
         if shutil.which("sandbox-exec"):
@@ -162,7 +215,7 @@ def cli_sandbox() -> Probe:
         return Probe(False, "sandbox-exec is missing on this Mac")
     if sys.platform != "linux":
         return Probe(False, "the Claude Code CLI sandboxes commands on Linux and macOS only")
-    bwrap = replay_sandbox()
+    bwrap = replay_sandbox_remembered() if remembered else replay_sandbox()
     if not bwrap.ok:
         return bwrap
     if shutil.which("socat") is None:

@@ -117,7 +117,9 @@ def profile_for(
 def _probe(kind: Kind) -> Probe:
     from llmos.security import sandbox_probe  # runs a canary: only for a run with commands
 
-    return sandbox_probe.cli_sandbox() if kind == "learner" else sandbox_probe.replay_sandbox()
+    if kind == "learner":
+        return sandbox_probe.cli_sandbox(remembered=True)
+    return sandbox_probe.replay_sandbox_remembered()
 
 
 def _hint(probe: Probe) -> str:
