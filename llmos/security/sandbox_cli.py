@@ -1,11 +1,13 @@
 """The sandbox profile given to the Claude Code CLI, which sandboxes a Learner run's Bash
 commands itself (bubblewrap on Linux, Seatbelt on macOS).
 
-Checked against the bundled CLI (2.1.332): `filesystem.allowWrite`, `filesystem.denyRead`
-and `network.allowedDomains` are honoured (a denied folder reads as empty, a domain not
-listed gets a 403 from the CLI's proxy); with `allowUnsandboxedCommands: false` the model
-cannot ask to run a command outside. The CLI's sandbox sets no resource limits: every bash
-it starts sources `sandbox_limits.sh` (`BASH_ENV`), which sets the profile's.
+Checked against the bundled CLI (2.1.332): `filesystem.allowWrite`, `filesystem.denyRead`,
+`network.allowedDomains` and `credentials.envVars` are honoured (a denied folder reads as
+empty, a domain not listed gets a 403 from the CLI's proxy, a denied variable is unset);
+with `allowUnsandboxedCommands: false` the model cannot ask to run a command outside, and
+with `failIfUnavailable` the CLI stops instead of running commands unsandboxed. The CLI's
+sandbox sets no resource limits: every bash it starts sources `sandbox_limits.sh`
+(`BASH_ENV`), which sets the profile's.
 """
 
 from __future__ import annotations
@@ -14,24 +16,31 @@ import fcntl
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
-from llmos.security.sandbox import HostFacts, SandboxProfile, host_facts
+from llmos.security.sandbox import HostFacts, SandboxProfile, host_facts, is_secret_variable
 
 LIMITS_SCRIPT = Path(__file__).with_name("sandbox_limits.sh")
 
 
-def cli_settings(profile: SandboxProfile) -> dict[str, object]:
+def cli_settings(profile: SandboxProfile, env: Mapping[str, str]) -> dict[str, object]:
     """The CLI's `sandbox` settings for `profile`: Bash runs sandboxed, is approved by
-    llmos's own hooks, and may not ask to run outside the sandbox."""
+    llmos's own hooks, may not ask to run outside the sandbox, and the CLI stops rather
+    than run commands unsandboxed should its sandbox fail to start. The credentials in
+    `env` (the CLI's environment: it needs its API key, its commands do not) are unset for
+    the commands."""
+    secrets = sorted(name for name in env if is_secret_variable(name))
     settings: dict[str, object] = {
         "enabled": True,
+        "failIfUnavailable": True,
         "autoAllowBashIfSandboxed": True,
         "allowUnsandboxedCommands": False,
         "filesystem": {
             "allowWrite": [str(p) for p in profile.writable],
             "denyRead": [str(p) for p in profile.hidden],
         },
+        "credentials": {"envVars": [{"name": name, "mode": "deny"} for name in secrets]},
     }
     if profile.allowed_domains:
         settings["network"] = {"allowedDomains": list(profile.allowed_domains)}
