@@ -84,6 +84,8 @@ HOME_CREDENTIALS = (
 )
 # Sockets that hand out a power outside the sandbox (a container escape, a signing agent).
 HOST_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock")
+# The machine's own secrets: readable by root alone (and root keeps file ownership inside).
+SYSTEM_CREDENTIALS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-")
 # Environment variables never passed to a sandboxed command: credentials by their names,
 # and the addresses of agents that act with the user's keys.
 _SECRET_NAME = LazyRegex(
@@ -246,7 +248,8 @@ def _home_credentials(home: Path) -> list[Path]:
 
 
 def _other_places(env: Mapping[str, str], workspace: Path | None, work: Path) -> list[Path]:
-    places = [_real(Path(p)) for p in HOST_SOCKETS]
+    places = [_real(Path(p)) for p in (*HOST_SOCKETS, *SYSTEM_CREDENTIALS)]
+    places += sorted(Path("/etc/ssh").glob("ssh_host_*_key"))  # the machine's SSH keys
     config = env.get("CLAUDE_CONFIG_DIR")
     if config:
         places.append(_real(Path(config)))
