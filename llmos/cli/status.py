@@ -49,10 +49,11 @@ def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> No
 
 
 def _sandbox(setting: str) -> dict[str, Any]:
-    """The sandbox setting and whether this machine can honour it (a canary runs)."""
-    from llmos.security.sandbox_probe import cli_sandbox, replay_sandbox
+    """The sandbox setting and whether this machine can honour it (as a run finds it: the
+    canary's remembered result; `llmos doctor` runs them all afresh)."""
+    from llmos.security.sandbox_probe import cli_sandbox, replay_sandbox_remembered
 
-    replay, learner = replay_sandbox(), cli_sandbox()
+    replay, learner = replay_sandbox_remembered(), cli_sandbox(remembered=True)
     return {
         "setting": setting,
         "replay": replay.ok,
