@@ -45,6 +45,18 @@ class AgentError(LlmosError):
     exit_code = 5
 
 
+class SandboxError(LlmosError):
+    """A command must run in the OS sandbox (`sandbox: required`, or an imported trace) and
+    this machine cannot provide one."""
+
+    exit_code = 6
+
+
+class TraceNotTrustedError(LlmosError):
+    """A trace that was not learned here may replay only once a human approved its plan
+    (`llmos traces trust ID`), and nobody could be asked."""
+
+
 class TraceFormatError(LlmosError):
     """A trace file cannot be read back."""
 

@@ -87,6 +87,13 @@ class Settings:
     tool_timeout_secs: float = 900.0
     scheduled_run_timeout_secs: float = 3600.0
     schedule_misfire_grace_secs: float = 3600.0
+    # The OS sandbox around every command llmos runs (llmos/security/sandbox.py): "auto"
+    # uses it where this machine has one, "required" refuses to run a command without it,
+    # "off" runs commands without it (imported traces still replay only inside it).
+    sandbox: str = "auto"
+    sandbox_max_processes: int = 512
+    sandbox_cpu_secs: int = 600  # CPU time of each process
+    sandbox_max_file_mb: int = 1024  # the largest file a command may write
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: Path) -> Settings:
@@ -101,6 +108,9 @@ class Settings:
         values: dict[str, Any] = {}
         for name, value in data.items():
             default = known[name].default
+            if name in _CHOICES:
+                values[name] = _choice(name, value, source)
+                continue
             try:
                 if value is None or isinstance(default, str) or default is None:
                     values[name] = None if value is None else str(value)
@@ -117,6 +127,20 @@ class Settings:
 # `follower_threshold` went when replays came to need a goal that means the same, not a
 # confidence above a threshold.
 _RETIRED = frozenset({"follower_threshold"})
+
+
+# Settings that take one of a few words.
+_CHOICES = {"sandbox": ("auto", "required", "off")}
+
+
+def _choice(name: str, value: Any, source: Path) -> str:
+    if value is False:  # YAML reads a bare `off` as false
+        value = "off"
+    if value not in _CHOICES[name]:
+        raise UsageError(
+            f"{source}: setting {name}: {value!r} is not one of {', '.join(_CHOICES[name])}"
+        )
+    return str(value)
 
 
 def default_root() -> Path:

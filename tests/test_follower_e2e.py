@@ -181,6 +181,13 @@ def test_hand_edited_trace_with_rm_rf_home_is_refused(
     path = Path(learned["trace_path"])
     path.write_text(path.read_text().replace("wc -l < notes.txt > count.txt", "rm -rf ~"))
     _wipe_output(sandbox)
+    # Edited after it was learned: it lost its trust, and nobody can approve it here.
+    proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", GOAL, server=scripted)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "edited since: a human must approve its plan again" in proc.stderr
+    assert f"llmos traces trust {path.stem}" in proc.stderr
+    # Approved anyway (a human who did not read it): the policy still refuses the step.
+    assert run_llmos(sandbox, "traces", "trust", path.stem, "--yes").returncode == 0
     proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", GOAL, server=scripted)
     assert proc.returncode == 1
     summary = json.loads(proc.stdout)
@@ -280,6 +287,13 @@ def test_a_trace_copied_in_by_hand_is_picked_up(
     copy = path.with_name("copied.md")
     copy.write_text(path.read_text().replace(GOAL, "Write notes.txt for the copy"))
     _wipe_output(sandbox)
+    # Found, but of unknown origin: it replays once a human approved it.
+    proc = run_llmos(sandbox, "run", "--mode", "follower", "Write notes.txt for the copy")
+    assert proc.returncode == 1 and "neither learned here nor imported" in proc.stderr
+    copy_id = parse(copy.read_text()).goal_signature
+    shown = json.loads(run_llmos(sandbox, "traces", "show", copy_id, "--json").stdout)
+    assert shown["trust"]["trusted"] is False and shown["trust"]["trust"] == "untrusted"
+    assert run_llmos(sandbox, "traces", "trust", copy_id, "--yes").returncode == 0
     proc = run_llmos(sandbox, "run", "--json", "Write notes.txt for the copy", server=scripted)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["trace_path"] == str(copy)

@@ -166,6 +166,7 @@ def test_a_diverging_replay_leaves_the_folder_exactly_as_it_was(
     (out / "dist").rmdir()
     path = Path(learned["trace_path"])
     path.write_text(path.read_text().replace("test -f dist/app.txt", "test -f dist/missing.txt"))
+    assert run_llmos(sandbox, "traces", "trust", path.stem, "--yes").returncode == 0  # edited
     before = _folder(out)
     summary = _run(sandbox, None, "--mode", "follower", "prepare the release")
     assert summary["status"] == "diverged" and "step 4" in summary["error"]

@@ -281,6 +281,9 @@ def test_timeout_interrupts_the_agent_and_leaves_no_process(
     scripted.script(
         use_tool("Bash", command="echo started > started.txt"), Turn(text="...", delay=60)
     )
+    run_llmos(sandbox, "status")  # the sandbox's start-up is not what this test times
+    with (sandbox.workspace / "config.yaml").open("a") as config:
+        config.write("\nsandbox: off\n")
     proc = run_llmos(
         sandbox, "run", "--json", "--timeout", "3", "--model", MODEL, "Hang", server=scripted
     )

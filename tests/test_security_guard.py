@@ -284,6 +284,10 @@ def test_a_replayed_trace_is_refused_when_its_script_became_dangerous(
     trace.write_text(trace.read_text().replace("echo hello from greet", 'rm -rf \\"$HOME/decoy\\"'))
     for path in sandbox.output.iterdir():
         path.unlink()
+    # Edited, the trace is no longer trusted; a human trusting it again (as one might, not
+    # reading closely) must not be enough: the policy still judges the script it writes.
+    trusted = run_llmos(sandbox, "traces", "trust", trace.stem, "--yes")
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
 
     proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", goal, server=scripted)
     assert proc.returncode == 1, proc.stdout + proc.stderr

@@ -110,8 +110,8 @@ def test_a_damaged_primary_database_is_named_and_doctor_repair_rebuilds_it(
 
     check = run_llmos(sandbox, "doctor", "--json")
     assert check.returncode == 1
-    findings = {f["check"]: f for f in json.loads(check.stdout)["findings"]}
-    assert any(f["status"] == "problem" and name in c for c, f in findings.items())
+    findings = {f["check"]: f for f in json.loads(check.stdout)["checks"]}
+    assert any(f["status"] == "fail" and name in c for c, f in findings.items())
 
     _ok(run_llmos(sandbox, "doctor", "--repair"))
     assert _summary(sandbox) == before

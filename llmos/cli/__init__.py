@@ -42,14 +42,17 @@ COMMANDS: dict[str, CommandEntry] = {
         "llmos.cli.init:init",
         "Make a folder an llmos workspace, even one that holds other files.",
     ),
-    "doctor": CommandEntry(
-        "llmos.cli.doctor:doctor",
-        "Check the workspace and the machine; --repair fixes what it can (databases from "
-        "their journals, indexes from the files, runs a killed llmos left).",
-    ),
     "status": CommandEntry(
         "llmos.cli.status:status",
         "Show the workspace, the balance and counts of traces, projects and sessions.",
+    ),
+    "doctor": CommandEntry(
+        "llmos.cli.doctor:doctor",
+        (
+            "Check the machine and the workspace: the OS sandbox (by canaries), the Claude Code "
+            "CLI, model access, settings, policy files, the databases and their journals, the "
+            "indexes, runs a killed llmos left unrecorded, half-written files."
+        ),
     ),
     "budget": CommandEntry(
         "llmos.cli.budget:budget_app",
@@ -57,7 +60,11 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "traces": CommandEntry(
         "llmos.cli.traces:traces_app",
-        "Learned traces: list, show, rm, aliases, alias, unalias, export, import, reindex.",
+        (
+            "Learned traces: list, show, rm, aliases, alias, unalias, export, import, trust, "
+            "untrust, keys, reindex. A trace that was not learned here replays only once a human "
+            "approved it (`traces trust`)."
+        ),
     ),
     "undo": CommandEntry(
         "llmos.cli.undo:undo",

@@ -1,4 +1,5 @@
-"""`llmos doctor`: check the workspace; `--repair` fixes what can be fixed."""
+"""`llmos doctor`: check the machine and the workspace (llmos/doctor.py holds the checks);
+`--repair` fixes what can be fixed (llmos/repair.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from llmos.cli.options import JsonOption, WorkspaceOption
 from llmos.cli.terminal import terminal
-from llmos.text import safe_text
+from llmos.text import escape
 
-_STYLE = {"ok": "green", "warning": "yellow", "problem": "bold red", "repaired": "cyan"}
+_MARK = {
+    "ok": "[green]ok[/]  ",
+    "warn": "[yellow]warn[/]",
+    "fail": "[red]FAIL[/]",
+    "skip": "[dim]skip[/]",
+}
 
 
 def doctor(
@@ -26,35 +31,49 @@ def doctor(
             "What is replaced is moved aside, never deleted.",
         ),
     ] = False,
+    network: Annotated[
+        bool,
+        typer.Option(
+            "--network",
+            help="Also try the model API with one count_tokens request (otherwise no check "
+            "reaches the network).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Check the workspace and the machine; --repair fixes what it can (databases from their
-    journals, indexes from the files, runs a killed llmos left).
+    """Check the machine and the workspace: the OS sandbox (by canaries), the Claude Code
+    CLI, model access, settings, policy files, the databases and their journals, the indexes,
+    runs a killed llmos left unrecorded, half-written files.
 
-    Checked: the databases and their journals, the indexes, runs a killed llmos left
-    unrecorded, half-written files, free space. Exit 0 when nothing is wrong (or all was
-    repaired), 1 when a problem remains."""
-    from llmos.repair import run_checks
+    The sandbox's canaries must fail to write outside their working folder and to reach the
+    network, and its process limit must hold. Model access: credentials present (tried with
+    one request only with --network). Without --repair nothing in the workspace is changed.
+
+    Exit status: 0 when every check passed or only warned (or what failed was repaired), 1
+    when one failed."""
+    from llmos.doctor import Checkup, run_checks
     from llmos.workspace import Workspace
 
     ws = Workspace.open(workspace)  # no database is opened: a damaged one is a finding
-    findings = run_checks(ws, repair=repair)
+    findings = run_checks(Checkup(ws, network=network, repair=repair))
+    failed = [f for f in findings if f.status == "fail"]
     if as_json:
-        data = {"workspace": str(ws.root), "findings": [f.to_dict() for f in findings]}
-        typer.echo(json.dumps(data, indent=2))
+        data = {"workspace": str(ws.root), "ok": not failed}
+        typer.echo(json.dumps({**data, "checks": [f.to_dict() for f in findings]}, indent=2))
     else:
-        table = Table("check", "status", "detail", "fix")
-        for finding in findings:
-            table.add_row(
-                safe_text(finding.check),
-                safe_text(finding.status, style=_STYLE[finding.status]),
-                safe_text(finding.detail),
-                safe_text(finding.fix or ""),
-            )
         console = terminal()
-        console.print(table)
-        if any(f.status == "problem" for f in findings) and not repair:
+        console.print(f"[bold]llmos doctor[/] {escape(str(ws.root))}")
+        for finding in findings:
+            console.print(
+                f"  {_MARK[finding.status]} {escape(finding.check)}: {escape(finding.detail)}"
+            )
+            if finding.hint and finding.status in ("warn", "fail"):
+                console.print(f"         [dim]{escape(finding.hint)}[/]")
+        warned = sum(f.status == "warn" for f in findings)
+        verdict = f"[red]{len(failed)} failed[/]" if failed else "[green]nothing failed[/]"
+        console.print(f"{verdict}, {warned} warning(s)")
+        if failed and not repair:
             console.print("Run `llmos doctor --repair` to fix what can be fixed.", markup=False)
-    if any(f.status == "problem" for f in findings):
+    if failed:
         raise typer.Exit(1)

@@ -82,6 +82,9 @@ def show(
         for kind, entries in data[action].items():
             shown = ", ".join(f"{e['pattern']} [dim]({e['layer']})[/]" for e in entries)
             console.print(f"  {kind}: {shown or '[dim]none[/]'}")
+    domains = ", ".join(f"{e['domain']} [dim]({e['layer']})[/]" for e in data["network"]["allow"])
+    console.print("\n[bold]network[/] of sandboxed commands (`llmos doctor` checks the sandbox)")
+    console.print(f"  allow: {domains or '[dim]none: no network[/]'}")
     console.print("\n[bold]llmos's own files[/] (guarded: no tool call may change them)")
     for path in data["guarded"]:
         console.print(f"  {escape(path)}")

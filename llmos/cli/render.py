@@ -112,6 +112,8 @@ def summary_table(summary: RunSummary) -> Table:
     saved = f" (saved ${summary.saved_usd:.4f})" if summary.saved_usd else ""
     table.add_row("cost", f"${summary.cost_usd:.4f}{saved}")
     table.add_row("time", f"{summary.duration_secs:.2f} s")
+    if summary.tool_calls:
+        table.add_row("sandbox", escape(summary.sandbox))
     table.add_row("balance", f"${summary.balance_usd:.4f}")
     if summary.trace_path:
         table.add_row("trace", escape(summary.trace_path))
@@ -162,6 +164,10 @@ def dry_run_dict(dry: DryRun) -> dict:
             "files": dry.plan.files_touched(),
             "commands": dry.plan.commands(),
         }
+    trust = None
+    if dry.trust is not None:
+        trust = {"trusted": dry.trust.trusted, "trust": dry.trust.label}
+        trust["detail"] = dry.trust.explain()
     return {
         "mode": dry.mode,
         "reason": dry.reason,
@@ -173,6 +179,7 @@ def dry_run_dict(dry: DryRun) -> dict:
             {"trace": m.entry.signature, "goal": m.entry.goal_text, "overlap": m.confidence}
             for m in dry.suggestions
         ],
+        "trust": trust,
     }
 
 
@@ -208,4 +215,9 @@ def print_dry_run(console: Console, dry: DryRun) -> None:
     console.print(f"files touched: {escape(files)}")
     for command in dry.plan.commands():
         console.print(f"command: {escape(command)}")
+    if dry.trust is not None and not dry.trust.trusted:
+        console.print(
+            f"[yellow]not trusted[/]: {escape(dry.trust.explain())}; it would replay only once "
+            f"approved (`llmos traces trust {dry.trace_id}`)"
+        )
     console.print("Nothing was executed.")

@@ -28,6 +28,7 @@ def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> No
             "traces": TraceStore(ws.traces_dir).count(),
             "projects": len(ws.project_names()),
             "sessions": sum(1 for _ in ws.sessions_dir.glob("*.jsonl")),
+            "sandbox": _sandbox(ws.settings.sandbox),
         }
     finally:
         economy.close()
@@ -43,4 +44,34 @@ def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> No
     table.add_row("traces", str(info["traces"]))
     table.add_row("projects", str(info["projects"]))
     table.add_row("sessions", str(info["sessions"]))
+    table.add_row("sandbox", _sandbox_line(info["sandbox"]))
     terminal().print(table)
+
+
+def _sandbox(setting: str) -> dict[str, Any]:
+    """The sandbox setting and whether this machine can honour it (as a run finds it: the
+    canary's remembered result; `llmos doctor` runs them all afresh)."""
+    from llmos.security.sandbox_probe import cli_sandbox, replay_sandbox_remembered
+
+    replay, learner = replay_sandbox_remembered(), cli_sandbox(remembered=True)
+    return {
+        "setting": setting,
+        "replay": replay.ok,
+        "learner": learner.ok,
+        "detail": replay.detail if not replay.ok else learner.detail,
+    }
+
+
+def _sandbox_line(info: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    if info["setting"] == "off":
+        return "off (sandbox: off in config.yaml; imported traces still replay only inside it)"
+    if info["replay"] and info["learner"]:
+        return f"{info['setting']}: on ({escape(info['detail'])})"
+    where = "replays" if info["learner"] else "Learner runs" if info["replay"] else "commands"
+    word = "refused" if info["setting"] == "required" else "run without it"
+    return (
+        f"[yellow]{info['setting']}: not available for {where} ({escape(info['detail'])}): "
+        f"they are {word}[/]; see `llmos doctor`"
+    )

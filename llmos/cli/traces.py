@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
     from llmos.workspace import Workspace
 
 traces_app = typer.Typer(
-    help=("Learned traces: list, show, rm, aliases, alias, unalias, export, import, reindex."),
+    help=(
+        "Learned traces: list, show, rm, aliases, alias, unalias, export, import, trust, "
+        "untrust, keys, reindex. A trace that was not learned here replays only once a human "
+        "approved it (`traces trust`)."
+    ),
     no_args_is_help=True,
 )
 TraceId = Annotated[str, typer.Argument(help="Trace id (its signature) or a unique prefix.")]
@@ -49,20 +54,23 @@ def list_traces(
     workspace: WorkspaceOption = None,
 ) -> None:
     """List traces, most recently used first."""
-    _, library = _library(workspace)
+    ws, library = _library(workspace)
     with library:
         entries = library.listing(project=project, search=search, limit=limit)
         _report_unreadable(library)
+        trust = _trust_labels(ws, library, entries)
     if as_json:
-        typer.echo(json.dumps([e.__dict__ for e in entries], indent=2))
+        typer.echo(json.dumps([{**e.__dict__, "trust": trust[e.name]} for e in entries], indent=2))
         return
     ids = Column("id", no_wrap=True, min_width=16)  # an id must stay whole to be copied
-    table = Table(ids, "goal", "mode", "rating", "uses", "cost", "last used")
+    table = Table(ids, "goal", "mode", "trust", "rating", "uses", "cost", "last used")
     for e in entries:
+        label = trust[e.name]
         table.add_row(
             e.signature,
             escape(e.goal_text if len(e.goal_text) < 60 else e.goal_text[:59] + "…"),
             e.mode,
+            label if label in _TRUSTED_LABELS else f"[yellow]{label}[/]",
             f"{e.success_rating:.2f}",
             str(e.usage_count),
             f"${e.estimated_cost_usd:.4f}",
@@ -70,6 +78,25 @@ def list_traces(
         )
     console = terminal()
     console.print(table if entries else 'No traces yet: `llmos run "goal"` learns one.')
+    if any(label not in _TRUSTED_LABELS for label in trust.values()):
+        console.print("Untrusted traces replay once approved: `llmos traces trust ID`.")
+
+
+_TRUSTED_LABELS = ("learned", "signed", "approved")
+
+
+def _trust_labels(ws: Workspace, library: TraceLibrary, entries: list[Any]) -> dict[str, str]:
+    """Each entry's trust (llmos/security/trust.py), by file name."""
+    from llmos.security.trust import TrustStore
+
+    labels: dict[str, str] = {}
+    with TrustStore.of(ws) as store:
+        for entry in entries:
+            try:
+                labels[entry.name] = store.check(library.load(entry)).label
+            except LlmosError:
+                labels[entry.name] = "unreadable"
+    return labels
 
 
 def _report_unreadable(library: TraceLibrary) -> None:
@@ -91,9 +118,10 @@ def _report_unreadable(library: TraceLibrary) -> None:
 def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Show a trace: its statistics, its template and aliases (the goals it replays for),
     whether it can be replayed, and its steps."""
+    from llmos.modes.trust_gate import trust_of
     from llmos.replay.plan import plan_replay
 
-    _, library = _library(workspace)
+    ws, library = _library(workspace)
     with library:
         entry = library.resolve(trace_id)
         path = library.path_of(entry)
@@ -102,6 +130,7 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
     plan = plan_replay(trace)
     template = trace.template.render()
     aliases = [t.render() for t in trace.alias_templates()]
+    trust = trust_of(ws, trace)
     if as_json:
         data: dict[str, Any] = {
             "id": entry.signature,
@@ -116,6 +145,7 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
             "versions": [str(v) for v in versions],
             "replayable": plan.eligible,
             "not_replayable_because": plan.reason or None,
+            "trust": _trust_dict(trust),
             "steps": [step.__dict__ for step in trace.steps],
             "result": trace.result,
         }
@@ -127,6 +157,13 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
     console.print(f"[bold]{entry.signature}[/] {escape(str(path))}")
     verdict = "[green]yes[/]" if plan.eligible else f"[red]no[/]: {escape(plan.reason)}"
     console.print(f"replayable in Follower mode: {verdict}")
+    if trust.trusted:
+        console.print(f"trust: [green]{trust.label}[/] ({escape(trust.explain())})")
+    else:
+        console.print(
+            f"trust: [yellow]{trust.label}[/]: {escape(trust.explain())} "
+            f"(`llmos traces trust {entry.signature}`)"
+        )
     console.print(f"template: {escape(template)}")
     for number, slot in enumerate(trace.slots, start=1):
         console.print(f"  {{{number}}} {slot.kind}, learned as {escape(slot.value)}")
@@ -212,7 +249,7 @@ def remove(
     """Delete a trace."""
     from llmos.memory.trace_index import Unreadable
 
-    _, library = _library(workspace, writes="delete a trace")
+    ws, library = _library(workspace, writes="delete a trace")
     with library:
         entry = library.resolve_any(trace_id)
         what = (
@@ -223,6 +260,10 @@ def remove(
         if not yes and not typer.confirm(f"Delete {what}?"):
             raise typer.Exit(1)
         library.remove(entry)
+    from llmos.security.trust import TrustStore
+
+    with TrustStore.of(ws) as store:
+        store.forget(entry.signature)
     terminal().print(f"deleted trace {entry.signature}")
 
 
@@ -234,61 +275,165 @@ def export(
     ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Copy traces into a folder, one Markdown file each (a library to share or import)."""
-    _, library = _library(workspace)
+    """Copy traces into a folder, one Markdown file each (a library to share or import),
+    signed with this workspace's key (made on the first export, in state/). The signature
+    vouches only for traces learned or approved here: others are copied unsigned, so they
+    arrive untrusted wherever they are imported."""
+    from llmos.security.signing import MANIFEST, PUBLIC_KEY, sign_library, workspace_key
+    from llmos.security.trust import TrustStore
+
+    ws, library = _library(workspace)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a folder")
     path.mkdir(parents=True, exist_ok=True)
-    with library:
+    vouched: list[str] = []
+    with library, TrustStore.of(ws) as store:
         entries = library.index.listing(project=project, limit=10**9)
         for entry in entries:
-            shutil.copyfile(library.path_of(entry), path / f"{entry.signature}.md")
-    terminal().print(f"exported {len(entries)} trace(s) to {path}")
+            name = f"{entry.signature}.md"
+            shutil.copyfile(library.path_of(entry), path / name)
+            state = store.check(library.load(entry))
+            if state.trusted and (state.origin == "learned" or state.approved_by):
+                vouched.append(name)
+    key, signer, created = workspace_key(ws.state_dir)
+    sign_library(path, vouched, key)
+    console = terminal()
+    console.print(f"exported {len(entries)} trace(s) to {escape(str(path))}")
+    console.print(
+        f"signed {len(vouched)} of them with this workspace's key {signer.key_id} "
+        f"({escape(str(path / MANIFEST))})"
+    )
+    unsigned = len(entries) - len(vouched)
+    if unsigned:
+        console.print(f"{unsigned} not signed: neither learned nor approved here")
+    if created:
+        console.print(f"made this workspace's signing key: {escape(str(ws.state_dir))}/")
+    console.print(
+        "To import them as trusted, a teammate runs: llmos traces import DIR --trust-key "
+        f"{escape(str(ws.state_dir / PUBLIC_KEY))} (or the key itself: {signer.public_key})"
+    )
 
 
 @traces_app.command("import")
 def import_traces(
     path: Annotated[Path, typer.Argument(help="A trace file or a folder of them.")],
+    trust_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-key",
+            help="Trust this public key (a signing_key.pub file or its base64) from now on: "
+            "traces signed by it import as trusted. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Import traces. Every step of every trace is checked against the security policy (the
-    workspace's and the trace's project's); a trace with one denied step is rejected whole,
-    naming that step. Steps the policy asks about are imported and will need a human's
-    approval when replayed. Exit 1 if any trace was rejected."""
+    """Import traces. A signed library (`traces export`) is verified first: a file changed
+    after it was signed, or a signature that does not verify, is refused. Every step of
+    every trace is checked against the security policy (the workspace's and the trace's
+    project's); a trace with one denied step is rejected whole, naming that step. Traces
+    signed by a key you trust (`--trust-key`, `traces keys`) are imported as trusted; any
+    other trace is imported untrusted: it replays only once a human approved its plan
+    (`llmos traces trust ID`), and only inside the sandbox. Exit 1 if any was rejected."""
+    from llmos.security.signing import Manifest, SignatureError, read_manifest, read_public_key
+    from llmos.security.trust import TrustStore
+
     ws, library = _library(workspace, writes="import traces")
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     files = sorted(path.glob("*.md")) if path.is_dir() else [path]
+    folder = path if path.is_dir() else path.parent
     report: list[dict[str, Any]] = []
-    with library:
+    with library, TrustStore.of(ws) as store:
+        for value in trust_key or ():
+            signer = read_public_key(value)
+            store.add_key(signer.key_id, signer.public_key, _key_name(value, signer.key_id))
+            report.append({"trusted_key": signer.key_id})
+        try:
+            manifest: Manifest | None = read_manifest(folder)
+        except SignatureError as exc:
+            why = f"the library's signature is bad, so nothing in it is imported: {exc}"
+            report += [{"file": str(f), "imported": False, "reason": why} for f in files]
+            manifest, files = None, []
         for file in files:
-            vetted = _vet(file, ws)
-            if isinstance(vetted, str):
-                report.append({"file": str(file), "imported": False, "reason": vetted})
-                continue
-            verdict, asks = vetted
-            if library.index.by_signature(verdict.goal_signature):
-                reason = f"already in the library as {verdict.goal_signature}"
-                report.append({"file": str(file), "imported": False, "reason": reason})
-                continue
-            saved = library.add(verdict)
-            entry = {"file": str(file), "imported": True, "trace": str(saved)}
-            report.append({**entry, "needs_approval": asks} if asks else entry)
-    rejected = [r for r in report if not r["imported"] and "already" not in r["reason"]]
+            report.append(_import_one(file, manifest, ws, library, store))
+    traces = [r for r in report if "file" in r]
+    rejected = [r for r in traces if not r["imported"] and "already" not in r["reason"]]
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(traces, indent=2))
     else:
-        console = terminal()
-        for r in report:
-            if r["imported"]:
-                console.print(f"[green]imported[/] {escape(r['file'])}")
-                for ask in r.get("needs_approval", []):
-                    console.print(f"  [yellow]needs approval when replayed:[/] {escape(ask)}")
-            else:
-                console.print(f"[red]not imported[/] {escape(r['file'])}: {escape(r['reason'])}")
+        _print_import(report)
     if rejected:
         raise typer.Exit(1)
+
+
+def _import_one(
+    file: Path, manifest: Any, ws: Workspace, library: TraceLibrary, store: Any
+) -> dict[str, Any]:
+    """Import one trace file; what became of it."""
+    status = manifest.status_of(file) if manifest is not None else "unsigned"
+    if status == "altered":
+        key = manifest.signer.key_id
+        why = f"it was changed after it was signed (key {key}): its hash is not the signed one"
+        return {"file": str(file), "imported": False, "reason": why}
+    vetted = _vet(file, ws)
+    if isinstance(vetted, str):
+        return {"file": str(file), "imported": False, "reason": vetted}
+    trace, asks = vetted
+    if library.index.by_signature(trace.goal_signature):
+        reason = f"already in the library as {trace.goal_signature}"
+        return {"file": str(file), "imported": False, "reason": reason}
+    saved = library.add(trace)
+    key_id = manifest.signer.key_id if status == "signed" else None
+    known = store.trusted_key(key_id) if key_id else None
+    if known is not None:
+        state = store.record(
+            trace, "signed", f"signed by key {key_id} ({known['name']})", key_id=key_id
+        )
+    elif key_id is not None:
+        detail = (
+            f"imported from {file}, signed by key {key_id}, which this workspace does not trust"
+        )
+        state = store.record(trace, "imported", detail, key_id=key_id)
+    else:
+        state = store.record(trace, "imported", f"imported from {file} (unsigned)")
+    entry: dict[str, Any] = {
+        "file": str(file),
+        "imported": True,
+        "trace": str(saved),
+        "id": trace.goal_signature,
+        "trusted": state.trusted,
+        "trust": state.explain(),
+    }
+    return {**entry, "needs_approval": asks} if asks else entry
+
+
+def _key_name(value: str, key_id: str) -> str:
+    path = Path(value).expanduser()
+    return path.name if len(value) < 4096 and path.is_file() else f"key {key_id}"
+
+
+def _print_import(report: list[dict[str, Any]]) -> None:
+    console = terminal()
+    untrusted = []
+    for r in report:
+        if "trusted_key" in r:
+            console.print(f"trusting key {r['trusted_key']}")
+        elif r["imported"]:
+            mark = "[green]trusted[/]" if r["trusted"] else "[yellow]untrusted[/]"
+            console.print(f"[green]imported[/] {escape(r['file'])} as {r['id']}: {mark}")
+            for ask in r.get("needs_approval", []):
+                console.print(f"  [yellow]needs approval when replayed:[/] {escape(ask)}")
+            if not r["trusted"]:
+                untrusted.append(r["id"])
+        else:
+            console.print(f"[red]not imported[/] {escape(r['file'])}: {escape(r['reason'])}")
+    if untrusted:
+        console.print(
+            f"{len(untrusted)} trace(s) imported untrusted: each replays only once you have "
+            "looked at its plan and approved it: llmos traces trust ID"
+        )
 
 
 def _vet(file: Path, ws: Workspace) -> tuple[Trace, list[str]] | str:
@@ -340,6 +485,162 @@ def _valid_project(name: str) -> bool:
     except UsageError:
         return False
     return True
+
+
+@traces_app.command("trust")
+def trust(
+    trace_id: TraceId,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Approve without asking (for scripts).")
+    ] = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Look at a trace's plan (the steps it runs, the files it writes, its commands) and
+    approve it, so that it replays (inside the sandbox). Traces learned here, or signed by a
+    trusted key, need no approval. An approval holds for the plan as it is: a trace edited
+    afterwards needs one again."""
+    from llmos.modes.trust_gate import plan_lines
+    from llmos.replay.plan import plan_replay
+    from llmos.security.trust import TrustStore
+
+    ws, library = _library(workspace)
+    with library:
+        entry = library.resolve(trace_id)
+        trace = library.load(entry)
+    plan = plan_replay(trace)
+    with TrustStore.of(ws) as store:
+        state = store.check(trace)
+        if not state.trusted:
+            if not as_json:
+                _print_plan(trace, state.explain(), plan_lines(plan))
+            if not yes:
+                if not (sys.stdin.isatty() and sys.stdout.isatty()) or as_json:
+                    raise UsageError(
+                        f"trace {entry.signature} needs your approval and there is no terminal "
+                        "to ask it in",
+                        hint=f"Read its plan (`llmos traces show {entry.signature}`), then run "
+                        f"llmos traces trust {entry.signature} --yes",
+                    )
+                if not typer.confirm("Trust this trace? It will replay inside the sandbox"):
+                    terminal().print("not trusted")
+                    raise typer.Exit(1)
+            state = store.approve(trace, by="--yes" if yes else "the user")
+        elif not as_json:
+            terminal().print(f"trace {entry.signature} is trusted already: {state.explain()}")
+            return
+    if as_json:
+        typer.echo(json.dumps({"id": entry.signature, **_trust_dict(state)}, indent=2))
+    else:
+        terminal().print(f"[green]trusted[/] trace {entry.signature}: {escape(state.explain())}")
+
+
+def _print_plan(trace: Trace, why: str, lines: list[str]) -> None:
+    console = terminal()
+    console.print(f"[bold]{trace.goal_signature}[/] {escape(trace.goal_text)}")
+    console.print(f"[yellow]not trusted[/]: {escape(why)}")
+    console.print("A replay would run, in the working folder, inside the sandbox:")
+    for line in lines:
+        console.print(f"  {escape(line)}", markup=True)
+
+
+def _trust_dict(state: Any) -> dict[str, Any]:
+    return {
+        "trusted": state.trusted,
+        "trust": state.label,
+        "origin": state.origin,
+        "detail": state.explain(),
+        "approved_by": state.approved_by,
+        "needs_sandbox": state.needs_sandbox,
+    }
+
+
+@traces_app.command("untrust")
+def untrust(trace_id: TraceId, workspace: WorkspaceOption = None) -> None:
+    """Withdraw a human's approval of a trace (and the trust a signing key gave it): it
+    replays again only once approved. A trace learned here stays trusted."""
+    from llmos.security.trust import TrustStore
+
+    ws, library = _library(workspace)
+    with library:
+        entry = library.resolve(trace_id)
+        trace = library.load(entry)
+    with TrustStore.of(ws) as store:
+        state = store.revoke(trace)
+    word = "trusted" if state.trusted else "untrusted"
+    terminal().print(f"trace {entry.signature} is {word}: {escape(state.explain())}")
+
+
+keys_app = typer.Typer(
+    help="Public keys whose signed trace libraries import as trusted: list (default), add, rm.",
+    invoke_without_command=True,
+)
+traces_app.add_typer(keys_app, name="keys")
+
+
+@keys_app.callback()
+def keys(
+    ctx: typer.Context, as_json: JsonOption = False, workspace: WorkspaceOption = None
+) -> None:
+    """List the keys trusted for imports, and this workspace's own key (once it has one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from llmos.security.signing import PUBLIC_KEY
+    from llmos.security.trust import TrustStore
+
+    ws = open_workspace(workspace)
+    with TrustStore.of(ws) as store:
+        rows = [dict(r) for r in store.trusted_keys()]
+    own = ws.state_dir / PUBLIC_KEY
+    own_key = own.read_text(encoding="utf-8").strip() if own.is_file() else None
+    if as_json:
+        typer.echo(json.dumps({"own_key": own_key, "trusted": rows}, indent=2))
+        return
+    console = terminal()
+    if own_key:
+        console.print(f"this workspace's key: {own_key} ({escape(str(own))})")
+    else:
+        console.print("this workspace has no key yet (`llmos traces export` makes it)")
+    if not rows:
+        console.print("no trusted keys: `llmos traces keys add KEY` or `traces import --trust-key`")
+    for row in rows:
+        console.print(f"  {row['key_id']}  {escape(row['name'])}  {row['public_key']}")
+
+
+@keys_app.command("add")
+def keys_add(
+    key: Annotated[str, typer.Argument(help="A signing_key.pub file, or the key in base64.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Whose key it is (shown in listings).")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Trust a teammate's public key: libraries it signed import as trusted."""
+    from llmos.security.signing import read_public_key
+    from llmos.security.trust import TrustStore
+
+    ws = open_workspace(workspace)
+    signer = read_public_key(key)
+    with TrustStore.of(ws) as store:
+        store.add_key(signer.key_id, signer.public_key, name or _key_name(key, signer.key_id))
+    terminal().print(f"trusting key {signer.key_id}")
+
+
+@keys_app.command("rm")
+def keys_rm(
+    key_id: Annotated[str, typer.Argument(help="The key's id (`llmos traces keys`).")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Stop trusting a key. Traces imported as signed by it become untrusted (unless a human
+    approved them)."""
+    from llmos.security.trust import TrustStore
+
+    ws = open_workspace(workspace)
+    with TrustStore.of(ws) as store:
+        if store.trusted_key(key_id) is None:
+            raise UsageError(f"no trusted key has the id {key_id}", hint="See `llmos traces keys`.")
+        count = store.remove_key(key_id)
+    terminal().print(f"no longer trusting key {key_id} ({count} trace(s) now untrusted)")
 
 
 @traces_app.command("reindex")

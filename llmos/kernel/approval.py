@@ -66,7 +66,10 @@ class Approver(Protocol):
 
 class YesApprover:
     """Approves every call the policy asks about, without asking: `llmos run --yes`. It is
-    never given a call the policy denies."""
+    never given a call the policy denies, nor a trace to trust (only a human approves an
+    imported trace: `asks_a_human`, which other approvers lack, meaning they do)."""
+
+    asks_a_human = False
 
     async def approve(self, request: ApprovalRequest) -> Verdict:
         return Approve(by="--yes")

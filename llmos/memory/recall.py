@@ -11,7 +11,8 @@ relevant one. Each item names its source. Tokens are counted with the model API'
 assembled text is counted once more as a whole: it is never over the budget.
 
 Left out: the trace already given to the run as a worked example, insights about that same
-trace, a trace whose insight is offered (it lists the same steps, with what they cost), and
+trace, a trace whose insight is offered (it lists the same steps, with what they cost), a
+trace from elsewhere no human has approved (llmos/security/trust.py), and
 insights already distilled into facts.
 """
 
@@ -33,7 +34,7 @@ from llmos.memory.tokens import (
     TokenCountUnavailable,
     counter_for,
 )
-from llmos.memory.trace import one_line
+from llmos.memory.trace import Trace, one_line
 from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,8 @@ def gather(
             trace = library.load(learned)
         except LlmosError:
             continue
+        if not _trusted(memory.ws, trace):
+            continue  # from elsewhere and not approved: its text is not shown to the model
         steps = "; ".join(step.summary for step in trace.steps[:6])
         text = one_line(
             f"- Similar goal done before (trace {learned.signature}, success rating "
@@ -173,6 +176,13 @@ def gather(
         found.append(Candidate("trace", path, _rank("trace", score, bonus), text))
     found.sort(key=lambda c: c.score, reverse=True)
     return found[:MAX_ITEMS]
+
+
+def _trusted(ws: Workspace, trace: Trace) -> bool:
+    from llmos.security.trust import TrustStore  # llmos/security/trust.py
+
+    with TrustStore.of(ws) as store:
+        return store.check(trace).trusted
 
 
 def _rank(kind: str, score: float, bonus: float) -> float:

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmos.credentials import model_access
-from llmos.errors import UsageError
+from llmos.errors import NoModelAccessError, UsageError
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
 from llmos.kernel.run_context import RunContext, new_run_id
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.session_log import SessionLog
+from llmos.modes import trust_gate
 from llmos.modes.choice import ModeChoice, choose_mode
 from llmos.modes.follower import (
     FollowerOutcome,
@@ -34,11 +35,14 @@ from llmos.modes.follower import (
     run_follower,
 )
 from llmos.modes.types import RunRequest, RunSummary
-from llmos.plugins.run_tools import activated
+from llmos.plugins.run_tools import activated as activated_tools
 from llmos.projects.scope import RunScope, enter_project
 from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import ReplayPlan
 from llmos.security.guard import RunGuard, run_guard
+from llmos.security.policy_file import load_policy
+from llmos.security.sandbox_run import RunSandbox, activated, run_sandbox
+from llmos.security.trust import TrustState
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -56,12 +60,13 @@ class DryRun:
     template: str | None = None  # the replayed trace's template, "copy {1} to {2}"
     values: dict[str, str] | None = None  # learned value -> this goal's
     suggestions: tuple[Match, ...] = ()  # similar learned goals (not replayed)
+    trust: TrustState | None = None  # the trace's (llmos/security/trust.py)
 
 
 def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
     _check_request(request)
     scope = enter_project(ws, request.project, create=False)
-    with activated(scope.tools), TraceLibrary(scope.ws) as library:
+    with activated_tools(scope.tools), TraceLibrary(scope.ws) as library:
         choice = choose_mode(request, library, scope.ws)
     replay = choice.replay
     if replay is None:
@@ -74,6 +79,7 @@ def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
         replay.trace.template.render(),
         dict(replay.bound.values),
         choice.suggestions,
+        trust_gate.trust_of(scope.ws, replay.trace),
     )
 
 
@@ -96,7 +102,8 @@ async def run_goal(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope, request, handlers, env, approver) as run:
+    with activated_tools(scope.tools), _GoalRun(scope, request, handlers, env, approver) as run:
+        await run.settle_trust()
         return await run.finish()
 
 
@@ -113,7 +120,14 @@ def run_goal_blocking(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope, request, handlers, None, approver) as run:
+    with activated_tools(scope.tools), _GoalRun(scope, request, handlers, None, approver) as run:
+        if run.untrusted():  # asking a human needs an event loop; refusing does not
+            if trust_gate.asks_a_human(approver):
+                import asyncio
+
+                asyncio.run(run.settle_trust())
+            else:
+                run.refuse_untrusted()
         if run.choice.mode == "follower" and not any(is_async_handler(h) for _, h in handlers):
             replay = run.start_replay()
             try:
@@ -143,6 +157,7 @@ class _Replay:
     guard: RunGuard
     plan: ReplayPlan
     checkpoint: Checkpoint
+    sandbox: RunSandbox
 
 
 class _GoalRun:
@@ -165,6 +180,10 @@ class _GoalRun:
         self.library = TraceLibrary(ws)
         try:
             self.choice = _continued(request) or choose_mode(request, self.library, ws)
+            # A trace not learned here replays only once a human approved its plan.
+            self.trust: TrustState | None = None
+            if self.choice.replay is not None:
+                self.trust = trust_gate.trust_of(ws, self.choice.replay.trace)
         except BaseException:
             self.close()
             raise
@@ -178,6 +197,39 @@ class _GoalRun:
     def close(self) -> None:
         self.library.close()
         self.economy.close()
+
+    # Trust --------------------------------------------------------------------------------
+    def untrusted(self) -> bool:
+        return self.choice.mode == "follower" and self.trust is not None and not self.trust.trusted
+
+    async def settle_trust(self) -> None:
+        """Put an untrusted trace to the human, if the run has one; refuse it otherwise."""
+        if not self.untrusted():
+            return
+        replay, trust = self.choice.replay, self.trust
+        assert replay is not None and trust is not None
+        if self.approver is not None and trust_gate.asks_a_human(self.approver):
+            # The trace is judged as learned: that is what trusting it covers.
+            trust = await trust_gate.ask_to_trust(
+                self.ws, self.approver, replay.trace, replay.plan, trust
+            )
+            self.trust = trust
+            if trust.trusted:
+                return
+        self.refuse_untrusted()
+
+    def refuse_untrusted(self) -> None:
+        """The untrusted trace does not replay: auto mode learns the goal instead (without
+        showing the model that trace), other modes stop (`TraceNotTrustedError`)."""
+        assert self.trust is not None
+        try:
+            model_access({**os.environ, **(self.env or {})})
+            reachable = True
+        except NoModelAccessError:
+            reachable = False  # then the untrusted trace is the news, not the missing key
+        reason = trust_gate.refusal(self.request, self.trust, learner_possible=reachable)
+        agents = None if self.request.agent else _agents(self.ws, self.request.project)
+        self.choice = ModeChoice("learner", reason, agents=agents)
 
     async def finish(self) -> RunSummary:
         """Run the chosen mode (a replay that fails may fall back to Learner) to a summary."""
@@ -225,8 +277,23 @@ class _GoalRun:
         checkpoint = Checkpoint(
             self.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
         )
+        plan = choice.replay.plan
+        sandbox = self._replay_sandbox(ctx, plan)  # may refuse the run: before its log opens
         log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
-        return _Replay(ctx, log, guard, choice.replay.plan, checkpoint)
+        if sandbox.notice:
+            ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
+        return _Replay(ctx, log, guard, plan, checkpoint, sandbox)
+
+    def _replay_sandbox(self, ctx: RunContext, plan: ReplayPlan) -> RunSandbox:
+        """The replay's sandbox: only commands need one (file steps are checked by the policy
+        in-process); an imported trace's commands run in nothing else."""
+        if not any(p.step.tool == "Bash" for p in plan.to_run):
+            return RunSandbox(None, "replay")
+        trust = self.trust
+        imported = f"trace {trust.signature}" if trust and trust.needs_sandbox else None
+        return run_sandbox(
+            self.ws, "replay", workdir=ctx.workdir, policy=self.policy, imported=imported
+        )
 
     def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
         """Run the replay whose preflight (questions answered) is `checked`. In auto mode, a
@@ -239,16 +306,18 @@ class _GoalRun:
             deadline=ctx.started_at + timeout if timeout else None,
             tool_secs=settings.tool_timeout_secs or None,
         )
-        outcome = run_follower(
-            ctx,
-            choice.replay,
-            checked,
-            library=self.library,
-            economy=self.economy,
-            guard=replay.guard,
-            checkpoint=replay.checkpoint,
-            limits=limits,
-        )
+        ctx.workdir.mkdir(parents=True, exist_ok=True)  # the sandbox binds it: it must exist
+        with activated(replay.sandbox.profile):  # the Bash steps run inside it
+            outcome = run_follower(
+                ctx,
+                choice.replay,
+                checked,
+                library=self.library,
+                economy=self.economy,
+                guard=replay.guard,
+                checkpoint=replay.checkpoint,
+                limits=limits,
+            )
         if self._falls_back(outcome):
             note = f"Follower {outcome.status} ({outcome.detail}); falling back to Learner"
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=note))
@@ -261,9 +330,10 @@ class _GoalRun:
         assert choice.replay is not None
         if not self._falls_back(outcome):
             trace_path = str(self.library.path_of(choice.replay.entry))
-            return _follower_summary(
+            summary = _follower_summary(
                 replay.ctx, choice, outcome, self.economy, trace_path, str(replay.log.path)
             )
+            return dataclasses.replace(summary, sandbox=replay.sandbox.description)
         # The trace that failed is still the best example of how the goal was reached.
         # The fallback is a run of its own: a new run id.
         request = self.request = dataclasses.replace(self.request, run_id=None)
@@ -357,9 +427,15 @@ async def _learn(
     from llmos.modes.learner import run_learner
 
     model_access({**os.environ, **(env or {})})  # before anything is spent
+    workdir = ws.output_dir(request.project)
+    sandbox = run_sandbox(
+        ws, "learner", workdir=workdir, policy=load_policy(ws.root, request.project)
+    )
     budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "learner", budget=budget)
     log = _open_bus(ws, ctx, subscribers, choice.reason)
+    if sandbox.notice:
+        ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
     try:
         outcome, trace_path, error = await run_learner(
             ws,
@@ -372,6 +448,7 @@ async def _learn(
             env=env,
             approver=approver,
             agents=choice.agents.specs() if choice.agents else (),
+            sandbox=sandbox.profile,
         )
     finally:
         await ctx.bus.close()
@@ -397,6 +474,7 @@ async def _learn(
         error=error,
         session_id=outcome.session_id if outcome else None,
         continued=request.resume_session is not None,
+        sandbox=sandbox.description,
     )
 
 

@@ -30,6 +30,9 @@ from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
 from llmos.replay.checkpoint import Checkpoint
 from llmos.sdk.types import AgentOutcome, AgentRequest
 from llmos.security.guard import run_guard
+from llmos.security.sandbox import SandboxProfile
+from llmos.security.sandbox_cli import CliFolder, cli_env, cli_settings
+from llmos.security.trust import TrustStore
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -82,11 +85,14 @@ async def run_learner(
     env: dict[str, str] | None = None,
     agents: tuple[AgentSpec, ...] = (),
     approver: Approver | None = None,
+    sandbox: SandboxProfile | None = None,
 ) -> tuple[AgentOutcome | None, Path | None, str | None]:
     """Run the goal; save its trace on success; charge the ledger. Returns what happened.
 
     `agents` are offered to the model as subagents. A subtask of an orchestration
-    (`request.agent`) runs as its agent instead: its prompt, tools and turn limit.
+    (`request.agent`) runs as its agent instead: its prompt, tools and turn limit. With a
+    `sandbox` profile, the CLI runs every Bash command inside its sandbox (with the
+    profile's limits; llmos/security/sandbox.py).
     """
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
 
@@ -138,7 +144,8 @@ async def run_learner(
         stall_timeout_secs=ws.settings.stall_timeout_secs,
         tool_timeout_secs=ws.settings.tool_timeout_secs,
         system_prompt_append=system_append,
-        env=env or {},
+        env={**(env or {}), **(cli_env(sandbox) if sandbox else {})},
+        sandbox=cli_settings(sandbox, {**os.environ, **(env or {})}) if sandbox else None,
         tools=run_tools.offered(role.tool_list if role is not None else DEFAULT_TOOLS),
         agents=agents,
         plugin_tools=run_tools,
@@ -148,6 +155,7 @@ async def run_learner(
     outcome: AgentOutcome | None = None
     trace_path: Path | None = None
     error: str | None = None
+    cli_folder = CliFolder(ctx.workdir) if sandbox else None
     try:
         outcome = await run_agent(agent_request, ctx)
         if not outcome.ok:
@@ -169,6 +177,8 @@ async def run_learner(
             )
             learned = library.learn(run)
             trace_path = learned.path
+            with TrustStore.of(ws) as trust:  # learned here: it may replay
+                trust.record_learned(learned.trace)
             if learned.kind != "new" or learned.kept is not None:
                 text = f"trace {learned.trace.goal_signature}: {learned.describe()}"
                 ctx.bus.publish(Notice(run_id=ctx.run_id, text=text))
@@ -181,6 +191,8 @@ async def run_learner(
         raise
     finally:
         checkpoint.seal()
+        if cli_folder is not None:
+            cli_folder.tidy()
         _record(ctx, economy, outcome, trace_path, error)
     return outcome, trace_path, error
 

@@ -63,6 +63,7 @@ class RunSummary:
     orchestration: dict[str, Any] | None = None  # Orchestrator mode: plan, subtasks, costs
     session_id: str | None = None  # Learner: the agent conversation, to resume it
     continued: bool = False  # the run continued an earlier conversation (resume_session)
+    sandbox: str = "none"  # what its commands ran in (llmos/security/sandbox_run.py)
 
     @property
     def ok(self) -> bool:

@@ -32,6 +32,7 @@ import yaml
 from llmos.errors import UsageError
 from llmos.fsutil import atomic_write_text
 from llmos.memory.trace import now_iso
+from llmos.security.sandbox import sandbox_at_least
 from llmos.workspace import DEFAULT_PROJECT, Settings, Workspace, validate_project_name
 from llmos.yaml_text import load_yaml
 
@@ -220,6 +221,13 @@ def _settings(raw: Any, file: Path, base: Settings) -> dict[str, Any]:
             hint="They are about the whole workspace, not one project.",
         )
     parsed = Settings.from_mapping(raw, source=file)  # the same checks as config.yaml
+    if "sandbox" in raw and not sandbox_at_least(parsed.sandbox, base.sandbox):
+        # A project folder can come from anywhere: it may tighten the sandbox, never loosen.
+        raise UsageError(
+            f"{file}: sandbox: {parsed.sandbox} is looser than the workspace's "
+            f"{base.sandbox}, and a project may only tighten it",
+            hint="Set the sandbox for every project in config.yaml.",
+        )
     return {key: getattr(parsed, key) for key in raw}
 
 

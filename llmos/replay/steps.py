@@ -12,6 +12,7 @@ what it will change (llmos/replay/checkpoint.py), so a replay can be rolled back
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from llmos.plugins.run_tools import ReplayRefused, current_tools
 from llmos.plugins.types import is_plugin_tool_name
 from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.command import CommandTimeout, run_command
+from llmos.security.sandbox import sandbox_env, sandboxed_argv
+from llmos.security.sandbox_run import current_profile
 
 # The Bash tool's limits: two minutes unless the call asked for more, ten at most.
 BASH_DEFAULT_TIMEOUT_MS = 120_000
@@ -171,7 +174,13 @@ def _bash(
     own_secs = own_ms / 1000
     secs = own_secs if limit is None else min(own_secs, limit)
     try:
-        done = run_command(command, workdir, timeout_secs=secs)
+        done = run_command(
+            command,
+            workdir,
+            timeout_secs=secs,
+            argv=sandboxed_argv(command, workdir, current_profile()),  # security/sandbox_run.py
+            env=sandbox_env(os.environ, current_profile()),
+        )
     except CommandTimeout as exc:
         if limit is not None and limit < own_secs:
             raise StepTimeout(f"the command {exc}") from exc

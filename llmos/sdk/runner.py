@@ -153,6 +153,8 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
         stderr=stderr_tail.append,
         resume=request.resume,
         cli_path=keeper_launcher(),
+        # The CLI's own sandbox around Bash (bubblewrap on Linux, Seatbelt on macOS).
+        sandbox=request.sandbox,  # type: ignore[arg-type]  # a SandboxSettings dict
     )
 
 

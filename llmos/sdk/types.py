@@ -44,6 +44,9 @@ class AgentRequest:
     # and what it has cost so far: the CLI's total_cost_usd goes on counting from there.
     resume: str | None = None
     resume_cost_usd: float = 0.0
+    # The CLI's sandbox settings (llmos/security/sandbox.py cli_settings): every Bash command
+    # runs inside it; None: commands run unsandboxed.
+    sandbox: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

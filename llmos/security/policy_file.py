@@ -37,10 +37,14 @@ from llmos.security.decision import (
     Action,
 )
 from llmos.security.globs import GlobList, normalize_command, path_pattern
+from llmos.security.lazy_regex import LazyRegex
 
 KINDS = ("commands", "tools", "paths")
-_KEYS = ("version", "rules", *ACTIONS)
+_KEYS = ("version", "rules", *ACTIONS, "network")
 POLICY_FILE = "policy.yaml"
+_DOMAIN = LazyRegex(
+    r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
 _DOCS = "See llmos/security/default_policy.yaml for the format; `llmos policy show` prints it."
 
 
@@ -70,11 +74,13 @@ class Layer:
         path: str,
         rules: Mapping[str, Action],
         lists: Mapping[tuple[str, str], tuple[str, ...]],
+        domains: tuple[str, ...] = (),
     ) -> None:
         self.name = name  # "project NAME", "workspace" or "default"
         self.path = path
         self.rules = rules
         self.lists = lists  # (action, kind) -> globs
+        self.domains = domains  # `network: allow:`: what sandboxed commands may reach
         self._matchers: dict[tuple[str, str], GlobList] = {}
 
     def globs(self, action: str, kind: str) -> GlobList:
@@ -149,6 +155,12 @@ class Policy:
         """The path globs the user allows: used like the workspace by soft rules."""
         return tuple(p for layer in self.layers for p in layer.lists.get(("allow", "paths"), ()))
 
+    @functools.cached_property
+    def allowed_domains(self) -> tuple[str, ...]:
+        """The domains sandboxed commands may reach (llmos/security/sandbox.py); none: no
+        network at all."""
+        return tuple(dict.fromkeys(d for layer in self.layers for d in layer.domains))
+
     def to_dict(self) -> dict[str, Any]:
         """The policy in effect, with where each part comes from (`llmos policy show`)."""
         lists: dict[str, dict[str, list[dict[str, str]]]] = {}
@@ -174,6 +186,13 @@ class Policy:
                 for rule in RULE_CHOICES
             },
             **lists,
+            "network": {
+                "allow": [
+                    {"domain": d, "layer": layer.name}
+                    for layer in self.layers
+                    for d in layer.domains
+                ]
+            },
             "guarded": list(self.guarded),
         }
 
@@ -321,7 +340,27 @@ def _layer(name: str, path: Path, data: Any, *, below: Policy | None) -> Layer:
                     hint="Put allow entries in the workspace's policy.yaml.",
                 )
             lists[(action, kind)] = tuple(globs)
-    return Layer(name, str(path), rules, lists)
+    return Layer(name, str(path), rules, lists, _domains(data.get("network"), fail, below))
+
+
+def _domains(raw: Any, fail: Any, below: Policy | None) -> tuple[str, ...]:
+    """`network: {allow: [domain, ...]}`: the domains sandboxed commands may reach."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or set(raw) - {"allow"}:
+        raise fail("network: expected a mapping with one list, allow (of domain names)")
+    domains = raw.get("allow") or []
+    if not isinstance(domains, list) or not all(isinstance(d, str) and d for d in domains):
+        raise fail("network.allow: expected a list of domain names")
+    bad = [d for d in domains if not _DOMAIN.match(d)]
+    if bad:
+        raise fail(f"network.allow: {bad[0]!r} is not a domain name (e.g. pypi.org, *.npmjs.org)")
+    if below is not None and domains:
+        raise fail(
+            "a project policy may only tighten the policy: it cannot allow network access",
+            hint="Allow domains in the workspace's policy.yaml.",
+        )
+    return tuple(d.lower() for d in domains)
 
 
 def _rules(raw: Any, fail: Any, below: Policy | None) -> dict[str, Action]:
