@@ -33,8 +33,20 @@ from llmos.testing.scripted_model import ScriptedModelServer
 from llmos.workspace import Workspace
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile_traces"
-# The policy reads these commands and refuses the trace at import.
-REFUSED_AT_IMPORT = {"plain-rm-home.md"}
+# The policy reads these commands (in the clear, or in a script the trace writes) and
+# refuses the trace at import; the compiled-* ones hide their harm in a program it cannot
+# read: they are imported (untrusted), and only the sandbox stands in their way.
+REFUSED_AT_IMPORT = {
+    "plain-rm-home.md",
+    "cleanup-script.md",
+    "python-tidy.md",
+    "makefile-clean.md",
+    "npm-clean.md",
+    "node-remove.md",
+    "collect-credentials.md",
+    "exfiltrate-key.md",
+    "bashrc-persistence.md",
+}
 
 
 def _library(sandbox: Sandbox) -> Path:
@@ -53,9 +65,14 @@ def test_imported_hostile_traces_never_replay_untrusted_and_stay_contained_once_
     configure(sandbox, TEST_LIMITS)  # sandbox: auto; imported traces need it anyway
     proc = run_llmos(sandbox, "traces", "import", str(_library(sandbox)), "--json")
     report = {Path(r["file"]).name: r for r in json.loads(proc.stdout)}
-    assert {name for name, r in report.items() if not r["imported"]} == REFUSED_AT_IMPORT
-    assert proc.returncode == 1  # one was refused
+    refused = {name for name, r in report.items() if not r["imported"]}
+    assert REFUSED_AT_IMPORT <= refused
+    assert all("refused by the security policy" in report[n]["reason"] for n in refused)
+    assert proc.returncode == 1  # some were refused
     imported = [r for r in report.values() if r["imported"]]
+    assert {n for n in report if n.startswith("compiled-")} <= {
+        Path(r["file"]).name for r in imported
+    }
     assert imported and not any(r["trusted"] for r in imported)
     goals = {r["id"]: parse(Path(r["trace"]).read_text()).goal_text for r in imported}
 
@@ -87,7 +104,7 @@ def test_imported_hostile_traces_never_replay_untrusted_and_stay_contained_once_
         p.stem.removeprefix("result-"): p.read_text().strip()
         for p in sandbox.output.glob("result-*.txt")
     }
-    assert len(results) >= 12, results
+    assert {"c-wipe", "c-read", "c-exfil", "c-kill", "c-rc"} <= set(results), results
     assert {k: v for k, v in results.items() if v == "0"} == {}
     assert (
         not (sandbox.output / "fixture.bin").exists()
@@ -121,7 +138,7 @@ def test_an_imported_trace_replays_only_in_the_sandbox_whatever_the_setting(
     sandbox: Sandbox, decoys: Decoys
 ) -> None:
     configure(sandbox, "sandbox: off\n")
-    _, goal = _approved_import(sandbox, "cleanup-script.md")
+    _, goal = _approved_import(sandbox, "compiled-wipe-home.md")
     no_bwrap = _path_without_bwrap(sandbox)
     proc = run_llmos(sandbox, "run", "--json", goal, env={**decoys.env, **no_bwrap})
     assert proc.returncode == 6, proc.stdout + proc.stderr
@@ -193,15 +210,15 @@ def test_in_a_terminal_the_run_asks_before_replaying_an_imported_trace(
 ) -> None:
     library = sandbox.root / "one"
     library.mkdir()
-    shutil.copy(HOSTILE / "cleanup-script.md", library)
+    shutil.copy(HOSTILE / "compiled-wipe-home.md", library)
     report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
-    trace_id, goal = report[0]["id"], "Clean up the build folder"
+    trace_id, goal = report[0]["id"], "Build and run the cleaner"
 
     child = _in_terminal(sandbox, "run", goal, env=decoys.env)
     try:
         child.expect(_shown("approval needed: Replay trace"))
         child.expect(_shown("was imported from"))
-        child.expect(_shown("2. Bash: sh cleanup.sh"))  # the plan, before any answer
+        child.expect(_shown("4. Bash: ./run-script wipe.sh"))  # the plan, before any answer
         child.expect(_shown("approve, modify or reject? [a/m/r]"))
         child.send("r\r")
         child.expect(_shown("reason"))
@@ -211,7 +228,7 @@ def test_in_a_terminal_the_run_asks_before_replaying_an_imported_trace(
         child.close()
     assert child.exitstatus == 1 and list(sandbox.output.iterdir()) == []
     with TrustStore.of(_workspace(sandbox)) as store:
-        assert not store.check(parse((library / "cleanup-script.md").read_text())).trusted
+        assert not store.check(parse((library / "compiled-wipe-home.md").read_text())).trusted
 
     child = _in_terminal(sandbox, "run", goal, env=decoys.env)
     try:
@@ -222,7 +239,7 @@ def test_in_a_terminal_the_run_asks_before_replaying_an_imported_trace(
         child.expect(pexpect.EOF)
     finally:
         child.close()
-    assert (sandbox.output / "result-cleanup.txt").read_text().strip() != "0"
+    assert (sandbox.output / "result-c-wipe.txt").read_text().strip() != "0"
     decoys.assert_unharmed(sandbox.output)
     # Approved once: the next run replays without asking.
     proc = run_llmos(sandbox, "run", "--json", goal, env=decoys.env)
@@ -234,14 +251,14 @@ def test_in_a_terminal_the_run_asks_before_replaying_an_imported_trace(
 def test_traces_trust_shows_the_plan_and_asks(sandbox: Sandbox) -> None:
     library = sandbox.root / "one"
     library.mkdir()
-    shutil.copy(HOSTILE / "makefile-clean.md", library)
+    shutil.copy(HOSTILE / "compiled-kill.md", library)
     report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
     trace_id = report[0]["id"]
     child = _in_terminal(sandbox, "traces", "trust", trace_id, env={})
     try:
         child.expect(_shown("not trusted"))
-        child.expect(_shown("3. Bash: make clean"))
-        child.expect(_shown("files written: Makefile, check.sh"))
+        child.expect(_shown("4. Bash: ./run-script stop.sh"))
+        child.expect(_shown("files written: runner.c, stop.sh"))
         child.expect(_shown("Trust this trace?"))
         child.send("n\r")
         child.expect(pexpect.EOF)
