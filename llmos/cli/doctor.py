@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+from llmos.cli.json_output import print_json
 from llmos.cli.options import JsonOption, WorkspaceOption
+from llmos.cli.table import Column, print_table
 from llmos.cli.terminal import terminal
 from llmos.text import safe_text
 
@@ -41,19 +41,30 @@ def doctor(
     ws = Workspace.open(workspace)  # no database is opened: a damaged one is a finding
     findings = run_checks(ws, repair=repair)
     if as_json:
-        data = {"workspace": str(ws.root), "findings": [f.to_dict() for f in findings]}
-        typer.echo(json.dumps(data, indent=2))
+        findings_data = [f.to_dict() for f in findings]
+        print_json(
+            {"workspace": str(ws.root), "findings": findings_data, "count": len(findings_data)}
+        )
     else:
-        table = Table("check", "status", "detail", "fix")
-        for finding in findings:
-            table.add_row(
-                safe_text(finding.check),
-                safe_text(finding.status, style=_STYLE[finding.status]),
-                safe_text(finding.detail),
-                safe_text(finding.fix or ""),
-            )
         console = terminal()
-        console.print(table)
+        print_table(
+            [
+                Column("check"),
+                Column("status"),
+                Column("detail", prose=True),
+                Column("fix", prose=True),
+            ],
+            [
+                (
+                    finding.check,
+                    safe_text(finding.status, style=_STYLE[finding.status]),
+                    finding.detail,
+                    finding.fix or "",
+                )
+                for finding in findings
+            ],
+            console=console,
+        )
         if any(f.status == "problem" for f in findings) and not repair:
             console.print("Run `llmos doctor --repair` to fix what can be fixed.", markup=False)
     if any(f.status == "problem" for f in findings):

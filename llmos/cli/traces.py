@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Column, Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.cli.terminal import terminal
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import (
+    JsonOption,
+    WorkspaceOption,
+    YesOption,
+    confirm,
+    open_workspace,
+    require_project,
+)
+from llmos.cli.records import trace_record
+from llmos.cli.table import Column, moment, print_table
+from llmos.cli.terminal import on_terminal, terminal
 from llmos.errors import LlmosError, UsageError
 from llmos.text import clean, escape
 
@@ -48,28 +57,43 @@ def list_traces(
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """List traces, most recently used first."""
-    _, library = _library(workspace)
+    """List traces, most recently used first. Piped, one trace a line: id, goal, mode,
+    rating, uses, cost, last used, separated by tabs."""
+    ws, library = _library(workspace)
+    if project is not None:
+        require_project(ws, project)
     with library:
         entries = library.listing(project=project, search=search, limit=limit)
         _report_unreadable(library)
+        records = [trace_record(e, library.path_of(e)) for e in entries]
     if as_json:
-        typer.echo(json.dumps([e.__dict__ for e in entries], indent=2))
+        print_listing("traces", records)
         return
-    ids = Column("id", no_wrap=True, min_width=16)  # an id must stay whole to be copied
-    table = Table(ids, "goal", "mode", "rating", "uses", "cost", "last used")
-    for e in entries:
-        table.add_row(
-            e.signature,
-            escape(e.goal_text if len(e.goal_text) < 60 else e.goal_text[:59] + "…"),
-            e.mode,
-            f"{e.success_rating:.2f}",
-            str(e.usage_count),
-            f"${e.estimated_cost_usd:.4f}",
-            e.last_used.replace("T", " ")[:19],
-        )
-    console = terminal()
-    console.print(table if entries else 'No traces yet: `llmos run "goal"` learns one.')
+    filtered = project is not None or search is not None
+    print_table(
+        [
+            Column("id"),
+            Column("goal", prose=True),
+            Column("mode"),
+            Column("rating", justify="right"),
+            Column("uses", justify="right"),
+            Column("cost", justify="right"),
+            moment("last used"),
+        ],
+        [
+            (
+                e.signature,
+                e.goal_text,
+                e.mode,
+                f"{e.success_rating:.2f}",
+                e.usage_count,
+                f"${e.estimated_cost_usd:.4f}",
+                e.last_used.replace("T", " ")[:19],
+            )
+            for e in entries
+        ],
+        empty="No trace matches." if filtered else 'No traces yet: `llmos run "goal"` learns one.',
+    )
 
 
 def _report_unreadable(library: TraceLibrary) -> None:
@@ -88,12 +112,36 @@ def _report_unreadable(library: TraceLibrary) -> None:
 
 
 @traces_app.command("show")
-def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+def show(
+    trace_id: TraceId,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Print the trace file byte for byte, as `cat` would (what a pipe or a "
+            "redirection gets without it too).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
     """Show a trace: its statistics, its template and aliases (the goals it replays for),
-    whether it can be replayed, and its steps."""
+    whether it can be replayed, and its steps. Piped (or --raw): the trace file itself,
+    byte for byte (`llmos traces show ID > copy.md` copies it)."""
     from llmos.replay.plan import plan_replay
 
+    if raw and as_json:
+        raise UsageError("--raw and --json do not go together", hint="Choose one.")
     _, library = _library(workspace)
+    if raw or (not as_json and not on_terminal()):
+        with library:
+            # --raw shows an unreadable file too (to see what is wrong with it).
+            found = library.resolve_any(trace_id) if raw else library.resolve(trace_id)
+            path = library.store.folder / found.name
+        sys.stdout.flush()
+        sys.stdout.buffer.write(path.read_bytes())
+        sys.stdout.flush()
+        return
     with library:
         entry = library.resolve(trace_id)
         path = library.path_of(entry)
@@ -119,12 +167,12 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
             "steps": [step.__dict__ for step in trace.steps],
             "result": trace.result,
         }
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
     from rich.syntax import Syntax
 
     console = terminal()
-    console.print(f"[bold]{entry.signature}[/] {escape(str(path))}")
+    console.print(f"[bold]{entry.signature}[/] {escape(str(path))}", soft_wrap=True)
     verdict = "[green]yes[/]" if plan.eligible else f"[red]no[/]: {escape(plan.reason)}"
     console.print(f"replayable in Follower mode: {verdict}")
     console.print(f"template: {escape(template)}")
@@ -156,24 +204,27 @@ def aliases(
             trace = library.load(entry)
             for alias, template in zip(trace.aliases, trace.alias_templates(), strict=True):
                 rows.append(
-                    {"trace": entry.signature, "goal": alias.goal, "template": template.render()}
+                    {
+                        "trace_id": entry.signature,
+                        "goal": alias.goal,
+                        "template": template.render(),
+                    }
                 )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_listing("aliases", rows)
         return
-    if not rows:
-        terminal().print("No aliases.")
-        return
-    table = Table(Column("trace", no_wrap=True, min_width=16), "alias", "template")
-    for row in rows:
-        table.add_row(row["trace"], escape(row["goal"]), escape(row["template"]))
-    terminal().print(table)
+    print_table(
+        [Column("trace"), Column("alias", prose=True), Column("template", prose=True)],
+        [(row["trace_id"], row["goal"], row["template"]) for row in rows],
+        empty="No aliases.",
+    )
 
 
 @traces_app.command("alias")
 def add_alias(
     trace_id: TraceId,
     goal: Annotated[str, typer.Argument(help="Another wording of the trace's goal.")],
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Make GOAL replay the trace too. Values GOAL shares with the trace's goal stay its
@@ -183,6 +234,9 @@ def add_alias(
         entry = library.resolve(trace_id)
         trace = library.add_alias(entry, goal)
     template = trace.alias_templates()[-1].render()
+    if as_json:
+        print_json({"trace_id": entry.signature, "goal": goal, "template": template})
+        return
     terminal().print(f"trace {entry.signature} now also replays for: {escape(template)}")
 
 
@@ -190,39 +244,47 @@ def add_alias(
 def remove_alias(
     trace_id: TraceId,
     goal: Annotated[str, typer.Argument(help="The alias to remove, as `traces aliases` shows.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Stop GOAL from replaying the trace."""
+    """Stop GOAL from replaying the trace (asks first, unless --yes)."""
     _, library = _library(workspace, writes="remove an alias")
     with library:
         entry = library.resolve(trace_id)
-        if not yes and not typer.confirm(f"Remove alias {goal!r} of trace {entry.signature}?"):
-            raise typer.Exit(1)
+        confirm(f"Remove alias {goal!r} of trace {entry.signature}?", yes=yes)
         library.remove_alias(entry, goal)
+    if as_json:
+        print_json({"trace_id": entry.signature, "goal": goal, "deleted": True})
+        return
     terminal().print(f"removed alias {escape(goal)!r} of trace {entry.signature}")
 
 
 @traces_app.command("rm")
 def remove(
     trace_id: TraceId,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Delete a trace."""
+    """Delete a trace (asks first, unless --yes)."""
     from llmos.memory.trace_index import Unreadable
 
     _, library = _library(workspace, writes="delete a trace")
     with library:
         entry = library.resolve_any(trace_id)
-        what = (
-            f"the unreadable trace file {entry.name}"
-            if isinstance(entry, Unreadable)
-            else f"trace {entry.signature} ({entry.goal_text!r})"
-        )
-        if not yes and not typer.confirm(f"Delete {what}?"):
-            raise typer.Exit(1)
+        path = library.store.folder / entry.name
+        if isinstance(entry, Unreadable):
+            what = f"the unreadable trace file {entry.name}"
+            record: dict[str, Any] = {"id": entry.signature, "path": str(path)}
+        else:
+            what = f"trace {entry.signature} ({entry.goal_text!r})"
+            record = trace_record(entry, path)
+        confirm(f"Delete {what}?", yes=yes)
         library.remove(entry)
+    if as_json:
+        print_json({**record, "deleted": True})
+        return
     terminal().print(f"deleted trace {entry.signature}")
 
 
@@ -232,18 +294,27 @@ def export(
     project: Annotated[
         str | None, typer.Option("--project", "-p", help="Only this project.")
     ] = None,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Copy traces into a folder, one Markdown file each (a library to share or import)."""
-    _, library = _library(workspace)
+    ws, library = _library(workspace)
+    if project is not None:
+        require_project(ws, project)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a folder")
     path.mkdir(parents=True, exist_ok=True)
+    exported: list[dict[str, Any]] = []
     with library:
         entries = library.index.listing(project=project, limit=10**9)
         for entry in entries:
-            shutil.copyfile(library.path_of(entry), path / f"{entry.signature}.md")
-    terminal().print(f"exported {len(entries)} trace(s) to {path}")
+            copy = path / f"{entry.signature}.md"
+            shutil.copyfile(library.path_of(entry), copy)
+            exported.append({"id": entry.signature, "path": str(copy)})
+    if as_json:
+        print_listing("traces", exported, folder=str(path.resolve()))
+        return
+    terminal().print(f"exported {len(entries)} trace(s) to {path}", markup=False, soft_wrap=True)
 
 
 @traces_app.command("import")
@@ -273,11 +344,17 @@ def import_traces(
                 report.append({"file": str(file), "imported": False, "reason": reason})
                 continue
             saved = library.add(verdict)
-            entry = {"file": str(file), "imported": True, "trace": str(saved)}
+            entry = {
+                "file": str(file),
+                "imported": True,
+                "trace_id": verdict.goal_signature,
+                "path": str(saved),
+            }
             report.append({**entry, "needs_approval": asks} if asks else entry)
     rejected = [r for r in report if not r["imported"] and "already" not in r["reason"]]
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        imported = sum(1 for r in report if r["imported"])
+        print_listing("files", report, imported=imported, rejected=len(rejected))
     else:
         console = terminal()
         for r in report:
@@ -339,7 +416,7 @@ def _valid_project(name: str) -> bool:
 
 
 @traces_app.command("reindex")
-def reindex(workspace: WorkspaceOption = None) -> None:
+def reindex(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Rebuild the trace index from the files (the files are the source of truth). Works
     on a damaged index too: the index is deleted and made again."""
     from llmos.database import remove_database
@@ -349,6 +426,9 @@ def reindex(workspace: WorkspaceOption = None) -> None:
     _, library = _library(workspace)
     with library:
         count, problems = library.index.rebuild()
+    if as_json:
+        print_json({"indexed": count, "skipped": list(problems)})
+        return
     console = terminal()
     console.print(f"indexed {count} trace(s)")
     for problem in problems:
