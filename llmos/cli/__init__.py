@@ -274,7 +274,7 @@ def dispatch(args: list[str]) -> int:
             raise
         if _is_a(exc, "NoArgsIsHelpError"):
             return 2  # the help was printed already (as `git` does, exit 2: nothing ran)
-        report_error(_usage_error(exc), as_json=wants_json(args))
+        report_error(_usage_error(exc, args), as_json=wants_json(args))
         return int(getattr(exc, "exit_code", 2))
     except BaseException as exc:
         if _is_a(exc, "Abort"):  # the answer to a question never came (end of input)
@@ -289,7 +289,7 @@ def _is_a(exc: BaseException, name: str) -> bool:
     return any(cls.__name__ == name for cls in type(exc).__mro__)
 
 
-def _usage_error(exc: Exception) -> LlmosError:
+def _usage_error(exc: Exception, args: list[str]) -> LlmosError:
     """The parser's error as llmos's own (exit status 2): its message, a clearer one for a
     negative number read as an option, and where to find help."""
     from llmos.errors import UsageError
@@ -297,7 +297,10 @@ def _usage_error(exc: Exception) -> LlmosError:
     message = str(getattr(exc, "format_message", lambda: str(exc))())
     ctx = getattr(exc, "ctx", None)
     if _is_a(exc, "NoSuchOption"):
-        message = _negative_number(getattr(exc, "option_name", ""), ctx) or message
+        # `-0.5` is read as the option `-0`: the whole word is the one that starts so.
+        name = str(getattr(exc, "option_name", ""))
+        token = next((a for a in args if a.startswith(name) and _is_number(a)), name)
+        message = _negative_number(token, ctx) or message
     hint = None
     if ctx is not None:
         hint = f"Usage: {ctx.get_usage().removeprefix('Usage: ')}\nSee `{ctx.command_path} --help`."
@@ -306,12 +309,18 @@ def _usage_error(exc: Exception) -> LlmosError:
     return error
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _negative_number(token: str, ctx: Any) -> str | None:
     """What to say when `token` (`-5`), read as an unknown option, is a negative number
     given for the command's numeric argument (`llmos budget set -5`)."""
-    try:
-        float(token)
-    except ValueError:
+    if not _is_number(token):
         return None
     for param in getattr(getattr(ctx, "command", None), "params", []):
         kind = getattr(param, "param_type_name", "")

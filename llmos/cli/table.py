@@ -59,6 +59,12 @@ def plain(value: Cell) -> str:
     return clean(text, keep_newlines=False)
 
 
+def _write(console: Console, lines: list[str]) -> None:
+    """Plain lines as they are: rich would turn the tabs into spaces."""
+    console.file.write("".join(line + "\n" for line in lines))
+    console.file.flush()
+
+
 def _rich_cell(value: Cell) -> Text:
     from rich.text import Text
 
@@ -90,7 +96,7 @@ def print_table(
         lines = [plain(title)] if title else []
         lines.append("\t".join(c.header for c in columns))
         lines += ["\t".join(plain(cell) for cell in row) for row in records]
-        console.print("\n".join(lines), markup=False, soft_wrap=True)
+        _write(console, lines)
         return
     console.print(_rich_table(columns, records, title, console.width), soft_wrap=False)
 
@@ -186,7 +192,7 @@ def print_fields(
     if not console.is_terminal:
         lines = [plain(title)] if title else []
         lines += [f"{label}:\t{plain(value)}" for label, value in fields]
-        console.print("\n".join(lines), markup=False, soft_wrap=True)
+        _write(console, lines)
         return
     from rich.text import Text
 

@@ -151,10 +151,11 @@ def show(
     template = trace.template.render()
     aliases = [t.render() for t in trace.alias_templates()]
     if as_json:
+        front = {k: v for k, v in trace.front_matter.items() if k != "goal_signature"}
         data: dict[str, Any] = {
-            "id": entry.signature,
+            "id": entry.signature,  # the front matter's goal_signature: a trace's id is `id`
             "path": str(path),
-            **trace.front_matter,
+            **front,
             "template": template,
             "slots": [{"kind": s.kind, "value": s.value} for s in trace.slots],
             "aliases": [
