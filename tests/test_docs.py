@@ -218,6 +218,7 @@ def test_every_command_block_of_the_guides_runs_as_written(
     clone = _clone(sandbox)
     env = _environment(sandbox, scripted)
     ran, skipped, failures = [], [], []
+    shown: dict[str, str] = {}  # what each block printed, by its first line
     for doc in DOCS:
         for block in blocks(doc):
             if block.language not in COMMAND_LANGUAGES:
@@ -236,6 +237,7 @@ def test_every_command_block_of_the_guides_runs_as_written(
                 check=False,
             )
             ran.append(where)
+            shown[block.code.splitlines()[0]] = proc.stdout
             if proc.returncode != block.exit_status or "Traceback" in proc.stderr:
                 failures.append(
                     f"{where}: exit {proc.returncode} (expected {block.exit_status})\n"
@@ -249,6 +251,9 @@ def test_every_command_block_of_the_guides_runs_as_written(
     assert not scripted.errors, scripted.errors
     router.assert_complete()  # every goal the guides give reached the model as scripted
     assert len(ran) >= 20 and len(skipped) <= 8, summary
+    # The demo's closing hint names the command as it ran: from a clone, .venv/bin/llmos.
+    demo = shown[".venv/bin/llmos demo --workspace ~/llmos-demo"]
+    assert f"Try: .venv/bin/llmos status --workspace {sandbox.home / 'llmos-demo'}" in demo
     home = sandbox.home
     assert (home / ".llmos" / "projects" / "site" / "output" / "index.html").is_file()
     assert (home / "llmos-demo" / "projects" / "default" / "output" / "fib.py").is_file()

@@ -156,14 +156,14 @@ class LazyCommands(TyperGroup):
         try:
             return super().resolve_command(ctx, args)
         except Exception as exc:
-            if args and not _suggested(exc):
+            # typer suggests a close subcommand, not a close command of this lazy table.
+            message = getattr(exc, "message", None)
+            if args and _is_a(exc, "UsageError") and isinstance(message, str):
                 from difflib import get_close_matches
 
                 close = get_close_matches(args[0], list(COMMANDS))
-                if close:
-                    exc.message = (  # type: ignore[attr-defined]
-                        f"{exc.message.rstrip('.')}. Did you mean {close[0]!r}?"  # type: ignore[attr-defined]
-                    )
+                if close and "Did you mean" not in message:
+                    exc.message = f"{message.rstrip('.')}. Did you mean {close[0]!r}?"  # type: ignore[attr-defined]
             raise
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
@@ -185,11 +185,6 @@ class LazyCommands(TyperGroup):
             p for p in command.params if p.name not in ("install_completion", "show_completion")
         ]
         return command
-
-
-def _suggested(exc: Exception) -> bool:
-    message = getattr(exc, "message", None)
-    return not isinstance(message, str) or "Did you mean" in message
 
 
 app = typer.Typer(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -297,6 +296,8 @@ def distill(
     Without --project, facts that hold across projects go to the workspace and the others
     to their project. The insights used are marked distilled (recall then skips them).
     Exit status 1 if the model run failed."""
+    import asyncio  # only here: listing memory never loads it
+
     from llmos.memory.distill import distill as run_distill
 
     ws = open_workspace(workspace, writes="distill memory")
