@@ -71,12 +71,18 @@ def test_the_readme_table_names_every_exit_status_llmos_uses() -> None:
 
 
 def test_every_command_exits_0_on_success(sandbox: Sandbox) -> None:
+    """...and, piped, every listing is a header and one tab-separated record a line."""
     values = populate(sandbox)
     for words in SAMPLE:
         if words in NO_JSON:
             continue
         proc = run_llmos(sandbox, *words, *sample(words, values))
         assert proc.returncode == 0, (words, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stdout + proc.stderr, words
+        if words[-1] in ("list", "search", "aliases", "audit"):
+            lines = proc.stdout.splitlines() or ["\t"]  # none: an empty list (said on stderr)
+            assert "\t" in lines[0], (words, proc.stdout)
+            assert {line.count("\t") for line in lines} == {lines[0].count("\t")}, words
 
 
 def test_no_model_access_is_3_in_every_command_that_asks_the_model(sandbox: Sandbox) -> None:

@@ -54,11 +54,6 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
         print_listing("plugins", plugins, folder=str(ws.plugins_dir), failed=failed)
         return
     console = terminal()
-    if not plugins and not failed:
-        console.print(
-            f"No plugins. Put one in {escape(str(ws.plugins_dir))}/ (see plugins/).", soft_wrap=True
-        )
-        return
     print_table(
         [
             Column("plugin"),
@@ -79,6 +74,7 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
             )
             for p in plugins
         ],
+        empty=None if failed else f"No plugins. Put one in {ws.plugins_dir}/ (see plugins/).",
         console=console,
     )
     err = terminal(stderr=True)
