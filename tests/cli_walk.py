@@ -25,6 +25,16 @@ NO_JSON: dict[Path_, str] = {
 }
 # Commands whose --json is a stream: one JSON object per line, per event.
 STREAMS = {("kernel", "start")}
+# Commands the walks cannot run to completion (a server that runs until stopped), and why.
+# They are still checked for --json, for JSON errors and for --project; give them a SAMPLE
+# too (what `--project nope` is tried with).
+NOT_RUN: dict[Path_, str] = {}
+
+
+def runnable(words: Path_) -> bool:
+    """Whether the walks run `llmos WORDS` with its sample arguments and --json."""
+    return words not in NO_JSON and words not in NOT_RUN
+
 
 # Arguments each command succeeds with in the populated workspace, in an order that works
 # (the ones that remove come last). {placeholders} are filled by `populate`.
