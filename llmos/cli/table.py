@@ -1,13 +1,14 @@
 """How every listing prints: one helper for tables, one for label/value fields.
 
-On a terminal a table fits the width by wrapping its prose columns (a goal, a description)
-and nothing else: what a user types next (an id, a rule name, a path) and short values
-(numbers, dates, statuses) are always shown whole; if even they do not fit, the table is
-wider than the terminal rather than cut. Not on a terminal (a pipe, a file) a table is
-plain text as `gh` prints it: a header line, then one record per line, columns separated
-by tabs, every value whole (tabs and newlines inside a value become spaces). Values from
-outside are cleaned of escape sequences and control characters (`llmos/text.py`) and are
-never read as rich markup; a cell that wants a style is a rich `Text` (`text.safe_text`).
+On a terminal a table fits the width by wrapping its prose columns (a goal, a description,
+a date at its space) and nothing else: what a user types next (an id, a rule name, a path)
+and short values (numbers, statuses) are always whole; if even they do not fit, each record
+is a block of `label value` lines instead, never a cut value. Not on a terminal (a pipe, a
+file) a table is plain text as `gh` prints it: a header line, then one record per line,
+columns separated by tabs, every value whole (tabs and newlines inside a value become
+spaces). Values from outside are cleaned of escape sequences and control characters
+(`llmos/text.py`) and never read as rich markup; a cell that wants a style is a rich `Text`
+(`text.safe_text`).
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ def _blocks(columns: Sequence[Column], cells: list[list[Text]], title: str | Non
     from rich.text import Text
 
     parts: list[RenderableType] = [Text(title, style="bold")] if title else []
-    for number, row in enumerate(cells):
-        if number or title:
+    for index, row in enumerate(cells):
+        if index or title:
             parts.append(Text())
         parts.append(Text.assemble(row[0], style="bold"))
         grid = Table.grid(padding=(0, _GAP))
