@@ -39,6 +39,13 @@ class LowBatteryError(LlmosError):
         self.balance_usd = balance_usd
 
 
+class RunFailedError(LlmosError):
+    """A model run ended without what it was for: no structured answer, an invalid one, out
+    of turns or budget. Exit 1, as a failed `llmos run` (not 5: the agent's CLI worked)."""
+
+    exit_code = 1
+
+
 class AgentError(LlmosError):
     """The agent (the SDK or its bundled CLI) failed: a dead model connection, a CLI crash."""
 

@@ -7,6 +7,7 @@ The tree is created on first use from the skeleton shipped in the repository's
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -97,9 +98,13 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: Path) -> Settings:
+        """Settings from `config.yaml` (or a project's `settings:`), each value checked
+        against what it may be: a bad one is a UsageError naming the file, the key, what
+        is allowed and what was found ("config.yaml: max_turns must be an integer >= 1,
+        not -3"), before anything runs or is charged."""
         data = {k: v for k, v in data.items() if k not in _RETIRED}
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(str(key) for key in set(data) - set(known))
         if unknown:
             raise UsageError(
                 f"{source}: unknown setting(s) {', '.join(unknown)}",
@@ -107,19 +112,16 @@ class Settings:
             )
         values: dict[str, Any] = {}
         for name, value in data.items():
-            default = known[name].default
             if name in _CHOICES:
                 values[name] = _choice(name, value, source)
                 continue
             try:
-                if value is None or isinstance(default, str) or default is None:
-                    values[name] = None if value is None else str(value)
-                elif isinstance(value, bool) or not isinstance(value, int | float | str):
-                    raise ValueError(f"expected a number, got {value!r}")
-                else:
-                    values[name] = float(value) if isinstance(default, float) else int(value)
-            except (TypeError, ValueError) as exc:
-                raise UsageError(f"{source}: setting {name}: {exc}") from exc
+                values[name] = _setting_value(name, known[name].default, value)
+            except ValueError as exc:
+                raise UsageError(
+                    f"{source}: {name} must be {exc}, not {_shown(value)}",
+                    hint=f"Fix it in {source}.",
+                ) from None
         return cls(**values)
 
 
@@ -141,6 +143,62 @@ def _choice(name: str, value: Any, source: Path) -> str:
             f"{source}: setting {name}: {value!r} is not one of {', '.join(_CHOICES[name])}"
         )
     return str(value)
+
+
+# What a number setting may be, (least, most), None: no bound. A setting not listed is only
+# checked to be a number of its type.
+_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "initial_balance_usd": (0, None),
+    "max_turns": (1, None),
+    "memory_context_tokens": (0, None),
+    "memory_min_relevance": (0, 1),
+    "follower_min_rating": (0, 1),
+    "stall_timeout_secs": (0, None),
+    "tool_timeout_secs": (0, None),
+    "scheduled_run_timeout_secs": (0, None),
+    "schedule_misfire_grace_secs": (0, None),
+    "sandbox_max_processes": (1, None),
+    "sandbox_cpu_secs": (1, None),
+    "sandbox_max_file_mb": (1, None),
+}
+_MEANS_NO_LIMIT = {"stall_timeout_secs", "tool_timeout_secs", "scheduled_run_timeout_secs"}
+
+
+def _setting_value(name: str, default: Any, value: Any) -> Any:
+    """`value` as setting `name` holds it; ValueError(what it must be) if it cannot be."""
+    if default is None or isinstance(default, str):  # a name (model): text, or null
+        if value is None or (isinstance(value, str) and value.strip()):
+            return value
+        raise ValueError("a name (text) or null")
+    integer = isinstance(default, int)
+    least, most = _BOUNDS.get(name, (None, None))
+    wanted = "an integer" if integer else "a number"
+    if least is not None and most is not None:
+        wanted += f" from {least:g} to {most:g}"
+    elif least is not None:
+        wanted += f" >= {least:g}"
+    if name in _MEANS_NO_LIMIT:
+        wanted += " (0: no limit)"
+    number: float
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(wanted)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(wanted) from None
+    if not math.isfinite(number) or (integer and not number.is_integer()):
+        raise ValueError(wanted)
+    if (least is not None and number < least) or (most is not None and number > most):
+        raise ValueError(wanted)
+    return int(number) if integer else number
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def default_root() -> Path:

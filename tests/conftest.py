@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +103,41 @@ def run_llmos(
         timeout=timeout,
         check=False,
     )
+
+
+def run_in_terminal(
+    sandbox: Sandbox,
+    *args: str,
+    columns: int = 80,
+    env: dict[str, str] | None = None,
+    answers: Sequence[tuple[str, str]] = (),
+    timeout: float = 60,
+) -> tuple[int, str]:
+    """Run the real `llmos` in a pseudo-terminal `columns` wide (as a user at a terminal
+    would: stdin and stdout are a tty). `answers`: (prompt pattern, line to type) in order.
+    Returns the exit status and what the terminal showed (\\r\\n made \\n)."""
+    import pexpect
+
+    child_env = dict(os.environ)
+    child_env.pop("COLUMNS", None)  # the terminal's own width
+    child_env.pop("LINES", None)
+    child_env.update(env or {})
+    child = pexpect.spawn(
+        sys.executable,
+        ["-P", "-m", "llmos", *args],
+        cwd=str(sandbox.root),
+        env=child_env,
+        dimensions=(60, columns),
+        encoding="utf-8",
+        timeout=timeout,
+    )
+    try:
+        for pattern, line in answers:
+            child.expect(pattern)
+            child.sendline(line)
+        child.expect(pexpect.EOF)
+        shown = (child.before or "").replace("\r\n", "\n")
+    finally:
+        child.close()
+    status = child.exitstatus if child.exitstatus is not None else 128 + (child.signalstatus or 0)
+    return status, shown

@@ -158,8 +158,10 @@ def test_agents_commands_list_show_and_create(sandbox: Sandbox) -> None:
 
     # An invalid file is listed as skipped, with its path and the problem.
     (sandbox.workspace / "agents" / "bad.md").write_text("---\nname: bad\n---\nbody\n")
-    text = run_llmos(sandbox, "agents", "list").stdout
-    assert "skipped" in text and "bad.md" in text and "description is required" in text
+    listed = run_llmos(sandbox, "agents", "list")  # the list on stdout, what was skipped on stderr
+    assert "coder" in listed.stdout and "bad.md" not in listed.stdout
+    warned = listed.stderr
+    assert "skipped" in warned and "bad.md" in warned and "description is required" in warned
 
 
 def test_agents_create_describe_lets_the_model_draft_it(

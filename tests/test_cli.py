@@ -104,15 +104,27 @@ def test_bad_config_is_reported(sandbox: Sandbox) -> None:
     _no_traceback(proc)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["status"], ["budget"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["--version"],
+        ["status"],
+        ["budget"],
+        ["traces", "list"],
+        ["memory", "list"],
+        ["statuss"],
+    ],
+)
 def test_fast_paths_do_not_import_the_sdk(sandbox: Sandbox, argv: list[str]) -> None:
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', *{argv!r}]\n"
-        "from llmos.cli import app\n"
-        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "from llmos.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
-        "heavy = sorted(roots & {'claude_agent_sdk', 'anthropic'})\n"
+        "heavy = sorted(roots & {'claude_agent_sdk', 'anthropic', 'asyncio'})\n"
         "assert not heavy, heavy\n"
         "from llmos.cli import COMMANDS\n"
         "modules = {e.target.split(':')[0]: n for n, e in COMMANDS.items()}\n"

@@ -143,9 +143,10 @@ def test_a_changed_file_stops_the_replay_before_anything_runs(
     _wipe_output(sandbox)
     (sandbox.output / "count.txt").mkdir()
     proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", GOAL, server=scripted)
-    assert proc.returncode == 1 and proc.stdout == ""
-    assert "count.txt changed since the trace was learned" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and proc.stderr == ""  # under --json the error is JSON
+    error = json.loads(proc.stdout)
+    assert "count.txt changed since the trace was learned" in error["error"]
+    assert error["exit_code"] == 1 and "--mode auto" in error["hint"]
     assert list(sandbox.output.iterdir()) == [sandbox.output / "count.txt"]  # nothing touched
     dry = json.loads(run_llmos(sandbox, "run", "--dry-run", "--json", GOAL).stdout)
     assert dry["mode"] == "learner" and "count.txt changed since" in dry["reason"]
@@ -183,9 +184,10 @@ def test_hand_edited_trace_with_rm_rf_home_is_refused(
     _wipe_output(sandbox)
     # Edited after it was learned: it lost its trust, and nobody can approve it here.
     proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", GOAL, server=scripted)
-    assert proc.returncode == 1 and proc.stdout == ""
-    assert "edited since: a human must approve its plan again" in proc.stderr
-    assert f"llmos traces trust {path.stem}" in proc.stderr
+    error = json.loads(proc.stdout)  # --json: the error is JSON on stdout
+    assert proc.returncode == 1 and error["exit_code"] == 1
+    assert "edited since: a human must approve its plan again" in error["error"]
+    assert f"llmos traces trust {path.stem}" in error["hint"]
     # Approved anyway (a human who did not read it): the policy still refuses the step.
     assert run_llmos(sandbox, "traces", "trust", path.stem, "--yes").returncode == 0
     proc = run_llmos(sandbox, "run", "--json", "--mode", "follower", GOAL, server=scripted)
@@ -244,11 +246,10 @@ def test_traces_commands_and_import_of_a_poisoned_library(
     learned = _learn(sandbox, scripted)
     sig = Path(learned["trace_path"]).stem
     listed = json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)
-    assert [t["signature"] for t in listed] == [sig]
-    assert (
-        json.loads(run_llmos(sandbox, "traces", "list", "--json", "--search", "penguins").stdout)
-        == []
-    )
+    assert [t["id"] for t in listed["traces"]] == [sig] and listed["count"] == 1
+    assert json.loads(
+        run_llmos(sandbox, "traces", "list", "--json", "--search", "penguins").stdout
+    ) == {"traces": [], "count": 0}
     shown = json.loads(run_llmos(sandbox, "traces", "show", sig[:6], "--json").stdout)
     assert shown["replayable"] is True and shown["goal_text"] == GOAL
 
@@ -264,17 +265,20 @@ def test_traces_commands_and_import_of_a_poisoned_library(
     (library / "other.md").write_text(other)
 
     assert run_llmos(sandbox, "traces", "rm", sig, "--yes").returncode == 0
-    assert json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout) == []
+    assert json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)["traces"] == []
     proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
     assert proc.returncode == 1
-    report = {Path(r["file"]).name: r for r in json.loads(proc.stdout)}
+    imported = json.loads(proc.stdout)
+    assert (imported["count"], imported["imported"], imported["rejected"]) == (3, 2, 1)
+    report = {Path(r["file"]).name: r for r in imported["files"]}
     assert report[f"{sig}.md"]["imported"] and report["other.md"]["imported"]
     assert not report["poisoned.md"]["imported"]
     assert report["poisoned.md"]["reason"].startswith(
         "step 2 (Bash) refused by the security policy"
     )
     goals = {
-        t["goal_text"] for t in json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)
+        t["goal_text"]
+        for t in json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)["traces"]
     }
     assert goals == {GOAL, "Write notes.txt again"}
 

@@ -278,13 +278,16 @@ def test_aliases_are_learned_listed_used_and_removed(
     assert len(list(sandbox.traces.glob("*.md"))) == 1
     sig = Path(first["trace_path"]).stem
     listed = json.loads(run_llmos(sandbox, "traces", "aliases", "--json").stdout)
-    assert listed == [
-        {
-            "trace": sig,
-            "goal": "duplicate notes.txt as backup.txt",
-            "template": "duplicate {1} as {2}",
-        }
-    ]
+    assert listed == {
+        "aliases": [
+            {
+                "trace_id": sig,
+                "goal": "duplicate notes.txt as backup.txt",
+                "template": "duplicate {1} as {2}",
+            }
+        ],
+        "count": 1,
+    }
     (sandbox.output / "todo.md").write_text("t\n")
     summary = _run(sandbox, scripted, "duplicate todo.md as todo.bak")
     assert summary["mode"] == "follower" and "alias" in summary["mode_reason"]

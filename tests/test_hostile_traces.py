@@ -64,9 +64,9 @@ def test_imported_hostile_traces_never_replay_untrusted_and_stay_contained_once_
     assert len(list(HOSTILE.glob("*.md"))) >= 15
     configure(sandbox, TEST_LIMITS)  # sandbox: auto; imported traces need it anyway
     proc = run_llmos(sandbox, "traces", "import", str(_library(sandbox)), "--json")
-    report = {Path(r["file"]).name: r for r in json.loads(proc.stdout)}
+    report = {Path(r["file"]).name: r for r in json.loads(proc.stdout)["files"]}
     refused = {name for name, r in report.items() if not r["imported"]}
-    assert REFUSED_AT_IMPORT <= refused
+    assert refused >= REFUSED_AT_IMPORT
     assert all("refused by the security policy" in report[n]["reason"] for n in refused)
     assert proc.returncode == 1  # some were refused
     imported = [r for r in report.values() if r["imported"]]
@@ -74,7 +74,7 @@ def test_imported_hostile_traces_never_replay_untrusted_and_stay_contained_once_
         Path(r["file"]).name for r in imported
     }
     assert imported and not any(r["trusted"] for r in imported)
-    goals = {r["id"]: parse(Path(r["trace"]).read_text()).goal_text for r in imported}
+    goals = {r["trace_id"]: parse(Path(r["path"]).read_text()).goal_text for r in imported}
 
     # A plain `llmos run "goal"`: no --yes, no terminal, no model. Nothing may run.
     for trace_id, goal in goals.items():
@@ -117,8 +117,10 @@ def _approved_import(sandbox: Sandbox, name: str) -> tuple[str, str]:
     library = sandbox.root / "one"
     library.mkdir()
     shutil.copy(HOSTILE / name, library / name)
-    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
-    trace_id = report[0]["id"]
+    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)[
+        "files"
+    ]
+    trace_id = report[0]["trace_id"]
     assert run_llmos(sandbox, "traces", "trust", trace_id, "--yes").returncode == 0
     return trace_id, parse((library / name).read_text()).goal_text
 
@@ -142,7 +144,8 @@ def test_an_imported_trace_replays_only_in_the_sandbox_whatever_the_setting(
     no_bwrap = _path_without_bwrap(sandbox)
     proc = run_llmos(sandbox, "run", "--json", goal, env={**decoys.env, **no_bwrap})
     assert proc.returncode == 6, proc.stdout + proc.stderr
-    said = " ".join(proc.stderr.split())
+    error = json.loads(proc.stdout)  # --json: the error is JSON on stdout
+    said = " ".join(f"{error['error']} {error['hint']}".split())
     assert "replays only inside the sandbox" in said and "bubblewrap" in said
     assert list(sandbox.output.iterdir()) == []
     if host_facts().bwrap is not None and os.environ.get("PATH"):
@@ -211,8 +214,10 @@ def test_in_a_terminal_the_run_asks_before_replaying_an_imported_trace(
     library = sandbox.root / "one"
     library.mkdir()
     shutil.copy(HOSTILE / "compiled-wipe-home.md", library)
-    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
-    trace_id, goal = report[0]["id"], "Build and run the cleaner"
+    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)[
+        "files"
+    ]
+    trace_id, goal = report[0]["trace_id"], "Build and run the cleaner"
 
     child = _in_terminal(sandbox, "run", goal, env=decoys.env)
     try:
@@ -252,8 +257,10 @@ def test_traces_trust_shows_the_plan_and_asks(sandbox: Sandbox) -> None:
     library = sandbox.root / "one"
     library.mkdir()
     shutil.copy(HOSTILE / "compiled-kill.md", library)
-    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)
-    trace_id = report[0]["id"]
+    report = json.loads(run_llmos(sandbox, "traces", "import", str(library), "--json").stdout)[
+        "files"
+    ]
+    trace_id = report[0]["trace_id"]
     child = _in_terminal(sandbox, "traces", "trust", trace_id, env={})
     try:
         child.expect(_shown("not trusted"))

@@ -235,7 +235,7 @@ def test_the_report_matches_a_known_ledger(tmp_path: Path) -> None:
     assert modes["follower"]["success_rate"] == 1.0 and modes["follower"]["saved_usd"] == 0.2
 
     (reused,) = report["most_reused_traces"]
-    assert (reused["goal"], reused["uses"], reused["replays"], reused["saved_usd"]) == (
+    assert (reused["goal_text"], reused["usage_count"], reused["replays"], reused["saved_usd"]) == (
         "build the site",
         3,
         2,

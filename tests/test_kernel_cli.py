@@ -58,7 +58,10 @@ def test_schedule_commands_manage_jobs_that_persist(sandbox: Sandbox) -> None:
     assert _json(run_llmos(sandbox, "schedule", "pause", every["id"][:6], "--json"))["paused"]
     resumed = _json(run_llmos(sandbox, "schedule", "resume", every["id"], "--json"))
     assert not resumed["paused"] and resumed["next_run_at"] == every["next_run_at"]
-    assert _json(run_llmos(sandbox, "schedule", "rm", once["id"], "--json"))["id"] == once["id"]
+    unconfirmed = run_llmos(sandbox, "schedule", "rm", once["id"])  # no terminal, no --yes
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+    removed = _json(run_llmos(sandbox, "schedule", "rm", once["id"], "--yes", "--json"))
+    assert removed["id"] == once["id"] and removed["deleted"] is True
     human = run_llmos(sandbox, "schedule", "list")
     assert cron["id"] in human.stdout and once["id"] not in human.stdout
     status = _json(run_llmos(sandbox, "kernel", "status", "--json"))

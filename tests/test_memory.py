@@ -151,14 +151,16 @@ def test_memory_commands(sandbox: Sandbox) -> None:
     assert in_web.returncode == 0 and "project web" in in_web.stdout
 
     found = json.loads(run_llmos(sandbox, "memory", "search", "backups", "--json").stdout)
-    assert {f["text"] for f in found} == {
+    assert found["count"] == 2
+    assert {f["text"] for f in found["items"]} == {
         "Nightly backups use pg_dump",
         "Web backups skip node_modules",
     }
+    assert run_llmos(sandbox, "project", "create", "api").returncode == 0
     only_api = run_llmos(sandbox, "memory", "search", "backups", "-p", "api", "--json")
-    assert [f["id"] for f in json.loads(only_api.stdout)] == [fact["id"]]
+    assert [f["id"] for f in json.loads(only_api.stdout)["items"]] == [fact["id"]]
     tagged = json.loads(run_llmos(sandbox, "memory", "list", "-t", "postgres", "--json").stdout)
-    assert [f["id"] for f in tagged] == [fact["id"]]
+    assert [f["id"] for f in tagged["items"]] == [fact["id"]]
 
     shown = run_llmos(sandbox, "memory", "show", fact["id"][:6])
     assert shown.returncode == 0 and "Nightly backups use pg_dump" in shown.stdout
@@ -168,6 +170,8 @@ def test_memory_commands(sandbox: Sandbox) -> None:
     for args, message in (
         (("memory", "add", "  "), "the text is empty"),
         (("memory", "add", "a fact", "-p", "nosuch"), "no project named 'nosuch'"),
+        (("memory", "list", "-p", "nosuch"), "no project named 'nosuch'"),
+        (("memory", "search", "x", "-p", "nosuch"), "no project named 'nosuch'"),
         (("memory", "rm", "-y", "nope"), "no memory has the id nope"),
         (("memory", "list", "--kind", "rumour"), "--kind must be fact or insight"),
     ):

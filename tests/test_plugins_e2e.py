@@ -143,7 +143,7 @@ def test_a_broken_plugin_is_reported_and_breaks_nothing(
     assert failed["source"] == str(broken)
     assert failed["error"] == "ZeroDivisionError: division by zero (broken.py line 3)"
     human = run_llmos(sandbox, "plugins", "list")
-    assert "failed" in human.stdout and "ZeroDivisionError" in human.stdout
+    assert "failed" in human.stderr and "ZeroDivisionError" in human.stderr
 
     # Runs go on with the plugins that did load; the failure is only reported.
     scripted.script(use_tool("mcp__llmos_dates__weekday", date="2026-11-22"), say("Sunday."))

@@ -25,11 +25,13 @@ def test_check_prints_one_line_per_command_in_order(sandbox: Sandbox) -> None:
     assert canary.read_text() == "precious"  # judged, never run
 
 
-def test_check_reads_commands_from_stdin_as_json_lines(sandbox: Sandbox) -> None:
+def test_check_reads_commands_from_stdin_and_reports_them_as_json(sandbox: Sandbox) -> None:
     stdin = "\n".join(COMMANDS) + "\n\n"  # a blank line is no command
     proc = run_llmos(sandbox, "policy", "check", "--json", "-", stdin=stdin)
     assert proc.returncode == 1, proc.stderr
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    report = json.loads(proc.stdout)
+    rows = report["decisions"]
+    assert report["count"] == len(COMMANDS) and report["all_allowed"] is False
     assert [r["command"] for r in rows] == COMMANDS
     assert [r["decision"] for r in rows] == ["allow", "deny", "ask", "ask", "allow"]
     assert all({"decision", "reason", "rule"} <= set(r) for r in rows)
@@ -39,7 +41,8 @@ def test_check_reads_commands_from_stdin_as_json_lines(sandbox: Sandbox) -> None
 def test_check_exits_0_when_everything_is_allowed(sandbox: Sandbox) -> None:
     proc = run_llmos(sandbox, "policy", "check", "--json", "-", stdin="git status\nmake test\n")
     assert proc.returncode == 0, proc.stderr
-    assert [json.loads(line)["decision"] for line in proc.stdout.splitlines()] == ["allow"] * 2
+    report = json.loads(proc.stdout)
+    assert [d["decision"] for d in report["decisions"]] == ["allow"] * 2 and report["all_allowed"]
 
 
 def test_check_cwd_is_where_the_commands_run(sandbox: Sandbox) -> None:
@@ -47,7 +50,7 @@ def test_check_cwd_is_where_the_commands_run(sandbox: Sandbox) -> None:
     elsewhere.mkdir()
     target = str(elsewhere / "build")
     denied = run_llmos(sandbox, "policy", "check", "--json", f"rm -rf {target}")
-    assert json.loads(denied.stdout)["rule"] == "delete-outside-workdir"
+    assert json.loads(denied.stdout)["decisions"][0]["rule"] == "delete-outside-workdir"
     allowed = run_llmos(sandbox, "policy", "check", "--cwd", str(elsewhere), "rm -rf build")
     assert allowed.returncode == 0 and allowed.stdout.startswith("allow")
 
@@ -82,17 +85,21 @@ def test_show_prints_the_policy_in_effect_with_its_sources(sandbox: Sandbox) -> 
     assert "hard rules" in text.stdout and "terraform *" in text.stdout
     # The workspace's policy applies to `check` too.
     checked = run_llmos(sandbox, "policy", "check", "--json", "git push -f origin main")
-    assert json.loads(checked.stdout)["decision"] == "ask"
+    assert json.loads(checked.stdout)["decisions"][0]["decision"] == "ask"
 
 
 def test_a_bad_policy_file_is_reported_without_a_traceback(sandbox: Sandbox) -> None:
     sandbox.workspace.mkdir(parents=True, exist_ok=True)
     (sandbox.workspace / "policy.yaml").write_text("rules:\n  rm-protected-path: allow\n")
-    for args in (["policy", "show"], ["policy", "check", "ls"], ["run", "--json", "anything"]):
+    for args in (["policy", "show"], ["policy", "check", "ls"]):
         proc = run_llmos(sandbox, *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "rm-protected-path is a hard rule" in proc.stderr
         assert "Traceback" not in proc.stderr + proc.stdout
+    proc = run_llmos(sandbox, "run", "--json", "anything")  # under --json the error is JSON
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout
+    error = json.loads(proc.stdout)
+    assert "rm-protected-path is a hard rule" in error["error"] and error["exit_code"] == 2
 
 
 def _trace_file(path: Path, goal: str, *commands: str) -> Path:
@@ -109,7 +116,7 @@ def test_import_decisions_go_to_the_audit_trail(sandbox: Sandbox) -> None:
     _trace_file(library / "c.md", "Tidy home", "rm -rf ~/*")
     proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
     assert proc.returncode == 1, proc.stderr  # c.md is rejected
-    report = {Path(r["file"]).name: r for r in json.loads(proc.stdout)}
+    report = {Path(r["file"]).name: r for r in json.loads(proc.stdout)["files"]}
     assert report["a.md"]["imported"] and "needs_approval" not in report["a.md"]
     assert report["b.md"]["imported"]
     assert report["b.md"]["needs_approval"][0].startswith("step 1 (Bash)")
@@ -141,15 +148,20 @@ def test_import_judges_a_script_by_what_an_earlier_step_wrote(sandbox: Sandbox) 
     (library / "t.md").write_text(render(Trace(goal_text="Tidy", steps=steps, result="done")))
     proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
     assert proc.returncode == 1, proc.stderr
-    (report,) = json.loads(proc.stdout)
+    (report,) = json.loads(proc.stdout)["files"]
     assert not report["imported"]
     assert "step 2 (Bash)" in report["reason"] and "In cleanup.sh" in report["reason"]
 
 
 def test_audit_with_nothing_recorded(sandbox: Sandbox) -> None:
     proc = run_llmos(sandbox, "policy", "audit")
-    assert proc.returncode == 0 and "no decisions recorded yet" in proc.stdout
-    assert json.loads(run_llmos(sandbox, "policy", "audit", "--json").stdout) == {"entries": []}
+    # Piped, an empty list prints nothing on stdout; what there is to say goes to stderr.
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert "no decisions recorded yet" in proc.stderr
+    assert json.loads(run_llmos(sandbox, "policy", "audit", "--json").stdout) == {
+        "entries": [],
+        "count": 0,
+    }
 
 
 def test_policy_is_listed_in_help(sandbox: Sandbox) -> None:

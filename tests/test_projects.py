@@ -42,7 +42,7 @@ def test_project_lifecycle(sandbox: Sandbox) -> None:
     again = run_llmos(sandbox, "project", "create", "SITE")  # case-insensitively taken
     assert again.returncode == 2 and "a project named 'site' already exists" in again.stderr
 
-    (listed,) = _json("project", "list", sandbox=sandbox)  # type: ignore[misc]
+    (listed,) = _json("project", "list", sandbox=sandbox)["projects"]  # type: ignore[index]
     assert listed["name"] == "site" and listed["description"] == "The web site"
     assert (listed["runs"], listed["traces"], listed["spent_usd"]) == (0, 0, 0.0)
     assert listed["budget_left_usd"] is None
@@ -53,12 +53,14 @@ def test_project_lifecycle(sandbox: Sandbox) -> None:
     human = run_llmos(sandbox, "project", "show", "site").stdout
     assert "The web site" in human and "budget left" in human
 
-    refused = run_llmos(sandbox, "project", "rm", "site", stdin="n\n")
-    assert refused.returncode == 1 and root.is_dir()  # asked, and the answer was no
+    refused = run_llmos(sandbox, "project", "rm", "site", stdin="y\n")
+    assert refused.returncode == 2 and root.is_dir()  # no terminal to ask, and no --yes
+    assert "pass --yes" in refused.stderr.lower()
     gone = _json("project", "rm", "site", "--yes", sandbox=sandbox)
-    assert gone == {"removed": "site", "path": str(root)}
+    assert isinstance(gone, dict)
+    assert (gone["name"], gone["path"], gone["deleted"]) == ("site", str(root), True)
     assert not root.exists()
-    assert _json("project", "list", sandbox=sandbox) == []
+    assert _json("project", "list", sandbox=sandbox) == {"projects": [], "count": 0}
     missing = run_llmos(sandbox, "project", "show", "site")
     assert missing.returncode == 2 and "no project named 'site'" in missing.stderr
     default = run_llmos(sandbox, "project", "rm", "default", "--yes")
@@ -158,7 +160,8 @@ def test_a_run_in_a_project_uses_its_folder_settings_policy_and_budget(
     (row,) = _ledger(sandbox)
     assert row["project"] == "docs"
 
-    listed = {p["name"]: p for p in _json("project", "list", sandbox=sandbox)}  # type: ignore[union-attr]
+    projects = _json("project", "list", sandbox=sandbox)["projects"]  # type: ignore[index]
+    listed = {p["name"]: p for p in projects}
     docs = listed["docs"]
     assert docs["runs"] == 1 and docs["traces"] == 1
     assert docs["spent_usd"] == round(summary["cost_usd"], 6) > 0
@@ -219,7 +222,7 @@ def test_project_settings_and_policy_are_checked(sandbox: Sandbox) -> None:
             open_project(ws, "lab")
     listed = run_llmos(sandbox, "project", "list", "--json")
     assert listed.returncode == 0  # a broken project.yaml is shown, never fatal to a listing
-    (lab,) = json.loads(listed.stdout)
+    (lab,) = json.loads(listed.stdout)["projects"]
     assert "cannot be read" in lab["problem"]
 
 

@@ -286,7 +286,7 @@ def test_doctor_fails_on_a_broken_policy_file_and_a_required_sandbox(sandbox: Sa
     run_llmos(sandbox, "status")
     (sandbox.workspace / "policy.yaml").write_text("rules: [not a mapping\n")
     proc = run_llmos(sandbox, "doctor")
-    assert proc.returncode == 1 and "FAIL" in proc.stdout and "policy" in proc.stdout
+    assert proc.returncode == 1 and "fail" in proc.stdout and "policy" in proc.stdout
 
 
 @pytest.mark.skipif(

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import MODEL, Sandbox, run_llmos
+from conftest import MODEL, Sandbox, run_in_terminal, run_llmos
 
 from llmos.kernel.cost import CostMeter
 from llmos.memory.session_log import read_session
@@ -234,12 +234,26 @@ def test_escape_sequences_in_goals_never_reach_the_terminal(
     outputs = [run]
     for command in (("traces", "list"), ("sessions", "list"), ("insights",), ("status",)):
         outputs.append(_ok(run_llmos(sandbox, *command)))
-    (trace,) = json.loads(_ok(run_llmos(sandbox, "traces", "list", "--json")).stdout)
-    outputs.append(_ok(run_llmos(sandbox, "traces", "show", trace["signature"][:8])))
+    (trace,) = json.loads(_ok(run_llmos(sandbox, "traces", "list", "--json")).stdout)["traces"]
     for proc in outputs:
         for part in ("\x1b", "\x07", "\u202e"):
             assert part not in proc.stdout + proc.stderr, proc.args
     assert "RED" in outputs[1].stdout  # the text itself is kept
+    # On a terminal (TERM=dumb: rich adds no colours of its own) the trace is cleaned too...
+    status, shown = run_in_terminal(
+        sandbox, "traces", "show", trace["id"][:8], env={"TERM": "dumb"}
+    )
+    assert status == 0 and "RED" in shown
+    for part in ("\x1b", "\x07", "\u202e"):
+        assert part not in shown
+    # ...while piped it is the file itself, byte for byte (as `cat` would give it).
+    raw = subprocess.run(
+        [sys.executable, "-P", "-m", "llmos", "traces", "show", trace["id"]],
+        capture_output=True,
+        check=True,
+        cwd=sandbox.root,
+    )
+    assert raw.stdout == Path(trace["path"]).read_bytes()
 
 
 def test_clean_removes_escape_sequences_and_controls() -> None:

@@ -157,10 +157,10 @@ def test_import_untrusted_then_trust_then_export_signs_only_what_is_trusted(
     library = _library_with(sandbox.root, TRACE, other)
     proc = run_llmos(sandbox, "traces", "import", str(library), "--json")
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = json.loads(proc.stdout)["files"]
     assert [r["trusted"] for r in report] == [False, False]
     assert all("(unsigned)" in r["trust"] for r in report)
-    listed = json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)
+    listed = json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)["traces"]
     assert {t["trust"] for t in listed} == {"untrusted"}
     dry = json.loads(run_llmos(sandbox, "run", "--dry-run", "--json", TRACE.goal_text).stdout)
     assert dry["mode"] == "follower" and dry["trust"]["trusted"] is False
@@ -188,12 +188,12 @@ def test_import_untrusted_then_trust_then_export_signs_only_what_is_trusted(
         sandbox, "traces", "import", str(exported), "--trust-key", str(key_file), "--json", env=env
     )
     assert proc.returncode == 0, proc.stderr
-    trusted = {r["id"]: r["trusted"] for r in json.loads(proc.stdout)}
+    trusted = {r["trace_id"]: r["trusted"] for r in json.loads(proc.stdout)["files"]}
     assert trusted == {TRACE.goal_signature: True, other.goal_signature: False}
     keys = json.loads(run_llmos(sandbox, "traces", "keys", "--json", env=env).stdout)
-    assert [k["public_key"] for k in keys["trusted"]] == [key_file.read_text().strip()]
-    key_id = keys["trusted"][0]["key_id"]
-    proc = run_llmos(sandbox, "traces", "keys", "rm", key_id, env=env)
+    assert [k["public_key"] for k in keys["keys"]] == [key_file.read_text().strip()]
+    key_id = keys["keys"][0]["key_id"]
+    proc = run_llmos(sandbox, "traces", "keys", "rm", key_id, "--yes", env=env)
     assert proc.returncode == 0 and "1 trace(s) now untrusted" in " ".join(proc.stdout.split())
 
 
@@ -210,7 +210,7 @@ def test_a_library_altered_after_signing_is_refused(sandbox: Sandbox) -> None:
     (library / MANIFEST).write_text(json.dumps(manifest))
     proc = run_llmos(sandbox, "traces", "import", str(library))
     assert proc.returncode == 1 and "signature is bad" in " ".join(proc.stdout.split())
-    assert json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout) == []
+    assert json.loads(run_llmos(sandbox, "traces", "list", "--json").stdout)["traces"] == []
 
 
 def test_with_a_model_and_no_terminal_auto_mode_learns_instead_and_never_shows_the_trace(

@@ -12,7 +12,7 @@ from typing import Any
 
 from llmos.agents.spec import KNOWN_TOOLS, AgentFormatError, AgentSpec, make_spec
 from llmos.credentials import model_access
-from llmos.errors import AgentError
+from llmos.errors import RunFailedError
 from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import TokenEconomy
@@ -95,7 +95,7 @@ async def draft_agent(
         economy.close()
     assert answer is not None
     if answer.data is None:
-        raise AgentError(f"the model did not draft the agent: {answer.problem}")
+        raise RunFailedError(f"the model did not draft the agent: {answer.problem}")
     data = answer.data
     try:
         spec = make_spec(
@@ -106,7 +106,7 @@ async def draft_agent(
             model=model,
         )
     except AgentFormatError as exc:
-        raise AgentError(f"the model's draft is not a valid agent: {exc}") from exc
+        raise RunFailedError(f"the model's draft is not a valid agent: {exc}") from exc
     return spec, answer.outcome.cost_usd
 
 

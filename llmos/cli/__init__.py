@@ -6,10 +6,11 @@ only bugs show a traceback. Keep imports here light: `llmos --help` must not loa
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import sys
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -165,6 +166,20 @@ class LazyCommands(TyperGroup):
         finally:
             self._listing = False
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:
+            # typer suggests a close subcommand, not a close command of this lazy table.
+            message = getattr(exc, "message", None)
+            if args and _is_a(exc, "UsageError") and isinstance(message, str):
+                from difflib import get_close_matches
+
+                close = get_close_matches(args[0], list(COMMANDS))
+                if close and "Did you mean" not in message:
+                    exc.message = f"{message.rstrip('.')}. Did you mean {close[0]!r}?"  # type: ignore[attr-defined]
+            raise
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         entry = COMMANDS.get(cmd_name)
         if entry is None:
@@ -200,14 +215,46 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from llmos.cli.version import print_versions  # only here: it finds the SDK's files
+
+        print_versions()
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the versions of llmos, the Claude Agent SDK and its bundled CLI.",
+            callback=_show_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
     # The command's module is imported by now (LazyCommands.get_command): see main().
     gc.freeze()
     gc.enable()
 
 
-def report_error(exc: LlmosError) -> None:
+def wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON (`--json` before any `--`): its errors are then
+    JSON too, on stdout."""
+    return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+
+
+def report_error(exc: LlmosError, *, as_json: bool = False) -> None:
+    """An expected failure: `error: message` and its hint on stderr, or (`as_json`) the
+    JSON error object on stdout (`llmos/cli/json_output.py`)."""
+    if as_json:
+        from llmos.cli.json_output import print_error
+
+        with contextlib.suppress(OSError):  # stdout is gone: the exit code says it
+            print_error(exc.message, hint=exc.hint, exit_code=exc.exit_code)
+        return
     from llmos.text import clean
 
     err = terminal(stderr=True)
@@ -220,6 +267,78 @@ def report_error(exc: LlmosError) -> None:
         pass  # no terminal to tell (it closed, or stderr is a full disk): the exit code says it
 
 
+def dispatch(args: list[str]) -> int:
+    """Run `llmos ARGS` in this process and return its exit status. Usage errors the command
+    line's parser finds are reported here as llmos reports its own errors (JSON under
+    --json); an `LlmosError` raised by the command propagates to the caller."""
+    if args[:1] == ["--version"] and set(args[1:]) <= {"--json"}:  # `--version --json` too
+        from llmos.cli.version import print_versions
+
+        print_versions(as_json="--json" in args)
+        return 0
+    try:
+        code = app(args=args, prog_name="llmos", standalone_mode=False)
+    except Exception as exc:
+        if not _is_a(exc, "ClickException"):
+            raise
+        if _is_a(exc, "NoArgsIsHelpError"):
+            return 2  # the help was printed already (as `git` does, exit 2: nothing ran)
+        report_error(_usage_error(exc, args), as_json=wants_json(args))
+        return int(getattr(exc, "exit_code", 2))
+    except BaseException as exc:
+        if _is_a(exc, "Abort"):  # the answer to a question never came (end of input)
+            terminal(stderr=True).print("aborted", markup=False)
+            return 1
+        raise
+    return code if isinstance(code, int) else 0
+
+
+def _is_a(exc: BaseException, name: str) -> bool:
+    # typer vendors click in some releases and not in others: match the class by name.
+    return any(cls.__name__ == name for cls in type(exc).__mro__)
+
+
+def _usage_error(exc: Exception, args: list[str]) -> LlmosError:
+    """The parser's error as llmos's own (exit status 2): its message, a clearer one for a
+    negative number read as an option, and where to find help."""
+    from llmos.errors import UsageError
+
+    message = str(getattr(exc, "format_message", lambda: str(exc))())
+    ctx = getattr(exc, "ctx", None)
+    if _is_a(exc, "NoSuchOption"):
+        # `-0.5` is read as the option `-0`: the whole word is the one that starts so.
+        name = str(getattr(exc, "option_name", ""))
+        token = next((a for a in args if a.startswith(name) and _is_number(a)), name)
+        message = _negative_number(token, ctx) or message
+    hint = None
+    if ctx is not None:
+        hint = f"Usage: {ctx.get_usage().removeprefix('Usage: ')}\nSee `{ctx.command_path} --help`."
+    error = UsageError(message, hint=hint)
+    error.exit_code = int(getattr(exc, "exit_code", 2))
+    return error
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _negative_number(token: str, ctx: Any) -> str | None:
+    """What to say when `token` (`-5`), read as an unknown option, is a negative number
+    given for the command's numeric argument (`llmos budget set -5`)."""
+    if not _is_number(token):
+        return None
+    for param in getattr(getattr(ctx, "command", None), "params", []):
+        kind = getattr(param, "param_type_name", "")
+        least = getattr(param.type, "min", None)
+        if kind == "argument" and least is not None:
+            return f"{param.human_readable_name} must be a number >= {least:g}, not {token}"
+    return f"{token} is a negative number, which this command does not take"
+
+
 def main() -> None:
     # Start-up imports a few hundred modules and makes no garbage worth collecting: the
     # collector would only walk them over and over as they load (then once more at exit).
@@ -228,8 +347,14 @@ def main() -> None:
     gc.disable()
     install_signal_handlers()  # SIGTERM and SIGHUP end llmos the way Ctrl-C does
     configure_logging()
+    args = sys.argv[1:]
     try:
-        app()
+        code = dispatch(args)
+        stopped = received_signal()
+        if stopped is not None:
+            terminal(stderr=True).print(describe_stop(stopped), markup=False)
+            code = 128 + stopped
+        sys.exit(code)
     except SystemExit:
         stopped = received_signal()
         if stopped is None:
@@ -240,13 +365,13 @@ def main() -> None:
         stopped = received_signal()
         sys.exit(128 + (stopped or 2))
     except LlmosError as exc:
-        report_error(exc)
+        report_error(exc, as_json=wants_json(args))
         sys.exit(exc.exit_code)
     except Exception as exc:
         error = state_error_of(exc)
         if not isinstance(error, LlmosError):
             raise
-        report_error(error)
+        report_error(error, as_json=wants_json(args))
         sys.exit(error.exit_code)
     finally:
         gc.enable()

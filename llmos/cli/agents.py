@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace, require_project
+from llmos.cli.table import Column, print_table
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.text import clean, escape
@@ -40,6 +40,7 @@ def _catalog(ws: Workspace, project: str) -> AgentCatalog:
     from llmos.plugins.run_tools import activated
     from llmos.projects.scope import enter_project
 
+    require_project(ws, project)
     scope = enter_project(ws, project, create=False)  # the plugins this project allows
     with activated(scope.tools):
         return load_catalog(scope.ws, project)
@@ -56,25 +57,29 @@ def list_agents(
     problems = [{"path": str(p.path), "problem": p.problem} for p in catalog.problems]
     if as_json:
         agents = [spec.summary() for spec in catalog.specs()]
-        typer.echo(json.dumps({"agents": agents, "problems": problems}, indent=2))
+        print_listing("agents", agents, problems=problems)
         return
-    console = terminal()
-    if len(catalog):
-        table = Table("name", "description", "tools", "model", "from")
-        for spec in catalog.specs():
-            description = spec.description
-            if len(description) > 70:
-                description = description[:69] + "…"
-            table.add_row(
+    print_table(
+        [
+            Column("name"),
+            Column("description", prose=True),
+            Column("tools", prose=True),
+            Column("model"),
+            Column("from"),
+        ],
+        [
+            (
                 spec.name,
-                escape(description),
+                spec.description,
                 ", ".join(spec.tool_list),
                 spec.model or "inherit",
                 spec.source,
             )
-        console.print(table)
-    else:
-        console.print("No agents yet: `llmos agents create NAME ...` writes one.")
+            for spec in catalog.specs()
+        ],
+        empty="No agents yet: `llmos agents create NAME ...` writes one.",
+    )
+    console = terminal(stderr=True)  # what was skipped is a warning, not part of the list
     for problem in catalog.problems:
         console.print(f"[yellow]skipped[/] {escape(str(problem.path))}: {escape(problem.problem)}")
 
@@ -89,7 +94,7 @@ def show(
     """Show one agent: where it comes from, its tools and model, and its system prompt."""
     spec = _catalog(open_workspace(workspace), project).require(name)
     if as_json:
-        typer.echo(json.dumps({**spec.summary(), "prompt": spec.prompt}, indent=2))
+        print_json({**spec.summary(), "prompt": spec.prompt})
         return
     _print_spec(terminal(), spec)
 
@@ -158,6 +163,7 @@ def create(
     if project is not None:
         from llmos.projects.store import open_project  # `default` is made on first use
 
+        require_project(ws, project)
         folder = open_project(ws, project).root / "components"
     path = folder / f"{name}.md"
     if path.exists() and not force:
@@ -195,8 +201,7 @@ def create(
         raise UsageError(f"invalid agent: {exc}") from exc
     atomic_write_text(path, render_agent(spec))
     if as_json:
-        summary = {**spec.summary(), "prompt": spec.prompt, "draft_cost_usd": cost}
-        typer.echo(json.dumps(summary, indent=2))
+        print_json({**spec.summary(), "prompt": spec.prompt, "draft_cost_usd": cost})
         return
     console = terminal()
     console.print(

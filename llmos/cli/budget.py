@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
+from llmos.cli.json_output import print_json
+from llmos.cli.options import (
+    JsonOption,
+    WorkspaceOption,
+    finite,
+    open_workspace,
+    require_project,
+)
+from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
-from llmos.errors import UsageError
 
 if TYPE_CHECKING:
     from llmos.kernel.economy import TokenEconomy
@@ -57,15 +62,6 @@ def validate_project_name(name: str) -> str:
     return validate(name)
 
 
-def _project(ws: Workspace, name: str) -> str:
-    from llmos.projects.store import project_path
-    from llmos.workspace import DEFAULT_PROJECT
-
-    if name != DEFAULT_PROJECT and not project_path(ws, name).is_dir():
-        raise UsageError(f"no project named {name!r}", hint="See `llmos project list`.")
-    return name
-
-
 def _show_project(ws: Workspace, name: str, as_json: bool) -> None:
     economy = _economy(ws)
     try:
@@ -79,7 +75,7 @@ def _show_project(ws: Workspace, name: str, as_json: bool) -> None:
         "runs": used.runs if used else 0,
     }
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        print_json(info)
         return
     shown = "none (only the balance limits it)" if left is None else f"${left:.4f} left"
     terminal().print(
@@ -106,7 +102,7 @@ def show(
     if project is not None:
         validate_project_name(project)
         ws = open_workspace(workspace)
-        _show_project(ws, _project(ws, project), as_json)
+        _show_project(ws, require_project(ws, project), as_json)
         return
     economy = _economy(open_workspace(workspace))
     try:
@@ -115,21 +111,30 @@ def show(
         economy.close()
     if as_json:
         rows = [entry.__dict__ for entry in entries]
-        typer.echo(json.dumps({"balance_usd": round(balance, 6), "log": rows}, indent=2))
+        print_json({"balance_usd": round(balance, 6), "log": rows, "count": len(rows)})
         return
     console = terminal()
     console.print(f"[bold]balance[/] ${balance:.4f}")
-    table = Table("when", "change", "balance", "reason", "run")
-    for entry in entries:
-        when = dt.datetime.fromtimestamp(entry.at).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(
-            when,
-            f"{entry.delta_usd:+.4f}",
-            f"{entry.balance_usd:.4f}",
-            entry.reason,
-            entry.run_id or "",
-        )
-    console.print(table)
+    print_table(
+        [
+            moment("when"),
+            Column("change", justify="right"),
+            Column("balance", justify="right"),
+            Column("reason", prose=True),
+            Column("run"),
+        ],
+        [
+            (
+                dt.datetime.fromtimestamp(entry.at).strftime("%Y-%m-%d %H:%M:%S"),
+                f"{entry.delta_usd:+.4f}",
+                f"{entry.balance_usd:.4f}",
+                entry.reason,
+                entry.run_id or "",
+            )
+            for entry in entries
+        ],
+        console=console,
+    )
 
 
 def _change(
@@ -147,7 +152,7 @@ def _change(
         writes="change the budget",
     )
     if project is not None:
-        _change_project(ws, _project(ws, project), apply, amount, as_json)
+        _change_project(ws, require_project(ws, project), apply, amount, as_json)
         return
     economy = _economy(ws)
     try:
@@ -155,7 +160,7 @@ def _change(
     finally:
         economy.close()
     if as_json:
-        typer.echo(json.dumps({"balance_usd": round(balance, 6)}))
+        print_json({"balance_usd": round(balance, 6)})
     else:
         terminal().print(f"balance is now ${balance:.4f}")
 
@@ -170,7 +175,7 @@ def _change_project(ws: Workspace, project: str, apply: str, amount: float, as_j
     finally:
         economy.close()
     if as_json:
-        typer.echo(json.dumps({"project": project, "budget_left_usd": round(left, 6)}))
+        print_json({"project": project, "budget_left_usd": round(left, 6)})
     else:
         terminal().print(f"project {project} may now spend ${left:.4f}")
 
@@ -214,11 +219,11 @@ def clear_project_budget(
     ws = open_workspace(workspace if workspace is not None else ctx.obj, writes="change the budget")
     economy = _economy(ws)
     try:
-        had = economy.clear_project_budget(_project(ws, project))
+        had = economy.clear_project_budget(require_project(ws, project))
     finally:
         economy.close()
     if as_json:
-        typer.echo(json.dumps({"project": project, "cleared": had}))
+        print_json({"project": project, "cleared": had})
     else:
         said = "no longer has a budget" if had else "had no budget"
         terminal().print(f"project {project} {said}")

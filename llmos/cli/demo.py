@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmos.cli.options import WorkspaceOption
-from llmos.cli.terminal import terminal
+from llmos.cli.terminal import command_name, terminal
 
 if TYPE_CHECKING:
     from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn
@@ -82,7 +82,7 @@ def demo(
     from rich.panel import Panel
     from rich.syntax import Syntax
 
-    from llmos.cli.render import LiveRenderer, summary_table
+    from llmos.cli.render import LiveRenderer, print_summary
     from llmos.modes.dispatcher import run_goal
     from llmos.modes.types import RunRequest
     from llmos.testing.scripted_model import ScriptedModelServer
@@ -116,7 +116,7 @@ def demo(
                 env=env,
             )
         )
-        console.print(summary_table(first))
+        print_summary(console, first)
         program = Path(first.workdir) / "fib.py"
         console.print(f"\n[bold]{program}[/] exists: {program.is_file()}")
 
@@ -137,7 +137,7 @@ def demo(
                 env=env,
             )
         )
-        console.print(summary_table(replay))
+        print_summary(console, replay)
         replayed = replay.mode == "follower" and len(server.message_requests) == asked
         console.print(
             f"\n[bold]{program}[/] is back: {program.is_file()}; model requests during the "
@@ -153,7 +153,7 @@ def demo(
                 env=env,
             )
         )
-        console.print(summary_table(second))
+        print_summary(console, second)
         server.assert_complete()
 
     ok = (
@@ -165,10 +165,13 @@ def demo(
         and second.denied_calls >= 1
     )
     console.rule("done" if ok else "[red]demo failed")
+    llmos = command_name()
     console.print(
-        f"Workspace kept at {ws.root}. Try: llmos status --workspace {ws.root}"
+        f"Workspace kept at {ws.root}. Try: {llmos} status --workspace {ws.root}"
         if keep
-        else "Demo workspace removed."
+        else "Demo workspace removed.",
+        markup=False,
+        soft_wrap=True,
     )
     if not keep and workspace is None:
         import shutil

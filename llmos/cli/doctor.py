@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
+from llmos.cli.json_output import print_listing
 from llmos.cli.options import JsonOption, WorkspaceOption
+from llmos.cli.table import Column, print_table
 from llmos.cli.terminal import terminal
-from llmos.text import escape
+from llmos.text import safe_text
 
-_MARK = {
-    "ok": "[green]ok[/]  ",
-    "warn": "[yellow]warn[/]",
-    "fail": "[red]FAIL[/]",
-    "skip": "[dim]skip[/]",
-}
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
 def doctor(
@@ -59,20 +55,31 @@ def doctor(
     findings = run_checks(Checkup(ws, network=network, repair=repair))
     failed = [f for f in findings if f.status == "fail"]
     if as_json:
-        data = {"workspace": str(ws.root), "ok": not failed}
-        typer.echo(json.dumps({**data, "checks": [f.to_dict() for f in findings]}, indent=2))
+        checks = [f.to_dict() for f in findings]
+        print_listing("checks", checks, workspace=str(ws.root), ok=not failed)
     else:
         console = terminal()
-        console.print(f"[bold]llmos doctor[/] {escape(str(ws.root))}")
-        for finding in findings:
-            console.print(
-                f"  {_MARK[finding.status]} {escape(finding.check)}: {escape(finding.detail)}"
-            )
-            if finding.hint and finding.status in ("warn", "fail"):
-                console.print(f"         [dim]{escape(finding.hint)}[/]")
+        print_table(
+            [
+                Column("check"),
+                Column("status"),
+                Column("detail", prose=True),
+                Column("hint", prose=True),
+            ],
+            [
+                (
+                    finding.check,
+                    safe_text(finding.status, style=_STYLE[finding.status]),
+                    finding.detail,
+                    finding.hint or "",
+                )
+                for finding in findings
+            ],
+            console=console,
+        )
         warned = sum(f.status == "warn" for f in findings)
-        verdict = f"[red]{len(failed)} failed[/]" if failed else "[green]nothing failed[/]"
-        console.print(f"{verdict}, {warned} warning(s)")
+        verdict = f"{len(failed)} failed" if failed else "nothing failed"
+        console.print(f"{verdict}, {warned} warning(s)", markup=False)
         if failed and not repair:
             console.print("Run `llmos doctor --repair` to fix what can be fixed.", markup=False)
     if failed:

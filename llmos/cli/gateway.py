@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, finite, open_workspace
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import (
+    JsonOption,
+    WorkspaceOption,
+    YesOption,
+    confirm,
+    finite,
+    open_workspace,
+)
+from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.text import clean, escape
@@ -306,38 +314,41 @@ def sessions(
     ws = open_workspace(workspace)
     rows = [_settled(ws, row) for row in read_conversations(gateway_db(ws.state_dir), limit=limit)]
     if as_json:
-        typer.echo(json.dumps({"conversations": [r.to_dict() for r in rows]}, indent=2))
+        print_listing("conversations", [r.to_dict() for r in rows])
         return
-    console = terminal()
-    if not rows:
-        console.print("no gateway conversations yet (start one: llmos gateway)")
-        return
-    table = Table(
-        "conversation",
-        "last active",
-        "status",
-        "key",
-        "requests",
-        "tools",
-        "denied",
-        "cost",
-        "runs",
-        "first message",
+    print_table(
+        [
+            Column("conversation"),
+            moment("last active"),
+            Column("status"),
+            Column("key"),
+            Column("requests", justify="right"),
+            Column("tools", justify="right"),
+            Column("denied", justify="right"),
+            Column("cost", justify="right"),
+            Column("runs", justify="right"),
+            Column("first message", prose=True),
+        ],
+        [
+            (
+                row.id,
+                _when(row.last_at),
+                row.status,
+                row.key_name or "-",
+                row.requests,
+                row.tool_calls,
+                row.denied,
+                f"${row.cost_usd:.4f}",
+                len(row.runs),
+                clean(row.title, keep_newlines=False),
+            )
+            for row in rows
+        ],
+        empty="no gateway conversations yet (start one: llmos gateway)",
     )
-    for row in rows:
-        table.add_row(
-            row.id,
-            _when(row.last_at),
-            row.status,
-            escape(row.key_name or "-"),
-            str(row.requests),
-            str(row.tool_calls),
-            str(row.denied),
-            f"${row.cost_usd:.4f}",
-            str(len(row.runs)),
-            escape(clean(row.title, keep_newlines=False)[:60]),
-        )
-    console.print(table)
+    if not rows:
+        return
+    console = terminal(stderr=True)
     console.print(
         "[dim]a run's timeline: llmos sessions show RUN; as a trace: llmos gateway save ID[/]"
     )
@@ -375,14 +386,14 @@ def save(
     trace = learned.trace
     if as_json:
         info = {
-            "conversation": row.id,
-            "trace": trace.goal_signature,
+            "conversation_id": row.id,
+            "trace_id": trace.goal_signature,
             "path": str(learned.path),
             "kind": learned.kind,
             "goal": trace.goal_text,
             "steps": len(trace.steps),
         }
-        typer.echo(json.dumps(info, indent=2))
+        print_json(info)
         return
     console = terminal()
     console.print(
@@ -433,7 +444,7 @@ def keys_add(
     with GatewayStore(gateway_db(ws.state_dir)) as store:
         key, secret = store.add_key(name, budget_usd=budget)
     if as_json:
-        typer.echo(json.dumps({"name": key.name, "key": secret, "budget_usd": key.budget_usd}))
+        print_json({"name": key.name, "key": secret, "budget_usd": key.budget_usd})
         return
     console = terminal()
     console.print(
@@ -457,27 +468,51 @@ def keys_list(as_json: JsonOption = False, workspace: WorkspaceOption = None) ->
             keys = store.keys()
     if as_json:
         rows = [{**k.__dict__, "left_usd": k.left_usd} for k in keys]
-        typer.echo(json.dumps({"keys": rows}, indent=2))
+        print_listing("keys", rows)
         return
-    if not keys:
-        terminal().print("no gateway keys (make one: llmos gateway keys add NAME)")
-        return
-    table = Table("name", "budget", "spent", "left", "created")
-    for k in keys:
-        budget = "-" if k.budget_usd is None else f"${k.budget_usd:.4f}"
-        left = "-" if k.left_usd is None else f"${k.left_usd:.4f}"
-        table.add_row(escape(k.name), budget, f"${k.spent_usd:.4f}", left, _when(k.created_at))
-    terminal().print(table)
+    print_table(
+        [
+            Column("name"),
+            Column("budget", justify="right"),
+            Column("spent", justify="right"),
+            Column("left", justify="right"),
+            moment("created"),
+        ],
+        [
+            (
+                k.name,
+                "-" if k.budget_usd is None else f"${k.budget_usd:.4f}",
+                f"${k.spent_usd:.4f}",
+                "-" if k.left_usd is None else f"${k.left_usd:.4f}",
+                _when(k.created_at),
+            )
+            for k in keys
+        ],
+        empty="no gateway keys (make one: llmos gateway keys add NAME)",
+    )
 
 
 @keys_app.command("rm")
-def keys_rm(name: KeyName, workspace: WorkspaceOption = None) -> None:
-    """Remove a gateway key: clients presenting it are refused from now on."""
+def keys_rm(
+    name: KeyName,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Remove a gateway key (asks first, unless --yes): clients presenting it are refused
+    from now on."""
     from llmos.gateway.store import GatewayStore, gateway_db
 
     ws = open_workspace(workspace, writes="remove a gateway key")
     with GatewayStore(gateway_db(ws.state_dir)) as store:
+        known = [key.name for key in store.keys()]  # noqa: SIM118 (a method, not a dict)
+        if name not in known:
+            store.remove_key(name)  # says there is no such key
+        confirm(f"Remove gateway key {name!r}?", yes=yes)
         store.remove_key(name)
+    if as_json:
+        print_json({"name": name, "deleted": True})
+        return
     terminal().print(f"removed gateway key {escape(name)}")
 
 
@@ -485,6 +520,7 @@ def keys_rm(name: KeyName, workspace: WorkspaceOption = None) -> None:
 def keys_budget(
     name: KeyName,
     amount: Annotated[str, typer.Argument(help="USD, or `none` for no limit.", metavar="USD|none")],
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Set what a key's conversations may spend in all (`none`: no limit)."""
@@ -503,5 +539,8 @@ def keys_budget(
     ws = open_workspace(workspace, writes="change a gateway key")
     with GatewayStore(gateway_db(ws.state_dir)) as store:
         store.set_key_budget(name, value)
+    if as_json:
+        print_json({"name": name, "budget_usd": value})
+        return
     shown = "no limit" if value is None else f"${value:.4f}"
     terminal().print(f"gateway key {escape(name)}: budget {shown}")

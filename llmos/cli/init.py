@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from llmos.cli.json_output import print_json
 from llmos.cli.options import JsonOption
 from llmos.cli.terminal import terminal
 
@@ -34,7 +34,7 @@ def init(
     existed = ((folder or default_root()).expanduser() / "config.yaml").exists()
     ws = Workspace.open(folder, init=True)
     if as_json:
-        typer.echo(json.dumps({"workspace": str(ws.root), "created": not existed}))
+        print_json({"workspace": str(ws.root), "created": not existed})
         return
     verb = "is already" if existed else "is now"
     terminal().print(f"{ws.root} {verb} an llmos workspace", markup=False)

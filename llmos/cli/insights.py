@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from llmos.cli.json_output import print_json
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.table import Column, number, print_table
 from llmos.cli.terminal import terminal
-from llmos.text import escape
+from llmos.text import safe_text
 
 
 def insights(
@@ -28,7 +27,7 @@ def insights(
 
     report = build_report(open_workspace(workspace), limit=limit)
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        print_json(report)
         return
     _print(report)
 
@@ -41,9 +40,8 @@ def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.0%}"
 
 
-def _short(text: Any, limit: int = 60) -> str:
-    flat = " ".join(str(text or "").split())
-    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+def _flat(text: Any) -> str:
+    return " ".join(str(text or "").split())
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -56,73 +54,112 @@ def _print(report: dict[str, Any]) -> None:
         f"({report['follower_runs']}) saved {_usd(report['saved_by_follower_usd'])}"
     )
     for key, title in (("by_project", "project"), ("by_mode", "mode")):
-        table = Table(title, "runs", "success", "spent", "saved", title=f"Spend per {title}")
-        for row in report[key]:
-            table.add_row(
-                escape(row[title]),
-                str(row["runs"]),
-                _pct(row["success_rate"]),
-                _usd(row["spent_usd"]),
+        print_table(
+            [
+                Column(title),
+                number("runs"),
+                number("success"),
+                number("spent"),
+                number("saved"),
+            ],
+            [
+                (
+                    row[title],
+                    row["runs"],
+                    _pct(row["success_rate"]),
+                    _usd(row["spent_usd"]),
+                    _usd(row["saved_usd"]),
+                )
+                for row in report[key]
+            ],
+            title=f"Spend per {title}",
+            console=console,
+        )
+    print_table(
+        [
+            Column("id"),
+            Column("goal", prose=True),
+            Column("project"),
+            number("uses"),
+            number("rating"),
+            number("replays"),
+            number("saved"),
+        ],
+        [
+            (
+                row["id"],
+                _flat(row["goal_text"]),
+                row["project"],
+                row["usage_count"],
+                f"{row['success_rating']:.2f}",
+                row["replays"],
                 _usd(row["saved_usd"]),
             )
-        console.print(table)
-    _print_traces(console, report["most_reused_traces"])
-    tools = Table("tool", "calls", "ok", "success", "traces", title="Tools (trace steps)")
-    for row in report["tools"]:
-        tools.add_row(
-            escape(row["tool"]),
-            str(row["calls"]),
-            str(row["ok"]),
-            _pct(row["success_rate"]),
-            str(row["traces"]),
-        )
-    console.print(tools)
-    agents = Table("agent", "uses", "success", "spent", "from", "reuse?", title="Agents")
-    worth = {a["agent"] for a in report["agents_worth_reusing"]}
-    for row in report["agents"]:
-        agents.add_row(
-            escape(row["agent"]),
-            str(row["uses"]),
-            _pct(row["success_rate"]),
-            _usd(row["spent_usd"]),
-            ", ".join(row["from"]),
-            "[green]yes[/]" if row["agent"] in worth else "",
-        )
-    console.print(agents if report["agents"] else "[dim]No agents used yet.[/]")
-    _print_failing(console, report["failing_goals"])
-
-
-def _print_traces(console: Console, traces: list[dict[str, Any]]) -> None:
-    if not traces:
-        console.print("[dim]No trace has been reused yet.[/]")
-        return
-    table = Table(
-        "id", "goal", "project", "uses", "rating", "replays", "saved", title="Most reused traces"
+            for row in report["most_reused_traces"]
+        ],
+        title="Most reused traces",
+        empty="No trace has been reused yet.",
+        console=console,
     )
-    for row in traces:
-        table.add_row(
-            row["id"],
-            _short(row["goal"]),
-            escape(row["project"]),
-            str(row["uses"]),
-            f"{row['success_rating']:.2f}",
-            str(row["replays"]),
-            _usd(row["saved_usd"]),
-        )
-    console.print(table)
-
-
-def _print_failing(console: Console, goals: list[dict[str, Any]]) -> None:
-    if not goals:
-        console.print("[dim]No goal keeps failing.[/]")
-        return
-    table = Table("goal", "failures", "attempts", "last", "error", title="Goals that keep failing")
-    for row in goals:
-        table.add_row(
-            _short(row["goal"], 50),
-            str(row["failures"]),
-            str(row["attempts"]),
-            escape(str(row["last_status"])),
-            _short(row["last_error"], 50),
-        )
-    console.print(table)
+    print_table(
+        [
+            Column("tool"),
+            number("calls"),
+            number("ok"),
+            number("success"),
+            number("traces"),
+        ],
+        [
+            (row["tool"], row["calls"], row["ok"], _pct(row["success_rate"]), row["traces"])
+            for row in report["tools"]
+        ],
+        title="Tools (trace steps)",
+        console=console,
+    )
+    worth = {a["agent"] for a in report["agents_worth_reusing"]}
+    print_table(
+        [
+            Column("agent"),
+            number("uses"),
+            number("success"),
+            number("spent"),
+            Column("from"),
+            Column("reuse?"),
+        ],
+        [
+            (
+                row["agent"],
+                row["uses"],
+                _pct(row["success_rate"]),
+                _usd(row["spent_usd"]),
+                ", ".join(row["from"]),
+                safe_text("yes", style="green") if row["agent"] in worth else "",
+            )
+            for row in report["agents"]
+        ],
+        title="Agents",
+        empty="No agents used yet.",
+        console=console,
+    )
+    print_table(
+        [
+            Column("goal", prose=True),
+            number("failures"),
+            number("attempts"),
+            Column("last"),
+            Column("error", prose=True),
+        ],
+        [
+            (
+                _flat(row["goal"]),
+                row["failures"],
+                row["attempts"],
+                row["last_status"],
+                _flat(row["last_error"]),
+            )
+            for row in report["failing_goals"]
+        ],
+        title="Goals that keep failing",
+        empty="No goal keeps failing.",
+        console=console,
+    )

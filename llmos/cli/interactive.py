@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from llmos.cli.options import ModelOption, WorkspaceOption, finite, open_workspace
+from llmos.cli.options import (
+    ModelOption,
+    WorkspaceOption,
+    finite,
+    open_workspace,
+    require_project,
+)
 from llmos.errors import UsageError
 
 _MODES = ("auto", "learner", "follower", "orchestrator")
@@ -55,6 +61,8 @@ def interactive(
     """
     if mode not in _MODES:
         raise UsageError(f"unknown mode {mode!r}", hint=f"Use one of: {', '.join(_MODES)}.")
+    ws = open_workspace(workspace, writes="run goals")
+    require_project(ws, project)  # it must exist (`llmos project create NAME`)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(
             "llmos interactive needs a terminal",
@@ -63,11 +71,10 @@ def interactive(
     from llmos.projects.store import load_project
     from llmos.repl.app import start
     from llmos.repl.session import ReplSession
-    from llmos.workspace import DEFAULT_PROJECT, validate_project_name
+    from llmos.workspace import DEFAULT_PROJECT
 
-    ws = open_workspace(workspace, writes="run goals")
-    if validate_project_name(project) != DEFAULT_PROJECT:
-        load_project(ws, project)  # it must exist (`llmos project create NAME`)
+    if project != DEFAULT_PROJECT:
+        load_project(ws, project)  # its project.yaml must be right
     session = ReplSession(
         ws,
         mode=mode,  # type: ignore[arg-type]  # checked above

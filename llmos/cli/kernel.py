@@ -10,10 +10,11 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from llmos.cli.json_output import print_json
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.cli.schedule import jobs_table, when
+from llmos.cli.schedule import print_jobs, when
+from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
 from llmos.kernel.daemon import Kernel, kernel_state, schedule_db
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
@@ -132,7 +133,7 @@ def status(
             "jobs": [job.to_dict() for job in jobs],
             "recent_runs": [run.__dict__ for run in history],
         }
-        typer.echo(json.dumps(info, indent=2))
+        print_json(info)
         return
     console = terminal()
     if state.running:
@@ -144,22 +145,31 @@ def status(
             )
     else:
         console.print("[bold]kernel[/] not running (start it with `llmos kernel start`)")
-    if not jobs:
-        console.print("no scheduled jobs; add one with `llmos schedule add`")
-    else:
-        console.print(jobs_table(jobs))
-    if history:
-        table = Table("when", "job", "status", "cost", "run", "note", title="recent runs")
-        for run in history:
-            note = run.error or (f"{run.coalesced} runs coalesced" if run.coalesced > 1 else "")
-            if run.status == "missed":
-                note = f"{run.missed} missed: {note}"
-            table.add_row(
+    print_jobs(jobs)
+    rows = []
+    for run in history:
+        note = run.error or (f"{run.coalesced} runs coalesced" if run.coalesced > 1 else "")
+        if run.status == "missed":
+            note = f"{run.missed} missed: {note}"
+        rows.append(
+            (
                 when(run.started_at or run.scheduled_for),
                 run.job_id,
                 run.status,
                 f"${run.cost_usd:.4f}",
                 run.run_id or "-",
-                escape(note),
+                note,
             )
-        console.print(table)
+        )
+    print_table(
+        [
+            moment("when"),
+            Column("job"),
+            Column("status"),
+            Column("cost", justify="right"),
+            Column("run"),
+            Column("note", prose=True),
+        ],
+        rows,
+        title="recent runs",
+    )

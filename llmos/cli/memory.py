@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
-from llmos.cli.terminal import terminal
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import (
+    JsonOption,
+    ModelOption,
+    WorkspaceOption,
+    YesOption,
+    confirm,
+    finite,
+    open_workspace,
+    require_project,
+)
+from llmos.cli.records import memory_record
+from llmos.cli.table import Column, moment, print_table
+from llmos.cli.terminal import on_terminal, terminal
 from llmos.text import escape
 
 if TYPE_CHECKING:
@@ -50,16 +60,8 @@ def _store(workspace: Path | None, *, writes: str | None = None) -> MemoryStore:
 
 
 def _require_project(ws: Any, project: str | None) -> None:
-    """A fact for a project that does not exist would create it: refuse, as `run -p` does."""
-    from llmos.errors import UsageError
-    from llmos.projects.store import exists
-    from llmos.workspace import DEFAULT_PROJECT
-
-    if project is not None and project != DEFAULT_PROJECT and not exists(ws, project):
-        raise UsageError(
-            f"no project named {project!r}",
-            hint=f"Create it with `llmos project create {project}`; see `llmos project list`.",
-        )
+    if project is not None:
+        require_project(ws, project)
 
 
 def _kinds(kind: str | None) -> tuple[Any, ...]:
@@ -79,44 +81,38 @@ def _scopes(project: str | None) -> list[str | None] | None:
     return scopes_for(project)
 
 
-def _row(entry: IndexedItem, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "kind": entry.kind,
-        "project": entry.project,
-        "tags": list(entry.tags),
-        "created_at": entry.created_at,
-        "source": entry.source,
-        "distilled": entry.distilled,
-        "path": str(entry.path),
-        "text": entry.text,
-        **extra,
-    }
-
-
 def _short(text: str, limit: int = 70) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _table(entries: list[IndexedItem], scores: list[float] | None = None) -> Table:
-    table = Table("id", "kind", "scope", "tags", "text", "created")
+def _print_items(
+    entries: list[IndexedItem], *, empty: str, scores: list[float] | None = None
+) -> None:
+    columns = [
+        Column("id"),
+        Column("kind"),
+        Column("scope"),
+        Column("tags"),
+        Column("text", prose=True),
+        moment("created"),
+    ]
     if scores is not None:
-        table.add_column("relevance")
+        columns.append(Column("relevance", justify="right"))
+    rows = []
     for n, entry in enumerate(entries):
-        kind = entry.kind + (" (distilled)" if entry.distilled else "")
-        cells = [
+        row: list[object] = [
             entry.id,
-            kind,
+            entry.kind + (" (distilled)" if entry.distilled else ""),
             entry.scope,
             ", ".join(entry.tags),
-            escape(_short(entry.text)),
+            " ".join(entry.text.split()),
             entry.created_at.replace("T", " ")[:16],
         ]
         if scores is not None:
-            cells.append(f"{scores[n]:.2f}")
-        table.add_row(*cells)
-    return table
+            row.append(f"{scores[n]:.2f}")
+        rows.append(row)
+    print_table(columns, rows, empty=empty)
 
 
 @memory_app.command("add")
@@ -139,10 +135,13 @@ def add(
     with _store(workspace, writes="add a memory") as store:
         _require_project(store.ws, project)
         item, path = store.add_fact(text, project=project, tags=tags or [])
+        record = memory_record(store.resolve(item.id, project=project))
     if as_json:
-        typer.echo(json.dumps({"id": item.id, "path": str(path), "project": project}, indent=2))
+        print_json(record)
         return
-    terminal().print(f"remembered fact {item.id} ({item.scope}): {escape(str(path))}")
+    terminal().print(
+        f"remembered fact {item.id} ({item.scope}): {escape(str(path))}", soft_wrap=True
+    )
 
 
 @memory_app.command("search")
@@ -156,15 +155,16 @@ def search(
 ) -> None:
     """Facts and insights relevant to QUERY, most relevant first (relevance 0 to 1)."""
     with _store(workspace) as store:
+        _require_project(store.ws, project)
         found = store.search(query, projects=_scopes(project), kinds=_kinds(kind), limit=limit)
     if as_json:
-        typer.echo(json.dumps([_row(s.item, score=s.score) for s in found], indent=2))
+        print_listing("items", [memory_record(s.item, score=s.score) for s in found])
         return
-    console = terminal()
-    if not found:
-        console.print("Nothing in memory matches that.")
-        return
-    console.print(_table([s.item for s in found], [s.score for s in found]))
+    _print_items(
+        [s.item for s in found],
+        scores=[s.score for s in found],
+        empty="Nothing in memory matches that.",
+    )
 
 
 @memory_app.command("list")
@@ -180,6 +180,7 @@ def list_items(
 ) -> None:
     """List facts and insights, newest first (every scope unless --project)."""
     with _store(workspace) as store:
+        _require_project(store.ws, project)
         entries = store.listing(
             projects=_scopes(project),
             kinds=_kinds(kind),
@@ -187,13 +188,15 @@ def list_items(
             limit=limit,
         )
     if as_json:
-        typer.echo(json.dumps([_row(e) for e in entries], indent=2))
+        print_listing("items", [memory_record(e) for e in entries])
         return
-    console = terminal()
-    if not entries:
-        console.print('No memory yet: `llmos memory add "fact"`, or learn a goal with `llmos run`.')
-        return
-    console.print(_table(entries))
+    filtered = project is not None or kind is not None or tag is not None
+    _print_items(
+        entries,
+        empty="Nothing in memory matches that."
+        if filtered
+        else 'No memory yet: `llmos memory add "fact"`, or learn a goal with `llmos run`.',
+    )
 
 
 @memory_app.command("show")
@@ -203,15 +206,24 @@ def show(
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Show one fact or insight, as its file holds it."""
+    """Show one fact or insight, as its file holds it (piped: the file, byte for byte)."""
     with _store(workspace) as store:
+        _require_project(store.ws, project)
         entry = store.resolve(item_id, project=project)
         item = store.load(entry)
     if as_json:
-        typer.echo(json.dumps({**_row(entry), "meta": item.meta}, indent=2, default=str))
+        print_json({**memory_record(entry), "meta": item.meta})
+        return
+    if not on_terminal():
+        sys.stdout.flush()
+        sys.stdout.buffer.write(entry.path.read_bytes())
+        sys.stdout.flush()
         return
     console = terminal()
-    console.print(f"[bold]{entry.id}[/] {entry.kind}, {entry.scope}: {escape(str(entry.path))}")
+    console.print(
+        f"[bold]{entry.id}[/] {entry.kind}, {entry.scope}: {escape(str(entry.path))}",
+        soft_wrap=True,
+    )
     console.print(escape(entry.path.read_text(encoding="utf-8", errors="replace")))
 
 
@@ -219,21 +231,24 @@ def show(
 def remove(
     item_id: ItemId,
     project: ProjectScope = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Forget a fact or insight (deletes its file)."""
+    """Forget a fact or insight: deletes its file (asks first, unless --yes)."""
     with _store(workspace, writes="remove a memory") as store:
+        _require_project(store.ws, project)
         entry = store.resolve(item_id, project=project)
-        question = f"Delete {entry.kind} {entry.id} ({_short(entry.text, 50)!r})?"
-        if not yes and not typer.confirm(question):
-            raise typer.Exit(1)
+        confirm(f"Delete {entry.kind} {entry.id} ({_short(entry.text, 50)!r})?", yes=yes)
         store.remove(entry)
+    if as_json:
+        print_json({**memory_record(entry), "deleted": True})
+        return
     terminal().print(f"deleted {entry.kind} {entry.id}")
 
 
 @memory_app.command("reindex")
-def reindex(workspace: WorkspaceOption = None) -> None:
+def reindex(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Rebuild the memory index from the files (the files are the source of truth). Works
     on a damaged index too: the index is deleted and made again."""
     from llmos.database import remove_database
@@ -242,6 +257,9 @@ def reindex(workspace: WorkspaceOption = None) -> None:
     remove_database(ws.state_dir / "memory_index.db")
     with _store(workspace) as store:
         count, problems = store.index.rebuild(store.folders())
+    if as_json:
+        print_json({"indexed": count, "skipped": list(problems)})
+        return
     console = terminal()
     console.print(f"indexed {count} memory item(s)")
     for problem in problems:
@@ -278,12 +296,15 @@ def distill(
     Without --project, facts that hold across projects go to the workspace and the others
     to their project. The insights used are marked distilled (recall then skips them).
     Exit status 1 if the model run failed."""
+    import asyncio  # only here: listing memory never loads it
+
     from llmos.memory.distill import distill as run_distill
 
     ws = open_workspace(workspace, writes="distill memory")
+    _require_project(ws, project)
     result = asyncio.run(run_distill(ws, budget_usd=budget, project=project, model=model))
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        print_json(result.to_dict())
     else:
         _print_distill(result)
     if not result.ok:
@@ -302,10 +323,10 @@ def _print_distill(result: Any) -> None:
         )
         for fact in result.facts:
             scope = f"project {fact['project']}" if fact["project"] else "workspace"
-            console.print(f"  {fact['id']} ({scope}): {escape(_short(fact['text'], 90))}")
+            console.print(f"  {fact['id']} ({scope}): {escape(fact['text'])}")
     else:
         console.print(
             f"[red]distill {result.status}[/]: {escape(str(result.error))} "
             f"(spent ${result.cost_usd:.4f}; the insights stay as they were)"
         )
-    console.print(f"[dim]session log: {escape(str(result.session_log))}[/]")
+    console.print(f"[dim]session log: {escape(str(result.session_log))}[/]", soft_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,8 +27,52 @@ ModelOption = Annotated[
     typer.Option("--model", help="Model alias or id (default: config.yaml).", show_default=False),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")
+    bool,
+    typer.Option("--json", help="Print one JSON object on stdout and nothing else (errors too)."),
 ]
+YesOption = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help="Do not ask for confirmation (needed where there is no terminal to ask).",
+    ),
+]
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Go on only if the user agrees: `--yes`, or "y" at a terminal (asked on stderr, so a
+    --json stdout stays clean). With no terminal to ask, a usage error (exit 2) that says to
+    pass --yes, never a hang; "no" ends the command with nothing done (exit 1)."""
+    if yes:
+        return
+    from llmos.errors import UsageError
+
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{question.rstrip('?')}: not confirmed, and there is no terminal to ask",
+            hint="Pass --yes to confirm.",
+        )
+    if not typer.confirm(question, err=True):
+        from llmos.cli.terminal import terminal
+
+        terminal(stderr=True).print("nothing done", markup=False)
+        raise typer.Exit(1)
+
+
+def require_project(ws: Workspace, name: str) -> str:
+    """`name` if it is a project of `ws` (or `default`, made on first use); else a usage
+    error: every `--project` refuses a project that does not exist, before anything runs."""
+    from llmos.errors import UsageError
+    from llmos.projects.store import exists
+    from llmos.workspace import DEFAULT_PROJECT, validate_project_name
+
+    if validate_project_name(name) != DEFAULT_PROJECT and not exists(ws, name):
+        raise UsageError(
+            f"no project named {name!r}",
+            hint=f"Create it with `llmos project create {name}`; see `llmos project list`.",
+        )
+    return name
 
 
 def open_workspace(path: Path | None, *, writes: str | None = None) -> Workspace:
@@ -37,6 +82,7 @@ def open_workspace(path: Path | None, *, writes: str | None = None) -> Workspace
     from llmos.workspace import Workspace  # not at import time: keeps --help fast
 
     ws = Workspace.open(path)
+    ws.settings  # noqa: B018  # config.yaml is checked before anything else happens
     if writes is not None:
         ws.require_writable(writes)
     if not ws.read_only:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
-from rich.table import Table
 
+from llmos.cli.json_output import print_listing
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.table import Column, print_table
 from llmos.cli.terminal import terminal
 from llmos.text import escape
 
@@ -51,23 +51,34 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
     ]
     failed = [{"source": f.source, "error": f.error} for f in registry.failures]
     if as_json:
-        data = {"folder": str(ws.plugins_dir), "plugins": plugins, "failed": failed}
-        typer.echo(json.dumps(data, indent=2))
+        print_listing("plugins", plugins, folder=str(ws.plugins_dir), failed=failed)
         return
     console = terminal()
-    if not plugins and not failed:
-        console.print(f"No plugins. Put one in {escape(str(ws.plugins_dir))}/ (see plugins/).")
-        return
-    table = Table("plugin", "tools (version)", "hooks", "agents", "from")
-    for p in plugins:
-        table.add_row(
-            f"[bold]{escape(p['name'])}[/]\n[dim]{escape(p['description'])}[/]",
-            "\n".join(escape(f"{t['name']} {t['version']}") for t in p["tools"]) or "-",
-            "\n".join(escape(f"{h['name']} ({', '.join(h['events'])})") for h in p["hooks"]) or "-",
-            ", ".join(p["agents"]) or "-",
-            escape(p["source"]),
-        )
-    if plugins:
-        console.print(table)
+    print_table(
+        [
+            Column("plugin"),
+            Column("description", prose=True),
+            Column("tools (version)", prose=True),
+            Column("hooks", prose=True),
+            Column("agents", prose=True),
+            Column("from"),
+        ],
+        [
+            (
+                p["name"],
+                p["description"],
+                ", ".join(f"{t['name']} {t['version']}" for t in p["tools"]) or "-",
+                ", ".join(f"{h['name']} ({', '.join(h['events'])})" for h in p["hooks"]) or "-",
+                ", ".join(p["agents"]) or "-",
+                p["source"],
+            )
+            for p in plugins
+        ],
+        empty=None if failed else f"No plugins. Put one in {ws.plugins_dir}/ (see plugins/).",
+        console=console,
+    )
+    err = terminal(stderr=True)
     for f in failed:
-        console.print(f"[bold red]failed[/] {escape(f['source'])}: {escape(f['error'])}")
+        err.print(
+            f"[bold red]failed[/] {escape(f['source'])}: {escape(f['error'])}", soft_wrap=True
+        )

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace, require_project
+from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
-from llmos.text import escape
+from llmos.text import escape, safe_text
 
 if TYPE_CHECKING:
     from llmos.security.policy import Policy
@@ -36,10 +37,9 @@ _STYLE = {"allow": "green", "ask": "yellow", "deny": "red"}
 
 def _load(workspace: Path | None, project: str) -> tuple[Workspace, Policy]:
     from llmos.security.policy import load_policy
-    from llmos.workspace import validate_project_name
 
     ws = open_workspace(workspace)
-    return ws, load_policy(ws.root, validate_project_name(project))
+    return ws, load_policy(ws.root, require_project(ws, project))
 
 
 @policy_app.command("show")
@@ -53,41 +53,78 @@ def show(
     ws, policy = _load(workspace, project)
     data = {"workspace": str(ws.root), "project": project, **policy.to_dict()}
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        print_json(data)
         return
     console = terminal()
     console.print(
-        f"[bold]security policy[/] of project {escape(project)} in {escape(str(ws.root))}"
+        f"[bold]security policy[/] of project {escape(project)} in {escape(str(ws.root))}",
+        soft_wrap=True,
     )
-    for entry in data["files"]:
-        found = "" if entry["found"] else " [dim](none)[/]"
-        console.print(f"  {entry['layer']}: {escape(entry['path'])}{found}")
-    console.print("\n[bold]hard rules[/] (always deny; no policy file changes them)")
-    for rule, means in data["hard_rules"].items():
-        console.print(f"  [red]deny[/]  {rule}: [dim]{escape(means)}[/]")
-    table = Table("soft rule", "action", "set by", "choices", "means", box=None, padding=(0, 2))
-    for rule, info in data["rules"].items():
-        action = info["action"]
-        table.add_row(
-            rule,
-            f"[{_STYLE[action]}]{action}[/]",
-            escape(info["set_by"]),
-            "/".join(info["choices"]),
-            escape(info["means"]),
-        )
+    print_table(
+        [Column("file"), Column("path"), Column("found")],
+        [(f["layer"], f["path"], "yes" if f["found"] else "no") for f in data["files"]],
+        console=console,
+    )
     console.print()
-    console.print(table)
-    for action in ("deny", "ask", "allow"):
-        console.print(f"\n[bold {_STYLE[action]}]{action}[/] lists")
-        for kind, entries in data[action].items():
-            shown = ", ".join(f"{e['pattern']} [dim]({e['layer']})[/]" for e in entries)
-            console.print(f"  {kind}: {shown or '[dim]none[/]'}")
-    domains = ", ".join(f"{e['domain']} [dim]({e['layer']})[/]" for e in data["network"]["allow"])
-    console.print("\n[bold]network[/] of sandboxed commands (`llmos doctor` checks the sandbox)")
-    console.print(f"  allow: {domains or '[dim]none: no network[/]'}")
-    console.print("\n[bold]llmos's own files[/] (guarded: no tool call may change them)")
-    for path in data["guarded"]:
-        console.print(f"  {escape(path)}")
+    print_table(
+        [Column("hard rule"), Column("action"), Column("means", prose=True)],
+        [
+            (rule, safe_text("deny", style="red"), means)
+            for rule, means in data["hard_rules"].items()
+        ],
+        title="hard rules (always deny; no policy file changes them)",
+        console=console,
+    )
+    console.print()
+    print_table(
+        [
+            Column("soft rule"),
+            Column("action"),
+            Column("set by"),
+            Column("choices"),
+            Column("means", prose=True),
+        ],
+        [
+            (
+                rule,
+                safe_text(info["action"], style=_STYLE[info["action"]]),
+                info["set_by"],
+                "/".join(info["choices"]),
+                info["means"],
+            )
+            for rule, info in data["rules"].items()
+        ],
+        title="soft rules (set each in policy.yaml: rules: {NAME: deny|ask|allow})",
+        console=console,
+    )
+    console.print()
+    print_table(
+        [Column("list"), Column("kind"), Column("pattern"), Column("from")],
+        [
+            (safe_text(action, style=_STYLE[action]), kind, entry["pattern"], entry["layer"])
+            for action in ("deny", "ask", "allow")
+            for kind, entries in data[action].items()
+            for entry in entries
+        ],
+        title="deny, ask and allow lists",
+        empty="deny, ask and allow lists: all empty",
+        console=console,
+    )
+    console.print()
+    print_table(
+        [Column("domain"), Column("from")],
+        [(entry["domain"], entry["layer"]) for entry in data["network"]["allow"]],
+        title="network of sandboxed commands (`llmos doctor` checks the sandbox)",
+        empty="network of sandboxed commands: none allowed (no network)",
+        console=console,
+    )
+    console.print()
+    print_table(
+        [Column("guarded path")],
+        [(path,) for path in data["guarded"]],
+        title="llmos's own files (guarded: no tool call may change them)",
+        console=console,
+    )
 
 
 @policy_app.command("check")
@@ -111,15 +148,12 @@ def check(
         ),
     ] = None,
     project: ProjectOption = "default",
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", help="One JSON object per command: decision, rule, reason."),
-    ] = False,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """The policy's decision on each command (allow, ask or deny), one line per command, in
-    order. Nothing is run. Exit status: 0 when every command is allowed, 1 otherwise."""
-    from llmos.memory.trace import one_line
+    order: the decision, the command, [the rule] and the reason. Nothing is run. Exit
+    status: 0 when every command is allowed, 1 otherwise."""
     from llmos.security.policy import check_command
 
     if commands == ["-"]:
@@ -131,14 +165,18 @@ def check(
     ws, policy = _load(workspace, project)
     workdir = (cwd or ws.projects_dir / project / "output").expanduser().resolve()
     all_allowed = True
+    decisions = []
     for command in commands:
         decision = check_command(command, workdir=workdir, policy=policy)
         all_allowed = all_allowed and decision.allowed
         if as_json:
-            typer.echo(json.dumps({"command": command, **decision.to_dict()}, ensure_ascii=False))
-        else:
-            line = f"{decision.action:<5} {one_line(command, 200)}  [{decision.rule}] "
-            typer.echo(line + decision.reason.replace("\n", " "))
+            decisions.append({"command": command, **decision.to_dict()})
+        else:  # a line each, as it is decided: whole, whatever the terminal's width
+            flat = " ".join(command.split())
+            reason = " ".join(decision.reason.split())
+            typer.echo(f"{decision.action:<5} {flat}  [{decision.rule}] {reason}")
+    if as_json:
+        print_listing("decisions", decisions, all_allowed=all_allowed)
     if not all_allowed:
         raise typer.Exit(1)
 
@@ -155,35 +193,46 @@ def audit(
 ) -> None:
     """The audit trail: the latest decisions of the policy on tool calls, oldest first, with
     what the policy said, what became of it, and who approved it."""
-    from llmos.memory.trace import one_line
     from llmos.security.audit import AuditLog
 
     ws = open_workspace(workspace)
     entries = AuditLog(ws.db_path).entries(run=run, limit=limit)
     if as_json:
-        typer.echo(json.dumps({"entries": [e.to_dict() for e in entries]}, indent=2))
+        print_listing("entries", [e.to_dict() for e in entries])
         return
-    console = terminal()
-    if not entries:
-        console.print("no decisions recorded yet")
-        return
-    table = Table("time", "run", "source", "tool", "input", "decision", "rule", "approved by")
+    rows = []
     for e in entries:
-        said = e.policy_decision
-        decision = f"[{_STYLE.get(e.decision, 'white')}]{e.decision}[/]"
-        if said != e.decision:
-            decision = f"{said} → {decision}"
-        table.add_row(
-            dt.datetime.fromtimestamp(e.at).strftime("%Y-%m-%d %H:%M:%S"),
-            escape(e.run_id),
-            e.source,
-            e.tool,
-            escape(one_line(_input_text(e.input), 50)),
-            decision,
-            e.rule,
-            escape(e.approved_by or ""),
+        decision = safe_text(e.decision, style=_STYLE.get(e.decision, ""))
+        if e.policy_decision != e.decision:
+            decision = safe_text(
+                f"{e.policy_decision} → {e.decision}", style=_STYLE.get(e.decision, "")
+            )
+        rows.append(
+            (
+                dt.datetime.fromtimestamp(e.at).strftime("%Y-%m-%d %H:%M:%S"),
+                e.run_id,
+                e.source,
+                e.tool,
+                " ".join(_input_text(e.input).split()),
+                decision,
+                e.rule,
+                e.approved_by or "",
+            )
         )
-    console.print(table)
+    print_table(
+        [
+            moment("time"),
+            Column("run"),
+            Column("source"),
+            Column("tool"),
+            Column("input", prose=True),
+            Column("decision"),
+            Column("rule"),
+            Column("approved by"),
+        ],
+        rows,
+        empty="no decisions recorded yet",
+    )
 
 
 def _input_text(raw: str) -> str:

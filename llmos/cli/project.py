@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import JsonOption, WorkspaceOption, YesOption, confirm, open_workspace
+from llmos.cli.table import Column, moment, print_fields, print_table
 from llmos.cli.terminal import terminal
-from llmos.text import escape
+from llmos.text import escape, safe_text
 
 if TYPE_CHECKING:
     from llmos.projects.scope import RunScope
@@ -51,10 +51,12 @@ def create(
     ws = open_workspace(workspace, writes="create a project")
     project = create_project(ws, name, description=description)
     if as_json:
-        typer.echo(json.dumps(project.to_dict(), indent=2))
+        print_json(project.to_dict())
         return
     console = terminal()
-    console.print(f"created project [bold]{escape(name)}[/] in {escape(str(project.root))}")
+    console.print(
+        f"created project [bold]{escape(name)}[/] in {escape(str(project.root))}", soft_wrap=True
+    )
     console.print(f'run a goal in it: llmos run -p {name} "goal"', markup=False)
 
 
@@ -106,25 +108,32 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
     usage, traces = _facts(ws)
     rows = [_row(p, usage, traces) for p in list_projects(ws)]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_listing("projects", rows)
         return
-    if not rows:
-        terminal().print("No projects yet: `llmos project create NAME`.")
-        return
-    table = Table("name", "description", "runs", "traces", "spent", "budget left", "last run")
-    for r in rows:
-        about = f"[red]{escape(r['problem'])}[/]" if r["problem"] else escape(r["description"])
-        left = r["budget_left_usd"]
-        table.add_row(
-            escape(r["name"]),
-            about,
-            str(r["runs"]),
-            str(r["traces"]),
-            f"${r['spent_usd']:.4f}",
-            "-" if left is None else f"${left:.4f}",
-            _when(r["last_run_at"]),
-        )
-    terminal().print(table)
+    print_table(
+        [
+            Column("name"),
+            Column("description", prose=True),
+            Column("runs", justify="right"),
+            Column("traces", justify="right"),
+            Column("spent", justify="right"),
+            Column("budget left", justify="right"),
+            moment("last run"),
+        ],
+        [
+            (
+                r["name"],
+                safe_text(r["problem"], style="red") if r["problem"] else r["description"],
+                r["runs"],
+                r["traces"],
+                f"${r['spent_usd']:.4f}",
+                "-" if r["budget_left_usd"] is None else f"${r['budget_left_usd']:.4f}",
+                _when(r["last_run_at"]),
+            )
+            for r in rows
+        ],
+        empty="No projects yet: `llmos project create NAME`.",
+    )
 
 
 @project_app.command("show")
@@ -144,30 +153,32 @@ def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = N
     ]
     info["agents"] = _agents(scope)
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        print_json(info)
         return
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
     left = info["budget_left_usd"]
     plugins = info["plugins"]
-    for label, value in (
-        ("project", info["name"]),
-        ("folder", info["path"]),
-        ("description", info["description"]),
-        ("created", info["created_at"].replace("T", " ")[:19]),
-        ("runs", f"{info['runs']} (last {_when(info['last_run_at']) or 'never'})"),
-        ("spent", f"${info['spent_usd']:.4f}"),
-        ("budget left", "none set (the balance limits it)" if left is None else f"${left:.4f}"),
-        ("traces", str(info["traces"])),
-        ("settings", ", ".join(f"{k}={v}" for k, v in info["settings"].items()) or "workspace's"),
-        ("plugins", "all" if plugins is None else ", ".join(plugins) or "none"),
-        ("tools", ", ".join(info["tools"])),
-        ("plugin tools", ", ".join(t["name"] for t in info["plugin_tools"]) or "none"),
-        ("agents", ", ".join(info["agents"]) or "none"),
-    ):
-        table.add_row(label, escape(str(value)))
-    terminal().print(table)
+    fields = [
+        (label, str(value))
+        for label, value in (
+            ("project", info["name"]),
+            ("folder", info["path"]),
+            ("description", info["description"]),
+            ("created", info["created_at"].replace("T", " ")[:19]),
+            ("runs", f"{info['runs']} (last {_when(info['last_run_at']) or 'never'})"),
+            ("spent", f"${info['spent_usd']:.4f}"),
+            ("budget left", "none set (the balance limits it)" if left is None else f"${left:.4f}"),
+            ("traces", str(info["traces"])),
+            (
+                "settings",
+                ", ".join(f"{k}={v}" for k, v in info["settings"].items()) or "workspace's",
+            ),
+            ("plugins", "all" if plugins is None else ", ".join(plugins) or "none"),
+            ("tools", ", ".join(info["tools"])),
+            ("plugin tools", ", ".join(t["name"] for t in info["plugin_tools"]) or "none"),
+            ("agents", ", ".join(info["agents"]) or "none"),
+        )
+    ]
+    print_fields(fields)
 
 
 def _agents(scope: RunScope) -> list[str]:
@@ -182,12 +193,13 @@ def _agents(scope: RunScope) -> list[str]:
 @project_app.command("rm")
 def remove(
     name: Name,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Delete a project's folder (its output, memory and agents) and its budget. Its traces
-    and its runs in the ledger stay: they are the workspace's memory and history."""
+    """Delete a project's folder (its output, memory and agents) and its budget (asks
+    first, unless --yes). Its traces and its runs in the ledger stay: they are the
+    workspace's memory and history."""
     from llmos.kernel.economy import TokenEconomy
     from llmos.projects.store import load_project, remove_project
 
@@ -197,9 +209,7 @@ def remove(
     if project is None:
         remove_project(ws, name)  # refuses, with the reason
         return
-    question = f"Delete project {name} and everything in {project.root}?"
-    if not yes and not typer.confirm(question):
-        raise typer.Exit(1)
+    confirm(f"Delete project {name} and everything in {project.root}?", yes=yes)
     remove_project(ws, name)
     economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
     try:
@@ -207,6 +217,6 @@ def remove(
     finally:
         economy.close()
     if as_json:
-        typer.echo(json.dumps({"removed": name, "path": str(project.root)}))
+        print_json({**project.to_dict(), "deleted": True})
     else:
         terminal().print(f"deleted project {escape(name)}")

@@ -7,8 +7,9 @@ import json
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
+from llmos.cli.table import Cell, Column, print_fields, print_table
 from llmos.kernel.events import (
     AssistantText,
     Event,
@@ -23,7 +24,7 @@ from llmos.kernel.events import (
     ToolRequested,
 )
 from llmos.memory.trace import one_line
-from llmos.text import escape
+from llmos.text import clean, escape, safe_text
 
 if TYPE_CHECKING:
     from llmos.cli.plan_view import PlanView
@@ -32,12 +33,18 @@ if TYPE_CHECKING:
     from llmos.modes.types import RunSummary
 
 
-def describe_call(tool: str, tool_input: dict) -> str:
+def describe_call(tool: str, tool_input: dict, *, limit: int | None = 100) -> str:
+    """What a tool call does, on one line: its command, path or pattern (else its input as
+    JSON), cut to `limit` characters (None: whole) for a live stream of calls."""
     for key in ("command", "file_path", "notebook_path", "pattern", "path", "description"):
         value = tool_input.get(key)
         if isinstance(value, str) and value:
-            return one_line(value, 100)
-    return one_line(json.dumps(tool_input, ensure_ascii=False), 100)
+            return _line(value, limit)
+    return _line(json.dumps(tool_input, ensure_ascii=False), limit)
+
+
+def _line(text: str, limit: int | None) -> str:
+    return " ".join(text.split()) if limit is None else one_line(text, limit)
 
 
 def print_approval_request(console: Console, request: ApprovalRequest) -> None:
@@ -57,6 +64,12 @@ class LiveRenderer:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.plan_view: PlanView | None = None  # an orchestration's live tree
+        self.last_text = ""  # what the agent (not a subagent) said last, as shown
+
+    def already_shown(self, result: str) -> bool:
+        """Whether `result` (a run's final text) is what the agent's last words showed:
+        then it is not printed a second time after the run."""
+        return bool(result.strip()) and clean(result).strip() == self.last_text
 
     def __call__(self, event: Event) -> None:
         c = self.console
@@ -82,6 +95,8 @@ class LiveRenderer:
             case AssistantText():
                 who = "[magenta]subagent[/]" if event.agent else "[cyan]agent[/]"
                 c.print(f"{who} {escape(event.text.strip())}")
+                if not event.agent:
+                    self.last_text = clean(event.text).strip()
             case ToolRequested():
                 c.print(
                     f"  [yellow]→ {event.tool}[/] {escape(describe_call(event.tool, event.input))}"
@@ -97,36 +112,42 @@ class LiveRenderer:
                 pass
 
 
-def summary_table(summary: RunSummary) -> Table:
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    status_style = "green" if summary.ok else "red"
-    table.add_row("status", f"[{status_style}]{summary.status}[/]")
-    table.add_row("mode", f"{summary.mode} [dim]({escape(summary.mode_reason)})[/]")
+def print_summary(console: Console, summary: RunSummary) -> None:
+    """The fields every run ends with (`llmos run`, the REPL, the demo)."""
+    print_fields(summary_fields(summary), console=console)
+
+
+def summary_fields(summary: RunSummary) -> list[tuple[str, Cell]]:
+    mode = Text(summary.mode)
+    mode.append_text(safe_text(f" ({summary.mode_reason})", style="dim"))
+    fields: list[tuple[str, Cell]] = [
+        ("status", safe_text(summary.status, style="green" if summary.ok else "red")),
+        ("mode", mode),
+    ]
     if summary.orchestration is not None:
-        table.add_row("subtasks", _subtask_counts(summary.orchestration))
-    table.add_row("turns", str(summary.turns))
+        fields.append(("subtasks", _subtask_counts(summary.orchestration)))
     denied = f" ({summary.denied_calls} denied)" if summary.denied_calls else ""
-    table.add_row("tool calls", f"{summary.tool_calls}{denied}")
     saved = f" (saved ${summary.saved_usd:.4f})" if summary.saved_usd else ""
-    table.add_row("cost", f"${summary.cost_usd:.4f}{saved}")
-    table.add_row("time", f"{summary.duration_secs:.2f} s")
-    if summary.tool_calls:
-        table.add_row("sandbox", escape(summary.sandbox))
-    table.add_row("balance", f"${summary.balance_usd:.4f}")
+    fields += [
+        ("turns", summary.turns),
+        ("tool calls", f"{summary.tool_calls}{denied}"),
+        ("cost", f"${summary.cost_usd:.4f}{saved}"),
+        ("time", f"{summary.duration_secs:.2f} s"),
+        *([("sandbox", summary.sandbox)] if summary.tool_calls else []),
+        ("balance", f"${summary.balance_usd:.4f}"),
+    ]
     if summary.trace_path:
-        table.add_row("trace", escape(summary.trace_path))
+        trace = summary.trace_path
     elif summary.ok and summary.continued:
-        table.add_row("trace", "not saved: the goal continued a conversation (/continue)")
+        trace = "not saved: the goal continued a conversation (/continue)"
     elif summary.ok:
-        table.add_row("trace", "not saved: every tool call the agent tried was denied")
+        trace = "not saved: every tool call the agent tried was denied"
     else:
-        table.add_row("trace", "not saved: the run did not succeed")
-    table.add_row("session log", escape(summary.session_log))
+        trace = "not saved: the run did not succeed"
+    fields += [("trace", trace), ("session log", summary.session_log)]
     if summary.error:
-        table.add_row("error", f"[red]{escape(summary.error)}[/]")
-    return table
+        fields.append(("error", safe_text(summary.error, style="red")))
+    return fields
 
 
 def _subtask_counts(orchestration: dict) -> str:
@@ -142,7 +163,7 @@ def _subtask_counts(orchestration: dict) -> str:
     if skipped:
         text += f", {skipped} not run"
     plan = orchestration.get("plan_source")
-    return text + f" [dim](plan: {plan}, parallel {orchestration.get('parallel')})[/]"
+    return text + f" (plan: {plan}, parallel {orchestration.get('parallel')})"
 
 
 def dry_run_dict(dry: DryRun) -> dict:
@@ -171,12 +192,12 @@ def dry_run_dict(dry: DryRun) -> dict:
     return {
         "mode": dry.mode,
         "reason": dry.reason,
-        "trace": dry.trace_id,
+        "trace_id": dry.trace_id,
         "template": dry.template,
         "values": dry.values,
         "plan": plan,
         "similar": [
-            {"trace": m.entry.signature, "goal": m.entry.goal_text, "overlap": m.confidence}
+            {"trace_id": m.entry.signature, "goal_text": m.entry.goal_text, "overlap": m.confidence}
             for m in dry.suggestions
         ],
         "trust": trust,
@@ -205,12 +226,24 @@ def print_dry_run(console: Console, dry: DryRun) -> None:
     if dry.values:
         swaps = ", ".join(f"{old} -> {new}" for old, new in dry.values.items())
         console.print(f"with this goal's values: {escape(swaps)}")
-    table = Table("step", "tool", "action", "what")
-    for planned in dry.plan.steps:
-        what = describe_call(planned.step.tool, planned.step.input)
-        action = planned.action if planned.action == "run" else f"skip ({planned.why})"
-        table.add_row(str(planned.number), planned.step.tool, action, escape(what))
-    console.print(table)
+    print_table(
+        [
+            Column("step", justify="right"),
+            Column("tool"),
+            Column("action"),
+            Column("what", prose=True),
+        ],
+        [
+            (
+                planned.number,
+                planned.step.tool,
+                planned.action if planned.action == "run" else f"skip ({planned.why})",
+                describe_call(planned.step.tool, planned.step.input, limit=None),
+            )
+            for planned in dry.plan.steps
+        ],
+        console=console,
+    )
     files = ", ".join(dry.plan.files_touched()) or "none"
     console.print(f"files touched: {escape(files)}")
     for command in dry.plan.commands():

@@ -3,18 +3,19 @@
 # No `from __future__ import annotations`: typer reads the parameters' annotations, and as
 # strings it would compile each one again at every start (a few ms of a $0 replay).
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from llmos.cli.json_output import print_json
+
 # At the top, though only a run needs them: this module is imported only for `llmos run`
 # (llmos/cli/__init__.py), and imported with the command, they load while start-up has the
 # garbage collector off.
 from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
-from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, summary_table
+from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, print_summary
 from llmos.cli.terminal import terminal
 from llmos.modes.dispatcher import plan_goal, run_goal_blocking
 from llmos.modes.types import MODES, Mode, RunRequest
@@ -150,23 +151,24 @@ def run(
     if dry_run:
         dry = plan_goal(ws, request)
         if as_json:
-            typer.echo(json.dumps(dry_run_dict(dry), indent=2))
+            print_json(dry_run_dict(dry))
         else:
             print_dry_run(console, dry)
         return
     subscribers: list[tuple[str, Handler]] = []
+    renderer = LiveRenderer(console)
     if not as_json:
-        subscribers.append(("terminal", LiveRenderer(console)))
+        subscribers.append(("terminal", renderer))
     approver = approver_for(console, yes=yes, interactive=not as_json)
     summary = run_goal_blocking(ws, request, subscribers=subscribers, approver=approver)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        print_json(summary.to_dict())
     else:
-        if summary.result:
+        if summary.result and not renderer.already_shown(summary.result):
             console.print()
             console.print(clean(summary.result), markup=False)
         console.print()
-        console.print(summary_table(summary))
+        print_summary(console, summary)
     if summary.status == "interrupted":
         raise typer.Exit(130)  # as Ctrl-C ends a command (SIGTERM's 143 is set in cli.main)
     if not summary.ok:

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import (
+    JsonOption,
+    ModelOption,
+    WorkspaceOption,
+    YesOption,
+    confirm,
+    finite,
+    open_workspace,
+    require_project,
+)
+from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.kernel.daemon import kernel_state, schedule_db
 from llmos.kernel.jobs import Job, JobStore
 from llmos.kernel.triggers import local_zone, parse_at, parse_cron, parse_every
 from llmos.modes.types import MODES
-from llmos.text import clean, escape
+from llmos.text import clean
 from llmos.workspace import validate_project_name
 
 schedule_app = typer.Typer(
@@ -37,8 +46,9 @@ def when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def jobs_table(jobs: list[Job]) -> Table:
-    table = Table("id", "schedule", "next run", "last run", "last status", "project", "goal")
+def print_jobs(jobs: list[Job]) -> None:
+    """The jobs as a table (`schedule list`, `kernel status`)."""
+    rows = []
     for job in jobs:
         next_run = "paused" if job.paused else when(job.next_run_at)
         if not job.paused and job.next_run_at is None:
@@ -46,16 +56,30 @@ def jobs_table(jobs: list[Job]) -> Table:
         status = job.last_status or "-"
         if job.last_status and job.last_status != "success" and job.last_error:
             status = f"{job.last_status}: {job.last_error}"
-        table.add_row(
-            job.id,
-            escape(job.schedule.describe()),
-            next_run,
-            when(job.last_run_at),
-            escape(status),
-            job.project,
-            escape(job.goal if len(job.goal) <= 60 else job.goal[:59] + "…"),
+        rows.append(
+            (
+                job.id,
+                job.schedule.describe(),
+                next_run,
+                when(job.last_run_at),
+                status,
+                job.project,
+                job.goal,
+            )
         )
-    return table
+    print_table(
+        [
+            Column("id"),
+            Column("schedule"),
+            moment("next run"),
+            moment("last run"),
+            Column("last status", prose=True),
+            Column("project"),
+            Column("goal", prose=True),
+        ],
+        rows,
+        empty="no scheduled jobs; add one with `llmos schedule add`",
+    )
 
 
 def _store(workspace: Path | None, *, writes: str | None = None) -> JobStore:
@@ -64,7 +88,7 @@ def _store(workspace: Path | None, *, writes: str | None = None) -> JobStore:
 
 def _print_job(job: Job, as_json: bool, message: str) -> None:
     if as_json:
-        typer.echo(json.dumps(job.to_dict(), indent=2))
+        print_json(job.to_dict())
     else:
         terminal().print(clean(message), markup=False)
 
@@ -126,14 +150,7 @@ def add(
     else:
         schedule = parse_at(at or "", now=now, tz=local_zone())
     ws = open_workspace(workspace, writes="schedule a goal")
-    from llmos.projects.store import exists
-    from llmos.workspace import DEFAULT_PROJECT
-
-    if project != DEFAULT_PROJECT and not exists(ws, project):  # it would fail when it fires
-        raise UsageError(
-            f"no project named {project!r}",
-            hint=f"Create it with `llmos project create {project}`; see `llmos project list`.",
-        )
+    require_project(ws, project)  # it would fail when it fires
     with JobStore(schedule_db(ws)) as store:
         job = store.add(
             goal,
@@ -157,18 +174,26 @@ def list_jobs(as_json: JsonOption = False, workspace: WorkspaceOption = None) ->
     with _store(workspace) as store:
         jobs = store.jobs()
     if as_json:
-        typer.echo(json.dumps({"jobs": [job.to_dict() for job in jobs]}, indent=2))
-    elif not jobs:
-        terminal().print("no scheduled jobs; add one with `llmos schedule add`")
+        print_listing("jobs", [job.to_dict() for job in jobs])
     else:
-        terminal().print(jobs_table(jobs))
+        print_jobs(jobs)
 
 
 @schedule_app.command("rm")
-def remove(job_id: JobId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
-    """Remove a job (its past runs stay in the history)."""
+def remove(
+    job_id: JobId,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Remove a job (asks first, unless --yes); its past runs stay in the history."""
     with _store(workspace, writes="change the schedule") as store:
-        job = store.remove(job_id)
+        job = store.get(job_id)
+        confirm(f"Remove job {job.id} ({job.goal!r}, {job.schedule.describe()})?", yes=yes)
+        job = store.remove(job.id)
+    if as_json:
+        print_json({**job.to_dict(), "deleted": True})
+        return
     _print_job(job, as_json, f"removed job {job.id}: {job.goal}")
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from llmos.cli.json_output import print_json, print_listing
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
 from llmos.memory.session_log import find_session, read_session, session_logs, verify_session
-from llmos.memory.trace import one_line
 from llmos.text import escape
 
 sessions_app = typer.Typer(
@@ -64,24 +64,40 @@ def list_sessions(
         except OSError as exc:  # one unreadable log is reported, not a reason to fail
             runs.append({**summarize(path, []), "status": f"unreadable: {exc.strerror}"})
     if as_json:
-        typer.echo(json.dumps({"sessions": runs}, indent=2))
+        print_listing("sessions", runs)
         return
-    if not runs:
-        terminal().print("no session logs yet")
-        return
-    table = Table("run", "started", "mode", "status", "cost", "events", "goal")
+    rows = []
     for run in runs:
         cost = run["cost_usd"]
-        table.add_row(
-            escape(run["run_id"]),
-            _when(run["started_at"]),
-            escape(run["mode"]),
-            escape(run["status"]),
-            f"${cost:.4f}" if isinstance(cost, int | float) else "-",
-            str(run["events"]),
-            escape(one_line(str(run["goal"]), 60)),
+        rows.append(
+            (
+                run["run_id"],
+                _when(run["started_at"]),
+                run["mode"],
+                run["status"],
+                f"${cost:.4f}" if isinstance(cost, int | float) else "-",
+                run["events"],
+                run["goal"],
+            )
         )
-    terminal().print(table)
+    print_table(
+        [
+            Column("run"),
+            moment("started"),
+            Column("mode"),
+            Column("status"),
+            Column("cost", justify="right"),
+            Column("events", justify="right"),
+            Column("goal", prose=True),
+        ],
+        rows,
+        empty="no session logs yet",
+    )
+
+
+def _flat(value: Any) -> str:
+    """A value on one line, whole: the timeline wraps it on a terminal, never cuts it."""
+    return " ".join(str(value).split())
 
 
 def describe(event: dict[str, Any]) -> tuple[str, str] | None:
@@ -91,17 +107,17 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
     kind = event.get("kind", "?")
     match kind:
         case "run_started":
-            goal = one_line(str(event.get("goal", "")), 100)
+            goal = _flat(event.get("goal", ""))
             budget = float(event.get("budget_usd") or 0)
             return "started", f"{event.get('mode')} mode, budget ${budget:.4f}: {goal}"
         case "memory_injected":
             sources = len(event.get("sources") or [])
             return "memory", f"{sources} item(s), ~{event.get('tokens')} tokens"
         case "assistant_text":
-            return event.get("agent") or "agent", one_line(str(event.get("text", "")), 120)
+            return event.get("agent") or "agent", _flat(event.get("text", ""))
         case "tool_requested":
             tool = str(event.get("tool"))
-            return f"→ {tool}", describe_call(tool, event.get("input") or {})
+            return f"→ {tool}", describe_call(tool, event.get("input") or {}, limit=None)
         case "tool_decision":
             verdict = "✓ allowed" if event.get("allowed") else "✗ denied"
             reason = f": {event.get('reason')}" if event.get("reason") else ""
@@ -109,7 +125,7 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
             return verdict, f"{event.get('tool')} by {rule}{reason}"
         case "tool_finished":
             mark = "✓" if event.get("ok") else "✗"
-            return f"{mark} {event.get('tool')}", one_line(str(event.get("summary", "")), 120)
+            return f"{mark} {event.get('tool')}", _flat(event.get("summary", ""))
         case "cost_updated":
             if not event.get("final"):
                 return None  # running estimates: the final figure is what counts
@@ -129,7 +145,7 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
             )
     hidden = {"seq", "at", "run_id", "parent_run_id", "kind", "prev", "hash"}
     rest = {k: v for k, v in event.items() if k not in hidden}
-    return kind, one_line(json.dumps(rest, ensure_ascii=False, default=str), 120)
+    return kind, _flat(json.dumps(rest, ensure_ascii=False, default=str))
 
 
 @sessions_app.command("show")
@@ -140,7 +156,7 @@ def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = 
     check = verify_session(path)
     if as_json:
         info = {**summarize(path, events), "integrity": check.to_dict(), "timeline": events}
-        typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        print_json(info)
         return
     console = terminal()
     info = summarize(path, events)
@@ -148,16 +164,17 @@ def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = 
     if info["parent_run_id"]:
         console.print(f"[bold]parent[/] {info['parent_run_id']}")
     start = float(events[0]["at"]) if events else 0.0
-    table = Table(box=None, show_header=False, padding=(0, 1))
-    table.add_column(justify="right", style="dim")
-    table.add_column(style="bold")
-    table.add_column()
+    rows = []
     for event in events:
         line = describe(event)
         if line is not None:
             offset = float(event.get("at") or start) - start
-            table.add_row(f"+{offset:.2f}s", escape(line[0]), escape(line[1]))
-    console.print(table)
+            rows.append((f"+{offset:.2f}s", line[0], line[1]))
+    print_table(
+        [Column("time", justify="right"), Column("event"), Column("detail", prose=True)],
+        rows,
+        console=console,
+    )
     style = "green" if check.ok else "red"
     console.print(f"[bold]integrity[/] [{style}]{check.status}[/]: {escape(check.detail)}")
 
@@ -179,7 +196,7 @@ def verify(
     results = [verify_session(path) for path in paths]
     all_ok = all(result.ok for result in results)
     if as_json:
-        typer.echo(json.dumps({"ok": all_ok, "runs": [r.to_dict() for r in results]}, indent=2))
+        print_listing("runs", [r.to_dict() for r in results], ok=all_ok)
     else:
         console = terminal()
         if not results:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import typer
-from rich.table import Table
-
+from llmos.cli.json_output import print_json
 from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.cli.terminal import terminal
+from llmos.cli.table import print_fields
 
 
 def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
@@ -33,19 +30,19 @@ def status(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> No
     finally:
         economy.close()
     if as_json:
-        typer.echo(json.dumps(info, indent=2))
+        print_json(info)
         return
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("workspace", info["workspace"])
-    table.add_row("balance", f"${info['balance_usd']:.4f}")
-    table.add_row("spent", f"${info['spent_usd']:.4f} over {info['runs']} run(s)")
-    table.add_row("traces", str(info["traces"]))
-    table.add_row("projects", str(info["projects"]))
-    table.add_row("sessions", str(info["sessions"]))
-    table.add_row("sandbox", _sandbox_line(info["sandbox"]))
-    terminal().print(table)
+    print_fields(
+        [
+            ("workspace", info["workspace"]),
+            ("balance", f"${info['balance_usd']:.4f}"),
+            ("spent", f"${info['spent_usd']:.4f} over {info['runs']} run(s)"),
+            ("traces", info["traces"]),
+            ("projects", info["projects"]),
+            ("sessions", info["sessions"]),
+            ("sandbox", _sandbox_line(info["sandbox"])),
+        ]
+    )
 
 
 def _sandbox(setting: str) -> dict[str, Any]:
@@ -63,15 +60,13 @@ def _sandbox(setting: str) -> dict[str, Any]:
 
 
 def _sandbox_line(info: dict[str, Any]) -> str:
-    from rich.markup import escape
-
     if info["setting"] == "off":
         return "off (sandbox: off in config.yaml; imported traces still replay only inside it)"
     if info["replay"] and info["learner"]:
-        return f"{info['setting']}: on ({escape(info['detail'])})"
+        return f"{info['setting']}: on ({info['detail']})"
     where = "replays" if info["learner"] else "Learner runs" if info["replay"] else "commands"
     word = "refused" if info["setting"] == "required" else "run without it"
     return (
-        f"[yellow]{info['setting']}: not available for {where} ({escape(info['detail'])}): "
-        f"they are {word}[/]; see `llmos doctor`"
+        f"{info['setting']}: not available for {where} ({info['detail']}): "
+        f"they are {word}; see `llmos doctor`"
     )

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Column, Table
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
-from llmos.cli.terminal import terminal
+from llmos.cli.json_output import print_json, print_listing
+from llmos.cli.options import (
+    JsonOption,
+    WorkspaceOption,
+    YesOption,
+    confirm,
+    open_workspace,
+    require_project,
+)
+from llmos.cli.records import trace_record
+from llmos.cli.table import Column, moment, print_table
+from llmos.cli.terminal import on_terminal, terminal
 from llmos.errors import LlmosError, UsageError
 from llmos.text import clean, escape
 
@@ -53,33 +61,50 @@ def list_traces(
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """List traces, most recently used first."""
+    """List traces, most recently used first, with their trust. Piped, one trace a line: id,
+    goal, mode, trust, rating, uses, cost, last used, separated by tabs."""
     ws, library = _library(workspace)
+    if project is not None:
+        require_project(ws, project)
     with library:
         entries = library.listing(project=project, search=search, limit=limit)
         _report_unreadable(library)
         trust = _trust_labels(ws, library, entries)
+        records = [{**trace_record(e, library.path_of(e)), "trust": trust[e.name]} for e in entries]
     if as_json:
-        typer.echo(json.dumps([{**e.__dict__, "trust": trust[e.name]} for e in entries], indent=2))
+        print_listing("traces", records)
         return
-    ids = Column("id", no_wrap=True, min_width=16)  # an id must stay whole to be copied
-    table = Table(ids, "goal", "mode", "trust", "rating", "uses", "cost", "last used")
-    for e in entries:
-        label = trust[e.name]
-        table.add_row(
-            e.signature,
-            escape(e.goal_text if len(e.goal_text) < 60 else e.goal_text[:59] + "…"),
-            e.mode,
-            label if label in _TRUSTED_LABELS else f"[yellow]{label}[/]",
-            f"{e.success_rating:.2f}",
-            str(e.usage_count),
-            f"${e.estimated_cost_usd:.4f}",
-            e.last_used.replace("T", " ")[:19],
-        )
-    console = terminal()
-    console.print(table if entries else 'No traces yet: `llmos run "goal"` learns one.')
+    filtered = project is not None or search is not None
+    print_table(
+        [
+            Column("id"),
+            Column("goal", prose=True),
+            Column("mode"),
+            Column("trust"),
+            Column("rating", justify="right"),
+            Column("uses", justify="right"),
+            Column("cost", justify="right"),
+            moment("last used"),
+        ],
+        [
+            (
+                e.signature,
+                e.goal_text,
+                e.mode,
+                trust[e.name],
+                f"{e.success_rating:.2f}",
+                e.usage_count,
+                f"${e.estimated_cost_usd:.4f}",
+                e.last_used.replace("T", " ")[:19],
+            )
+            for e in entries
+        ],
+        empty="No trace matches." if filtered else 'No traces yet: `llmos run "goal"` learns one.',
+    )
     if any(label not in _TRUSTED_LABELS for label in trust.values()):
-        console.print("Untrusted traces replay once approved: `llmos traces trust ID`.")
+        terminal(stderr=True).print(
+            "Untrusted traces replay once approved: `llmos traces trust ID`.", markup=False
+        )
 
 
 _TRUSTED_LABELS = ("learned", "signed", "approved")
@@ -115,13 +140,37 @@ def _report_unreadable(library: TraceLibrary) -> None:
 
 
 @traces_app.command("show")
-def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+def show(
+    trace_id: TraceId,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Print the trace file byte for byte, as `cat` would (what a pipe or a "
+            "redirection gets without it too).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
     """Show a trace: its statistics, its template and aliases (the goals it replays for),
-    whether it can be replayed, and its steps."""
+    whether it can be replayed, and its steps. Piped (or --raw): the trace file itself,
+    byte for byte (`llmos traces show ID > copy.md` copies it)."""
     from llmos.modes.trust_gate import trust_of
     from llmos.replay.plan import plan_replay
 
+    if raw and as_json:
+        raise UsageError("--raw and --json do not go together", hint="Choose one.")
     ws, library = _library(workspace)
+    if raw or (not as_json and not on_terminal()):
+        with library:
+            # --raw shows an unreadable file too (to see what is wrong with it).
+            found = library.resolve_any(trace_id) if raw else library.resolve(trace_id)
+            path = library.store.folder / found.name
+        sys.stdout.flush()
+        sys.stdout.buffer.write(path.read_bytes())
+        sys.stdout.flush()
+        return
     with library:
         entry = library.resolve(trace_id)
         path = library.path_of(entry)
@@ -132,10 +181,11 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
     aliases = [t.render() for t in trace.alias_templates()]
     trust = trust_of(ws, trace)
     if as_json:
+        front = {k: v for k, v in trace.front_matter.items() if k != "goal_signature"}
         data: dict[str, Any] = {
-            "id": entry.signature,
+            "id": entry.signature,  # the front matter's goal_signature: a trace's id is `id`
             "path": str(path),
-            **trace.front_matter,
+            **front,
             "template": template,
             "slots": [{"kind": s.kind, "value": s.value} for s in trace.slots],
             "aliases": [
@@ -149,12 +199,12 @@ def show(trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOpt
             "steps": [step.__dict__ for step in trace.steps],
             "result": trace.result,
         }
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
     from rich.syntax import Syntax
 
     console = terminal()
-    console.print(f"[bold]{entry.signature}[/] {escape(str(path))}")
+    console.print(f"[bold]{entry.signature}[/] {escape(str(path))}", soft_wrap=True)
     verdict = "[green]yes[/]" if plan.eligible else f"[red]no[/]: {escape(plan.reason)}"
     console.print(f"replayable in Follower mode: {verdict}")
     if trust.trusted:
@@ -193,24 +243,27 @@ def aliases(
             trace = library.load(entry)
             for alias, template in zip(trace.aliases, trace.alias_templates(), strict=True):
                 rows.append(
-                    {"trace": entry.signature, "goal": alias.goal, "template": template.render()}
+                    {
+                        "trace_id": entry.signature,
+                        "goal": alias.goal,
+                        "template": template.render(),
+                    }
                 )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_listing("aliases", rows)
         return
-    if not rows:
-        terminal().print("No aliases.")
-        return
-    table = Table(Column("trace", no_wrap=True, min_width=16), "alias", "template")
-    for row in rows:
-        table.add_row(row["trace"], escape(row["goal"]), escape(row["template"]))
-    terminal().print(table)
+    print_table(
+        [Column("trace"), Column("alias", prose=True), Column("template", prose=True)],
+        [(row["trace_id"], row["goal"], row["template"]) for row in rows],
+        empty="No aliases.",
+    )
 
 
 @traces_app.command("alias")
 def add_alias(
     trace_id: TraceId,
     goal: Annotated[str, typer.Argument(help="Another wording of the trace's goal.")],
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Make GOAL replay the trace too. Values GOAL shares with the trace's goal stay its
@@ -220,6 +273,9 @@ def add_alias(
         entry = library.resolve(trace_id)
         trace = library.add_alias(entry, goal)
     template = trace.alias_templates()[-1].render()
+    if as_json:
+        print_json({"trace_id": entry.signature, "goal": goal, "template": template})
+        return
     terminal().print(f"trace {entry.signature} now also replays for: {escape(template)}")
 
 
@@ -227,43 +283,51 @@ def add_alias(
 def remove_alias(
     trace_id: TraceId,
     goal: Annotated[str, typer.Argument(help="The alias to remove, as `traces aliases` shows.")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Stop GOAL from replaying the trace."""
+    """Stop GOAL from replaying the trace (asks first, unless --yes)."""
     _, library = _library(workspace, writes="remove an alias")
     with library:
         entry = library.resolve(trace_id)
-        if not yes and not typer.confirm(f"Remove alias {goal!r} of trace {entry.signature}?"):
-            raise typer.Exit(1)
+        confirm(f"Remove alias {goal!r} of trace {entry.signature}?", yes=yes)
         library.remove_alias(entry, goal)
+    if as_json:
+        print_json({"trace_id": entry.signature, "goal": goal, "deleted": True})
+        return
     terminal().print(f"removed alias {escape(goal)!r} of trace {entry.signature}")
 
 
 @traces_app.command("rm")
 def remove(
     trace_id: TraceId,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Delete a trace."""
+    """Delete a trace (asks first, unless --yes)."""
     from llmos.memory.trace_index import Unreadable
 
     ws, library = _library(workspace, writes="delete a trace")
     with library:
         entry = library.resolve_any(trace_id)
-        what = (
-            f"the unreadable trace file {entry.name}"
-            if isinstance(entry, Unreadable)
-            else f"trace {entry.signature} ({entry.goal_text!r})"
-        )
-        if not yes and not typer.confirm(f"Delete {what}?"):
-            raise typer.Exit(1)
+        path = library.store.folder / entry.name
+        if isinstance(entry, Unreadable):
+            what = f"the unreadable trace file {entry.name}"
+            record: dict[str, Any] = {"id": entry.signature, "path": str(path)}
+        else:
+            what = f"trace {entry.signature} ({entry.goal_text!r})"
+            record = trace_record(entry, path)
+        confirm(f"Delete {what}?", yes=yes)
         library.remove(entry)
     from llmos.security.trust import TrustStore
 
     with TrustStore.of(ws) as store:
         store.forget(entry.signature)
+    if as_json:
+        print_json({**record, "deleted": True})
+        return
     terminal().print(f"deleted trace {entry.signature}")
 
 
@@ -273,6 +337,7 @@ def export(
     project: Annotated[
         str | None, typer.Option("--project", "-p", help="Only this project.")
     ] = None,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Copy traces into a folder, one Markdown file each (a library to share or import),
@@ -283,20 +348,34 @@ def export(
     from llmos.security.trust import TrustStore
 
     ws, library = _library(workspace)
+    if project is not None:
+        require_project(ws, project)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a folder")
     path.mkdir(parents=True, exist_ok=True)
     vouched: list[str] = []
+    exported: list[dict[str, Any]] = []
     with library, TrustStore.of(ws) as store:
         entries = library.index.listing(project=project, limit=10**9)
         for entry in entries:
             name = f"{entry.signature}.md"
             shutil.copyfile(library.path_of(entry), path / name)
             state = store.check(library.load(entry))
-            if state.trusted and (state.origin == "learned" or state.approved_by):
+            signed = state.trusted and (state.origin == "learned" or bool(state.approved_by))
+            if signed:
                 vouched.append(name)
+            exported.append({"id": entry.signature, "path": str(path / name), "signed": signed})
     key, signer, created = workspace_key(ws.state_dir)
     sign_library(path, vouched, key)
+    if as_json:
+        print_listing(
+            "traces",
+            exported,
+            folder=str(path.resolve()),
+            key_id=signer.key_id,
+            public_key=signer.public_key,
+        )
+        return
     console = terminal()
     console.print(f"exported {len(entries)} trace(s) to {escape(str(path))}")
     console.print(
@@ -361,7 +440,8 @@ def import_traces(
     traces = [r for r in report if "file" in r]
     rejected = [r for r in traces if not r["imported"] and "already" not in r["reason"]]
     if as_json:
-        typer.echo(json.dumps(traces, indent=2))
+        imported = sum(1 for r in traces if r["imported"])
+        print_listing("files", traces, imported=imported, rejected=len(rejected))
     else:
         _print_import(report)
     if rejected:
@@ -401,8 +481,8 @@ def _import_one(
     entry: dict[str, Any] = {
         "file": str(file),
         "imported": True,
-        "trace": str(saved),
-        "id": trace.goal_signature,
+        "trace_id": trace.goal_signature,
+        "path": str(saved),
         "trusted": state.trusted,
         "trust": state.explain(),
     }
@@ -422,11 +502,11 @@ def _print_import(report: list[dict[str, Any]]) -> None:
             console.print(f"trusting key {r['trusted_key']}")
         elif r["imported"]:
             mark = "[green]trusted[/]" if r["trusted"] else "[yellow]untrusted[/]"
-            console.print(f"[green]imported[/] {escape(r['file'])} as {r['id']}: {mark}")
+            console.print(f"[green]imported[/] {escape(r['file'])} as {r['trace_id']}: {mark}")
             for ask in r.get("needs_approval", []):
                 console.print(f"  [yellow]needs approval when replayed:[/] {escape(ask)}")
             if not r["trusted"]:
-                untrusted.append(r["id"])
+                untrusted.append(r["trace_id"])
         else:
             console.print(f"[red]not imported[/] {escape(r['file'])}: {escape(r['reason'])}")
     if untrusted:
@@ -530,7 +610,7 @@ def trust(
             terminal().print(f"trace {entry.signature} is trusted already: {state.explain()}")
             return
     if as_json:
-        typer.echo(json.dumps({"id": entry.signature, **_trust_dict(state)}, indent=2))
+        print_json({"id": entry.signature, **_trust_dict(state)})
     else:
         terminal().print(f"[green]trusted[/] trace {entry.signature}: {escape(state.explain())}")
 
@@ -556,7 +636,9 @@ def _trust_dict(state: Any) -> dict[str, Any]:
 
 
 @traces_app.command("untrust")
-def untrust(trace_id: TraceId, workspace: WorkspaceOption = None) -> None:
+def untrust(
+    trace_id: TraceId, as_json: JsonOption = False, workspace: WorkspaceOption = None
+) -> None:
     """Withdraw a human's approval of a trace (and the trust a signing key gave it): it
     replays again only once approved. A trace learned here stays trusted."""
     from llmos.security.trust import TrustStore
@@ -567,6 +649,9 @@ def untrust(trace_id: TraceId, workspace: WorkspaceOption = None) -> None:
         trace = library.load(entry)
     with TrustStore.of(ws) as store:
         state = store.revoke(trace)
+    if as_json:
+        print_json({"id": entry.signature, **_trust_dict(state)})
+        return
     word = "trusted" if state.trusted else "untrusted"
     terminal().print(f"trace {entry.signature} is {word}: {escape(state.explain())}")
 
@@ -594,7 +679,7 @@ def keys(
     own = ws.state_dir / PUBLIC_KEY
     own_key = own.read_text(encoding="utf-8").strip() if own.is_file() else None
     if as_json:
-        typer.echo(json.dumps({"own_key": own_key, "trusted": rows}, indent=2))
+        print_listing("keys", rows, own_key=own_key)
         return
     console = terminal()
     if own_key:
@@ -613,6 +698,7 @@ def keys_add(
     name: Annotated[
         str | None, typer.Option("--name", help="Whose key it is (shown in listings).")
     ] = None,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Trust a teammate's public key: libraries it signed import as trusted."""
@@ -621,30 +707,40 @@ def keys_add(
 
     ws = open_workspace(workspace)
     signer = read_public_key(key)
+    shown = name or _key_name(key, signer.key_id)
     with TrustStore.of(ws) as store:
-        store.add_key(signer.key_id, signer.public_key, name or _key_name(key, signer.key_id))
+        store.add_key(signer.key_id, signer.public_key, shown)
+    if as_json:
+        print_json({"key_id": signer.key_id, "name": shown, "public_key": signer.public_key})
+        return
     terminal().print(f"trusting key {signer.key_id}")
 
 
 @keys_app.command("rm")
 def keys_rm(
     key_id: Annotated[str, typer.Argument(help="The key's id (`llmos traces keys`).")],
+    yes: YesOption = False,
+    as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Stop trusting a key. Traces imported as signed by it become untrusted (unless a human
-    approved them)."""
+    """Stop trusting a key (asks first, unless --yes). Traces imported as signed by it
+    become untrusted (unless a human approved them)."""
     from llmos.security.trust import TrustStore
 
     ws = open_workspace(workspace)
     with TrustStore.of(ws) as store:
         if store.trusted_key(key_id) is None:
             raise UsageError(f"no trusted key has the id {key_id}", hint="See `llmos traces keys`.")
+        confirm(f"Stop trusting key {key_id}?", yes=yes)
         count = store.remove_key(key_id)
+    if as_json:
+        print_json({"key_id": key_id, "deleted": True, "untrusted_traces": count})
+        return
     terminal().print(f"no longer trusting key {key_id} ({count} trace(s) now untrusted)")
 
 
 @traces_app.command("reindex")
-def reindex(workspace: WorkspaceOption = None) -> None:
+def reindex(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
     """Rebuild the trace index from the files (the files are the source of truth). Works
     on a damaged index too: the index is deleted and made again."""
     from llmos.database import remove_database
@@ -654,6 +750,9 @@ def reindex(workspace: WorkspaceOption = None) -> None:
     _, library = _library(workspace)
     with library:
         count, problems = library.index.rebuild()
+    if as_json:
+        print_json({"indexed": count, "skipped": list(problems)})
+        return
     console = terminal()
     console.print(f"indexed {count} trace(s)")
     for problem in problems:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos.cli.json_output import print_json
+from llmos.cli.options import JsonOption, WorkspaceOption, YesOption, confirm, open_workspace
 from llmos.cli.terminal import terminal
 from llmos.errors import UsageError
 from llmos.replay.undo import UndoPlan, apply_undo, plan_undo, read_record, records
@@ -31,7 +31,7 @@ def undo(
         bool,
         typer.Option("--force", help="Also put back files changed again since the run."),
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -48,12 +48,9 @@ def undo(
     if dry_run or not plan.doable:
         _report(plan, [], as_json=as_json, dry_run=True)
         return
-    if not yes:
-        if as_json or not typer.get_text_stream("stdin").isatty():
-            raise UsageError("undo changes files: confirm with --yes", hint="Or --dry-run first.")
-        _report(plan, [], as_json=False, dry_run=True)
-        if not typer.confirm("Put these files back?"):
-            raise typer.Exit(1)
+    if not yes and typer.get_text_stream("stdin").isatty() and not as_json:
+        _report(plan, [], as_json=False, dry_run=True)  # what the question is about
+    confirm(f"Put back the files run {plan.record['run_id']} changed?", yes=yes)
     done = apply_undo(folder, plan)
     _report(plan, done, as_json=as_json, dry_run=False)
 
@@ -90,7 +87,7 @@ def _report(plan: UndoPlan, done: list[Any], *, as_json: bool, dry_run: bool) ->
             "undone": [s.path for s in done],
             "not_undone_commands": plan.commands,
         }
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
     console = terminal()
     console.print(f"run [bold]{record['run_id']}[/] ({record['mode']}): {escape(record['goal'])}")

@@ -134,19 +134,20 @@ def reused_traces(
         replayed = replays.get(path.name, _Tally())
         found.append(
             {
+                # A trace's fields as everywhere else (llmos/cli/records.py): its front matter's.
                 "id": trace.goal_signature,
-                "goal": trace.goal_text,
+                "goal_text": trace.goal_text,
                 "project": trace.project,
-                "uses": trace.usage_count,
-                "successes": trace.success_count,
-                "failures": trace.failure_count,
+                "usage_count": trace.usage_count,
+                "success_count": trace.success_count,
+                "failure_count": trace.failure_count,
                 "success_rating": trace.success_rating,
                 "replays": replayed.runs,
                 "saved_usd": round(replayed.saved_usd, 6),
-                "learned_cost_usd": trace.estimated_cost_usd,
+                "estimated_cost_usd": trace.estimated_cost_usd,
             }
         )
-    found.sort(key=lambda t: (t["uses"], t["saved_usd"], t["success_rating"]), reverse=True)
+    found.sort(key=lambda t: (t["usage_count"], t["saved_usd"], t["success_rating"]), reverse=True)
     return found
 
 

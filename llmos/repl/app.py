@@ -28,7 +28,7 @@ from llmos.repl.completion import SlashCompleter
 from llmos.repl.history import WorkspaceHistory
 from llmos.repl.keys import InterruptKeys
 from llmos.repl.session import ReplSession, RunTracker
-from llmos.text import escape
+from llmos.text import clean, escape
 
 if TYPE_CHECKING:
     from llmos.modes.types import RunSummary
@@ -113,16 +113,17 @@ class Repl:
 
     # Goals --------------------------------------------------------------------------------
     async def run_goal(self, goal: str) -> None:
-        from llmos.cli.render import LiveRenderer, summary_table
+        from llmos.cli.render import LiveRenderer, print_summary
         from llmos.modes.dispatcher import run_goal
 
         request = self.session.request(goal)
         tracker = RunTracker()
+        renderer = LiveRenderer(self.console)
         task = asyncio.create_task(
             run_goal(
                 self.session.ws,
                 request,
-                subscribers=[("terminal", LiveRenderer(self.console)), ("repl", tracker)],
+                subscribers=[("terminal", renderer), ("repl", tracker)],
                 approver=self.approver,
             )
         )
@@ -144,11 +145,11 @@ class Repl:
             self.session.failed(request)
             self.console.print("[dim]the conversation ends here; the next goal starts anew[/]")
         summary = task.result()  # an LlmosError is shown by handle()
-        if summary.result:
+        if summary.result and not renderer.already_shown(summary.result):
             self.console.print()
-            self.console.print(summary.result, markup=False)
+            self.console.print(clean(summary.result), markup=False)
         self.console.print()
-        self.console.print(summary_table(summary))
+        print_summary(self.console, summary)
         self.session.finished(request, summary)
 
     def interrupt(self) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.table import Table
 
+from llmos.cli.table import Column, print_fields, print_table
 from llmos.errors import UsageError
 from llmos.modes.types import MODES
 from llmos.repl import completion
@@ -174,12 +174,11 @@ class SlashCommands:
             entry = self.table[name]
             self.console.print(f"[bold]{escape(entry.usage)}[/]  {escape(entry.summary)}")
             return True
-        table = Table(box=None, show_header=False, padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        for entry in self.table.values():
-            table.add_row(escape(entry.usage), escape(entry.summary))
-        self.console.print(table)
+        print_table(
+            [Column("command"), Column("what it does", prose=True)],
+            [(entry.usage, entry.summary) for entry in self.table.values()],
+            console=self.console,
+        )
         self.console.print(
             "Type a goal to run it. Alt-Enter (or a line ending in \\) starts a new line; "
             "Tab completes commands, trace ids and project names; Ctrl-C interrupts a goal; "
@@ -318,19 +317,21 @@ class SlashCommands:
     async def _status(self, args: list[str]) -> bool:
         await run_cli(self.session.ws, "status", args)
         s = self.session
-        table = Table(box=None, show_header=False, padding=(0, 2), title="this session")
-        table.add_column(style="bold")
-        table.add_column()
-        table.add_row("mode", s.mode)
-        table.add_row("project", escape(s.project))
-        table.add_row("budget per goal", f"${s.budget_usd:.4f}" if s.budget_usd else "the balance")
-        table.add_row("model", escape(s.model or "config.yaml's"))
         conversation = "off (each goal on its own)"
         if s.continuing:
             c = s.resumable()
             conversation = f"on: {c.goals} goal(s), ${c.cost_usd:.4f}" if c else "on: none yet"
-        table.add_row("conversation", conversation)
-        self.console.print(table)
+        print_fields(
+            [
+                ("mode", s.mode),
+                ("project", s.project),
+                ("budget per goal", f"${s.budget_usd:.4f}" if s.budget_usd else "the balance"),
+                ("model", s.model or "config.yaml's"),
+                ("conversation", conversation),
+            ],
+            title="this session",
+            console=self.console,
+        )
         return True
 
     # Completion helpers -------------------------------------------------------------------

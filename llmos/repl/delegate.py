@@ -93,12 +93,11 @@ async def run_cli(ws: Workspace, name: str, args: Sequence[str]) -> int:
 
     It runs in a worker thread: some commands run an event loop of their own (asking the
     model), which cannot nest inside the REPL's. Usage errors are printed as the command line
-    prints them; `LlmosError`s propagate, for the REPL to show.
+    prints them (`llmos.cli.dispatch`); `LlmosError`s propagate, for the REPL to show.
     """
     cli_target(name)  # FeatureUnavailable before anything runs
-    from llmos.cli import app
+    from llmos.cli import dispatch
 
-    root = typer.main.get_command(app)
     argv = command_args(ws, name, args)
 
     # The command's own rich Console cannot see the terminal through the prompt's output
@@ -113,10 +112,9 @@ async def run_cli(ws: Workspace, name: str, args: Sequence[str]) -> int:
 
     def call() -> int:
         try:
-            root.main(args=argv, prog_name="llmos", standalone_mode=True)
+            return dispatch(argv)
         except SystemExit as exit_:
             code = exit_.code
             return code if isinstance(code, int) else (0 if code is None else 1)
-        return 0
 
     return await asyncio.to_thread(call)

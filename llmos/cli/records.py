@@ -1,0 +1,52 @@
+"""Each kind of record as every command's `--json` shows it: one function per kind, so the
+same record has the same field names wherever it appears (README, "JSON output").
+
+A record's own identifier is `id` (a trace, a memory item, a scheduled job), `name` (a
+project, an agent, a plugin) or `run_id` (a run: runs are named by `run_id` everywhere,
+in the ledger, the session logs and the events). A field that refers to another record is
+named after that record: `trace_id`, `run_id`, `job_id`, `parent_run_id`.
+A trace's other fields are its front matter's (`goal_text`, `usage_count`,
+`success_rating`, `estimated_cost_usd`, `last_used`...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmos.memory.memory_index import IndexedItem
+    from llmos.memory.trace_index import IndexedTrace
+
+
+def trace_record(entry: IndexedTrace, path: Path) -> dict[str, Any]:
+    """A trace as a listing shows it (`traces show --json` adds its whole front matter)."""
+    return {
+        "id": entry.signature,
+        "goal_text": entry.goal_text,
+        "project": entry.project,
+        "mode": entry.mode,
+        "success_rating": entry.success_rating,
+        "usage_count": entry.usage_count,
+        "estimated_cost_usd": entry.estimated_cost_usd,
+        "last_used": entry.last_used,
+        "step_count": entry.step_count,
+        "slot_values": list(entry.slot_values),
+        "path": str(path),
+    }
+
+
+def memory_record(entry: IndexedItem, **extra: Any) -> dict[str, Any]:
+    """A fact or an insight."""
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "project": entry.project,
+        "tags": list(entry.tags),
+        "created_at": entry.created_at,
+        "source": entry.source,
+        "distilled": entry.distilled,
+        "path": str(entry.path),
+        "text": entry.text,
+        **extra,
+    }
