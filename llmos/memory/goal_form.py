@@ -9,7 +9,9 @@ form keeps what carries meaning and drops only what does not:
   `HEAD^`, `+x`, `.venv`, `1.2.0`, `8080:80`); only sentence punctuation around a token
   goes (a full stop after `notes.txt`, a comma, brackets);
 - case is folded for plain words only; file names, identifiers, acronyms and names keep
-  theirs (`HELLO.py` is not `hello.py`, `US` is not `us`);
+  theirs (`HELLO.py` is not `hello.py`, `Makefile` is not `makefile`, `US` is not `us`);
+  but a name the learned steps never use is only a word of the goal ("a Python script" is
+  "a python script": llmos/memory/template.py);
 - politeness at either end ("please", "can you …", "thanks") and a short list of true
   fillers are dropped ("please" anywhere, an article before a word);
 - a few spellings of the same thing are unified: contractions ("don't" = "do not"),
@@ -91,6 +93,15 @@ _VALUE_PATTERNS: list[tuple[ValueKind, re.Pattern[str]]] = [
     ("abspath", re.compile(r"^(/|~/|~$)[^\s]*$")),
     ("path", re.compile(r"^[^\s/]*/[^\s]*$")),
     ("file", re.compile(r"^(\.?[\w\-][\w.\-]*\.[A-Za-z0-9]{1,10}|\.[A-Za-z0-9_][\w.\-]*)$")),
+    # Files named without an extension by convention (their case is part of the name).
+    (
+        "file",
+        re.compile(
+            r"^(Makefile|GNUmakefile|Dockerfile|Containerfile|Vagrantfile|Jenkinsfile|Gemfile"
+            r"|Rakefile|Procfile|Pipfile|Justfile|Brewfile|Podfile|Snakefile|Taskfile|Earthfile"
+            r"|Tiltfile|Guardfile|Capfile|Berksfile|Cartfile|Fastfile)$"
+        ),
+    ),
 ]
 _ACRONYM = re.compile(r"^[A-Z]{2,}s?$")
 _NAME = re.compile(r"^[A-Z][a-z]+$")

@@ -23,6 +23,7 @@ Every other value of the goal stays literal: a later goal must have the same one
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -74,12 +75,21 @@ class Template:
 
     @classmethod
     def of(
-        cls, goal: str, slots: Sequence[Slot], values: Sequence[str | None] | None = None
+        cls,
+        goal: str,
+        slots: Sequence[Slot],
+        values: Sequence[str | None] | None = None,
+        *,
+        steps_text: str | None = None,
     ) -> Template:
         """The template of `goal`, whose values for `slots` are `values` (default: the
-        slots' own)."""
+        slots' own). Given what the steps say (`steps_text`), a name they never use is only
+        a word of the goal, whose case does not matter ("a Python script" is "a python
+        script"); a name they use keeps its case (`git checkout Staging`)."""
         wanted = list(values) if values is not None else [s.value for s in slots]
         tokens = goal_tokens(goal)
+        if steps_text is not None:
+            tokens = tuple(_as_word(t, steps_text) for t in tokens)
         slot_at: list[int | None] = []
         for token in tokens:
             found = None
@@ -114,9 +124,12 @@ class Template:
             return None
         bound: dict[int, str] = {}
         for mine, theirs, slot in zip(self.tokens, tokens, self.slot_at, strict=True):
-            if mine.kind != theirs.kind:
+            if mine.kind is None and theirs.kind == "name":  # a name as a word: any case
+                if mine.text != theirs.text.lower():
+                    return None
+            elif mine.kind != theirs.kind:
                 return None
-            if slot is None:
+            elif slot is None:
                 if mine.text != theirs.text:
                     return None
             elif bound.setdefault(slot, theirs.value) != theirs.value:
@@ -136,6 +149,12 @@ class Template:
         )
 
 
+def _as_word(token: Token, steps_text: str) -> Token:
+    if token.kind != "name" or value_pattern([token.value]).search(steps_text):
+        return token
+    return Token(token.text.lower())
+
+
 # Values a goal may have in slots, at most: a goal with more looks up by its shape alone.
 _MAX_LOOKUP_VALUES = 6
 
@@ -147,14 +166,18 @@ def lookup_keys(tokens: Sequence[Token]) -> list[str]:
     goal as it is, and templates with some literal values among many are not found."""
     places = [i for i, t in enumerate(tokens) if t.kind is not None]
     if len(places) > _MAX_LOOKUP_VALUES:
-        return [shape(tokens), " ".join(t.text for t in tokens)]
-    keys = []
-    for mask in range(1 << len(places)):
-        slotted = {places[b] for b in range(len(places)) if mask >> b & 1}
-        keys.append(
-            " ".join(f"<{t.kind}>" if i in slotted else t.text for i, t in enumerate(tokens))
-        )
-    return keys
+        folded = " ".join(t.text.lower() if t.kind == "name" else t.text for t in tokens)
+        return list(dict.fromkeys([shape(tokens), " ".join(t.text for t in tokens), folded]))
+    # Each value is a slot or itself; a name may also be a plain word (any case).
+    choices = [
+        (f"<{t.kind}>", t.text, t.text.lower())
+        if t.kind == "name"
+        else (f"<{t.kind}>", t.text)
+        if t.kind is not None
+        else (t.text,)
+        for t in tokens
+    ]
+    return list(dict.fromkeys(" ".join(words) for words in itertools.product(*choices)))
 
 
 # Learning slots ------------------------------------------------------------------------------

@@ -122,10 +122,15 @@ class Trace:
 
     @property
     def template(self) -> Template:
-        return Template.of(self.goal_text, self.slots)
+        return Template.of(self.goal_text, self.slots, steps_text=self._steps_text())
 
     def alias_templates(self) -> list[Template]:
-        return [Template.of(a.goal, self.slots, a.values) for a in self.aliases]
+        text = self._steps_text()
+        return [Template.of(a.goal, self.slots, a.values, steps_text=text) for a in self.aliases]
+
+    def _steps_text(self) -> str:
+        """What the steps do, as text: where the goal's names are looked for."""
+        return json.dumps([step.input for step in self.steps], ensure_ascii=False)
 
     @property
     def front_matter(self) -> dict[str, Any]:

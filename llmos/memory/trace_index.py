@@ -40,7 +40,7 @@ from llmos.memory.trace import Trace, goal_signature, normalize_goal, parse
 log = logging.getLogger(__name__)
 
 # The index is derived: when its layout changes it is dropped and rebuilt from the files.
-_LAYOUT = "3"
+_LAYOUT = "4"
 _DROP = """
 DROP TABLE IF EXISTS traces_fts; DROP TABLE IF EXISTS traces; DROP TABLE IF EXISTS goal_keys;
 DROP TABLE IF EXISTS problems; DROP TABLE IF EXISTS meta;
