@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos.errors import ReadOnlyWorkspaceError, UsageError
+from llmos.telemetry.settings import TelemetrySettings
 from llmos.yaml_text import YAMLError, load_yaml
 
 DEFAULT_PROJECT = "default"
@@ -86,6 +87,8 @@ class Settings:
     tool_timeout_secs: float = 900.0
     scheduled_run_timeout_secs: float = 3600.0
     schedule_misfire_grace_secs: float = 3600.0
+    # Sections: nested mappings, each checked by its own type.
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: Path) -> Settings:
@@ -99,6 +102,10 @@ class Settings:
             )
         values: dict[str, Any] = {}
         for name, value in data.items():
+            section = _SECTIONS.get(name)
+            if section is not None:
+                values[name] = section.from_mapping(value, source=source)
+                continue
             default = known[name].default
             try:
                 if value is None or isinstance(default, str) or default is None:
@@ -112,6 +119,7 @@ class Settings:
         return cls(**values)
 
 
+_SECTIONS = {"telemetry": TelemetrySettings}
 # Settings llmos no longer uses, accepted (and ignored) so older config files still load:
 # `follower_threshold` went when replays came to need a goal that means the same, not a
 # confidence above a threshold.

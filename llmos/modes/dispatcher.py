@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmos import telemetry
 from llmos.credentials import model_access
 from llmos.errors import UsageError
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
@@ -225,7 +226,7 @@ class _GoalRun:
         checkpoint = Checkpoint(
             self.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
         )
-        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
+        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason, _agent_name(request))
         return _Replay(ctx, log, guard, choice.replay.plan, checkpoint)
 
     def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
@@ -321,11 +322,19 @@ def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) ->
 
 
 def _open_bus(
-    ws: Workspace, ctx: RunContext, subscribers: Sequence[tuple[str, Handler]], reason: str
+    ws: Workspace,
+    ctx: RunContext,
+    subscribers: Sequence[tuple[str, Handler]],
+    reason: str,
+    agent: str | None = None,
 ) -> SessionLog:
-    """Subscribe the session log and `subscribers` to the run's bus; announce the run."""
+    """Subscribe the session log, telemetry (when on) and `subscribers` to the run's bus;
+    announce the run."""
+    spans = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
     log = SessionLog(ws.sessions_dir, ctx.run_id)
     log.attach(ctx.bus)  # seals the log when the bus closes
+    if spans is not None:
+        telemetry.attach(spans, ctx, log.parent_run_id)
     for name, handler in subscribers:
         ctx.bus.subscribe(handler, name=name)
     ctx.bus.publish(
@@ -338,6 +347,7 @@ def _open_bus(
             model=ctx.model,
             budget_usd=ctx.budget_usd,
             reason=reason,
+            agent=agent,
         )
     )
     return log
@@ -359,7 +369,7 @@ async def _learn(
     model_access({**os.environ, **(env or {})})  # before anything is spent
     budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "learner", budget=budget)
-    log = _open_bus(ws, ctx, subscribers, choice.reason)
+    log = _open_bus(ws, ctx, subscribers, choice.reason, _agent_name(request))
     try:
         outcome, trace_path, error = await run_learner(
             ws,
@@ -462,6 +472,10 @@ def _follower_summary(
         session_log=session_log,
         error=None if outcome.ok else outcome.detail,
     )
+
+
+def _agent_name(request: RunRequest) -> str | None:
+    return request.agent.name if request.agent is not None else None
 
 
 def _agents(ws: Workspace, project: str) -> Any:
