@@ -121,10 +121,14 @@ class ExporterMessages(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.last = ""
+        self.first = ""  # since `begin`: the cause, before the retries' final word
+
+    def begin(self) -> None:
+        self.first = ""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.last = record.getMessage()
+        if not self.first:
+            self.first = record.getMessage()
 
 
 _messages: ExporterMessages | None = None
@@ -153,9 +157,10 @@ class ReportingExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         messages = exporter_messages()
+        messages.begin()  # one export at a time: the batch processor's thread
         try:
             result = self.inner.export(spans)
-            detail = messages.last
+            detail = messages.first
         except Exception as exc:  # an exporter bug must not reach the run
             result, detail = SpanExportResult.FAILURE, str(exc) or type(exc).__name__
         with self._lock:
@@ -227,12 +232,12 @@ class Pipeline:
         sent = 0
         for start in range(0, len(readable), _BATCH):
             batch = readable[start : start + _BATCH]
-            messages.last = ""
+            messages.begin()
             try:
                 result = self.exporter.inner.export(batch)
             except Exception as exc:
                 return sent, str(exc) or type(exc).__name__
             if result is not SpanExportResult.SUCCESS:
-                return sent, messages.last or "the endpoint refused the spans"
+                return sent, messages.first or "the endpoint refused the spans"
             sent += len(batch)
         return sent, None

@@ -10,7 +10,7 @@ telemetry:
     Authorization: Basic ${LANGFUSE_AUTH}   # ${VAR}: read from the environment
   capture_content: false               # goals, tool inputs and outputs, answers: opt in
   service_name: llmos
-  timeout_secs: 5                      # one export request
+  timeout_secs: 10                     # one export request (with its retries)
   flush_timeout_secs: 2                # what a finishing process waits for its last spans
 ```
 
@@ -52,7 +52,7 @@ class TelemetrySettings:
     headers: Mapping[str, str] = field(default_factory=dict)
     capture_content: bool = False
     service_name: str = "llmos"
-    timeout_secs: float = 5.0
+    timeout_secs: float = 10.0
     flush_timeout_secs: float = 2.0
 
     @classmethod
