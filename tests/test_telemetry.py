@@ -10,13 +10,16 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -614,7 +617,7 @@ def test_sessions_export_builds_spans_and_says_what_is_missing(
     assert report["endpoint"] == "http://127.0.0.1:9/v1/traces"
 
 
-def test_telemetry_on_or_off_the_follower_and_help_never_load_opentelemetry(
+def test_telemetry_s_modules_load_no_opentelemetry_until_a_span_is_sent(
     sandbox: Sandbox,
 ) -> None:
     """With telemetry off (the default) no OpenTelemetry module is loaded: not by --help,
@@ -631,3 +634,70 @@ def test_telemetry_on_or_off_the_follower_and_help_never_load_opentelemetry(
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "light" in proc.stdout, proc.stderr
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver on 127.0.0.1: keeps (service, name, trace id, parent id)."""
+
+    spans: ClassVar[list[tuple[str, str, str, str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource_spans in request.resource_spans:
+            service = next(
+                (
+                    a.value.string_value
+                    for a in resource_spans.resource.attributes
+                    if a.key == "service.name"
+                ),
+                "",
+            )
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    found = (service, span.name, span.trace_id.hex(), span.parent_span_id.hex())
+                    self.spans.append(found)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_claude_code_cli_s_own_spans_nest_under_the_run(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    """TRACEPARENT reaches the CLI: with its own (beta) tracing turned on, sending to the
+    same collector, its `claude_code.interaction` span is a child of the run's span."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Receiver.spans = []
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    env = {
+        "LLMOS_TELEMETRY": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA": "1",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    try:
+        proc = _learn(sandbox, scripted, **env)
+        assert proc.returncode == 0, proc.stderr
+        run_id = json.loads(proc.stdout)["run_id"]
+        trace, run_span = f"{ids.trace_id(run_id):032x}", f"{ids.span_id(run_id, 'run'):016x}"
+        deadline = time.monotonic() + 20
+        while not any(s[1] == "claude_code.interaction" for s in _Receiver.spans):
+            assert time.monotonic() < deadline, _Receiver.spans
+            time.sleep(0.2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    ours = [s for s in _Receiver.spans if s[0] == "llmos"]
+    assert ("llmos", "invoke_agent llmos", trace, "") in ours
+    interaction = next(s for s in _Receiver.spans if s[1] == "claude_code.interaction")
+    assert interaction[0] == "claude-code" and interaction[2:] == (trace, run_span)

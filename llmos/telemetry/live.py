@@ -52,11 +52,9 @@ class Shipper:
         self.pipeline: Pipeline | None = None
         self.broken: str | None = None  # why nothing can be exported from this process
 
-    def submit(self, span: SpanRecord) -> None:
-        """Queue `span` for export; never waits."""
-        with self._idle:
-            self._pending += 1
-        self._queue.put(span)
+    def start(self) -> None:
+        """Start the exporter's thread (it loads OpenTelemetry while the first run goes on,
+        so that a short run's process does not wait for that at its exit)."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
@@ -64,6 +62,13 @@ class Shipper:
                         target=self._work, name="llmos-telemetry", daemon=True
                     )
                     self._thread.start()
+
+    def submit(self, span: SpanRecord) -> None:
+        """Queue `span` for export; never waits."""
+        with self._idle:
+            self._pending += 1
+        self._queue.put(span)
+        self.start()
 
     def _work(self) -> None:
         try:
@@ -162,6 +167,7 @@ class RunTelemetry:
         self._failed = False
 
     def attach(self, bus: EventBus) -> Subscription:
+        self.shipper.start()
         return bus.subscribe(
             self, name="telemetry", queue_size=QUEUE_SIZE, on_close=lambda _: self.finish()
         )
@@ -169,8 +175,8 @@ class RunTelemetry:
     def __call__(self, event: Event) -> None:
         if self._failed:
             return
-        record = event.to_dict()
-        record["parent_run_id"] = self.parent_run_id
+        # A shallow copy (the builder only reads): `to_dict` deep-copies, at ten times the cost.
+        record = {"kind": event.kind, **vars(event), "parent_run_id": self.parent_run_id}
         try:
             self.builder.feed(record)
         except Exception:  # a bug here must cost the run its spans, nothing more

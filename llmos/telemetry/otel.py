@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 _EXPORTER_LOGGER = "opentelemetry.exporter"
 _SCHEDULE_DELAY_MS = 1000  # spans of a long run go out while it runs, not all at its end
 _BATCH = 256
+_QUEUE = 8192  # spans waiting for the exporter (a busy kernel's runs) before any is dropped
 
 
 def _llmos_version() -> str:
@@ -200,6 +201,7 @@ class Pipeline:
                 self.exporter,
                 schedule_delay_millis=_SCHEDULE_DELAY_MS,
                 max_export_batch_size=_BATCH,
+                max_queue_size=_QUEUE,
             )
             if batch
             else SimpleSpanProcessor(self.exporter)
