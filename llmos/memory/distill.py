@@ -161,11 +161,11 @@ async def _distill_run(
         bus=EventBus(),
         model=model or ws.settings.model,
     )
-    spans = telemetry.prepare(ws.settings.telemetry)
+    export = telemetry.prepare(ws.settings.telemetry)
     log = SessionLog(ws.sessions_dir, ctx.run_id)
     log.attach(ctx.bus)
-    if spans is not None:
-        telemetry.attach(spans, ctx, None)
+    if export is not None:
+        telemetry.attach(export, ctx, None)
     ctx.bus.publish(
         RunStarted(
             run_id=ctx.run_id,

@@ -330,11 +330,11 @@ def _open_bus(
 ) -> SessionLog:
     """Subscribe the session log, telemetry (when on) and `subscribers` to the run's bus;
     announce the run."""
-    spans = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
+    export = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
     log = SessionLog(ws.sessions_dir, ctx.run_id)
     log.attach(ctx.bus)  # seals the log when the bus closes
-    if spans is not None:
-        telemetry.attach(spans, ctx, log.parent_run_id)
+    if export is not None:
+        telemetry.attach(export, ctx, log.parent_run_id)
     for name, handler in subscribers:
         ctx.bus.subscribe(handler, name=name)
     ctx.bus.publish(

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from llmos.kernel.events import Event
+from llmos.security.redact import redact
 from llmos.telemetry.content import ContentPolicy
 from llmos.telemetry.settings import ExportConfig
 from llmos.telemetry.spans import SpanBuilder, SpanRecord
@@ -111,10 +112,21 @@ class Shipper:
             return
         budget = self.config.flush_timeout_secs if timeout is None else timeout
         deadline = time.monotonic() + budget
-        self.wait_idle(budget)
+        ready = self.wait_idle(budget)
         pipeline = self.pipeline
-        if pipeline is not None:
-            pipeline.flush(max(0.0, deadline - time.monotonic()))
+        sent = pipeline is not None and pipeline.flush(max(0.0, deadline - time.monotonic()))
+        if not (ready and sent) and self.broken is None and not _reported(pipeline):
+            log.warning(
+                "telemetry: the last spans were not sent to %s within flush_timeout_secs "
+                "(%.3g s); `llmos sessions export RUN --otlp` can send them",
+                redact(self.config.endpoint),
+                budget,
+            )
+
+
+def _reported(pipeline: Pipeline | None) -> bool:
+    """Whether the exporter already said it failed (once is enough)."""
+    return pipeline is not None and pipeline.exporter.failed > 0
 
 
 _shippers: dict[tuple[Any, ...], Shipper] = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -30,7 +31,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from llmos.errors import UsageError
+from llmos.security.redact import redact
 from llmos.telemetry import semconv as sc
+from llmos.telemetry.content import safe_text
 from llmos.telemetry.settings import ExportConfig
 from llmos.telemetry.spans import SpanRecord
 
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 _EXPORTER_LOGGER = "opentelemetry.exporter"
 _SCHEDULE_DELAY_MS = 1000  # spans of a long run go out while it runs, not all at its end
 _BATCH = 256
+_GRACE_SECS = 0.5
 _QUEUE = 8192  # spans waiting for the exporter (a busy kernel's runs) before any is dropped
 
 
@@ -145,6 +149,27 @@ def exporter_messages() -> ExporterMessages:
     return _messages
 
 
+_TRANSIENT = re.compile(r"^Transient error (.*) encountered while exporting .*$", re.DOTALL)
+_KNOWN_CAUSES = (
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "unknown host"),
+    ("timed out", "no answer in time"),
+    ("Failed to establish a new connection", "cannot connect"),
+)
+
+
+def cause(message: str) -> str:
+    """The exporter's message about a failed export, as a few words a user can act on."""
+    if not message:
+        return "no answer"
+    inner = _TRANSIENT.match(message)
+    text = inner[1] if inner else message
+    for needle, words in _KNOWN_CAUSES:
+        if needle in text:
+            return words
+    return safe_text(text, 300)
+
+
 class ReportingExporter(SpanExporter):
     """An exporter that counts what it sent and says once that the endpoint failed."""
 
@@ -175,8 +200,8 @@ class ReportingExporter(SpanExporter):
         log.warning(
             "telemetry: could not send spans to %s (%s); runs go on, and `llmos sessions "
             "export RUN --otlp` can send them later",
-            self.endpoint,
-            detail or "no answer",
+            redact(self.endpoint),
+            cause(detail),
         )
         return result
 
@@ -223,6 +248,7 @@ class Pipeline:
         threading.Thread(target=flush, name="llmos-telemetry-flush", daemon=True).start()
         if not done.wait(timeout_secs):
             self.exporter.shutdown()
+            done.wait(_GRACE_SECS)  # the retry stops at once: its failure (and cause) is said
             return False
         return True
 
@@ -240,6 +266,6 @@ class Pipeline:
             except Exception as exc:
                 return sent, str(exc) or type(exc).__name__
             if result is not SpanExportResult.SUCCESS:
-                return sent, messages.first or "the endpoint refused the spans"
+                return sent, cause(messages.first) if messages.first else "the endpoint refused"
             sent += len(batch)
         return sent, None
