@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from llmos.errors import UsageError
-from llmos.memory.session_log import read_session
+from llmos.memory.session_log import SessionLog, read_session
 from llmos.modes.dispatcher import run_goal
 from llmos.modes.types import RunRequest
 from llmos.security.redact import REDACTED, redact
@@ -727,3 +727,52 @@ def test_a_silent_endpoint_costs_at_most_the_flush_timeout_at_exit(
     assert "within flush_timeout_secs (1 s)" in proc.stderr
     # Besides the run itself: start-up and a second or so at exit, not an export's 10 s.
     assert elapsed - json.loads(proc.stdout)["duration_secs"] < 8
+
+
+def test_past_runs_go_over_grpc_too(sandbox: Sandbox) -> None:
+    """A session log (written as a run writes it) exported with --protocol grpc to an OTLP
+    gRPC receiver on 127.0.0.1."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received: list[tuple[str, str]] = []
+
+    class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            metadata = dict(context.invocation_metadata())
+            for resource_spans in request.resource_spans:
+                for scope in resource_spans.scope_spans:
+                    received.extend((s.name, metadata.get("x-team", "")) for s in scope.spans)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    ws = Workspace.open(sandbox.workspace)
+    log = SessionLog(ws.sessions_dir, RUN)
+    for record in learner_stream().records:
+        log.append(record)
+    log.seal()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Receiver(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        proc = run_llmos(
+            sandbox,
+            "sessions",
+            "export",
+            RUN,
+            "--otlp",
+            "--protocol",
+            "grpc",
+            "--endpoint",
+            f"http://127.0.0.1:{port}",
+            "-H",
+            "x-team=infra",
+            "--json",
+        )
+    finally:
+        server.stop(grace=None)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["sent"] == len(received) == 5  # 2 turns, 2 calls, the run
+    assert ("invoke_agent llmos", "infra") in received
