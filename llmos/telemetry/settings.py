@@ -49,7 +49,7 @@ class TelemetrySettings:
     enabled: bool = False
     endpoint: str | None = None
     protocol: str = "http/protobuf"
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
     capture_content: bool = False
     service_name: str = "llmos"
     timeout_secs: float = 10.0
