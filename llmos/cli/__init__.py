@@ -88,7 +88,8 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "sessions": CommandEntry(
         "llmos.cli.sessions:sessions_app",
-        "Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN].",
+        "Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN], "
+        "export RUN... --otlp.",
     ),
     "memory": CommandEntry(
         "llmos.cli.memory:memory_app",

@@ -31,6 +31,7 @@ class RunStarted(Event):
     model: str | None
     budget_usd: float
     reason: str = ""
+    agent: str | None = None  # the agent it works as (an orchestration's subtask)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -40,6 +41,7 @@ class ToolRequested(Event):
     tool: str
     input: dict[str, Any]
     agent: str | None = None
+    parent_tool_use_id: str | None = None  # a subagent's call: the delegating Agent call
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -72,6 +74,21 @@ class AssistantText(Event):
     kind: ClassVar[str] = "assistant_text"
     text: str
     agent: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ModelTurn(Event):
+    """One model message (a turn of the main agent or a subagent) has ended: its tokens as
+    the stream reported them. `at` is when it ended, `started_at` when it began."""
+
+    kind: ClassVar[str] = "model_turn"
+    message_id: str
+    model: str | None
+    started_at: float
+    usage: dict[str, int]  # input, output, cache_creation_input and cache_read_input tokens
+    stop_reason: str | None = None
+    agent: str | None = None
+    parent_tool_use_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -114,6 +131,10 @@ class RunFinished(Event):
     duration_secs: float
     trace_path: str | None = None
     error: str | None = None
+    saved_usd: float = 0.0  # a replay: what the model would have cost
+    input_tokens: int = 0  # cached ones included; an orchestration's: its subtasks' too
+    output_tokens: int = 0
+    model: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -39,6 +39,9 @@ class RunContext:
     denied_calls: int = 0
     refused_tools: list[str] = field(default_factory=list)  # the tool of each refused call
     watchdog: Watchdog | None = None  # the agent's, while it runs (llmos/sdk/runner.py)
+    # The W3C trace context of the run's span, when telemetry is on (llmos/telemetry): given
+    # to the agent's CLI as TRACEPARENT, so that its own spans, if enabled, nest under it.
+    traceparent: str | None = None
 
     @property
     def spent_usd(self) -> float:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmos import telemetry
 from llmos.credentials import model_access
 from llmos.errors import NoModelAccessError, UsageError
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
@@ -279,7 +280,7 @@ class _GoalRun:
         )
         plan = choice.replay.plan
         sandbox = self._replay_sandbox(ctx, plan)  # may refuse the run: before its log opens
-        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
+        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason, _agent_name(request))
         if sandbox.notice:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
         return _Replay(ctx, log, guard, plan, checkpoint, sandbox)
@@ -391,11 +392,19 @@ def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) ->
 
 
 def _open_bus(
-    ws: Workspace, ctx: RunContext, subscribers: Sequence[tuple[str, Handler]], reason: str
+    ws: Workspace,
+    ctx: RunContext,
+    subscribers: Sequence[tuple[str, Handler]],
+    reason: str,
+    agent: str | None = None,
 ) -> SessionLog:
-    """Subscribe the session log and `subscribers` to the run's bus; announce the run."""
+    """Subscribe the session log, telemetry (when on) and `subscribers` to the run's bus;
+    announce the run."""
+    export = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
     log = SessionLog(ws.sessions_dir, ctx.run_id)
     log.attach(ctx.bus)  # seals the log when the bus closes
+    if export is not None:
+        telemetry.attach(export, ctx, log.parent_run_id)
     for name, handler in subscribers:
         ctx.bus.subscribe(handler, name=name)
     ctx.bus.publish(
@@ -408,6 +417,7 @@ def _open_bus(
             model=ctx.model,
             budget_usd=ctx.budget_usd,
             reason=reason,
+            agent=agent,
         )
     )
     return log
@@ -433,7 +443,7 @@ async def _learn(
     )
     budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "learner", budget=budget)
-    log = _open_bus(ws, ctx, subscribers, choice.reason)
+    log = _open_bus(ws, ctx, subscribers, choice.reason, _agent_name(request))
     if sandbox.notice:
         ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
     try:
@@ -540,6 +550,10 @@ def _follower_summary(
         session_log=session_log,
         error=None if outcome.ok else outcome.detail,
     )
+
+
+def _agent_name(request: RunRequest) -> str | None:
+    return request.agent.name if request.agent is not None else None
 
 
 def _agents(ws: Workspace, project: str) -> Any:

@@ -308,6 +308,11 @@ def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
             duration_secs=finished - ctx.started_at,
             trace_path=str(p.record_path) if p.record_path else None,
             error=p.error,
+            saved_usd=round(p.saved + sum(c.saved_usd for c in children), 6),
+            # its own model calls (plan, answer) and its subtasks' runs
+            input_tokens=ctx.cost.input_tokens + sum(c.input_tokens for c in children),
+            output_tokens=ctx.cost.output_tokens + sum(c.output_tokens for c in children),
+            model=p.model,
         )
     )
 
