@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmos.credentials import model_access
 from llmos.errors import UsageError
+from llmos.governance.policy import GovernancePolicy, governed, run_policy
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
@@ -96,7 +97,11 @@ async def run_goal(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope, request, handlers, env, approver) as run:
+    with (
+        activated(scope.tools),
+        governed(_governance(scope)),
+        _GoalRun(scope, request, handlers, env, approver) as run,
+    ):
         return await run.finish()
 
 
@@ -113,7 +118,11 @@ def run_goal_blocking(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated(scope.tools), _GoalRun(scope, request, handlers, None, approver) as run:
+    with (
+        activated(scope.tools),
+        governed(_governance(scope)),
+        _GoalRun(scope, request, handlers, None, approver) as run,
+    ):
         if run.choice.mode == "follower" and not any(is_async_handler(h) for _, h in handlers):
             replay = run.start_replay()
             try:
@@ -288,6 +297,13 @@ class _GoalRun:
         )
 
 
+def _governance(scope: RunScope) -> GovernancePolicy:
+    """The run's governance (llmos/governance): its policy files' sections and its plugins'
+    rules. A bad entry is a UsageError here, before anything runs."""
+    plugins = [loaded.plugin for loaded in scope.tools.registry.plugins]
+    return run_policy(scope.ws.root, scope.project.name, plugins)
+
+
 def _check_request(request: RunRequest) -> None:
     if not request.goal.strip():
         raise UsageError("the goal is empty", hint='Say what to do: llmos run "goal".')
@@ -375,7 +391,7 @@ async def _learn(
         )
     finally:
         await ctx.bus.close()
-    return RunSummary(
+    summary = RunSummary(
         run_id=ctx.run_id,
         goal=ctx.goal,
         mode="learner",
@@ -397,7 +413,23 @@ async def _learn(
         error=error,
         session_id=outcome.session_id if outcome else None,
         continued=request.resume_session is not None,
+        governance=ctx.governance.summary() if ctx.governance is not None else None,
     )
+    if ctx.governance is not None and ctx.governance.handoff is not None:
+        # A route handed the rest of the goal to another agent: a run of its own, linked.
+        from llmos.governance.handoff import hand_over
+
+        return await hand_over(
+            ws,
+            request,
+            summary,
+            ctx.governance,
+            run_goal=run_goal,
+            subscribers=subscribers,
+            env=env,
+            approver=approver,
+        )
+    return summary
 
 
 async def _orchestrate(

@@ -39,7 +39,8 @@ from llmos.security.decision import (
 from llmos.security.globs import GlobList, normalize_command, path_pattern
 
 KINDS = ("commands", "tools", "paths")
-_KEYS = ("version", "rules", *ACTIONS)
+# `governance` is read by llmos/governance/policy.py (checkers, routes, evaluators).
+_KEYS = ("version", "rules", *ACTIONS, "governance")
 POLICY_FILE = "policy.yaml"
 _DOCS = "See llmos/security/default_policy.yaml for the format; `llmos policy show` prints it."
 
