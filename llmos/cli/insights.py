@@ -23,7 +23,8 @@ def insights(
 ) -> None:
     """Across projects: spend per project and mode, money saved by Follower runs, the most
     reused traces, success rates per tool and per agent, agents worth reusing (success >= 0.8
-    over >= 3 uses) and goals that keep failing."""
+    over >= 3 uses), goals that keep failing, and governance: evaluators' scores, checkers
+    that denied calls or sent runs back, routes taken."""
     from llmos.memory.insight_report import build_report
 
     report = build_report(open_workspace(workspace), limit=limit)
@@ -90,6 +91,7 @@ def _print(report: dict[str, Any]) -> None:
         )
     console.print(agents if report["agents"] else "[dim]No agents used yet.[/]")
     _print_failing(console, report["failing_goals"])
+    _print_governance(console, report["governance"])
 
 
 def _print_traces(console: Console, traces: list[dict[str, Any]]) -> None:
@@ -126,3 +128,35 @@ def _print_failing(console: Console, goals: list[dict[str, Any]]) -> None:
             _short(row["last_error"], 50),
         )
     console.print(table)
+
+
+def _print_governance(console: Console, report: dict[str, Any]) -> None:
+    """Evaluators' scores, checkers that denied or sent runs back, routes (llmos/governance)."""
+    if report["evaluators"]:
+        table = Table(
+            "evaluator", "runs", "passed", "failed", "mean", "gate", title="Evaluators (runs)"
+        )
+        for row in report["evaluators"]:
+            mean = "-" if row["mean_score"] is None else f"{row['mean_score']:.2f}"
+            table.add_row(
+                escape(row["evaluator"]),
+                str(row["runs"]),
+                str(row["passed"]),
+                str(row["failed"]),
+                mean,
+                "yes" if row["gate"] else "",
+            )
+        console.print(table)
+    if report["checkers"]:
+        table = Table("checker", "denied calls", "sent back", title="Governance checkers")
+        for row in report["checkers"]:
+            table.add_row(escape(row["checker"]), str(row["denied"]), str(row["sent_back"]))
+        console.print(table)
+    if report["routes"]:
+        table = Table("router", "action", "taken", title="Governance routes")
+        for row in report["routes"]:
+            table.add_row(escape(row["router"]), escape(row["action"]), str(row["taken"]))
+        console.print(table)
+    if report["statuses"]:
+        shown = ", ".join(f"{n} {escape(s)}" for s, n in sorted(report["statuses"].items()))
+        console.print(f"Runs governance ended: {shown}")

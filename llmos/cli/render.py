@@ -11,12 +11,15 @@ from rich.table import Table
 
 from llmos.kernel.events import (
     AssistantText,
+    CheckerResults,
     Event,
     MemoryInjected,
     Notice,
     PlanReady,
+    RouteTaken,
     RunFinished,
     RunStarted,
+    ScoreRecorded,
     SubtaskChanged,
     ToolDecision,
     ToolFinished,
@@ -93,6 +96,26 @@ class LiveRenderer:
                 c.print(f"  [green]✓ {event.tool}[/] [dim]{escape(event.summary)}[/]")
             case ToolFinished(ok=False):
                 c.print(f"  [red]✗ {event.tool} failed[/] [dim]{escape(event.summary)}[/]")
+            case CheckerResults(allowed=False, phase="finish" | "replay" | "artifact" | "output"):
+                failed = "; ".join(
+                    f"{r['checker']}: {r['reason']}" for r in event.results if not r["passed"]
+                )
+                verb = "sent back" if event.phase == "finish" else f"{event.phase} check failed"
+                c.print(f"  [bold red]↺ governance {verb}[/] {escape(failed)}")
+            case RouteTaken():
+                target = f" {event.target}" if event.target else ""
+                c.print(
+                    f"  [bold magenta]→ route {escape(event.action + target)}[/] "
+                    f"[dim]({escape(event.router)})[/] {escape(event.reason)}"
+                    f" [dim]— {escape(event.outcome)}[/]"
+                )
+            case ScoreRecorded(scope="run"):
+                value = "-" if event.score is None else f"{event.score:.2f}"
+                mark = (
+                    "·" if event.passed is None else "[green]✓[/]" if event.passed else "[red]✗[/]"
+                )
+                detail = escape(event.detail)
+                c.print(f"  {mark} [dim]score {escape(event.evaluator)} {value}: {detail}[/]")
             case _:
                 pass
 

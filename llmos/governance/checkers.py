@@ -24,6 +24,7 @@ microseconds whatever the run's length.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,13 +167,25 @@ class _RequireBeforeState(_Base):
         if not self.spec.b.matches_call(call):
             return None
         if self.per_file:
-            target = call.input.get("file_path") or call.input.get("notebook_path")
-            if not isinstance(target, str) or call.new_file or history.knows(target):
-                return None  # not a file tool, a new file, or a file the run knows
-            return f"{call.tool} of {target}, which this run has not read. Read it first."
+            unknown = _unknown_files(history, call)
+            if not unknown:
+                return None  # a new file, or files the run knows
+            what = call.tool if call.tool != "Bash" else f"`{call.command.strip()[:60]}`"
+            return f"{what} of {', '.join(unknown)}, which this run has not read. Read it first."
         if self.seen_a:
             return None
         return f"{describe(self.spec.b)} needs {describe(self.spec.a)} before it. Do that first."
+
+
+def _unknown_files(history: History, call: Call) -> list[str]:
+    """The existing files a call changes that the run has neither read nor written: a file
+    tool's target, or the files a command names (`sed -i ... notes.txt`)."""
+    target = call.input.get("file_path") or call.input.get("notebook_path")
+    if isinstance(target, str):
+        return [] if call.new_file or history.knows(target) else [target]
+    if call.tool != "Bash":
+        return []
+    return [p for p in call.kind.paths if os.path.isfile(history.path(p)) and not history.knows(p)]
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class Step:
     agent: str | None = None
     summary: str = ""
     exit_code: int | None = None
+    target: str = ""  # its file (relative to the working folder) or its command
 
     @property
     def type(self) -> str:
@@ -72,8 +73,7 @@ class Step:
 
     def describe(self) -> str:
         """`step 3 (Write app.py)`."""
-        target = self.command or _file_of(self.input) or ""
-        what = f"{self.tool} {target}".strip()
+        what = f"{self.tool} {' '.join(self.target.split())}".strip()
         if len(what) > 80:
             what = what[:79] + "…"
         return f"step {self.number} ({what})"
@@ -139,6 +139,10 @@ class History:
     def add(self, call: Call, *, ok: bool, summary: str = "", exit_code: int | None = None) -> Step:
         """Record that `call` ran (and how); returns its step."""
         code = exit_code if exit_code is not None else exit_code_of(call.tool, ok, summary)
+        target = _file_of(call.input)
+        if target is not None:
+            shown = os.path.relpath(self.path(target), self.workdir)
+            target = target if shown.startswith("..") else shown
         step = Step(
             len(self.steps) + 1,
             call.tool,
@@ -149,13 +153,13 @@ class History:
             call.agent,
             summary,
             code,
+            target or call.command,
         )
         self.steps.append(step)
         if not ok:
             self.failures += 1
             if call.command:
                 self.failed_commands[command_key(call.command)] += 1
-        target = _file_of(call.input)
         if target is not None and call.tool in _FILE_TOOLS and ok:
             path = self.path(target)
             (self.files_read if call.tool in ("Read", "NotebookRead") else self.files_written).add(

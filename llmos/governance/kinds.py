@@ -21,7 +21,7 @@ first of them in `PRIORITY` (verify, network, write, execute, read, search). Pol
 match any kind a step has, so `forbid: network after credential-read` also stops a
 `curl ... && pytest`. Steps also carry **traits**: `credential-read` (it read a secret: a
 `.env`, a private key, `~/.aws/credentials`, the environment...) and `edit` (it changes an
-existing file in place: Edit, MultiEdit, NotebookEdit).
+existing file in place: Edit, MultiEdit, NotebookEdit, `sed -i`, `perl -pi`, `patch`).
 
 Classification reads the command's words (shlex), never runs anything, and costs tens of
 microseconds; results are cached per command.
@@ -147,6 +147,8 @@ def classify_command(command: str) -> StepKind:
         kinds |= _command_kinds(words)
         if _reads_credentials(words):
             traits.add("credential-read")
+        if _edits_in_place(words):
+            traits.add("edit")
         paths += [w for w in words[1:] if not w.startswith("-")]
     if _SECRET_REFERENCE.search(command):
         traits.add("credential-read")
@@ -478,6 +480,15 @@ def _command_kinds(words: tuple[str, ...]) -> set[str]:
     elif program in _SEARCH_PROGRAMS:
         kinds.add("search")
     return kinds or {"execute"}
+
+
+def _edits_in_place(words: tuple[str, ...]) -> bool:
+    """`sed -i`, `perl -pi`, `patch`: a command that changes existing files in place."""
+    program, args = words[0], words[1:]
+    if program == "patch":
+        return True
+    flags = _IN_PLACE.get(program)
+    return flags is not None and any(a.split("=")[0] in flags or a.startswith("-i") for a in args)
 
 
 def _verify_kind(program: str, args: tuple[str, ...], sub: str) -> str | None:

@@ -116,6 +116,23 @@ class GovernancePolicy:
             plugin_evaluators=tuple(evaluators),
         )
 
+    @property
+    def hands_over(self) -> bool:
+        """Whether a router may hand a goal over to an agent (plugin routers may)."""
+        return any(r.action in ("handoff", "plugin") for r in self.routers)
+
+    def check_agents(self, names: Iterable[str]) -> None:
+        """UsageError if a route hands over to an agent that is not among `names`."""
+        known = set(names)
+        for router in self.routers:
+            if router.action == "handoff" and router.target not in known:
+                listed = ", ".join(sorted(known)) or "none"
+                raise UsageError(
+                    f"governance route {router.name!r} hands over to {router.target!r}, "
+                    f"which is not an agent of this run (agents: {listed})",
+                    hint="See `llmos agents list`, and fix the route in policy.yaml.",
+                )
+
     def build_evaluators(self) -> list[Evaluator]:
         """The evaluators that run (model_graded runs apart: it needs the model)."""
         found: list[Evaluator] = []
@@ -232,9 +249,9 @@ def _list(value: Any, key: str, fail: Any) -> list[Any]:
 
 
 def _shown(entry: Any) -> str:
-    if isinstance(entry, dict) and len(entry) == 1:
-        ((key, value),) = entry.items()
-        return repr(f"{key}: {value}")
+    """An entry as its file says it, on one line."""
+    if isinstance(entry, dict) and entry:
+        return repr(", ".join(f"{key}: {value}" for key, value in entry.items()))
     return repr(entry)
 
 

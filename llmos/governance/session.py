@@ -521,7 +521,7 @@ def governance_session(
         plugins = [p.plugin for p in tools.registry.plugins] if tools is not None else []
         policy = run_policy(ws.root, ctx.project, plugins)
     agents = None
-    if any(getattr(r, "action", "") in ("handoff", "plugin") for r in policy.routers):
+    if policy.hands_over:
         agents = _handoff_targets(ws, ctx.project, policy)
     session = GovernanceSession(
         ctx,
@@ -540,18 +540,9 @@ def governance_session(
 
 def _handoff_targets(ws: Workspace, project: str, policy: GovernancePolicy) -> frozenset[str]:
     from llmos.agents.catalog import load_catalog
-    from llmos.errors import UsageError
 
     names = frozenset(load_catalog(ws, project).names())
-    for router in policy.routers:
-        target = getattr(router, "target", None)
-        if getattr(router, "action", "") == "handoff" and target not in names:
-            known = ", ".join(sorted(names)) or "none"
-            raise UsageError(
-                f"governance route {router.name!r} hands over to {target!r}, which is not an "
-                f"agent of this run (agents: {known})",
-                hint="See `llmos agents list`, and fix the route in policy.yaml.",
-            )
+    policy.check_agents(names)
     return names
 
 

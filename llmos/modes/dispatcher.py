@@ -301,7 +301,10 @@ def _governance(scope: RunScope) -> GovernancePolicy:
     """The run's governance (llmos/governance): its policy files' sections and its plugins'
     rules. A bad entry is a UsageError here, before anything runs."""
     plugins = [loaded.plugin for loaded in scope.tools.registry.plugins]
-    return run_policy(scope.ws.root, scope.project.name, plugins)
+    policy = run_policy(scope.ws.root, scope.project.name, plugins)
+    if policy.hands_over:  # a route naming no agent is refused before the run starts
+        policy.check_agents(_agents(scope.ws, scope.project.name).names())
+    return policy
 
 
 def _check_request(request: RunRequest) -> None:
