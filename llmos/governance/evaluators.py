@@ -73,6 +73,7 @@ class Evaluator:
 
 @dataclass
 class TestsPassed(Evaluator):
+    __test__ = False  # not a pytest test class, whatever its name
     name: str = "tests_passed"
     gate: bool = True
 

@@ -293,6 +293,8 @@ def _unwrapped(words: list[str]) -> tuple[str, ...]:
         runner = _RUNNERS.get(head)
         if runner and len(rest) > 1 and rest[1] == runner:
             rest = _skip_options(rest[2:], frozenset())
+            if head == "hatch" and rest and ":" in rest[0]:  # hatch run ENV:SCRIPT
+                rest[0] = rest[0].split(":", 1)[1]
             if head == "coverage":  # coverage run -m pytest: the module is what runs
                 rest = _python_module(["python", *rest]) or rest
             continue
@@ -519,7 +521,9 @@ def _verify_kind(program: str, args: tuple[str, ...], sub: str) -> str | None:
     if program in _SCRIPT_RUNNERS:
         if sub in ("test", "t"):
             return "verify"
-        if sub and sub not in _NETWORK_SUBCOMMANDS[program] and sub != "run":
+        if sub in _NETWORK_SUBCOMMANDS[program]:
+            return None  # `npm ci` installs
+        if sub and sub != "run":
             after = args[args.index(sub) + 1 :]  # `yarn eslint .`: a package's program
             nested_sub = next((a for a in after if not a.startswith("-")), "")
             nested = _verify_kind(sub, after, nested_sub) if sub not in _SCRIPT_RUNNERS else None

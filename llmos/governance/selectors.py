@@ -94,11 +94,11 @@ def parse_selector(text: str) -> Selector:
         if not words:
             raise VocabularyError("an empty command between backticks")
         return Selector(raw, command=words, outcome=outcome)
-    lowered = body.lower()
-    if lowered in KEYWORDS:
-        return Selector(raw, kind=lowered, outcome=outcome)
+    if body in KEYWORDS:  # lower case: a type or trait; capitalised: a tool (Edit, Read)
+        return Selector(raw, kind=body, outcome=outcome)
     if " " not in body and _TOOL.match(body):
         return Selector(raw, tool=body, outcome=outcome)
+    lowered = body.lower()
     if "`" in body:
         raise VocabularyError(f"{body!r}: put the whole command between backticks")
     words = tuple(body.split())
