@@ -16,15 +16,11 @@ import pytest
 from llmos.errors import UsageError
 from llmos.governance import Route, Score
 from llmos.governance.checkers import parse_checker
+from llmos.governance.current import governance_for, governed
 from llmos.governance.evaluators import AgainstHistory, ChangeSize, RunFacts, TestsPassed
 from llmos.governance.history import History, Step
 from llmos.governance.kinds import classify, classify_command
-from llmos.governance.policy import (
-    GovernancePolicy,
-    governed,
-    load_governance,
-    parse_section,
-)
+from llmos.governance.policy import GovernancePolicy, load_governance, parse_section
 from llmos.governance.replay import replay_refusal
 from llmos.governance.routers import parse_router
 from llmos.governance.schemas import check_artifact, unsupported_keywords, validate
@@ -420,6 +416,7 @@ def test_a_project_adds_rules_but_cannot_loosen(tmp_path: Path) -> None:
     assert policy.evaluators["change_size"]["max_lines"] == 50  # thresholds it may set
     assert load_governance(tmp_path, "other").checkers[0].name == "require verify after write"
     assert not load_governance(tmp_path / "none").governs_calls
+    assert governance_for(tmp_path / "none", None) is None  # nothing declared: nothing loaded
     # A security-only policy file is not even parsed here.
     (tmp_path / "policy.yaml").write_text("deny:\n  commands: ['x']\n")
     assert load_governance(tmp_path).checkers == ()

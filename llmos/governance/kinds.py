@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+from llmos.security.lazy_regex import LazyRegex  # compiled on first use: replays stay light
+
 STEP_TYPES: Final = (
     "read",
     "search",
@@ -158,12 +160,12 @@ def classify_command(command: str) -> StepKind:
     return StepKind(primary, frozenset(kinds), frozenset(traits), tuple(commands), tuple(paths))
 
 
-_FD_NUMBER = re.compile(r"(^|\s)\d+(?=[<>])")  # the 2 of 2>/dev/null
-_FD_REDIRECT = re.compile(r"[<>]&\d*-?")  # >&2, 2>&1 (once the 2 is gone)
-_HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+_FD_NUMBER = LazyRegex(r"(^|\s)\d+(?=[<>])")  # the 2 of 2>/dev/null
+_FD_REDIRECT = LazyRegex(r"[<>]&\d*-?")  # >&2, 2>&1 (once the 2 is gone)
+_HEREDOC = LazyRegex(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _SEPARATORS = frozenset({"&&", "||", ";", "|", "&", "(", ")", ";;", "|&", "{", "}", "!"})
 _REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<", "<<", "<<<", "<>", ">&", "<&"})
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_ASSIGNMENT = LazyRegex(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for"})
 
 
@@ -172,7 +174,7 @@ def simple_commands(command: str) -> Iterator[tuple[tuple[str, ...], tuple[str, 
     wrappers such as `sudo`, `timeout 60`, `uv run` or `python -m` removed) and the files
     it redirects output into. Here-document bodies are data, not commands."""
     text = _without_heredoc_bodies(command).replace("\n", " ; ")
-    text = _FD_REDIRECT.sub(" ", _FD_NUMBER.sub(r"\1", text))
+    text = _FD_REDIRECT.compiled.sub(" ", _FD_NUMBER.compiled.sub(r"\1", text))
     try:
         lexer = shlex.shlex(text, posix=True, punctuation_chars="();<>|&")
         lexer.whitespace_split = True
@@ -269,7 +271,7 @@ _RUNNERS = {  # program -> subcommand that runs the next words as a command
     "nix": "run",
     "coverage": "run",
 }
-_PYTHON = re.compile(r"^(python|python[23](\.\d+)?|pypy3?|py)$")
+_PYTHON = LazyRegex(r"^(python|python[23](\.\d+)?|pypy3?|py)$")
 
 
 def _unwrapped(words: list[str]) -> tuple[str, ...]:
@@ -371,7 +373,7 @@ _VERIFY: dict[str, frozenset[str]] = {
 }
 _SCRIPT_RUNNERS = frozenset({"npm", "yarn", "pnpm", "bun"})
 _TASK_RUNNERS = frozenset({"make", "gmake", "just", "task", "mage", "invoke", "nx", "turbo"})
-_VERIFY_TARGET = re.compile(
+_VERIFY_TARGET = LazyRegex(
     r"^(test|tests|check|checks|lint|linters?|typecheck|type-check|types|verify|ci|spec|e2e"
     r"|unit|integration)([:_-].*)?$"
 )
@@ -557,17 +559,17 @@ def _is_remote(arg: str) -> bool:
 
 
 # Credentials ---------------------------------------------------------------------------------
-_CREDENTIAL_NAME = re.compile(
+_CREDENTIAL_NAME = LazyRegex(
     r"^(\.env(\..+)?|.*\.(pem|key|p12|pfx|jks|keystore|secret|token|asc|gpg)|id_(rsa|dsa|ecdsa"
     r"|ed25519)(_[\w-]+)?|\.netrc|_netrc|\.npmrc|\.pypirc|\.git-credentials|\.?credentials"
     r"(\.json|\.ya?ml|\.csv)?|secrets?(\.[\w.]+)?|\.htpasswd|\.vault-token|service[-_]account.*"
     r"\.json|master\.key|token|kubeconfig|\.pgpass|\.my\.cnf)$",
     re.IGNORECASE,
 )
-_HARMLESS_NAME = re.compile(r"\.(example|sample|template|dist|pub)$|^\.env\.(example|sample)")
+_HARMLESS_NAME = LazyRegex(r"\.(example|sample|template|dist|pub)$|^\.env\.(example|sample)")
 _CREDENTIAL_DIRS = ("/.ssh/", "/.aws/", "/.gnupg/", "/.kube/", "/.docker/", "/.azure/")
 _CREDENTIAL_FILES = ("/.config/gh/hosts.yml", "/.config/gcloud/", "/.claude/.credentials.json")
-_SECRET_REFERENCE = re.compile(
+_SECRET_REFERENCE = LazyRegex(
     r"\$\{?[A-Za-z0-9_]*(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|ACCESS_KEY|PRIVATE_KEY)"
     r"[A-Za-z0-9_]*",
     re.IGNORECASE,
@@ -576,20 +578,20 @@ _READERS = _READ_PROGRAMS | frozenset(
     "grep egrep rg cp scp rsync source . tar zip gpg openssl xclip pbcopy vi vim nano".split()
 )
 _ENV_DUMPS = frozenset({"export", "declare", "typeset", "set"})
-_SECRET_COMMANDS: dict[str, re.Pattern[str]] = {
-    "git": re.compile(r"\bcredential\b"),
-    "aws": re.compile(r"\bconfigure (get|export-credentials)\b|get-secret-value|get-session-token"),
-    "gh": re.compile(r"\bauth token\b"),
-    "gcloud": re.compile(r"print-(access|identity)-token|secrets versions access"),
-    "kubectl": re.compile(r"\bget secrets?\b|config view\b.*--raw"),
-    "security": re.compile(r"find-(generic|internet)-password"),
-    "pass": re.compile(r"\bshow\b"),
-    "gopass": re.compile(r"\bshow\b"),
-    "op": re.compile(r"\b(read|item get)\b"),
-    "vault": re.compile(r"\b(read|kv get)\b"),
-    "bw": re.compile(r"\bget\b"),
-    "doppler": re.compile(r"\bsecrets\b"),
-    "gpg": re.compile(r"--export-secret"),
+_SECRET_COMMANDS: dict[str, LazyRegex] = {
+    "git": LazyRegex(r"\bcredential\b"),
+    "aws": LazyRegex(r"\bconfigure (get|export-credentials)\b|get-secret-value|get-session-token"),
+    "gh": LazyRegex(r"\bauth token\b"),
+    "gcloud": LazyRegex(r"print-(access|identity)-token|secrets versions access"),
+    "kubectl": LazyRegex(r"\bget secrets?\b|config view\b.*--raw"),
+    "security": LazyRegex(r"find-(generic|internet)-password"),
+    "pass": LazyRegex(r"\bshow\b"),
+    "gopass": LazyRegex(r"\bshow\b"),
+    "op": LazyRegex(r"\b(read|item get)\b"),
+    "vault": LazyRegex(r"\b(read|kv get)\b"),
+    "bw": LazyRegex(r"\bget\b"),
+    "doppler": LazyRegex(r"\bsecrets\b"),
+    "gpg": LazyRegex(r"--export-secret"),
 }
 
 

@@ -30,16 +30,15 @@ file, the entry and what is wrong (`UsageError`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from llmos.errors import UsageError
 from llmos.governance.checkers import Checker, PluginChecker, parse_checker
+from llmos.governance.current import POLICY_FILE, SECTION
 from llmos.governance.evaluators import (
     AgainstHistory,
     ChangeSize,
@@ -50,8 +49,6 @@ from llmos.governance.evaluators import (
 from llmos.governance.routers import AnyRouter, PluginRouter, parse_router
 from llmos.governance.selectors import VocabularyError
 
-POLICY_FILE = "policy.yaml"
-SECTION = "governance"
 _KEYS = ("checkers", "routes", "evaluators", "max_stop_blocks")
 DEFAULT_STOP_BLOCKS = 2
 _DOCS = "See README.md, 'Governance', for the vocabulary (checkers, routes, evaluators)."
@@ -330,26 +327,6 @@ def _combine(
         files=base.files + layer.files,
         overrides=overrides,
     )
-
-
-# The policy of the run in progress ------------------------------------------------------------
-_current: ContextVar[GovernancePolicy | None] = ContextVar("llmos_governance", default=None)
-
-
-def current_governance() -> GovernancePolicy | None:
-    """The governance of the run in progress (None outside a run)."""
-    return _current.get()
-
-
-@contextlib.contextmanager
-def governed(policy: GovernancePolicy) -> Iterator[GovernancePolicy]:
-    """Make `policy` the run's governance while the block runs (the dispatcher does, for
-    every run: a replay's preflight and a Learner run's hooks read it)."""
-    token = _current.set(policy)
-    try:
-        yield policy
-    finally:
-        _current.reset(token)
 
 
 def run_policy(

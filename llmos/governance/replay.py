@@ -18,9 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmos.governance.history import History
-from llmos.governance.policy import current_governance
-from llmos.kernel.events import CheckerResults
+from llmos.governance.current import current_governance
 
 if TYPE_CHECKING:
     from llmos.kernel.run_context import RunContext
@@ -34,6 +32,8 @@ def replay_refusal(plan: ReplayPlan, ctx: RunContext) -> str | None:
     policy = current_governance()
     if policy is None or not policy.checkers:
         return None
+    from llmos.governance.history import History
+    from llmos.kernel.events import CheckerResults
     from llmos.plugins.run_tools import current_tools
 
     tools = current_tools()

@@ -512,14 +512,14 @@ def governance_session(
     """The governance of a live run (made current for it as `ctx.governance`): the run's
     policy (the dispatcher's, else the workspace's), the agents a route may hand over to
     (checked now: a route naming no agent stops the run before anything is spent)."""
-    from llmos.governance.policy import current_governance, run_policy
+    from llmos.governance.current import current_governance
+    from llmos.governance.policy import NO_GOVERNANCE
     from llmos.plugins.run_tools import current_tools
 
     tools = current_tools()
-    policy = current_governance()
-    if policy is None:
-        plugins = [p.plugin for p in tools.registry.plugins] if tools is not None else []
-        policy = run_policy(ws.root, ctx.project, plugins)
+    # The dispatcher made the run's governance current; none declared: the defaults (the
+    # shipped evaluators, no checkers or routes).
+    policy = current_governance() or NO_GOVERNANCE
     agents = None
     if policy.hands_over:
         agents = _handoff_targets(ws, ctx.project, policy)

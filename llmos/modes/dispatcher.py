@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmos.credentials import model_access
 from llmos.errors import UsageError
-from llmos.governance.policy import GovernancePolicy, governed, run_policy
+from llmos.governance.current import governance_for, governed
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
@@ -43,6 +43,7 @@ from llmos.security.guard import RunGuard, run_guard
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
+    from llmos.governance.policy import GovernancePolicy
     from llmos.kernel.approval import Approver
 
 
@@ -297,12 +298,13 @@ class _GoalRun:
         )
 
 
-def _governance(scope: RunScope) -> GovernancePolicy:
-    """The run's governance (llmos/governance): its policy files' sections and its plugins'
-    rules. A bad entry is a UsageError here, before anything runs."""
+def _governance(scope: RunScope) -> GovernancePolicy | None:
+    """The run's governance (llmos/governance), None when none is declared: its policy
+    files' sections and its plugins' rules. A bad entry is a UsageError here, before
+    anything runs."""
     plugins = [loaded.plugin for loaded in scope.tools.registry.plugins]
-    policy = run_policy(scope.ws.root, scope.project.name, plugins)
-    if policy.hands_over:  # a route naming no agent is refused before the run starts
+    policy = governance_for(scope.ws.root, scope.project.name, plugins)
+    if policy is not None and policy.hands_over:  # a route naming no agent: refused now
         policy.check_agents(_agents(scope.ws, scope.project.name).names())
     return policy
 
