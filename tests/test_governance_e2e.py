@@ -301,3 +301,84 @@ def test_a_learned_trace_is_refused_for_replay_by_a_checker(
     (checks,) = _events(summary, "checker_results")
     assert checks["phase"] == "replay" and checks["allowed"] is False
     assert not _events(summary, "tool_requested")  # nothing ran
+
+
+QA_PLUGIN = '''
+from pathlib import Path
+
+from llmos.governance import Route
+from llmos.plugins import Plugin
+
+plugin = Plugin("qa")
+
+
+@plugin.tool(version="1.0.0", kind="verify")
+def compile_all(workdir: Path) -> dict:
+    """Check that every Python file of the working folder compiles."""
+    files = sorted(workdir.glob("*.py"))
+    for path in files:
+        compile(path.read_text(), str(path), "exec")
+    return {"ok": True, "files": len(files)}
+
+
+@plugin.tool(version="1.0.0")
+def count_words(text: str) -> int:
+    """Count the words of a text (declared to return an integer; it does not)."""
+    return {"words": len(text.split())}
+
+
+@plugin.checker(phase="call")
+def no_temp_files(history, call):
+    path = str(call.input.get("file_path", ""))
+    return "no .tmp files in this workspace" if path.endswith(".tmp") else None
+
+
+@plugin.evaluator()
+def short_runs(history):
+    return 1.0 if len(history) <= 10 else 0.0
+'''
+
+
+def test_plugins_declare_kinds_checkers_evaluators_and_output_schemas(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    _policy(sandbox, "governance:\n  checkers:\n    - require: verify after write\n")
+    (sandbox.workspace / "plugins").mkdir()
+    (sandbox.workspace / "plugins" / "qa.py").write_text(QA_PLUGIN)
+    results: list[list[dict]] = []
+
+    def seen(turn: Turn):
+        def step(request: RecordedRequest) -> Turn:
+            results.append(request.tool_results())
+            return turn
+
+        return step
+
+    scripted.script(
+        use_tool("Write", file_path="notes.tmp", content="x"),  # the plugin's checker: denied
+        seen(use_tool("Write", file_path="app.py", content="print('hi')\n")),
+        seen(use_tool("mcp__llmos_qa__count_words", text="one two")),  # its output is wrong
+        seen(say("Done.")),  # sent back: it wrote code and verified nothing
+        use_tool("mcp__llmos_qa__compile_all"),  # the plugin's verify tool
+        say("app.py compiles."),
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Write app.py", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    scripted.assert_complete()
+    summary = json.loads(proc.stdout)
+    denied, _, wrong = (r[0] for r in results[:3])
+    assert denied["is_error"] and "(qa.no_temp_files) no .tmp files" in str(denied["content"])
+    assert not (sandbox.output / "notes.tmp").exists()
+    assert wrong["is_error"] and "does not match its schema: $: expected integer" in str(
+        wrong["content"]
+    )
+    output = [e for e in _events(summary, "checker_results") if e["phase"] == "output"]
+    assert [e["results"][0]["passed"] for e in output] == [False, True]
+    assert summary["governance"]["sent_back"] == 1
+    trace = parse(Path(summary["trace_path"]).read_text())
+    assert [(s.tool.split("__")[-1], s.step_type, s.outcome) for s in trace.steps] == [
+        ("Write", "write", "ok"),
+        ("count_words", "execute", "error"),
+        ("compile_all", "verify", "ok"),
+    ]
+    assert trace.scores["qa.short_runs"] == 1.0 and trace.scores["tests_passed"] == 1.0

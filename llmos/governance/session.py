@@ -195,7 +195,8 @@ class GovernanceSession:
             tool, tool_input, tool_use_id=tool_use_id, agent=_agent(hook_input), new_file=False
         )
         response = hook_input.get("tool_response") if ok else hook_input.get("error")
-        ok = ok and not _is_error(response) and self._output_ok(call)
+        output_ok = self._output_ok(call)  # recorded whether the call failed or not
+        ok = ok and output_ok and not _is_error(response)
         step = self.record(call, ok=ok, summary=_summary(response))
         route = self.route_after(step)
         if route is None:
