@@ -382,3 +382,32 @@ def test_plugins_declare_kinds_checkers_evaluators_and_output_schemas(
         ("compile_all", "verify", "ok"),
     ]
     assert trace.scores["qa.short_runs"] == 1.0 and trace.scores["tests_passed"] == 1.0
+
+
+def test_the_model_graded_evaluator_when_enabled(
+    sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    _policy(
+        sandbox,
+        "governance:\n  evaluators:\n    model_graded: {enabled: true, budget_usd: 0.05}\n",
+    )
+    scripted.script(
+        use_tool("Write", file_path="hello.txt", content="hello\n"),
+        say("hello.txt says hello."),
+        use_tool("StructuredOutput", score=0.8, reason="The file was written as asked."),
+    )
+    proc = run_llmos(sandbox, "run", "--json", "--model", MODEL, "Write hello.txt", server=scripted)
+    assert proc.returncode == 0, proc.stderr
+    scripted.assert_complete()
+    summary = json.loads(proc.stdout)
+    grading = scripted.message_requests[-1]
+    assert grading.model == "claude-haiku-5-5" and "You grade the work" in grading.system_text
+    assert "Goal: Write hello.txt" in grading.last_user_text
+    assert "[write] step 1 (Write hello.txt): ok" in grading.last_user_text
+    (graded,) = [e for e in _events(summary, "score_recorded") if e["evaluator"] == "model_graded"]
+    assert graded["score"] == 0.8 and graded["passed"] is True
+    assert graded["measures"]["cost_usd"] > 0
+    (row,) = _ledger(sandbox)  # the grading's cost is the run's
+    assert row["cost_usd"] == summary["cost_usd"] > graded["measures"]["cost_usd"]
+    trace = parse(Path(summary["trace_path"]).read_text())
+    assert trace.scores["model_graded"] == 0.8
