@@ -33,14 +33,15 @@ from typing import Any, Literal, Protocol
 from llmos.governance.history import Call, History, Step
 from llmos.governance.kinds import command_key
 from llmos.governance.selectors import Selector, VocabularyError, parse_selector
+from llmos.security.lazy_regex import LazyRegex
 
 log = logging.getLogger(__name__)
 
 Phase = Literal["call", "finish"]
-_STOP_AFTER = re.compile(
+_STOP_AFTER = LazyRegex(
     r"^(?:stop\s+)?after\s+(\d+)\s+failures?\s+of\s+the\s+same\s+command$", re.IGNORECASE
 )
-_SPLIT = re.compile(r"^(.+?)\s+(after|before)\s+(.+)$")
+_SPLIT = LazyRegex(r"^(.+?)\s+(after|before)\s+(.+)$")
 
 
 class Running(Protocol):

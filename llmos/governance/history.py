@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from llmos.governance.kinds import StepKind, classify, command_key
+from llmos.security.lazy_regex import LazyRegex
 
-_EXIT_CODE = re.compile(r"exit code (\d+)", re.IGNORECASE)
+_EXIT_CODE = LazyRegex(r"exit code (\d+)", re.IGNORECASE)
 _FILE_TOOLS = frozenset({"Read", "NotebookRead", "Write", "Edit", "MultiEdit", "NotebookEdit"})
 
 

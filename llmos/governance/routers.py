@@ -31,13 +31,13 @@ Each router fires at most once per run. Plugins add Python routers (`@plugin.rou
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llmos.governance.history import History, Step
 from llmos.governance.selectors import Selector, VocabularyError, parse_selector
+from llmos.security.lazy_regex import LazyRegex
 
 log = logging.getLogger(__name__)
 
@@ -219,19 +219,19 @@ class PluginRouter:
 AnyRouter = Router | PluginRouter
 
 # Parsing -----------------------------------------------------------------------------------
-_SAME = re.compile(r"^(?:the\s+)?same\s+command\s+failed\s+(\d+)\s+times?$|^(\d+)\s+failures?\s+"
+_SAME = LazyRegex(r"^(?:the\s+)?same\s+command\s+failed\s+(\d+)\s+times?$|^(\d+)\s+failures?\s+"
                    r"of\s+the\s+same\s+command$")  # fmt: skip
-_FAILURES = re.compile(r"^(\d+)\s+(?:failures|failed\s+steps?)$")
-_BUDGET = re.compile(
+_FAILURES = LazyRegex(r"^(\d+)\s+(?:failures|failed\s+steps?)$")
+_BUDGET = LazyRegex(
     r"^(?:(\d+(?:\.\d+)?)\s*%\s+of\s+the\s+budget\s+spent|budget\s+(\d+(?:\.\d+)?)\s*%\s+spent)"
     r"(?:\s+(?:before|without)\s+(.+))?$"
 )
-_DENIALS = re.compile(r"^(\d+)\s+(?:denials|denied\s+calls?)$")
-_TIMES = re.compile(r"^(.+?)\s+(\d+)\s+times?$")
-_FINISH = re.compile(r"^(?:finish|at\s+the\s+end)\s+without\s+(.+)$")
-_HANDOFF = re.compile(r"^(?:hand\s*(?:it\s+)?over\s+to|handoff(?:\s+to)?)\s+([\w.-]+)$")
-_MODEL = re.compile(r"^(?:switch\s+(?:the\s+)?model\s+to|model)\s+([\w.:-]+)$")
-_ASK = re.compile(r"^ask(?:\s+a\s+human)?$")
+_DENIALS = LazyRegex(r"^(\d+)\s+(?:denials|denied\s+calls?)$")
+_TIMES = LazyRegex(r"^(.+?)\s+(\d+)\s+times?$")
+_FINISH = LazyRegex(r"^(?:finish|at\s+the\s+end)\s+without\s+(.+)$")
+_HANDOFF = LazyRegex(r"^(?:hand\s*(?:it\s+)?over\s+to|handoff(?:\s+to)?)\s+([\w.-]+)$")
+_MODEL = LazyRegex(r"^(?:switch\s+(?:the\s+)?model\s+to|model)\s+([\w.:-]+)$")
+_ASK = LazyRegex(r"^ask(?:\s+a\s+human)?$")
 
 
 def parse_condition(text: str) -> Condition:

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import re
 from dataclasses import dataclass
 
 from llmos.governance.history import Call, Step
 from llmos.governance.kinds import STEP_TYPES, TRAITS
+from llmos.security.lazy_regex import LazyRegex
 
 KEYWORDS = (*STEP_TYPES, *TRAITS, "any")
-_TOOL = re.compile(r"^(mcp__[\w*-]+|[A-Z][A-Za-z0-9*]*)$")
+_TOOL = LazyRegex(r"^(mcp__[\w*-]+|[A-Z][A-Za-z0-9*]*)$")
 _OUTCOMES = {"passed": True, "failed": False}
 
 
