@@ -136,8 +136,16 @@ def summary_table(summary: RunSummary) -> Table:
     table.add_row("cost", f"${summary.cost_usd:.4f}{saved}")
     table.add_row("time", f"{summary.duration_secs:.2f} s")
     table.add_row("balance", f"${summary.balance_usd:.4f}")
+    governance = summary.governance or {}
+    said = _governance_line(governance)
+    if said:
+        table.add_row("governance", escape(said))
     if summary.trace_path:
         table.add_row("trace", escape(summary.trace_path))
+    elif summary.ok and governance.get("handoff"):
+        table.add_row("trace", "not saved: it finished a goal another run began (a hand-over)")
+    elif summary.ok and governance.get("unfollowable"):
+        table.add_row("trace", f"not saved: {escape(governance['unfollowable'])}")
     elif summary.ok and summary.continued:
         table.add_row("trace", "not saved: the goal continued a conversation (/continue)")
     elif summary.ok:
@@ -148,6 +156,21 @@ def summary_table(summary: RunSummary) -> Table:
     if summary.error:
         table.add_row("error", f"[red]{escape(summary.error)}[/]")
     return table
+
+
+def _governance_line(governance: dict) -> str:
+    """What governance did in the run, in a few words ("" when nothing worth saying)."""
+    parts = []
+    if governance.get("sent_back"):
+        parts.append(f"sent back {governance['sent_back']} time(s)")
+    route = governance.get("route")
+    if route:
+        target = f" {route['target']}" if route.get("target") else ""
+        parts.append(f"route {route['action']}{target} ({route['router']})")
+    handoff = governance.get("handoff")
+    if handoff:
+        parts.append(f"handed over to {handoff['agent']} by {handoff['router']}")
+    return "; ".join(parts)
 
 
 def _subtask_counts(orchestration: dict) -> str:
