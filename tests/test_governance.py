@@ -783,3 +783,57 @@ def test_a_policy_with_plugins_adds_their_rules() -> None:
     assert [r.name for r in policy.routers] == ["rules.never"]
     assert policy.build_evaluators()[-1].gate is True
     assert GovernancePolicy().with_plugins([]) == GovernancePolicy()
+
+
+# The trace format and the plugin API -----------------------------------------------------------
+def test_a_traces_type_and_scores_are_checked_at_load() -> None:
+    from llmos.errors import TraceFormatError
+    from llmos.memory.trace import parse, render
+
+    trace = Trace(
+        goal_text="g",
+        steps=(TraceStep("Bash", {"command": "pytest"}, step_type="verify"),),
+        scores={"tests_passed": 1.0, "change_size.lines": 3.0},
+    )
+    text = render(trace)
+    assert "- **Type:** verify" in text and "scores:" in text and parse(text) == trace
+    with pytest.raises(TraceFormatError, match="Type must be a step type"):
+        parse(text.replace("- **Type:** verify", "- **Type:** Verify it"))
+    with pytest.raises(TraceFormatError, match="front matter scores: bad value"):
+        parse(text.replace("  tests_passed: 1.0", "  tests_passed: high"))
+
+
+def test_plugin_tools_declare_kinds_and_outputs(tmp_path: Path) -> None:
+    from llmos.plugins.registry import call_tool
+    from llmos.plugins.types import Plugin, PluginError
+
+    plugin = Plugin("demo")
+    with pytest.raises(PluginError, match="unknown tool kind 'test'"):
+        plugin.tool(version="1.0.0", kind="test")
+    with pytest.raises(PluginError, match=r"cannot check .*patternProperties"):
+        plugin.tool(version="1.0.0", output_schema={"patternProperties": {}})
+
+    @plugin.tool(version="1.0.0")
+    def words(text: str) -> list[str]:
+        """Split."""
+        return text.split()
+
+    @plugin.tool(version="1.0.0", output_schema={"type": "object", "required": ["n"]})
+    def broken(text: str) -> dict:
+        """Count, wrongly."""
+        return {"count": 1}
+
+    @plugin.tool(version="1.0.0")
+    def untyped(text: str):  # type: ignore[no-untyped-def]
+        """No annotation: nothing to check."""
+        return 3
+
+    split, wrong, free = plugin.tools
+    assert split.output_schema == {"type": "array", "items": {"type": "string"}}
+    assert split.kind == "execute" and free.output_schema is None
+    assert call_tool(split, {"text": "a b"}, tmp_path).ok
+    result = call_tool(wrong, {"text": "x"}, tmp_path)
+    assert not result.ok and result.schema_problem == "$: 'n' is required"
+    assert call_tool(free, {"text": "x"}, tmp_path).ok
+    with pytest.raises(PluginError, match="checker phase 'sometimes'"):
+        plugin.checker(phase="sometimes")

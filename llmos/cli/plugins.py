@@ -41,11 +41,21 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
             "description": p.plugin.description,
             "source": p.source,
             "tools": [
-                {"name": t.name, "mcp_name": t.full_name, "version": t.version}
+                {"name": t.name, "mcp_name": t.full_name, "version": t.version, "kind": t.kind}
                 for t in p.plugin.tools
             ],
             "hooks": [{"name": h.name, "events": sorted(h.kinds) or ["*"]} for h in p.plugin.hooks],
             "agents": [a.name for a in p.plugin.agents],
+            # Governance rules (llmos/governance): checkers, routers, evaluators.
+            "governance": [
+                f"{what} {rule.name}"
+                for what, rules in (
+                    ("checker", p.plugin.checkers),
+                    ("router", p.plugin.routers),
+                    ("evaluator", p.plugin.evaluators),
+                )
+                for rule in rules
+            ],
         }
         for p in registry.plugins
     ]
@@ -58,12 +68,17 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
     if not plugins and not failed:
         console.print(f"No plugins. Put one in {escape(str(ws.plugins_dir))}/ (see plugins/).")
         return
-    table = Table("plugin", "tools (version)", "hooks", "agents", "from")
+    table = Table("plugin", "tools (version)", "hooks and governance", "agents", "from")
     for p in plugins:
         table.add_row(
             f"[bold]{escape(p['name'])}[/]\n[dim]{escape(p['description'])}[/]",
-            "\n".join(escape(f"{t['name']} {t['version']}") for t in p["tools"]) or "-",
-            "\n".join(escape(f"{h['name']} ({', '.join(h['events'])})") for h in p["hooks"]) or "-",
+            "\n".join(escape(f"{t['name']} {t['version']} ({t['kind']})") for t in p["tools"])
+            or "-",
+            "\n".join(
+                [escape(f"{h['name']} ({', '.join(h['events'])})") for h in p["hooks"]]
+                + [escape(rule) for rule in p["governance"]]
+            )
+            or "-",
             ", ".join(p["agents"]) or "-",
             escape(p["source"]),
         )
