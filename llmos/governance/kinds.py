@@ -620,6 +620,9 @@ def _reads_credentials(words: tuple[str, ...]) -> bool:
     pattern = _SECRET_COMMANDS.get(program)
     if pattern is not None and pattern.search(" ".join(args)):
         return True
+    # `curl -d @.env`, `-F key=@id_rsa`: the file after an @ is read and sent.
+    if any(is_credential_path(a.rsplit("@", 1)[1]) for a in args if "@" in a):
+        return True
     if program in _READERS:
         return any(is_credential_path(a) for a in args if not a.startswith("-"))
     return False
