@@ -836,3 +836,25 @@ def test_plugin_tools_declare_kinds_and_outputs(tmp_path: Path) -> None:
     assert call_tool(free, {"text": "x"}, tmp_path).ok
     with pytest.raises(PluginError, match="checker phase 'sometimes'"):
         plugin.checker(phase="sometimes")
+
+
+def test_routes_at_the_end_switch_and_send_back_or_hand_over(tmp_path: Path) -> None:
+    model = _session(
+        tmp_path, {"routes": [{"when": "finish without verify", "then": "model opus"}]}
+    )
+    switched: list[str] = []
+
+    async def switch(name: str) -> None:
+        switched.append(name)
+
+    model.ctx.switch_model = switch
+    out = asyncio.run(model.before_finish({}))
+    assert out["decision"] == "block" and "go on with the model opus" in out["reason"]
+    assert switched == ["opus"] and asyncio.run(model.before_finish({})) == {}  # once
+    handoff = _session(
+        tmp_path,
+        {"routes": [{"when": "finish without verify passed", "then": "hand over to reviewer"}]},
+    )
+    assert asyncio.run(handoff.before_finish({})) == {}  # let it stop; the dispatcher hands over
+    assert handoff.handoff is not None and handoff.handoff.target == "reviewer"
+    assert asyncio.run(handoff.conclude(_outcome())).outcome.status == "handed_off"
