@@ -101,7 +101,9 @@ def test_require_verify_after_write(tmp_path: Path) -> None:
     entry = {"require": "verify after write"}
     wrote = [("Write", True, {"file_path": "a.py", "content": "x"})]
     state = _drive(entry, _history(tmp_path), wrote)
-    assert "no verify step" in state.check_finish(_history(tmp_path))
+    assert "has no verify step (tests, linters or type checkers) after it" in state.check_finish(
+        _history(tmp_path)
+    )
     tested = [*wrote, ("Bash", False, {"command": "pytest"})]
     assert _drive(entry, _history(tmp_path), tested).check_finish(_history(tmp_path)) is None
     # A write after the tests needs them again; a run that wrote nothing needs none.
@@ -158,7 +160,7 @@ def test_require_plan_before_delegate_is_a_sequence(tmp_path: Path) -> None:
 
 def test_require_ever(tmp_path: Path) -> None:
     state = _drive({"require": "verify"}, _history(tmp_path), [])
-    assert "has not done a verify step" in state.check_finish(_history(tmp_path))
+    assert "there is no verify step" in state.check_finish(_history(tmp_path))
 
 
 def test_forbid_network_after_credential_read(tmp_path: Path) -> None:
@@ -677,9 +679,8 @@ def test_replay_checkers_run_over_the_trace_before_anything(tmp_path: Path) -> N
     with governed(policy):
         refusal = replay_refusal(plan_replay(_trace(write)), ctx)
         assert refusal == (
-            "the trace as a whole: this run did a write step (last: step 1 (Write a.py)) and no "
-            "verify step (tests, linters or type checkers) since. Do a verify step (tests, "
-            "linters or type checkers) now, then finish. [governance: require verify after write]"
+            "the trace as a whole: a write step (last: step 1 (Write a.py)) has no verify step "
+            "(tests, linters or type checkers) after it [governance: require verify after write]"
         )
         assert replay_refusal(plan_replay(_trace(write, test)), ctx) is None
     assert replay_refusal(plan_replay(_trace(write)), ctx) is None  # no governance: no check

@@ -65,8 +65,11 @@ def test_a_run_that_wrote_code_is_sent_back_to_run_its_tests(
     # The model was sent back with what it must do first.
     (sent_back,) = feedback
     assert "llmos governance: before you finish" in sent_back
-    assert "(require verify after write) this run did a write step" in sent_back
-    assert "(last: step 2 (Write test_calc.py))" in sent_back
+    assert (
+        "(require verify after write) a write step (last: step 2 (Write test_calc.py)) has no "
+        "verify step (tests, linters or type checkers) after it. Do what is missing now, then "
+        "finish." in sent_back
+    )
     assert summary["governance"]["sent_back"] == 1 and summary["governance"]["failed"] is None
 
     # Every checker result is in the session log: the finish check failed, then passed.

@@ -109,7 +109,7 @@ class LiveRenderer:
                     f"[dim]({escape(event.router)})[/] {escape(event.reason)}"
                     f" [dim]— {escape(event.outcome)}[/]"
                 )
-            case ScoreRecorded(scope="run"):
+            case ScoreRecorded(scope="run") if event.score is not None or event.passed is not None:
                 value = "-" if event.score is None else f"{event.score:.2f}"
                 mark = (
                     "·" if event.passed is None else "[green]✓[/]" if event.passed else "[red]✗[/]"

@@ -131,10 +131,7 @@ class _RequireAfterState(_Base):
         if self.last_b is None or self.satisfied:
             return None
         a, b = describe(self.spec.a), describe(self.spec.b)
-        return (
-            f"this run did {b} (last: {self.last_b.describe()}) and no {a.removeprefix('a ')} "
-            f"since. Do {a} now, then finish."
-        )
+        return f"{b} (last: {self.last_b.describe()}) has no {a.removeprefix('a ')} after it"
 
 
 @dataclass(frozen=True)
@@ -210,7 +207,7 @@ class _RequireEverState(_Base):
         self.seen = self.seen or self.spec.a.matches(step)
 
     def check_finish(self, history: History) -> str | None:
-        return None if self.seen else f"this run has not done {describe(self.spec.a)}. Do it."
+        return None if self.seen else f"there is no {describe(self.spec.a).removeprefix('a ')}"
 
 
 # forbid ----------------------------------------------------------------------------------------

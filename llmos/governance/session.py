@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 GOVERNANCE_STATUSES = ("governance_failed", "stopped", "handed_off")
 _PREFIX = "llmos governance"
+_DO_IT = "Do what is missing now, then finish."
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ class GovernanceSession:
                 self.blocks += 1
                 return {
                     "decision": "block",
-                    "reason": f"{_PREFIX}: before you finish: {reasons}",
+                    "reason": f"{_PREFIX}: before you finish: {reasons}. {_DO_IT}",
                 }
             self.failed = reasons
             note = f"governance failed after {self.blocks} time(s) sent back: {reasons}"
