@@ -139,6 +139,24 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
             if not event.get("final"):
                 return None  # running estimates: the final figure is what counts
             return "cost", f"${float(event.get('spent_usd') or 0):.4f}"
+        case "checker_results":
+            failed = [r for r in event.get("results") or () if not r.get("passed")]
+            if not failed and event.get("phase") == "call":
+                return None  # every call's passing checks: `--steps` shows them
+            if not failed:
+                return "✓ checks", f"{event.get('phase')}: {len(event.get('results') or ())} passed"
+            text = "; ".join(f"{r.get('checker')}: {r.get('reason')}" for r in failed)
+            return f"✗ {event.get('phase')}", text
+        case "route_taken":
+            target = f" {event['target']}" if event.get("target") else ""
+            return "→ route", (
+                f"{event.get('action')}{target} ({event.get('router')}): {event.get('reason')}"
+                + (f"; {event['outcome']}" if event.get("outcome") else "")
+            )
+        case "score_recorded":
+            value = event.get("score")
+            shown = "-" if value is None else f"{float(value):.2f}"
+            return "score", f"{event.get('evaluator')} {shown}: {event.get('detail')}"
         case "watchdog_tripped" | "notice":
             return kind.split("_")[0], str(event.get("detail") or event.get("text"))
         case "model_call" | "think_again" | "trace_step" | "request_refused":
@@ -157,11 +175,29 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
     return kind, _flat(json.dumps(rest, ensure_ascii=False, default=str))
 
 
+StepsOption = Annotated[
+    bool,
+    typer.Option(
+        "--steps",
+        help="The run as supersteps: each model turn and its tool calls, with their types, "
+        "checker results, routes and scores (governance).",
+    ),
+]
+
+
 @sessions_app.command("show")
-def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+def show(
+    run: RunArg,
+    steps: StepsOption = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
     """A run's timeline: what the agent said, its tool calls and their verdicts, the cost."""
     path = find_session(open_workspace(workspace).sessions_dir, run)
     events = read_session(path)
+    if steps:
+        _show_steps(events, as_json=as_json)
+        return
     check = verify_session(path)
     if as_json:
         info = {**summarize(path, events), "integrity": check.to_dict(), "timeline": events}
@@ -186,6 +222,18 @@ def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = 
     )
     style = "green" if check.ok else "red"
     console.print(f"[bold]integrity[/] [{style}]{check.status}[/]: {escape(check.detail)}")
+
+
+def _show_steps(events: list[dict[str, Any]], *, as_json: bool) -> None:
+    from llmos.governance.supersteps import supersteps
+
+    view = supersteps(events)
+    if as_json:
+        typer.echo(json.dumps(view, indent=2, ensure_ascii=False, default=str))
+        return
+    from llmos.cli.steps_view import print_supersteps
+
+    print_supersteps(terminal(), view)
 
 
 @sessions_app.command("verify")

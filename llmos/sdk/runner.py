@@ -36,6 +36,7 @@ from claude_agent_sdk import (
 
 from llmos.credentials import model_failure
 from llmos.errors import AgentError
+from llmos.governance.kinds import classify
 from llmos.kernel.events import (
     AssistantText,
     CostUpdated,
@@ -52,6 +53,7 @@ from llmos.sdk.types import AgentOutcome, AgentRequest, AgentStatus
 
 if TYPE_CHECKING:
     from llmos.agents.spec import AgentSpec
+    from llmos.plugins.run_tools import RunTools
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +187,14 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
             # Starting the CLI is watched too: it gets until the first deadline.
             async with asyncio.timeout(watchdog.seconds_to_next_check()):
                 await client.connect()
+                ctx.switch_model = client.set_model  # a governance route may switch models
                 await client.query(request.prompt)
         except TimeoutError:
             state.breach = watchdog.breach() or Breach("run", 0, "the CLI did not start in time")
         else:
-            consumer = asyncio.create_task(_consume(client, ctx, state, watchdog))
+            consumer = asyncio.create_task(
+                _consume(client, ctx, state, watchdog, request.plugin_tools)
+            )
             state.breach = await _watch(consumer, watchdog, changed)
             if state.breach is None:
                 consumer.result()  # re-raise what the stream raised
@@ -222,6 +227,7 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
         with contextlib.suppress(Exception):
             await client.disconnect()
         ctx.watchdog = None
+        ctx.switch_model = None
     outcome = _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
     if outcome.status == "error":
         # A refused key, a gateway without one, an endpoint nobody answers at: no model
@@ -328,7 +334,11 @@ def _turn_ended(turn: _Streaming, stream: str | None, ctx: RunContext) -> None:
 
 
 async def _consume(
-    client: ClaudeSDKClient, ctx: RunContext, state: _StreamState, watchdog: Watchdog
+    client: ClaudeSDKClient,
+    ctx: RunContext,
+    state: _StreamState,
+    watchdog: Watchdog,
+    tools: RunTools | None = None,
 ) -> None:
     async for message in client.receive_response():
         watchdog.saw_activity()
@@ -336,7 +346,7 @@ async def _consume(
             _on_stream_event(message, ctx, state)
             continue
         if isinstance(message, AssistantMessage):
-            _on_assistant(message, ctx, state)
+            _on_assistant(message, ctx, state, tools)
             for block in message.content:
                 if isinstance(block, ToolUseBlock):
                     watchdog.tool_started(block.id, block.name)
@@ -359,7 +369,9 @@ def _whole_turn_ended(stream: str | None, ctx: RunContext, state: _StreamState) 
         _turn_ended(turn, stream, ctx)
 
 
-def _on_assistant(message: AssistantMessage, ctx: RunContext, state: _StreamState) -> None:
+def _on_assistant(
+    message: AssistantMessage, ctx: RunContext, state: _StreamState, tools: RunTools | None
+) -> None:
     if message.model and message.model != _SYNTHETIC_MODEL:
         state.model = message.model
     stream, message_id = message.parent_tool_use_id, message.message_id
@@ -367,15 +379,19 @@ def _on_assistant(message: AssistantMessage, ctx: RunContext, state: _StreamStat
         current = state.whole.get(stream)
         if current is None or current.message_id != message_id:
             _whole_turn_ended(stream, ctx, state)
-            turn = state.whole[stream] = _Streaming(message_id, message.model)
+            streaming = state.whole[stream] = _Streaming(message_id, message.model)
             # It began after the stream's previous message (a tool result, for a subagent).
-            turn.started_at = state.last_seen.get(stream, turn.started_at)
+            streaming.started_at = state.last_seen.get(stream, streaming.started_at)
     agent = "subagent" if message.parent_tool_use_id else None
+    turn = message.message_id  # one model turn: a superstep of the run's history
     for block in message.content:
         if isinstance(block, TextBlock) and block.text.strip():
-            ctx.bus.publish(AssistantText(run_id=ctx.run_id, text=block.text, agent=agent))
+            ctx.bus.publish(
+                AssistantText(run_id=ctx.run_id, text=block.text, agent=agent, turn=turn)
+            )
         elif isinstance(block, ToolUseBlock) and block.name != _STRUCTURED_OUTPUT_TOOL:
             ctx.tool_calls += 1
+            kind = tools.kind_of(block.name) if tools is not None else None
             ctx.bus.publish(
                 ToolRequested(
                     run_id=ctx.run_id,
@@ -384,6 +400,8 @@ def _on_assistant(message: AssistantMessage, ctx: RunContext, state: _StreamStat
                     input=dict(block.input),
                     agent=agent,
                     parent_tool_use_id=message.parent_tool_use_id,
+                    step_type=classify(block.name, dict(block.input), kind).type,
+                    turn=turn,
                 )
             )
     if message.message_id and message.usage:
