@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos.errors import ReadOnlyWorkspaceError, UsageError
+from llmos.telemetry.settings import TelemetrySettings
 from llmos.yaml_text import YAMLError, load_yaml
 
 DEFAULT_PROJECT = "default"
@@ -95,6 +96,8 @@ class Settings:
     sandbox_max_processes: int = 512
     sandbox_cpu_secs: int = 600  # CPU time of each process
     sandbox_max_file_mb: int = 1024  # the largest file a command may write
+    # Sections: nested mappings, each checked by its own type.
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: Path) -> Settings:
@@ -115,6 +118,10 @@ class Settings:
             if name in _CHOICES:
                 values[name] = _choice(name, value, source)
                 continue
+            section = _SECTIONS.get(name)
+            if section is not None:
+                values[name] = section.from_mapping(value, source=source)
+                continue
             try:
                 values[name] = _setting_value(name, known[name].default, value)
             except ValueError as exc:
@@ -125,6 +132,7 @@ class Settings:
         return cls(**values)
 
 
+_SECTIONS = {"telemetry": TelemetrySettings}
 # Settings llmos no longer uses, accepted (and ignored) so older config files still load:
 # `follower_threshold` went when replays came to need a goal that means the same, not a
 # confidence above a threshold.

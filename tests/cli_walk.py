@@ -77,6 +77,7 @@ SAMPLE: dict[Path_, list[str]] = {
     ("sessions", "list"): [],
     ("sessions", "show"): ["{run}"],
     ("sessions", "verify"): [],
+    ("sessions", "export"): ["--all", "--otlp", "--dry-run"],
     ("memory", "add"): ["Hello files are plain text"],
     ("memory", "search"): ["greeting"],
     ("memory", "list"): [],

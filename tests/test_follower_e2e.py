@@ -84,7 +84,9 @@ def test_follower_never_imports_the_sdk_nor_asyncio(
         "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
         # Nor asyncio: a replay that asks nobody runs as plain Python (modes/dispatcher.py).
-        "assert not roots & {'claude_agent_sdk', 'anthropic', 'asyncio'}, roots\n"
+        # Nor the telemetry extra (OpenTelemetry, protobuf): telemetry is off by default.
+        "assert not roots & {'claude_agent_sdk', 'anthropic', 'asyncio', 'opentelemetry', "
+        "'google'}, roots\n"
         "print('follower ok')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

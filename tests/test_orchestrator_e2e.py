@@ -185,12 +185,18 @@ def test_plan_then_parallel_subtasks_in_dependency_order_then_synthesis(
     events = read_session(Path(summary["session_log"]))
     kinds = [e["kind"] for e in events]
     assert "plan_ready" in kinds and kinds[-1] == "run_finished"
+    # Governance checked the plan against its schema (an artifact check) before running it.
+    (plan_check,) = [e for e in events if e["kind"] == "checker_results"]
+    assert plan_check["phase"] == "artifact" and plan_check["allowed"] is True
     finished = [e for e in events if e["kind"] == "subtask_changed" and e["status"] == "success"]
     assert sorted(e["subtask_id"] for e in finished) == ["bye", "hello", "kit"]
     sessions = sandbox.workspace / "memories" / "sessions"
     for child in children:
-        (first, *_) = read_session(sessions / f"{child['run_id']}.jsonl")
+        (first, *rest) = read_session(sessions / f"{child['run_id']}.jsonl")
         assert first["parent_run_id"] == summary["run_id"]
+        # Each subtask is governed like any run: its steps typed, its run scored.
+        assert all(e["step_type"] for e in rest if e["kind"] == "tool_requested")
+        assert any(e["kind"] == "score_recorded" for e in rest)
 
     # The orchestration trace: the plan and a reference to each subtask's trace.
     record = parse_record(Path(summary["trace_path"]).read_text())

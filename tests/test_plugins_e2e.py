@@ -136,9 +136,12 @@ def test_a_broken_plugin_is_reported_and_breaks_nothing(
     data = json.loads(listing.stdout)
     (dates,) = data["plugins"]
     assert dates["name"] == "dates"
-    assert {"name": "weekday", "mcp_name": "mcp__llmos_dates__weekday", "version": "1.0.0"} in (
-        dates["tools"]
-    )
+    assert {
+        "name": "weekday",
+        "mcp_name": "mcp__llmos_dates__weekday",
+        "version": "1.0.0",
+        "kind": "execute",
+    } in (dates["tools"])
     (failed,) = data["failed"]
     assert failed["source"] == str(broken)
     assert failed["error"] == "ZeroDivisionError: division by zero (broken.py line 3)"

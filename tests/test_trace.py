@@ -61,6 +61,7 @@ steps = st.builds(
     result=st.text(),
     agent=st.none() | identifiers,
     checks=st.builds(lambda a, b: {**b, **a}, typed_checks, free_checks),
+    step_type=st.sampled_from(["", "verify", "write", "credential-read"]),
 )
 traces = st.builds(
     Trace,
@@ -75,6 +76,7 @@ traces = st.builds(
     model=st.none() | st.text(),
     project=identifiers,
     result=st.text(),
+    scores=st.dictionaries(st.text(min_size=1), st.floats(-1e6, 1e6), max_size=3),
 )
 
 

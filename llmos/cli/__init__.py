@@ -88,7 +88,8 @@ COMMANDS: dict[str, CommandEntry] = {
     ),
     "sessions": CommandEntry(
         "llmos.cli.sessions:sessions_app",
-        "Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN].",
+        "Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN], "
+        "export RUN... --otlp.",
     ),
     "memory": CommandEntry(
         "llmos.cli.memory:memory_app",
@@ -102,7 +103,8 @@ COMMANDS: dict[str, CommandEntry] = {
         (
             "Across projects: spend per project and mode, money saved by Follower runs, the most "
             "reused traces, success rates per tool and per agent, agents worth reusing (success >= "
-            "0.8 over >= 3 uses) and goals that keep failing."
+            "0.8 over >= 3 uses), goals that keep failing, and governance: evaluators' scores, "
+            "checkers that denied calls or sent runs back, routes taken."
         ),
     ),
     "project": CommandEntry(

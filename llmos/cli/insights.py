@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -11,6 +11,9 @@ from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.table import Column, number, print_table
 from llmos.cli.terminal import terminal
 from llmos.text import safe_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def insights(
@@ -22,7 +25,8 @@ def insights(
 ) -> None:
     """Across projects: spend per project and mode, money saved by Follower runs, the most
     reused traces, success rates per tool and per agent, agents worth reusing (success >= 0.8
-    over >= 3 uses) and goals that keep failing."""
+    over >= 3 uses), goals that keep failing, and governance: evaluators' scores, checkers
+    that denied calls or sent runs back, routes taken."""
     from llmos.memory.insight_report import build_report
 
     report = build_report(open_workspace(workspace), limit=limit)
@@ -163,3 +167,46 @@ def _print(report: dict[str, Any]) -> None:
         empty="No goal keeps failing.",
         console=console,
     )
+    _print_governance(report["governance"], console)
+
+
+def _print_governance(report: dict[str, Any], console: Console) -> None:
+    """Evaluators' scores, checkers that denied or sent runs back, routes (llmos/governance)."""
+    print_table(
+        [
+            Column("evaluator"),
+            *(number(name) for name in ("runs", "passed", "failed", "mean")),
+            Column("gate"),
+        ],
+        [
+            (
+                row["evaluator"],
+                row["runs"],
+                row["passed"],
+                row["failed"],
+                "-" if row["mean_score"] is None else f"{row['mean_score']:.2f}",
+                "yes" if row["gate"] else "",
+            )
+            for row in report["evaluators"]
+        ],
+        title="Evaluators (runs)",
+        empty=None,
+        console=console,
+    )
+    print_table(
+        [Column("checker"), number("denied calls"), number("sent back")],
+        [(row["checker"], row["denied"], row["sent_back"]) for row in report["checkers"]],
+        title="Governance checkers",
+        empty=None,
+        console=console,
+    )
+    print_table(
+        [Column("router"), Column("action"), number("taken")],
+        [(row["router"], row["action"], row["taken"]) for row in report["routes"]],
+        title="Governance routes",
+        empty=None,
+        console=console,
+    )
+    if report["statuses"]:
+        shown = ", ".join(f"{n} {s}" for s, n in sorted(report["statuses"].items()))
+        console.print(f"Runs governance ended: {shown}", markup=False)

@@ -41,11 +41,21 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
             "description": p.plugin.description,
             "source": p.source,
             "tools": [
-                {"name": t.name, "mcp_name": t.full_name, "version": t.version}
+                {"name": t.name, "mcp_name": t.full_name, "version": t.version, "kind": t.kind}
                 for t in p.plugin.tools
             ],
             "hooks": [{"name": h.name, "events": sorted(h.kinds) or ["*"]} for h in p.plugin.hooks],
             "agents": [a.name for a in p.plugin.agents],
+            # Governance rules (llmos/governance): checkers, routers, evaluators.
+            "governance": [
+                f"{what} {rule.name}"
+                for what, rules in (
+                    ("checker", p.plugin.checkers),
+                    ("router", p.plugin.routers),
+                    ("evaluator", p.plugin.evaluators),
+                )
+                for rule in rules
+            ],
         }
         for p in registry.plugins
     ]
@@ -59,7 +69,7 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
             Column("plugin"),
             Column("description", prose=True),
             Column("tools (version)", prose=True),
-            Column("hooks", prose=True),
+            Column("hooks and governance", prose=True),
             Column("agents", prose=True),
             Column("from"),
         ],
@@ -67,8 +77,12 @@ def list_(as_json: JsonOption = False, workspace: WorkspaceOption = None) -> Non
             (
                 p["name"],
                 p["description"],
-                ", ".join(f"{t['name']} {t['version']}" for t in p["tools"]) or "-",
-                ", ".join(f"{h['name']} ({', '.join(h['events'])})" for h in p["hooks"]) or "-",
+                ", ".join(f"{t['name']} {t['version']} ({t['kind']})" for t in p["tools"]) or "-",
+                ", ".join(
+                    [f"{h['name']} ({', '.join(h['events'])})" for h in p["hooks"]]
+                    + p["governance"]
+                )
+                or "-",
                 ", ".join(p["agents"]) or "-",
                 p["source"],
             )

@@ -51,7 +51,15 @@ def show(
     """Print the policy in effect: the files it comes from, the hard rules, what each soft
     rule does, and the deny, ask and allow lists (with the file each entry comes from)."""
     ws, policy = _load(workspace, project)
-    data = {"workspace": str(ws.root), "project": project, **policy.to_dict()}
+    from llmos.governance.policy import load_governance  # checked too: a bad entry is an error
+
+    governance = load_governance(ws.root, project).to_dict()
+    data = {
+        "workspace": str(ws.root),
+        "project": project,
+        **policy.to_dict(),
+        "governance": governance,
+    }
     if as_json:
         print_json(data)
         return
@@ -125,6 +133,27 @@ def show(
         title="llmos's own files (guarded: no tool call may change them)",
         console=console,
     )
+    _print_governance(governance)
+
+
+def _print_governance(governance: dict[str, Any]) -> None:
+    """The `governance:` sections in effect (llmos/governance/policy.py)."""
+    console = terminal()
+    console.print("\n[bold]governance[/] (checkers, routes, evaluators)")
+    for name in governance["checkers"]:
+        console.print(f"  checker  {escape(name)}")
+    for route in governance["routes"]:
+        target = f" {route['target']}" if route["target"] else ""
+        console.print(f"  route    {escape(route['name'])} → {escape(route['action'] + target)}")
+    if not governance["checkers"] and not governance["routes"]:
+        console.print("  [dim]no checkers or routes[/]")
+    on = [
+        name + (" (gate)" if conf["gate"] else "")
+        for name, conf in governance["evaluators"].items()
+        if conf["enabled"]
+    ]
+    console.print(f"  evaluators: {escape(', '.join(on) or 'none')}")
+    console.print(f"  a run may be sent back {governance['max_stop_blocks']} time(s) at its end")
 
 
 @policy_app.command("check")

@@ -12,12 +12,15 @@ from rich.text import Text
 from llmos.cli.table import Cell, Column, print_fields, print_table
 from llmos.kernel.events import (
     AssistantText,
+    CheckerResults,
     Event,
     MemoryInjected,
     Notice,
     PlanReady,
+    RouteTaken,
     RunFinished,
     RunStarted,
+    ScoreRecorded,
     SubtaskChanged,
     ToolDecision,
     ToolFinished,
@@ -108,6 +111,26 @@ class LiveRenderer:
                 c.print(f"  [green]✓ {event.tool}[/] [dim]{escape(event.summary)}[/]")
             case ToolFinished(ok=False):
                 c.print(f"  [red]✗ {event.tool} failed[/] [dim]{escape(event.summary)}[/]")
+            case CheckerResults(allowed=False, phase="finish" | "replay" | "artifact" | "output"):
+                failed = "; ".join(
+                    f"{r['checker']}: {r['reason']}" for r in event.results if not r["passed"]
+                )
+                verb = "sent back" if event.phase == "finish" else f"{event.phase} check failed"
+                c.print(f"  [bold red]↺ governance {verb}[/] {escape(failed)}")
+            case RouteTaken():
+                target = f" {event.target}" if event.target else ""
+                c.print(
+                    f"  [bold magenta]→ route {escape(event.action + target)}[/] "
+                    f"[dim]({escape(event.router)})[/] {escape(event.reason)}"
+                    f" [dim]— {escape(event.outcome)}[/]"
+                )
+            case ScoreRecorded(scope="run") if event.score is not None or event.passed is not None:
+                value = "-" if event.score is None else f"{event.score:.2f}"
+                mark = (
+                    "·" if event.passed is None else "[green]✓[/]" if event.passed else "[red]✗[/]"
+                )
+                detail = escape(event.detail)
+                c.print(f"  {mark} [dim]score {escape(event.evaluator)} {value}: {detail}[/]")
             case _:
                 pass
 
@@ -136,8 +159,16 @@ def summary_fields(summary: RunSummary) -> list[tuple[str, Cell]]:
         *([("sandbox", summary.sandbox)] if summary.tool_calls else []),
         ("balance", f"${summary.balance_usd:.4f}"),
     ]
+    governance = summary.governance or {}
+    said = _governance_line(governance)
+    if said:
+        fields.append(("governance", said))
     if summary.trace_path:
         trace = summary.trace_path
+    elif summary.ok and governance.get("handoff"):
+        trace = "not saved: it finished a goal another run began (a hand-over)"
+    elif summary.ok and governance.get("unfollowable"):
+        trace = f"not saved: {governance['unfollowable']}"
     elif summary.ok and summary.continued:
         trace = "not saved: the goal continued a conversation (/continue)"
     elif summary.ok:
@@ -148,6 +179,21 @@ def summary_fields(summary: RunSummary) -> list[tuple[str, Cell]]:
     if summary.error:
         fields.append(("error", safe_text(summary.error, style="red")))
     return fields
+
+
+def _governance_line(governance: dict) -> str:
+    """What governance did in the run, in a few words ("" when nothing worth saying)."""
+    parts = []
+    if governance.get("sent_back"):
+        parts.append(f"sent back {governance['sent_back']} time(s)")
+    route = governance.get("route")
+    if route:
+        target = f" {route['target']}" if route.get("target") else ""
+        parts.append(f"route {route['action']}{target} ({route['router']})")
+    handoff = governance.get("handoff")
+    if handoff:
+        parts.append(f"handed over to {handoff['agent']} by {handoff['router']}")
+    return "; ".join(parts)
 
 
 def _subtask_counts(orchestration: dict) -> str:

@@ -1,4 +1,5 @@
-"""`llmos sessions`: the session logs (L2): list runs, show one's timeline, verify the chain."""
+"""`llmos sessions`: the session logs (L2): list runs, show one's timeline, verify the chain,
+export runs as OpenTelemetry spans."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from llmos.memory.session_log import find_session, read_session, session_logs, v
 from llmos.text import escape
 
 sessions_app = typer.Typer(
-    help="Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN].",
+    help="Session logs (L2): every run's events, hash-chained. list, show RUN, verify [RUN], "
+    "export RUN... --otlp.",
     no_args_is_help=True,
 )
 RunArg = Annotated[str, typer.Argument(help="Run id or a unique prefix.", metavar="RUN")]
@@ -126,10 +128,35 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
         case "tool_finished":
             mark = "✓" if event.get("ok") else "✗"
             return f"{mark} {event.get('tool')}", _flat(event.get("summary", ""))
+        case "model_turn":
+            usage = event.get("usage") or {}
+            who = f"{event.get('agent')} " if event.get("agent") else ""
+            return "turn", (
+                f"{who}{event.get('model')}: {usage.get('input_tokens', 0)} in, "
+                f"{usage.get('output_tokens', 0)} out tokens ({event.get('stop_reason') or '-'})"
+            )
         case "cost_updated":
             if not event.get("final"):
                 return None  # running estimates: the final figure is what counts
             return "cost", f"${float(event.get('spent_usd') or 0):.4f}"
+        case "checker_results":
+            failed = [r for r in event.get("results") or () if not r.get("passed")]
+            if not failed and event.get("phase") == "call":
+                return None  # every call's passing checks: `--steps` shows them
+            if not failed:
+                return "✓ checks", f"{event.get('phase')}: {len(event.get('results') or ())} passed"
+            text = "; ".join(f"{r.get('checker')}: {r.get('reason')}" for r in failed)
+            return f"✗ {event.get('phase')}", text
+        case "route_taken":
+            target = f" {event['target']}" if event.get("target") else ""
+            return "→ route", (
+                f"{event.get('action')}{target} ({event.get('router')}): {event.get('reason')}"
+                + (f"; {event['outcome']}" if event.get("outcome") else "")
+            )
+        case "score_recorded":
+            value = event.get("score")
+            shown = "-" if value is None else f"{float(value):.2f}"
+            return "score", f"{event.get('evaluator')} {shown}: {event.get('detail')}"
         case "watchdog_tripped" | "notice":
             return kind.split("_")[0], str(event.get("detail") or event.get("text"))
         case "model_call" | "think_again" | "trace_step" | "request_refused":
@@ -148,11 +175,29 @@ def describe(event: dict[str, Any]) -> tuple[str, str] | None:
     return kind, _flat(json.dumps(rest, ensure_ascii=False, default=str))
 
 
+StepsOption = Annotated[
+    bool,
+    typer.Option(
+        "--steps",
+        help="The run as supersteps: each model turn and its tool calls, with their types, "
+        "checker results, routes and scores (governance).",
+    ),
+]
+
+
 @sessions_app.command("show")
-def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = None) -> None:
+def show(
+    run: RunArg,
+    steps: StepsOption = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
     """A run's timeline: what the agent said, its tool calls and their verdicts, the cost."""
     path = find_session(open_workspace(workspace).sessions_dir, run)
     events = read_session(path)
+    if steps:
+        _show_steps(events, as_json=as_json)
+        return
     check = verify_session(path)
     if as_json:
         info = {**summarize(path, events), "integrity": check.to_dict(), "timeline": events}
@@ -177,6 +222,18 @@ def show(run: RunArg, as_json: JsonOption = False, workspace: WorkspaceOption = 
     )
     style = "green" if check.ok else "red"
     console.print(f"[bold]integrity[/] [{style}]{check.status}[/]: {escape(check.detail)}")
+
+
+def _show_steps(events: list[dict[str, Any]], *, as_json: bool) -> None:
+    from llmos.governance.supersteps import supersteps
+
+    view = supersteps(events)
+    if as_json:
+        typer.echo(json.dumps(view, indent=2, ensure_ascii=False, default=str))
+        return
+    from llmos.cli.steps_view import print_supersteps
+
+    print_supersteps(terminal(), view)
 
 
 @sessions_app.command("verify")
@@ -206,3 +263,127 @@ def verify(
             console.print(f"{result.run_id} [{style}]{result.status}[/] {escape(result.detail)}")
     if not all_ok:
         raise typer.Exit(1)
+
+
+@sessions_app.command("export")
+def export(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Run ids or unique prefixes.", metavar="RUN...", show_default=False),
+    ] = None,
+    otlp: Annotated[
+        bool,
+        typer.Option(
+            "--otlp", help="Send the runs as OpenTelemetry spans over OTLP (required for now)."
+        ),
+    ] = False,
+    all_runs: Annotated[bool, typer.Option("--all", help="Every finished run.")] = False,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            help="OTLP endpoint (default: telemetry.endpoint or OTEL_EXPORTER_OTLP_ENDPOINT).",
+            show_default=False,
+        ),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header", "-H", help="A header KEY=VALUE to send (repeatable).", show_default=False
+        ),
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option("--protocol", help="http/protobuf or grpc.", show_default=False),
+    ] = None,
+    content: Annotated[
+        bool | None,
+        typer.Option(
+            "--content/--no-content",
+            help="Include goals, tool inputs and outputs, answers (redacted). Default: "
+            "telemetry.capture_content.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build the spans and count them; send nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Send past runs to an OpenTelemetry backend (MLflow, Langfuse, any OTLP collector).
+    The spans are built from the session logs, exactly as a live run with telemetry on
+    would have sent them (the same trace ids), so nothing depends on telemetry having been
+    on. A run goes with its family (an orchestration and its subtasks). Exit status 1 if
+    the endpoint did not take them.
+    """
+    from llmos.errors import UsageError
+    from llmos.telemetry import require_sdk, settings
+    from llmos.telemetry.backfill import run_spans, with_families
+    from llmos.telemetry.content import ContentPolicy
+
+    if not otlp:
+        raise UsageError(
+            "say where the runs go: --otlp",
+            hint="llmos sessions export RUN --otlp sends them to telemetry.endpoint "
+            "(config.yaml) or OTEL_EXPORTER_OTLP_ENDPOINT; --endpoint URL overrides both.",
+        )
+    if not runs and not all_runs:
+        raise UsageError("no run given", hint="Give run ids (llmos sessions list), or --all.")
+    ws = open_workspace(workspace)
+    folder = ws.sessions_dir
+    chosen = session_logs(folder) if all_runs else [find_session(folder, run) for run in runs or []]
+    extra = settings.parse_headers(",".join(header or []), source="--header")
+    config = settings.resolve(
+        ws.settings.telemetry,
+        endpoint=endpoint,
+        headers=extra,
+        protocol=protocol,
+        capture_content=content,
+        need_endpoint=not dry_run,
+    )
+    policy = ContentPolicy(config.capture_content)
+    exported = [run_spans(path, policy) for path in with_families(chosen, folder)]
+    records = [span for run in exported for span in run.spans]
+    sent, error = 0, None
+    if not dry_run and records:
+        require_sdk(config.protocol)
+        from llmos.telemetry.otel import Pipeline
+
+        sent, error = Pipeline(config, batch=False).send_now(records)
+    report = {
+        "endpoint": config.endpoint,
+        "dry_run": dry_run,
+        "spans": len(records),
+        "sent": sent,
+        "error": error,
+        "runs": [run.to_dict() for run in exported],
+        "count": len(exported),
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _print_export(report)
+    if error is not None:
+        raise typer.Exit(1)
+
+
+def _print_export(report: dict[str, Any]) -> None:
+    console = terminal()
+    for run in report["runs"]:
+        if run["skipped"]:
+            console.print(f"{escape(run['run_id'])} skipped: {escape(run['skipped'])}")
+        else:
+            console.print(
+                f"{escape(run['run_id'])} {run['spans']} span(s), trace {run['trace_id']}"
+            )
+    endpoint = escape(report["endpoint"] or "the endpoint (none is set yet)")
+    if report["dry_run"]:
+        console.print(f"dry run: {report['spans']} span(s) would go to {endpoint}")
+    elif report["error"]:
+        console.print(
+            f"[red]sent {report['sent']} of {report['spans']} span(s) to {endpoint}: "
+            f"{escape(report['error'])}[/]"
+        )
+    else:
+        console.print(f"sent {report['sent']} span(s) to {endpoint}")

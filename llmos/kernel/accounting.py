@@ -33,6 +33,10 @@ def finish_run(ctx: RunContext, economy: TokenEconomy, record: RunRecord) -> Non
             duration_secs=record.duration_secs,
             trace_path=record.trace_path,
             error=record.error,
+            saved_usd=record.saved_usd,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            model=record.model,
         )
     )
 

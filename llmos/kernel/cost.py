@@ -59,6 +59,10 @@ class CostMeter:
             self._by_message[message_id] = (model or known_model, counts)
         return self.spent_usd
 
+    def usage_of(self, message_id: str) -> dict[str, int]:
+        """The latest counts of one model message (empty if it reported none)."""
+        return dict(self._by_message.get(message_id, (None, {}))[1])
+
     @staticmethod
     def _cost(model: str | None, counts: dict[str, int]) -> float:
         pin, pout = prices_for(model)

@@ -31,6 +31,7 @@ class RunStarted(Event):
     model: str | None
     budget_usd: float
     reason: str = ""
+    agent: str | None = None  # the agent it works as (an orchestration's subtask)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -40,6 +41,9 @@ class ToolRequested(Event):
     tool: str
     input: dict[str, Any]
     agent: str | None = None
+    parent_tool_use_id: str | None = None  # a subagent's call: the delegating Agent call
+    step_type: str = ""  # read, search, write, execute, verify, network... (llmos/governance)
+    turn: str | None = None  # the model message that made the call (its superstep)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -72,6 +76,22 @@ class AssistantText(Event):
     kind: ClassVar[str] = "assistant_text"
     text: str
     agent: str | None = None
+    turn: str | None = None  # the model message it is part of (its superstep)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ModelTurn(Event):
+    """One model message (a turn of the main agent or a subagent) has ended: its tokens as
+    the stream reported them. `at` is when it ended, `started_at` when it began."""
+
+    kind: ClassVar[str] = "model_turn"
+    message_id: str
+    model: str | None
+    started_at: float
+    usage: dict[str, int]  # input, output, cache_creation_input and cache_read_input tokens
+    stop_reason: str | None = None
+    agent: str | None = None
+    parent_tool_use_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -114,6 +134,10 @@ class RunFinished(Event):
     duration_secs: float
     trace_path: str | None = None
     error: str | None = None
+    saved_usd: float = 0.0  # a replay: what the model would have cost
+    input_tokens: int = 0  # cached ones included; an orchestration's: its subtasks' too
+    output_tokens: int = 0
+    model: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -124,6 +148,55 @@ class WatchdogTripped(Event):
     limit: str
     limit_secs: float
     detail: str
+
+
+# Governance events (llmos/governance): checkers, routers and evaluators over the run's history.
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CheckerResults(Event):
+    """Every checker's verdict at one moment: before a call (`phase` "call"), before the run
+    may finish ("finish", `tool_use_id` ""), over a trace's steps before a replay ("replay"),
+    or on an artifact such as a plan ("artifact"). `results`: checker, passed, reason."""
+
+    kind: ClassVar[str] = "checker_results"
+    phase: str
+    results: list[dict[str, Any]]
+    allowed: bool
+    tool_use_id: str = ""
+    tool: str = ""
+    step_type: str = ""
+    blocks: int = 0  # finish: how many times the run was sent back so far
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RouteTaken(Event):
+    """A router's decision: `action` handoff (to agent `target`), model (switch to `target`),
+    ask (a human) or stop; `outcome` says what came of it."""
+
+    kind: ClassVar[str] = "route_taken"
+    router: str
+    action: str
+    target: str | None
+    reason: str
+    tool_use_id: str = ""  # the step after which it was taken ("" at the end)
+    outcome: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ScoreRecorded(Event):
+    """An evaluator's score of one step (`scope` "step") or of the run ("run"). `score` is in
+    0..1 where the evaluator has one; `measures` holds its raw figures."""
+
+    kind: ClassVar[str] = "score_recorded"
+    evaluator: str
+    scope: str
+    score: float | None
+    passed: bool | None
+    detail: str
+    measures: dict[str, float] = field(default_factory=dict)
+    tool_use_id: str = ""
+    gate: bool = False  # a failure makes the run's trace unfollowable
 
 
 # Orchestrator events: published on the orchestration's own bus (its subtasks are runs of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +15,7 @@ from llmos.kernel.cost import CostMeter
 from llmos.kernel.events import ToolDecision
 
 if TYPE_CHECKING:
+    from llmos.governance.session import GovernanceSession
     from llmos.kernel.watchdog import Watchdog
 
 
@@ -39,6 +40,13 @@ class RunContext:
     denied_calls: int = 0
     refused_tools: list[str] = field(default_factory=list)  # the tool of each refused call
     watchdog: Watchdog | None = None  # the agent's, while it runs (llmos/sdk/runner.py)
+    # The W3C trace context of the run's span, when telemetry is on (llmos/telemetry): given
+    # to the agent's CLI as TRACEPARENT, so that its own spans, if enabled, nest under it.
+    traceparent: str | None = None
+    # Changes the model of the agent that runs (the SDK client's set_model), while it runs:
+    # how a governance route switches models (llmos/governance/session.py).
+    switch_model: Callable[[str], Awaitable[None]] | None = None
+    governance: GovernanceSession | None = None  # the run's, in modes that have one
 
     @property
     def spent_usd(self) -> float:

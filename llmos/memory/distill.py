@@ -21,6 +21,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llmos import telemetry
 from llmos.credentials import model_access
 from llmos.errors import LlmosError, UsageError
 from llmos.kernel.accounting import record_agent_run
@@ -160,8 +161,11 @@ async def _distill_run(
         bus=EventBus(),
         model=model or ws.settings.model,
     )
+    export = telemetry.prepare(ws.settings.telemetry)
     log = SessionLog(ws.sessions_dir, ctx.run_id)
     log.attach(ctx.bus)
+    if export is not None:
+        telemetry.attach(export, ctx, None)
     ctx.bus.publish(
         RunStarted(
             run_id=ctx.run_id,

@@ -11,7 +11,9 @@ written. The ledger is read defensively: columns other engineers' features add (
 - success rates per agent: subagents delegated to in traces (`Agent` steps), plus ledger
   rows that name an agent; agents worth reusing have a success rate >= 0.8 over >= 3 uses;
 - goals that keep failing: failed at least twice, and the latest attempt failed too.
-  Interrupted runs (Ctrl-C, a stopped kernel) count neither way.
+  Interrupted runs (Ctrl-C, a stopped kernel) count neither way;
+- governance (llmos/governance/report.py): evaluators' scores, the checkers that denied or
+  sent back most, routes taken, runs whose status governance set.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmos.governance.report import governance_report
 from llmos.kernel.economy import connect
 from llmos.memory.trace import Trace, goal_signature
 from llmos.memory.trace_store import TraceStore
@@ -111,6 +114,7 @@ def build_report(ws: Workspace, *, limit: int = 10) -> dict[str, Any]:
             if a["uses"] >= REUSE_MIN_USES and (a["success_rate"] or 0) >= REUSE_MIN_RATE
         ],
         "failing_goals": failing_goals(rows)[:limit],
+        "governance": governance_report(ws.sessions_dir, rows),
     }
 
 

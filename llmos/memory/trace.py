@@ -30,7 +30,8 @@ _READABLE_VERSIONS = (1, 2)
 Outcome = Literal["ok", "error"]
 
 _STEP_HEADING = re.compile(r"^### Step (\d+): (.*)$")
-_FIELD_LINE = re.compile(r"^- \*\*(Tool|Outcome|Agent|Result|Checks):\*\* ?(.*)$")
+_FIELD_LINE = re.compile(r"^- \*\*(Tool|Type|Outcome|Agent|Result|Checks):\*\* ?(.*)$")
+_STEP_TYPE = re.compile(r"^[a-z][a-z-]*$")  # a governance step type (llmos/governance/kinds.py)
 _PUNCTUATION = re.compile(r"[^\w\s]")
 
 
@@ -83,6 +84,7 @@ class TraceStep:
     result: str = ""
     agent: str | None = None
     checks: dict[str, Any] = field(default_factory=dict)
+    step_type: str = ""  # read, write, verify... ("" in traces older than governance)
 
     def __post_init__(self) -> None:
         # Summary and agent live on one Markdown line each, so keep them one-line here:
@@ -112,6 +114,7 @@ class Trace:
     result: str = ""
     slots: tuple[Slot, ...] = ()  # the goal's values its steps use (llmos/memory/template.py)
     aliases: tuple[Alias, ...] = ()  # other wordings learned to mean the same
+    scores: dict[str, float] = field(default_factory=dict)  # its run's evaluators' (governance)
 
     def __post_init__(self) -> None:
         if not self.goal_signature:
@@ -142,6 +145,10 @@ class Trace:
             del meta["slots"]
         if not self.aliases:
             del meta["aliases"]
+        if self.scores:
+            meta["scores"] = dict(self.scores)
+        else:
+            del meta["scores"]
         return meta
 
 
@@ -166,6 +173,8 @@ def render(trace: Trace) -> str:
         lines.append(f"### Step {number}: {step.summary}")
         lines.append("")
         lines.append(f"- **Tool:** {step.tool}")
+        if step.step_type:
+            lines.append(f"- **Type:** {step.step_type}")
         lines.append(f"- **Outcome:** {step.outcome}")
         if step.agent is not None:
             lines.append(f"- **Agent:** {step.agent}")
@@ -280,6 +289,17 @@ def _aliases(raw: Any, slot_count: int, source: str | None) -> tuple[Alias, ...]
     return tuple(aliases)
 
 
+def _scores(value: Any) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        raise TypeError("expected a mapping of names to numbers")
+    return {k: float(v) for k, v in value.items()}
+
+
 def _tuple_of_str(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         raise TypeError("expected a list")
@@ -303,6 +323,7 @@ _FRONT_MATTER_TYPES: dict[str, Callable[[Any], Any]] = {
     "model": str,
     "tools_used": _tuple_of_str,
     "project": str,
+    "scores": _scores,
 }
 
 
@@ -407,6 +428,9 @@ def _parse_step(lines: _Lines, title: str, source: str | None) -> TraceStep:
     checks = {}
     if "Checks" in values:
         checks = _checks(_loads(values["Checks"], source, where), source, where)
+    step_type = values.get("Type", "")
+    if step_type and not _STEP_TYPE.match(step_type):
+        raise TraceFormatError(f"{where}: Type must be a step type such as verify", path=source)
     return TraceStep(
         tool=values["Tool"],
         input=tool_input,
@@ -415,6 +439,7 @@ def _parse_step(lines: _Lines, title: str, source: str | None) -> TraceStep:
         result=_loads(values["Result"], source, where) if "Result" in values else "",
         agent=values.get("Agent"),
         checks=checks,
+        step_type=step_type,
     )
 
 

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmos import telemetry
 from llmos.credentials import model_access
 from llmos.errors import NoModelAccessError, UsageError
+from llmos.governance.current import governance_for, governed
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice, RunStarted
@@ -46,6 +48,7 @@ from llmos.security.trust import TrustState
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
+    from llmos.governance.policy import GovernancePolicy
     from llmos.kernel.approval import Approver
 
 
@@ -102,7 +105,11 @@ async def run_goal(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated_tools(scope.tools), _GoalRun(scope, request, handlers, env, approver) as run:
+    with (
+        activated_tools(scope.tools),
+        governed(_governance(scope)),
+        _GoalRun(scope, request, handlers, env, approver) as run,
+    ):
         await run.settle_trust()
         return await run.finish()
 
@@ -120,7 +127,11 @@ def run_goal_blocking(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with activated_tools(scope.tools), _GoalRun(scope, request, handlers, None, approver) as run:
+    with (
+        activated_tools(scope.tools),
+        governed(_governance(scope)),
+        _GoalRun(scope, request, handlers, None, approver) as run,
+    ):
         if run.untrusted():  # asking a human needs an event loop; refusing does not
             if trust_gate.asks_a_human(approver):
                 import asyncio
@@ -279,7 +290,7 @@ class _GoalRun:
         )
         plan = choice.replay.plan
         sandbox = self._replay_sandbox(ctx, plan)  # may refuse the run: before its log opens
-        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason)
+        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason, _agent_name(request))
         if sandbox.notice:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
         return _Replay(ctx, log, guard, plan, checkpoint, sandbox)
@@ -358,6 +369,17 @@ class _GoalRun:
         )
 
 
+def _governance(scope: RunScope) -> GovernancePolicy | None:
+    """The run's governance (llmos/governance), None when none is declared: its policy
+    files' sections and its plugins' rules. A bad entry is a UsageError here, before
+    anything runs."""
+    plugins = [loaded.plugin for loaded in scope.tools.registry.plugins]
+    policy = governance_for(scope.ws.root, scope.project.name, plugins)
+    if policy is not None and policy.hands_over:  # a route naming no agent: refused now
+        policy.check_agents(_agents(scope.ws, scope.project.name).names())
+    return policy
+
+
 def _check_request(request: RunRequest) -> None:
     if not request.goal.strip():
         raise UsageError("the goal is empty", hint='Say what to do: llmos run "goal".')
@@ -391,11 +413,19 @@ def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) ->
 
 
 def _open_bus(
-    ws: Workspace, ctx: RunContext, subscribers: Sequence[tuple[str, Handler]], reason: str
+    ws: Workspace,
+    ctx: RunContext,
+    subscribers: Sequence[tuple[str, Handler]],
+    reason: str,
+    agent: str | None = None,
 ) -> SessionLog:
-    """Subscribe the session log and `subscribers` to the run's bus; announce the run."""
+    """Subscribe the session log, telemetry (when on) and `subscribers` to the run's bus;
+    announce the run."""
+    export = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
     log = SessionLog(ws.sessions_dir, ctx.run_id)
     log.attach(ctx.bus)  # seals the log when the bus closes
+    if export is not None:
+        telemetry.attach(export, ctx, log.parent_run_id)
     for name, handler in subscribers:
         ctx.bus.subscribe(handler, name=name)
     ctx.bus.publish(
@@ -408,6 +438,7 @@ def _open_bus(
             model=ctx.model,
             budget_usd=ctx.budget_usd,
             reason=reason,
+            agent=agent,
         )
     )
     return log
@@ -433,7 +464,7 @@ async def _learn(
     )
     budget = economy.authorize(request.budget_usd, project=request.project)
     ctx = _context(request, ws, "learner", budget=budget)
-    log = _open_bus(ws, ctx, subscribers, choice.reason)
+    log = _open_bus(ws, ctx, subscribers, choice.reason, _agent_name(request))
     if sandbox.notice:
         ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
     try:
@@ -452,7 +483,7 @@ async def _learn(
         )
     finally:
         await ctx.bus.close()
-    return RunSummary(
+    summary = RunSummary(
         run_id=ctx.run_id,
         goal=ctx.goal,
         mode="learner",
@@ -475,7 +506,23 @@ async def _learn(
         session_id=outcome.session_id if outcome else None,
         continued=request.resume_session is not None,
         sandbox=sandbox.description,
+        governance=ctx.governance.summary() if ctx.governance is not None else None,
     )
+    if ctx.governance is not None and ctx.governance.handoff is not None:
+        # A route handed the rest of the goal to another agent: a run of its own, linked.
+        from llmos.governance.handoff import hand_over
+
+        return await hand_over(
+            ws,
+            request,
+            summary,
+            ctx.governance,
+            run_goal=run_goal,
+            subscribers=subscribers,
+            env=env,
+            approver=approver,
+        )
+    return summary
 
 
 async def _orchestrate(
@@ -540,6 +587,10 @@ def _follower_summary(
         session_log=session_log,
         error=None if outcome.ok else outcome.detail,
     )
+
+
+def _agent_name(request: RunRequest) -> str | None:
+    return request.agent.name if request.agent is not None else None
 
 
 def _agents(ws: Workspace, project: str) -> Any:

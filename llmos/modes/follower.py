@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmos.governance.kinds import classify
+from llmos.governance.replay import replay_refusal
 from llmos.kernel.accounting import finish_run
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import Notice, ToolFinished, ToolRequested
@@ -83,6 +85,9 @@ class Limits:
 def preflight(plan: ReplayPlan, guard: RunGuard) -> Preflight:
     """The policy's verdict on every step that would run. One it denies refuses the trace
     (so does one it asks about, when nobody can be asked), before any human is bothered."""
+    refusal = replay_refusal(plan, guard.ctx)  # governance's checkers over the steps
+    if refusal is not None:
+        return Preflight(refusal=refusal)
     questions = []
     for planned in plan.to_run:
         step = planned.step
@@ -203,7 +208,11 @@ def _replay(
             ctx.tool_calls += 1
             ctx.bus.publish(
                 ToolRequested(
-                    run_id=ctx.run_id, tool_use_id=tool_use_id, tool=step.tool, input=step.input
+                    run_id=ctx.run_id,
+                    tool_use_id=tool_use_id,
+                    tool=step.tool,
+                    input=step.input,
+                    step_type=classify(step.tool, step.input).type,
                 )
             )
             # Re-checked at the moment of running: an earlier step may have planted a symlink.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.agents.spec import DEFAULT_TOOLS
+from llmos.governance.session import governance_session
 from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.builtin_hooks import install_builtin_hooks
 from llmos.kernel.economy import TokenEconomy
@@ -117,6 +118,18 @@ async def run_learner(
         guard=run_guard(ws, ctx, approver, source="learner"),
         checkpoint=checkpoint,
     )
+    # Governance: checkers, routers and evaluators over the run's history (llmos/governance).
+    governance = governance_session(
+        ws,
+        ctx,
+        request,
+        approver=approver,
+        env=env,
+        library=library,
+        example=example,
+        example_confidence=example_confidence,
+    )
+    governance.install(registry)
     # The project's tools: its plugins' tools offered as MCP tools, the tools its policy
     # denies left out (llmos/plugins/run_tools.py); set by the dispatcher for the run.
     run_tools = current_tools() or RunTools(workdir=ctx.workdir)
@@ -158,16 +171,23 @@ async def run_learner(
     cli_folder = CliFolder(ctx.workdir) if sandbox else None
     try:
         outcome = await run_agent(agent_request, ctx)
+        verdict = await governance.conclude(outcome)  # a route or a checker may end it
+        outcome = verdict.outcome or outcome
         if not outcome.ok:
             error = describe_failure(outcome)
         elif request.resume_session is not None:
             pass  # the goal means something only in its conversation: no trace to replay
-        elif (refusal := not_learned(recorder.steps, ctx)) is not None:
+        elif (
+            refusal := not_learned(recorder.steps, ctx)
+            or _unfollowable(request, verdict.unfollowable)
+        ) is not None:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=f"not saved as a trace: {refusal}"))
         else:
             run = Trace(
                 goal_text=request.goal,
-                steps=run_tools.with_checks(recorder.steps),  # plugin tool versions
+                # plugin tool versions; each step's type
+                steps=governance.typed(run_tools.with_checks(recorder.steps)),
+                scores=verdict.trace_scores(),
                 estimated_cost_usd=round(outcome.cost_usd, 6),
                 estimated_time_secs=round(outcome.duration_secs, 3),
                 mode="learner",
@@ -218,6 +238,13 @@ def not_learned(steps: list[TraceStep], ctx: RunContext) -> str | None:
     return None
 
 
+def _unfollowable(request: RunRequest, evaluators: str | None) -> str | None:
+    """Why governance keeps this successful run's trace from being saved, or None."""
+    if request.handed_over_from is not None:
+        return f"it finished a goal that run {request.handed_over_from} began (a hand-over)"
+    return evaluators
+
+
 def describe_failure(outcome: AgentOutcome) -> str:
     details = "; ".join(outcome.errors)
     reasons = {
@@ -225,6 +252,9 @@ def describe_failure(outcome: AgentOutcome) -> str:
         "max_turns": "the agent used all its turns (--max-turns) before finishing",
         "budget_exhausted": "the run reached its budget before finishing",
         "error": "the agent reported an error",
+        "governance_failed": "the run broke a governance checker to the end",
+        "stopped": "a governance route ended the run",
+        "handed_off": "a governance route handed the goal to another agent",
     }
     text = reasons.get(outcome.status, outcome.status)
     return f"{text}: {details}" if details else text

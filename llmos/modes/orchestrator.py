@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.credentials import model_access
+from llmos.governance.schemas import check_artifact
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import Notice, PlanReady, RunFinished
 from llmos.kernel.run_context import RunContext
@@ -33,7 +34,7 @@ from llmos.modes.choice import ModeChoice
 from llmos.modes.types import RunRequest, RunSummary
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import SubtaskResult, execute_plan
-from llmos.orchestration.plan import Plan, validate_plan
+from llmos.orchestration.plan import Plan, plan_schema, validate_plan
 from llmos.orchestration.planner import Revision, make_plan
 from llmos.orchestration.progress import Progress, report
 from llmos.orchestration.record import OrchestrationStore, learned
@@ -137,8 +138,12 @@ class _Orchestration:
     async def _first_plan(self) -> Plan | None:
         stored = self.choice.stored
         if stored is not None:
-            # No minimum per subtask here: a subtask that replays costs nothing.
-            problems = validate_plan(stored.plan, self.catalog.names(), pool_usd=None)
+            # No minimum per subtask here: a subtask that replays costs nothing. A stored plan
+            # is data from a file: checked against the plan's schema too (a checker result).
+            names = self.catalog.names()
+            schema = plan_schema(names)
+            problems = check_artifact(self.ctx, "plan", schema, stored.plan.to_dict())
+            problems += validate_plan(stored.plan, names, pool_usd=None)
             if not problems:
                 self.progress.plan_source = "reused"
                 self.progress.saved += stored.planning_cost_usd
@@ -308,6 +313,11 @@ def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
             duration_secs=finished - ctx.started_at,
             trace_path=str(p.record_path) if p.record_path else None,
             error=p.error,
+            saved_usd=round(p.saved + sum(c.saved_usd for c in children), 6),
+            # its own model calls (plan, answer) and its subtasks' runs
+            input_tokens=ctx.cost.input_tokens + sum(c.input_tokens for c in children),
+            output_tokens=ctx.cost.output_tokens + sum(c.output_tokens for c in children),
+            model=p.model,
         )
     )
 

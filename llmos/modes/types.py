@@ -37,6 +37,9 @@ class RunRequest:
     # The run's id, chosen by the caller before it starts (the kernel records it with the
     # job's run at once); None: a new one. A fallback after a failed replay gets its own.
     run_id: str | None = None
+    # Set for the run a governance route handed the goal to (llmos/governance/handoff.py):
+    # the run that began it. Such a run is not saved as a trace and hands over no further.
+    handed_over_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class RunSummary:
     session_id: str | None = None  # Learner: the agent conversation, to resume it
     continued: bool = False  # the run continued an earlier conversation (resume_session)
     sandbox: str = "none"  # what its commands ran in (llmos/security/sandbox_run.py)
+    # Governance (llmos/governance): checker blocks, evaluator scores, a hand-over.
+    governance: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmos.agents.catalog import AgentCatalog
+from llmos.governance.schemas import check_artifact
 from llmos.kernel.run_context import RunContext
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import SubtaskResult
@@ -94,11 +95,12 @@ async def make_plan(
         prompt = planning_prompt(
             goal, catalog, subtask_pool, revision=revision, errors=outcome.errors, previous=previous
         )
+        schema = plan_schema(catalog.names())
         answer = await ask_structured(
             ctx,
             prompt=prompt,
             system=PLANNER_SYSTEM,
-            schema=plan_schema(catalog.names()),
+            schema=schema,
             budget_usd=cap,
             model=model,
             workdir=workdir,
@@ -117,6 +119,12 @@ async def make_plan(
                 return outcome  # the call itself failed (budget, timeout): asking again won't help
             continue
         previous = answer.data
+        # The CLI validated the answer against the schema; governance checks it again and
+        # records the result (a checker result on the run's bus, like any other).
+        problems = check_artifact(ctx, "plan", schema, answer.data)
+        if problems:
+            outcome.errors = problems
+            continue
         try:
             plan = plan_from_dict(answer.data)
         except PlanError as exc:

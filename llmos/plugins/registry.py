@@ -39,6 +39,7 @@ class PluginFailure:
 class ToolResult:
     ok: bool
     text: str
+    schema_problem: str | None = None  # the output did not match the tool's declared schema
 
 
 class PluginRegistry:
@@ -145,9 +146,23 @@ def call_tool(tool: PluginTool, arguments: Mapping[str, Any], workdir: Path | No
             workdir=workdir,
             wants_workdir=tool.wants_workdir,
         )
-        return ToolResult(True, render_output(tool.function(**kwargs)))
+        text = render_output(tool.function(**kwargs))
     except (Exception, SystemExit) as exc:
         return ToolResult(False, f"{type(exc).__name__}: {exc}")
+    problem = output_problem(tool, text)
+    if problem is not None:
+        return ToolResult(False, f"the tool's output does not match its schema: {problem}", problem)
+    return ToolResult(True, text)
+
+
+def output_problem(tool: PluginTool, text: str) -> str | None:
+    """What is wrong with a tool's output against its declared schema, or None."""
+    if tool.output_schema is None:
+        return None
+    from llmos.governance.schemas import output_value, validate
+
+    problems = validate(tool.output_schema, output_value(text, tool.output_schema))
+    return "; ".join(problems) or None
 
 
 def render_output(value: Any) -> str:

@@ -46,6 +46,7 @@ class _Call:
     arguments: str  # canonical JSON
     ok: bool
     digest: str
+    schema_problem: str | None = None
 
 
 def _nothing_denied(tool_name: str) -> bool:
@@ -77,8 +78,28 @@ class RunTools:
         if tool is None:
             return ToolResult(False, f"{full_name} is not available in this run")
         result = call_tool(tool, arguments, self.workdir)
-        self._journal.append(_Call(full_name, _canonical(arguments), result.ok, _digest(result)))
+        call = _Call(
+            full_name, _canonical(arguments), result.ok, _digest(result), result.schema_problem
+        )
+        self._journal.append(call)
         return result
+
+    def kind_of(self, full_name: str) -> str | None:
+        """The step type a plugin tool declared (None: not a plugin tool of this run)."""
+        tool = self.registry.tool(full_name)
+        return tool.kind if tool is not None else None
+
+    def output_check(self, full_name: str, arguments: Mapping[str, Any]) -> tuple[bool, str] | None:
+        """Whether the latest call of a tool with these arguments returned what its schema
+        declares (and what was wrong), or None when the tool declares no output schema."""
+        tool = self.registry.tool(full_name)
+        if tool is None or tool.output_schema is None:
+            return None
+        wanted = _canonical(arguments)
+        for call in reversed(self._journal):
+            if call.tool == full_name and call.arguments == wanted:
+                return call.schema_problem is None, call.schema_problem or ""
+        return None
 
     def with_checks(self, steps: Sequence[TraceStep]) -> tuple[TraceStep, ...]:
         """`steps` with each plugin call's tool version and output digest in its checks.

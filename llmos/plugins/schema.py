@@ -59,6 +59,24 @@ def input_schema(function: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
     return schema, wants_workdir
 
 
+def return_schema(function: Callable[..., Any]) -> dict[str, Any] | None:
+    """The schema of what `function` returns, from its return annotation: None when it has
+    none, returns None, or has a type a schema cannot describe (nothing is then checked)."""
+    try:
+        hint = get_type_hints(function).get("return", inspect.Signature.empty)
+    except Exception:
+        return None
+    if hint in (inspect.Signature.empty, None, type(None), Any):
+        return None
+    try:
+        schema, optional = _schema(hint)
+    except SchemaError:
+        return None
+    if optional and isinstance(schema.get("type"), str):
+        schema["type"] = [schema["type"], "null"]
+    return schema or None
+
+
 def _schema(hint: Any) -> tuple[dict[str, Any], bool]:
     """(schema, optional) for one annotation."""
     origin = get_origin(hint)

@@ -9,7 +9,11 @@ A plugin module builds one `Plugin` and registers on it:
   (`@plugin.on("run_finished")`), on the event bus, so a slow or failing hook never holds
   up the run;
 - **agents**: subagents as plain data (`plugin.agent(...)`, llmos's `AgentSpec` from
-  `llmos/agents/spec.py`) that Learner runs may delegate to.
+  `llmos/agents/spec.py`) that Learner runs may delegate to;
+- **governance** (`llmos/governance/`): checkers over a run's history
+  (`@plugin.checker`), routers (`@plugin.router`) and evaluators (`@plugin.evaluator`), for
+  the runs whose project offers the plugin. A tool says what type of step it is
+  (`kind="verify"`; default "execute") and may declare the schema of its output.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any, TypeVar
 from llmos.agents.spec import AgentFormatError, AgentSpec, make_spec
 from llmos.errors import LlmosError
 from llmos.kernel.events import Event
-from llmos.plugins.schema import input_schema
+from llmos.plugins.schema import input_schema, return_schema
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +81,8 @@ class PluginTool:
     input_schema: dict[str, Any]
     wants_workdir: bool  # the function takes `workdir`: llmos passes the run's working folder
     check_output: bool = True  # replay verifies the tool returns what it returned when learned
+    kind: str = "execute"  # its step type (llmos/governance/kinds.py): read, write, verify...
+    output_schema: dict[str, Any] | None = None  # what it must return (checked on every call)
 
     @property
     def full_name(self) -> str:
@@ -85,6 +91,17 @@ class PluginTool:
     @property
     def server(self) -> str:
         return SERVER_PREFIX + self.plugin
+
+
+@dataclass(frozen=True)
+class GovernanceRule:
+    """A plugin's checker, router or evaluator (llmos/governance/)."""
+
+    plugin: str
+    name: str
+    function: Callable[..., Any]
+    phases: frozenset[str] = frozenset({"call", "finish"})  # checkers: when they are asked
+    gate: bool = False  # evaluators: a failure keeps the run's trace from being saved
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,9 @@ class Plugin:
         self.tools: list[PluginTool] = []
         self.hooks: list[EventHook] = []
         self.agents: list[AgentSpec] = []
+        self.checkers: list[GovernanceRule] = []
+        self.routers: list[GovernanceRule] = []
+        self.evaluators: list[GovernanceRule] = []
 
     def __repr__(self) -> str:
         return f"Plugin({self.name!r}, tools={[t.name for t in self.tools]})"
@@ -126,6 +146,8 @@ class Plugin:
         name: str | None = None,
         description: str | None = None,
         check_output: bool = True,
+        kind: str = "execute",
+        output_schema: dict[str, Any] | None = None,
     ) -> Callable[[F], F]:
         """Register a typed function as a tool; the function itself is returned unchanged.
 
@@ -134,9 +156,26 @@ class Plugin:
         parameter named `workdir` receives the run's working folder instead. Its docstring
         is the description the model reads. It returns text, or anything JSON can hold.
         `check_output=False` for a tool whose result may differ from one call to the next
-        (replay then checks only that it succeeds).
+        (replay then checks only that it succeeds). `kind` is its step type for governance
+        (read, search, write, execute, verify, network...; default execute). Its output is
+        checked against `output_schema` when given, else against its return annotation
+        when that has a schema (a call that returns something else fails).
         """
         parse_version(version)
+        from llmos.governance.kinds import STEP_TYPES
+        from llmos.governance.schemas import unsupported_keywords
+
+        if kind not in STEP_TYPES:
+            raise PluginError(
+                f"unknown tool kind {kind!r}", hint=f"Use one of {', '.join(STEP_TYPES)}."
+            )
+        if output_schema is not None:
+            unsupported = unsupported_keywords(output_schema)
+            if unsupported:
+                raise PluginError(
+                    f"output_schema: cannot check {', '.join(unsupported)}",
+                    hint="See llmos/governance/schemas.py for the keywords llmos checks.",
+                )
 
         def register(function: F) -> F:
             tool_name = _check_name("tool", name or function.__name__, _MAX_TOOL_NAME)
@@ -148,6 +187,7 @@ class Plugin:
                     hint="llmos runs each call in a worker thread, so it may block.",
                 )
             schema, wants_workdir = input_schema(function)
+            declared = output_schema if output_schema is not None else return_schema(function)
             text = description or inspect.getdoc(function) or ""
             if not text.strip():
                 raise PluginError(f"tool {tool_name} needs a description (write a docstring)")
@@ -161,8 +201,51 @@ class Plugin:
                     schema,
                     wants_workdir,
                     check_output,
+                    kind,
+                    declared,
                 )
             )
+            return function
+
+        return register
+
+    def checker(self, name: str | None = None, *, phase: str = "both") -> Callable[[F], F]:
+        """Register a governance checker: `function(history, call)` is asked before each tool
+        call (`call` is the call) and before the run may finish (`call` is None); it returns
+        None to pass, or a string saying why not. `phase`: "call", "finish" or "both"."""
+        phases = {"call": {"call"}, "finish": {"finish"}, "both": {"call", "finish"}}.get(phase)
+        if phases is None:
+            raise PluginError(f"checker phase {phase!r}: use call, finish or both")
+        return self._rule(self.checkers, "checker", name, frozenset(phases))
+
+    def router(self, name: str | None = None) -> Callable[[F], F]:
+        """Register a governance router: `function(history)` is asked after each step and at
+        the end, and returns a `llmos.governance.Route` (hand over, switch model, ask, stop)
+        or None."""
+        return self._rule(self.routers, "router", name)
+
+    def evaluator(self, name: str | None = None, *, gate: bool = False) -> Callable[[F], F]:
+        """Register a governance evaluator: `function(history)` returns a
+        `llmos.governance.Score`, a number from 0 to 1, or None. `gate=True`: a run it fails
+        is not saved as a trace."""
+        return self._rule(self.evaluators, "evaluator", name, gate=gate)
+
+    def _rule(
+        self,
+        into: list[GovernanceRule],
+        what: str,
+        name: str | None,
+        phases: frozenset[str] = frozenset({"call", "finish"}),
+        *,
+        gate: bool = False,
+    ) -> Callable[[F], F]:
+        def register(function: F) -> F:
+            if inspect.iscoroutinefunction(function):
+                raise PluginError(f"{what} {name or function.__name__}: write it as a plain def")
+            label = f"{self.name}.{name or getattr(function, '__name__', what)}"
+            if any(rule.name == label for rule in into):
+                raise PluginError(f"plugin {self.name} registers the {what} {label} twice")
+            into.append(GovernanceRule(self.name, label, function, phases, gate))
             return function
 
         return register

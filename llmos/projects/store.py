@@ -41,7 +41,12 @@ SUBFOLDERS = ("components", "memory", "output", "state")
 _KEYS = ("description", "created_at", "settings", "plugins")
 # Settings about the whole workspace, not about how one project's runs go.
 _WORKSPACE_ONLY = frozenset(
-    {"initial_balance_usd", "scheduled_run_timeout_secs", "schedule_misfire_grace_secs"}
+    {
+        "initial_balance_usd",
+        "scheduled_run_timeout_secs",
+        "schedule_misfire_grace_secs",
+        "telemetry",  # one exporter per process, whatever the run's project
+    }
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -35,7 +36,14 @@ from claude_agent_sdk import (
 
 from llmos.credentials import model_failure
 from llmos.errors import AgentError
-from llmos.kernel.events import AssistantText, CostUpdated, ToolRequested, WatchdogTripped
+from llmos.governance.kinds import classify
+from llmos.kernel.events import (
+    AssistantText,
+    CostUpdated,
+    ModelTurn,
+    ToolRequested,
+    WatchdogTripped,
+)
 from llmos.kernel.hooks import HookSpec
 from llmos.kernel.run_context import RunContext
 from llmos.kernel.watchdog import Breach, Watchdog, WatchdogLimits
@@ -45,6 +53,7 @@ from llmos.sdk.types import AgentOutcome, AgentRequest, AgentStatus
 
 if TYPE_CHECKING:
     from llmos.agents.spec import AgentSpec
+    from llmos.plugins.run_tools import RunTools
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +170,8 @@ def build_options(request: AgentRequest, stderr_tail: deque[str]) -> ClaudeAgent
 async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
     """Run `request`; stream events to `ctx.bus`; return what happened. Never leaves a CLI."""
     stderr_tail: deque[str] = deque(maxlen=40)
+    if ctx.traceparent:  # the CLI's own telemetry, if the user turns it on, nests under the run
+        request = dataclasses.replace(request, env={"TRACEPARENT": ctx.traceparent, **request.env})
     options = build_options(request, stderr_tail)
     started = time.monotonic()
     state = _StreamState()
@@ -176,11 +187,14 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
             # Starting the CLI is watched too: it gets until the first deadline.
             async with asyncio.timeout(watchdog.seconds_to_next_check()):
                 await client.connect()
+                ctx.switch_model = client.set_model  # a governance route may switch models
                 await client.query(request.prompt)
         except TimeoutError:
             state.breach = watchdog.breach() or Breach("run", 0, "the CLI did not start in time")
         else:
-            consumer = asyncio.create_task(_consume(client, ctx, state, watchdog))
+            consumer = asyncio.create_task(
+                _consume(client, ctx, state, watchdog, request.plugin_tools)
+            )
             state.breach = await _watch(consumer, watchdog, changed)
             if state.breach is None:
                 consumer.result()  # re-raise what the stream raised
@@ -213,6 +227,7 @@ async def run_agent(request: AgentRequest, ctx: RunContext) -> AgentOutcome:
         with contextlib.suppress(Exception):
             await client.disconnect()
         ctx.watchdog = None
+        ctx.switch_model = None
     outcome = _outcome(state, ctx, time.monotonic() - started, request.resume_cost_usd)
     if outcome.status == "error":
         # A refused key, a gateway without one, an endpoint nobody answers at: no model
@@ -252,8 +267,24 @@ class _StreamState:
         self.model: str | None = None
         self.breach: Breach | None = None
         # The message each stream (the main agent's, a subagent's) is sending: its id and
-        # model, for the usage its message_delta reports.
-        self.streaming: dict[str | None, tuple[str, str | None]] = {}
+        # model, for the usage its message_delta reports, and when it started and why it
+        # stopped, for its ModelTurn.
+        self.streaming: dict[str | None, _Streaming] = {}
+        self.streamed: set[str] = set()  # the ids of the messages that came as a stream
+        # A message that came only whole (a subagent's: the CLI streams the main agent's
+        # alone), per stream: its turn is over when something else comes on that stream or
+        # the subagent's call returns. And when each stream last showed something.
+        self.whole: dict[str | None, _Streaming] = {}
+        self.last_seen: dict[str | None, float] = {}
+
+
+class _Streaming:
+    __slots__ = ("message_id", "model", "started_at", "stop_reason")
+
+    def __init__(self, message_id: str, model: str | None) -> None:
+        self.message_id, self.model = message_id, model
+        self.started_at = time.time()
+        self.stop_reason: str | None = None
 
 
 def _on_stream_event(message: StreamEvent, ctx: RunContext, state: _StreamState) -> None:
@@ -267,11 +298,19 @@ def _on_stream_event(message: StreamEvent, ctx: RunContext, state: _StreamState)
         message_id, model = started.get("id"), started.get("model")
         if not message_id:
             return
-        state.streaming[stream] = (message_id, model)
+        state.streaming[stream] = _Streaming(message_id, model)
+        state.streamed.add(message_id)
         usage = started.get("usage")
     elif kind == "message_delta" and stream in state.streaming:
-        message_id, model = state.streaming[stream]
+        current = state.streaming[stream]
+        message_id, model = current.message_id, current.model
         usage = event.get("usage")
+        delta = event.get("delta")
+        if isinstance(delta, dict) and delta.get("stop_reason"):
+            current.stop_reason = str(delta["stop_reason"])
+    elif kind == "message_stop" and stream in state.streaming:
+        _turn_ended(state.streaming.pop(stream), stream, ctx)
+        return
     else:
         return
     if isinstance(usage, dict) and usage:
@@ -279,8 +318,27 @@ def _on_stream_event(message: StreamEvent, ctx: RunContext, state: _StreamState)
         ctx.bus.publish(CostUpdated(run_id=ctx.run_id, spent_usd=spent))
 
 
+def _turn_ended(turn: _Streaming, stream: str | None, ctx: RunContext) -> None:
+    ctx.bus.publish(
+        ModelTurn(
+            run_id=ctx.run_id,
+            message_id=turn.message_id,
+            model=turn.model,
+            started_at=turn.started_at,
+            usage=ctx.cost.usage_of(turn.message_id),
+            stop_reason=turn.stop_reason,
+            agent="subagent" if stream else None,
+            parent_tool_use_id=stream,
+        )
+    )
+
+
 async def _consume(
-    client: ClaudeSDKClient, ctx: RunContext, state: _StreamState, watchdog: Watchdog
+    client: ClaudeSDKClient,
+    ctx: RunContext,
+    state: _StreamState,
+    watchdog: Watchdog,
+    tools: RunTools | None = None,
 ) -> None:
     async for message in client.receive_response():
         watchdog.saw_activity()
@@ -288,27 +346,52 @@ async def _consume(
             _on_stream_event(message, ctx, state)
             continue
         if isinstance(message, AssistantMessage):
-            _on_assistant(message, ctx, state)
+            _on_assistant(message, ctx, state, tools)
             for block in message.content:
                 if isinstance(block, ToolUseBlock):
                     watchdog.tool_started(block.id, block.name)
         elif isinstance(message, UserMessage) and isinstance(message.content, list):
+            _whole_turn_ended(message.parent_tool_use_id, ctx, state)
             for result_block in message.content:
                 if isinstance(result_block, ToolResultBlock):
                     watchdog.tool_finished(result_block.tool_use_id)
+                    _whole_turn_ended(result_block.tool_use_id, ctx, state)  # a subagent's
         elif isinstance(message, ResultMessage):
             state.result = message
+            for stream in list(state.whole):
+                _whole_turn_ended(stream, ctx, state)
+        state.last_seen[getattr(message, "parent_tool_use_id", None)] = time.time()
 
 
-def _on_assistant(message: AssistantMessage, ctx: RunContext, state: _StreamState) -> None:
+def _whole_turn_ended(stream: str | None, ctx: RunContext, state: _StreamState) -> None:
+    turn = state.whole.pop(stream, None)
+    if turn is not None:
+        _turn_ended(turn, stream, ctx)
+
+
+def _on_assistant(
+    message: AssistantMessage, ctx: RunContext, state: _StreamState, tools: RunTools | None
+) -> None:
     if message.model and message.model != _SYNTHETIC_MODEL:
         state.model = message.model
+    stream, message_id = message.parent_tool_use_id, message.message_id
+    if message_id and message_id not in state.streamed:
+        current = state.whole.get(stream)
+        if current is None or current.message_id != message_id:
+            _whole_turn_ended(stream, ctx, state)
+            streaming = state.whole[stream] = _Streaming(message_id, message.model)
+            # It began after the stream's previous message (a tool result, for a subagent).
+            streaming.started_at = state.last_seen.get(stream, streaming.started_at)
     agent = "subagent" if message.parent_tool_use_id else None
+    turn = message.message_id  # one model turn: a superstep of the run's history
     for block in message.content:
         if isinstance(block, TextBlock) and block.text.strip():
-            ctx.bus.publish(AssistantText(run_id=ctx.run_id, text=block.text, agent=agent))
+            ctx.bus.publish(
+                AssistantText(run_id=ctx.run_id, text=block.text, agent=agent, turn=turn)
+            )
         elif isinstance(block, ToolUseBlock) and block.name != _STRUCTURED_OUTPUT_TOOL:
             ctx.tool_calls += 1
+            kind = tools.kind_of(block.name) if tools is not None else None
             ctx.bus.publish(
                 ToolRequested(
                     run_id=ctx.run_id,
@@ -316,6 +399,9 @@ def _on_assistant(message: AssistantMessage, ctx: RunContext, state: _StreamStat
                     tool=block.name,
                     input=dict(block.input),
                     agent=agent,
+                    parent_tool_use_id=message.parent_tool_use_id,
+                    step_type=classify(block.name, dict(block.input), kind).type,
+                    turn=turn,
                 )
             )
     if message.message_id and message.usage:

@@ -40,7 +40,8 @@ from llmos.security.globs import GlobList, normalize_command, path_pattern
 from llmos.security.lazy_regex import LazyRegex
 
 KINDS = ("commands", "tools", "paths")
-_KEYS = ("version", "rules", *ACTIONS, "network")
+# `governance` is read by llmos/governance/policy.py (checkers, routes, evaluators).
+_KEYS = ("version", "rules", *ACTIONS, "network", "governance")
 POLICY_FILE = "policy.yaml"
 _DOMAIN = LazyRegex(
     r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from llmos.security.decision import Decision, deny
 from llmos.security.lazy_regex import LazyRegex
+from llmos.security.redact import SECRET_VAR_NAME as _SECRET_VAR
 from llmos.security.rule_kit import (
     applies_to,
     each,
@@ -31,11 +32,6 @@ _READ_EXEMPT = words(  # commands that only look at names and metadata, or act o
 _METADATA = LazyRegex(
     r"169\.254\.169\.254|169\.254\.170\.2|metadata\.google\.internal|100\.100\.100\.200"
     r"|fd00:ec2::254"
-)
-_SECRET_VAR = LazyRegex(
-    r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|API_?KEY|ACCESS_KEY"
-    r"|PRIVATE_KEY)(_|$)",
-    re.IGNORECASE,
 )
 _PRINTERS = words("echo printf printenv print cat tee logger")
 _TOKEN_PRINTERS = {  # command -> pattern of the arguments that print or export a credential
