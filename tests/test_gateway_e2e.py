@@ -523,3 +523,37 @@ def _opening(request: RecordedRequest) -> int:
             words = [t for t in texts if t and not t.lstrip().startswith("<system-reminder>")]
             return int(words[0].split()[-1])
     raise AssertionError("no user message")
+
+
+def test_governance_checks_a_client_agents_calls_by_their_history(
+    gw: Harness, scripted: ScriptedModelServer, sandbox: Sandbox, cwd: Path
+) -> None:
+    """The project's governance applies to gateway conversations: `require: read before
+    edit` refuses Claude Code's blind Edit (the model is told why and reads first), and the
+    Edit after the Read goes through; the calls' step types are in the session log."""
+    notes = cwd / "notes.txt"
+    notes.write_text("draft\n")
+    policy = gw.ws / "policy.yaml"
+    policy.write_text(POLICY + "governance:\n  checkers:\n    - require: read before edit\n")
+    edit = ToolCall("Edit", {"file_path": str(notes), "old_string": "draft", "new_string": "final"})
+    try:
+        scripted.script(
+            Turn(tool_calls=(edit,)),  # blind: refused by governance, sent back to the model
+            Turn(tool_calls=(ToolCall("Read", {"file_path": str(notes)}),)),
+            Turn(tool_calls=(edit,)),
+            say("notes.txt says final."),
+        )
+        proc = _claude(gw, sandbox, scripted, cwd, "Make notes.txt say final")
+    finally:
+        policy.write_text(POLICY)
+    assert proc.returncode == 0, proc.stderr
+    assert notes.read_text() == "final\n"
+    (refused,) = scripted.message_requests[1].tool_results()
+    assert refused["is_error"] and "read before edit" in refused["content"]
+    run_id = gw.decisions("opened")[-1]["run_id"]
+    gw.close_conversations()
+    events = read_session(gw.ws / "memories" / "sessions" / f"{run_id}.jsonl")
+    checks = [e for e in events if e["kind"] == "checker_results"]
+    assert [c["allowed"] for c in checks] == [False, True, True]
+    types = {e["tool"]: e["step_type"] for e in events if e["kind"] == "tool_requested"}
+    assert types == {"Edit": "write", "Read": "read"}

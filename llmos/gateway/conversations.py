@@ -38,6 +38,8 @@ from llmos.gateway.audit import BackgroundAudit
 from llmos.gateway.events import ModelCalled, StepCaptured
 from llmos.gateway.guard import GatewayGuard
 from llmos.gateway.message import TOOL_BLOCKS, ToolCall
+from llmos.governance.current import governance_for
+from llmos.governance.kinds import classify
 from llmos.kernel.accounting import finish_run
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import RunRecord
@@ -105,6 +107,7 @@ class Conversation:
         self.guard = guard
         self.owner = owner
         self.recorder = TraceRecorder(ctx.workdir)
+        self.governance = ctx.governance  # the project's, when its policy declares one
         self.released: dict[str, Released] = {}
         self.in_flight = 0
         self.last_active = time.monotonic()
@@ -196,6 +199,8 @@ class Conversation:
             )
         )
         bus.publish(StepCaptured(run_id=self.run_id, tool_use_id=tool_use_id, step=asdict(step)))
+        if self.governance is not None:
+            self.governance.finished(tool_use_id, ok=ok, summary=step.result)
 
     # Tool calls ----------------------------------------------------------------------------
     async def decide(self, call: ToolCall) -> Review:
@@ -205,8 +210,15 @@ class Conversation:
             ctx.bus.publish(
                 AssistantText(run_id=self.run_id, text=call.reasoning, agent="reasoning")
             )
+        kind, tool_input = self._as_policy_sees(call.name, call.input)
         ctx.bus.publish(
-            ToolRequested(run_id=self.run_id, tool_use_id=call.id, tool=call.name, input=call.input)
+            ToolRequested(
+                run_id=self.run_id,
+                tool_use_id=call.id,
+                tool=call.name,
+                input=call.input,
+                step_type=classify(kind, tool_input).type,
+            )
         )
         ctx.tool_calls += 1
         try:
@@ -215,6 +227,8 @@ class Conversation:
             log.warning("the gateway could not decide on a %s call", call.name, exc_info=True)
             refused = deny("gateway-error", UNDECIDED)
             review = Review(refused, refused, dict(call.input))
+        if review.allowed and self.governance is not None:
+            review = await self._governed(call, review)
         self._count(tool_calls=1, denied=0 if review.allowed else 1)
         self.owner.report(
             "decision",
@@ -231,10 +245,34 @@ class Conversation:
         )
         return review
 
+    async def _governed(self, call: ToolCall, review: Review) -> Review:
+        """The run's governance on a call the policy allowed: its checkers over the
+        conversation's history (llmos/governance/session.py); a failed one denies the call,
+        and the model is told why, as for any denial."""
+        assert self.governance is not None
+        kind, tool_input = self._as_policy_sees(call.name, review.tool_input)
+        output = await self.governance.before_call(
+            {"tool_name": kind, "tool_input": tool_input, "tool_use_id": call.id}
+        )
+        reason = (output.get("hookSpecificOutput") or {}).get("permissionDecisionReason")
+        if not reason:
+            return review
+        return Review(deny("governance", str(reason)), review.policy, review.tool_input)
+
+    def _as_policy_sees(self, tool: str, tool_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The call in the policy's kind and field names (a trace step's), where the tool map
+        knows the client's tool; else as the client made it."""
+        mapped = self.guard.tools.resolve(tool, tool_input)
+        return (mapped.kind, mapped.input) if mapped.verdict is None else (tool, tool_input)
+
     def answered(self, content: list[dict[str, Any]]) -> None:
-        """A turn without tool calls reached the client: its text is the model's answer."""
+        """A turn without tool calls reached the client: its text is the model's answer. The
+        finish checkers are asked, for the record: the gateway cannot send the client's
+        agent back to work (a Learner run's Stop hook can)."""
         if any(block.get("type") in TOOL_BLOCKS for block in content):
             return
+        if self.governance is not None:
+            self.governance.check_finish()
         text = "\n".join(str(b.get("text", "")) for b in content if b.get("type") == "text").strip()
         if text:
             self.ctx.bus.publish(AssistantText(run_id=self.run_id, text=text))
@@ -396,6 +434,11 @@ class Conversations:
             )
         )
         policy = load_policy(ws.root, config.project)  # files re-read only when changed
+        governance = governance_for(ws.root, config.project)
+        if governance is not None:
+            from llmos.governance.session import GovernanceSession
+
+            ctx.governance = GovernanceSession(ctx, governance, approver=self.approver)
         guard = GatewayGuard(
             ctx, policy, tools=self.tools, approver=self.approver, audit=self.audit
         )

@@ -204,6 +204,15 @@ class GovernanceSession:
             return {}
         return await self._take(route, step)
 
+    def finished(self, tool_use_id: str, *, ok: bool, summary: str = "") -> Step | None:
+        """A call `before_call` let through finished where no hook sees it (the gateway's
+        client ran it and sent back its result): it joins the history. No route is taken:
+        the gateway cannot end or redirect a client's agent."""
+        call = self._pending.pop(tool_use_id, None)
+        if call is None:
+            return None
+        return self.record(call, ok=ok and self._output_ok(call), summary=summary)
+
     def record(self, call: Call, *, ok: bool, summary: str = "") -> Step:
         """Add a finished call to the history; its step scores go on the bus."""
         step = self.history.add(call, ok=ok, summary=summary)
