@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmos.memory.library import TraceLibrary
+from llmos.memory.template import find_whole, value_pattern
 from llmos.memory.trace import Trace, TraceStep
 from llmos.replay.substitute import Unsubstitutable, bind
 from llmos.workspace import Workspace
@@ -73,3 +76,15 @@ def test_the_set_covers_every_kind_in_numbers() -> None:
     for case in PAIRS:
         kinds[case["expect"]] = kinds.get(case["expect"], 0) + 1
     assert kinds["no"] >= 80 and kinds["replay"] >= 20 and kinds["substitute"] >= 12
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(st.sampled_from(list("ab1.-_ /\"'")), max_size=30),
+    st.text(st.sampled_from(list("ab1.-_")), min_size=1, max_size=4),
+)
+def test_find_whole_agrees_with_the_value_pattern(text: str, value: str) -> None:
+    """Indexing finds a value as a whole token without compiling a regex per trace: the
+    same answer as the pattern substitution uses."""
+    found = value_pattern([value]).search(text)
+    assert find_whole(text, value) == (found.start() if found else -1)

@@ -24,6 +24,7 @@ a name). Values are what a trace's slots are made of.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -154,6 +155,7 @@ _FUNCTION_WORDS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=1024)  # a goal is read several times when a trace is indexed
 def goal_tokens(goal: str) -> tuple[Token, ...]:
     """The canonical tokens of `goal`."""
     text = unicodedata.normalize("NFKC", goal).translate(_TYPOGRAPHIC)

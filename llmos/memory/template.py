@@ -22,6 +22,7 @@ Every other value of the goal stays literal: a later goal must have the same one
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -62,8 +63,32 @@ class Alias:
 
 def value_pattern(values: Iterable[str]) -> re.Pattern[str]:
     """Whole-token occurrences of any of `values`, longest first."""
-    ordered = sorted(set(values), key=len, reverse=True)
+    return _value_pattern(tuple(sorted(set(values), key=lambda v: (-len(v), v))))
+
+
+@functools.lru_cache(maxsize=256)  # indexing a trace asks for its slots' pattern twice
+def _value_pattern(ordered: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(_BEFORE + "(" + "|".join(re.escape(v) for v in ordered) + ")" + _AFTER)
+
+
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def find_whole(text: str, value: str) -> int:
+    """Where `value` first occurs in `text` as a whole token (as `value_pattern` matches:
+    not inside a longer word, file name or flag), or -1. No regex to compile: indexing
+    asks this of every slot of every trace."""
+    at = text.find(value)
+    while at != -1 and value:
+        before = text[at - 1] if at else ""
+        end = at + len(value)
+        after, next_after = text[end : end + 1], text[end + 1 : end + 2]
+        inside = before in _TOKEN_CHARS or before in (".", "-")
+        inside = inside or after in _TOKEN_CHARS or after == "-"
+        if not inside and not (after == "." and next_after and next_after in _TOKEN_CHARS):
+            return at
+        at = text.find(value, at + 1)
+    return -1
 
 
 @dataclass(frozen=True)
@@ -150,7 +175,7 @@ class Template:
 
 
 def _as_word(token: Token, steps_text: str) -> Token:
-    if token.kind != "name" or value_pattern([token.value]).search(steps_text):
+    if token.kind != "name" or find_whole(steps_text, token.value) != -1:
         return token
     return Token(token.text.lower())
 
@@ -294,8 +319,8 @@ def slot_order(actions_or_steps: Sequence[Any], slots: Sequence[Slot]) -> list[i
     text = json.dumps([a[1] for a in actions], sort_keys=True, ensure_ascii=False)
     first: dict[int, int] = {}
     for index, slot in enumerate(slots):
-        found = value_pattern([slot.value]).search(text)
-        first[index] = found.start() if found else len(text) + index
+        found = find_whole(text, slot.value)
+        first[index] = found if found != -1 else len(text) + index
     return sorted(first, key=lambda index: first[index])
 
 
