@@ -163,7 +163,7 @@ def test_a_stalled_model_stream_is_interrupted(
     sandbox: Sandbox, scripted: ScriptedModelServer
 ) -> None:
     # The sandbox's start-up (seconds on a loaded machine) is not what this test times.
-    _configure(sandbox, "stall_timeout_secs: 1.5\nsandbox: off")
+    _configure(sandbox, "stall_timeout_secs: 4\nsandbox: off")
     scripted.script(
         use_tool("Bash", command="echo started > started.txt"),
         Turn(text="...", delay=60),  # the model stops answering
