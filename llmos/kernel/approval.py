@@ -75,6 +75,39 @@ class YesApprover:
         return Approve(by="--yes")
 
 
+ANSWERED_ELSEWHERE = "answered elsewhere"
+
+
+class FirstAnswer:
+    """Several approvers asked at once (the terminal and the console's inbox): the first
+    answer wins and the others are cancelled with `ANSWERED_ELSEWHERE` as the message, so a
+    terminal can say the question was answered elsewhere (and an inbox withdraws it)."""
+
+    def __init__(self, *approvers: Approver) -> None:
+        self.approvers = approvers
+
+    @property
+    def asks_a_human(self) -> bool:
+        return any(getattr(a, "asks_a_human", True) for a in self.approvers)
+
+    async def approve(self, request: ApprovalRequest) -> Verdict:
+        import asyncio
+
+        tasks = [asyncio.ensure_future(a.approve(request)) for a in self.approvers]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        winner = next(t for t in tasks if t in done)
+        for task in tasks:
+            if task is not winner:
+                task.cancel(ANSWERED_ELSEWHERE)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return winner.result()
+
+
 def needs_human(action: str, rule: str) -> bool:
     """Whether a policy decision is one to put to a human, when one is present: only "ask".
     What the policy denies stays denied, whoever is there."""

@@ -9,7 +9,8 @@
   `llmos run`, with the job's project, mode and budget, and a wall-clock limit (the job's
   `--timeout`, else `scheduled_run_timeout_secs`): a scheduled run has no terminal and must
   end on its own. The settings are re-read for every run, so `config.yaml` edits apply
-  without a restart.
+  without a restart. The policy's questions go to the web console's inbox while a console
+  runs (`llmos console`, or `kernel start --console`), else they are refused.
 - **Stopping.** The command line sets the `stop` event on SIGINT or SIGTERM; a run in
   progress is interrupted (the agent's CLI is ended, the run is charged and recorded as
   interrupted) and the kernel exits cleanly.
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 
 from llmos.errors import LlmosError
 from llmos.fsutil import atomic_write_text
+from llmos.kernel.approval_inbox import unattended_inbox
 from llmos.kernel.bus import EventBus, Handler
 from llmos.kernel.events import Event, JobFinished, JobStarted, RunFinished, RunStarted
 from llmos.kernel.jobs import Job, JobResult, JobStore
@@ -149,7 +151,15 @@ async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult
         elif isinstance(event, RunFinished):
             progress.cost_usd = event.cost_usd
 
-    summary = await run_goal(ws, request, subscribers=[("kernel", observe)])
+    # Nobody is at a scheduled run's terminal: the web console's inbox answers the policy's
+    # questions while a console runs (or with `approvals: console`); else they are refused.
+    approver = unattended_inbox(
+        ws.state_dir,
+        ws.settings.approvals,
+        ws.settings.approval_expiry_secs,
+        source="kernel",
+    )
+    summary = await run_goal(ws, request, subscribers=[("kernel", observe)], approver=approver)
     return JobResult(summary.status, summary.run_id, summary.cost_usd, summary.error)
 
 
