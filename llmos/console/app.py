@@ -313,7 +313,11 @@ class _Guarded:
         if path.startswith("/static/"):
             return None
         if path == "/login" and request.method == "POST":
-            return None if console.gate.password is not None else _plain("no password set", 403)
+            if console.gate.password is None:
+                return _plain("no password set", 403)
+            if not same_origin({k.lower(): v for k, v in request.headers.items()}, {host}):
+                return _plain("cross-site request refused", 403)
+            return None
         token = request.query_params.get("token")
         if token is not None and request.method == "GET":
             sid = console.gate.redeem_token(token)
