@@ -109,7 +109,7 @@ def inbox(data: dict[str, Any], csrf: str) -> str:
         f'<td><a href="/runs/{quote(q["run_id"])}">{esc(q["run_id"])}</a></td>'
         f'<td>{esc(q["tool"])}</td><td class="code">{esc(_short_input(q["input"]))}</td>'
         f"<td>{status_badge(q['status'])}</td>"
-        f"<td>{esc(q['answered_by'] or q['answer_reason'] or '')}</td>"
+        f"<td>{_answered(q)}</td>"
         "</tr>"
         for q in data["recent"]
     ]
@@ -236,7 +236,7 @@ def run_page(run: dict[str, Any], csrf: str) -> str:
         )
     asked = "".join(
         f"<li>#{q['id']} {esc(q['tool'])} ({esc(q['rule'])}): {status_badge(q['status'])}"
-        f" {esc(q['answered_by'] or q['answer_reason'] or '')}</li>"
+        f" {_answered(q)}</li>"
         for q in run["approvals"]
     )
     approvals = f"<h2>Approvals</h2><ul>{asked}</ul>" if asked else ""
@@ -244,6 +244,13 @@ def run_page(run: dict[str, Any], csrf: str) -> str:
         f'<section data-live="run"><dl class="fields">{fields}</dl>{approvals}'
         f'<h2>Timeline</h2><ol class="timeline">{"".join(steps)}</ol></section>'
     )
+
+
+def _answered(q: dict[str, Any]) -> str:
+    """By whom, or why: "by the web console", "not now" (a rejection's reason)."""
+    if q["status"] in ("approved", "modified") and q.get("answered_by"):
+        return f"by {esc(q['answered_by'])}"
+    return esc(q.get("answer_reason") or "")
 
 
 # Traces ---------------------------------------------------------------------------------------
