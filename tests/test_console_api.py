@@ -121,6 +121,7 @@ def test_a_post_needs_the_csrf_token_and_the_same_origin(client: Client, sandbox
 # Approvals ------------------------------------------------------------------------------------
 def test_approve_modify_and_reject_from_the_api_and_forms(client: Client, sandbox: Sandbox) -> None:
     first, second, third = _ask(sandbox), _ask(sandbox), _ask(sandbox)
+    assert client.get("/api/session").json()["csrf"] == client.csrf
     listed = client.get("/api/approvals").json()
     assert [q["id"] for q in listed["pending"]] == [first, second, third]
     assert listed["pending"][0]["rule"] == "npm-publish" and listed["count"] == 3

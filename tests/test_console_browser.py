@@ -274,3 +274,19 @@ def test_the_runs_table_updates_live(
         if run.poll() is None:
             run.kill()
     assert page.url.endswith("/runs")  # never reloaded by the test
+
+
+@pytest.mark.parametrize("width", [390, 768])
+def test_pages_fit_narrow_screens(page: Any, console: ConsoleThread, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 800})
+    try:
+        for path in ("", "runs", "traces", "budget", "memory", "schedule"):
+            page.goto(console.address.url + path)
+            # Wide tables scroll inside their own box; the page itself never scrolls sideways.
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, (path, width, overflow)
+        _shoot(page, f"console-schedule-{width}")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 860})
