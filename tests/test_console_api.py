@@ -467,3 +467,36 @@ def test_kernel_start_console_serves_beside_the_kernel(sandbox: Sandbox) -> None
     started = next(e for e in events if e["event"] == "console_started")
     assert started["url"].startswith("http://127.0.0.1:") and started["token"]
     assert events[-1]["event"] == "kernel_stopped"
+
+
+def test_a_scheduled_run_is_interrupted_and_the_kernel_goes_on(
+    client: Client, sandbox: Sandbox, scripted: ScriptedModelServer
+) -> None:
+    added = run_llmos(sandbox, "schedule", "add", "--at", "now", "--model", MODEL, "Think long")
+    assert added.returncode == 0, added.stderr
+    scripted.script(Turn(text="thinking...", delay=60))
+    env = {**os.environ, **scripted.client_env(sandbox.claude_config)}
+    kernel = subprocess.Popen(
+        [sys.executable, "-P", "-m", "llmos", "kernel", "start", "--once", "--json"],
+        env=env,
+        cwd=sandbox.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id = _wait_for(lambda: _running_run(client))
+        assert client.get(f"/api/runs/{run_id}").json()["interruptible"] is True
+        done = client.api(f"/runs/{run_id}/interrupt")
+        assert done.status_code == 200, done.text
+        out, err = kernel.communicate(timeout=60)
+    finally:
+        if kernel.poll() is None:
+            kernel.kill()
+            kernel.wait()
+    assert kernel.returncode == 0, err  # the kernel was not stopped: its pass ended
+    events = [json.loads(line) for line in out.splitlines()]
+    finished = next(e for e in events if e["event"] == "job_finished")
+    assert finished["status"] == "interrupted" and events[-1]["event"] == "kernel_stopped"
+    assert client.get(f"/api/runs/{run_id}").json()["status"] == "interrupted"
+    assert not list((sandbox.workspace / "state" / "interrupts").iterdir())

@@ -248,7 +248,7 @@ def test_modify_and_reject_from_the_inbox(
         e for e in read_session(Path(summary["session_log"])) if e["kind"] == "tool_decision"
     ]
     assert [(d["allowed"], d.get("approved_by")) for d in decisions] == [
-        (True, "the user"),
+        (True, "the web console"),
         (False, None),
     ]
     assert decisions[0]["updated_input"] == {"command": "echo changed > modified.txt"}

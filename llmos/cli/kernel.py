@@ -16,7 +16,7 @@ from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.schedule import print_jobs, when
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
-from llmos.kernel.daemon import Kernel, kernel_state, schedule_db
+from llmos.kernel.daemon import Kernel, kernel_state, schedule_db, take_interrupts
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import JobStore
 from llmos.text import escape
@@ -142,6 +142,8 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
+    # The web console interrupts one scheduled run (llmos/kernel/daemon.py).
+    loop.add_signal_handler(signal.SIGUSR1, take_interrupts, kernel.ws)
     served = None
     if web is not None:
         from llmos.console.server import serve
@@ -165,7 +167,7 @@ async def _serve(
         if served is not None:
             console_stop.set()
             await served
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
 
 

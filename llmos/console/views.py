@@ -178,34 +178,55 @@ def _ledger_row(ws: Workspace, run_id: str) -> dict[str, Any] | None:
 
 
 def live_process(ws: Workspace, run_id: str) -> int | None:
-    """The pid of the `llmos run` process running `run_id` now, if it truly is: its lease is
-    held (so the pid is that process's, not a recycled one) and the process is an `llmos
-    run`. A scheduled run's process is the kernel and a conversation's the gateway:
-    stopping those is stopping them, not a run, so they are not offered here."""
+    """The pid of the process running `run_id` now, if it truly is and it can be
+    interrupted: its lease is held (so the pid is that process's, not a recycled one), and
+    it is an `llmos run` or the kernel (which interrupts one scheduled run on request).
+    A gateway conversation is not offered: stopping the gateway is not stopping a run."""
     from llmos.recovery import live_runs
 
     pid = live_runs(ws.state_dir).get(run_id)
     if pid is None:
         return None
+    kind = _process_kind(pid)
+    if kind == "run":
+        return pid
+    if kind == "kernel":
+        from llmos.kernel.daemon import kernel_state
+
+        return pid if kernel_state(ws).pid == pid else None
+    return None
+
+
+def _process_kind(pid: int) -> str | None:
+    """`run`, `kernel` (kernel start) or `gateway` for an llmos process, by its command line."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
     words = [a.decode("utf-8", "replace") for a in argv if a]
-    return pid if "run" in words and not {"kernel", "gateway"} & set(words) else None
+    for kind in ("kernel", "gateway", "run"):
+        if kind in words:
+            return kind
+    return None
 
 
 def interrupt(ws: Workspace, run_id: str) -> dict[str, Any]:
-    """SIGINT to the process running `run_id` (it stops the run as Ctrl-C does: the agent
-    interrupted, the run charged and recorded as interrupted)."""
+    """Interrupt a run in progress, as Ctrl-C would (the agent interrupted, the run charged
+    and recorded as interrupted): SIGINT to its `llmos run`, or to the kernel a request for
+    that run alone (the kernel goes on)."""
     pid = live_process(ws, run_id)
     if pid is None:
         raise UsageError(
-            f"run {run_id} is not running in an `llmos run` process that can be interrupted",
-            hint="It has finished, or it runs in the kernel or the gateway (stopping those "
+            f"run {run_id} is not running in a process that can be interrupted",
+            hint="It has finished, or it is a gateway conversation (stopping the gateway "
             "stops it).",
         )
-    os.kill(pid, signal.SIGINT)
+    if _process_kind(pid) == "kernel":
+        from llmos.kernel.daemon import request_interrupt
+
+        request_interrupt(ws, run_id, pid)
+    else:
+        os.kill(pid, signal.SIGINT)
     return {"run_id": run_id, "pid": pid, "interrupted": True}
 
 

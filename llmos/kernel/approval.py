@@ -45,9 +45,11 @@ class Approve:
 
 @dataclass(frozen=True)
 class Modify:
-    """Run the call with this input instead (it passes the policy again first)."""
+    """Run the call with this input instead (it passes the policy again first). `by` says
+    who changed it."""
 
     new_input: dict[str, Any] = field(default_factory=dict)
+    by: str = "the user"
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,12 @@ async def resolve(
     match verdict:
         case Approve(by=by):
             return Resolution(True, request.input, request.rule, f"approved by {by}", by)
-        case Modify(new_input=new_input):
+        case Modify(new_input=new_input, by=by):
             again = recheck(request.tool, new_input)
             if again.allowed or needs_human(again.action, again.rule):
-                reason = "approved by the user with a changed input"
-                return Resolution(True, new_input, request.rule, reason, "the user", True)
-            reason = f"the user's changed call is denied: {again.reason}"
+                reason = f"approved by {by} with a changed input"
+                return Resolution(True, new_input, request.rule, reason, by, True)
+            reason = f"{by}'s changed call is denied: {again.reason}"
             return Resolution(False, new_input, again.rule, reason, None, True)
         case Reject(reason=reason):
             return Resolution(False, request.input, request.rule, reason)

@@ -116,7 +116,7 @@ class Question:
             case "approved":
                 return Approve(by=self.answered_by or "the web console")
             case "modified":
-                return Modify(self.answer_input or {})
+                return Modify(self.answer_input or {}, by=self.answered_by or "the web console")
             case "rejected":
                 return Reject(self.answer_reason or "the user rejected this call")
             case "expired":

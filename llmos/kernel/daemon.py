@@ -159,8 +159,62 @@ async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult
         ws.settings.approval_expiry_secs,
         source="kernel",
     )
-    summary = await run_goal(ws, request, subscribers=[("kernel", observe)], approver=approver)
+    run = asyncio.ensure_future(
+        run_goal(ws, request, subscribers=[("kernel", observe)], approver=approver)
+    )
+    key = progress.run_id or ""
+    _running[key] = run
+    try:
+        summary = await run
+    except asyncio.CancelledError:
+        this = asyncio.current_task()
+        stopping = this is not None and this.cancelling() > 0  # the kernel itself stops
+        if key in _interrupted and run.cancelled() and not stopping:
+            return progress.result("interrupted", "interrupted from the web console")
+        raise
+    finally:
+        _running.pop(key, None)
+        _interrupted.discard(key)
     return JobResult(summary.status, summary.run_id, summary.cost_usd, summary.error)
+
+
+# Interrupting one scheduled run, not the kernel: the web console writes the run's id in
+# state/interrupts/ and sends the kernel SIGUSR1 (`request_interrupt`); the kernel cancels
+# that run if it is the one it runs (a request for a run already over is dropped), and goes on.
+_running: dict[str, asyncio.Future[Any]] = {}
+_interrupted: set[str] = set()
+
+
+def _interrupts_dir(ws: Workspace) -> Path:
+    return ws.state_dir / "interrupts"
+
+
+def request_interrupt(ws: Workspace, run_id: str, kernel_pid: int) -> None:
+    import signal
+
+    folder = _interrupts_dir(ws)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / run_id, f"{time.time()}\n")
+    os.kill(kernel_pid, signal.SIGUSR1)
+
+
+def take_interrupts(ws: Workspace) -> list[str]:
+    """Cancel the runs the console asked to interrupt (SIGUSR1's handler); returns them."""
+    folder = _interrupts_dir(ws)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    cancelled = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+        run = _running.get(name)
+        if run is not None and not run.done():
+            _interrupted.add(name)
+            run.cancel()
+            cancelled.append(name)
+    return cancelled
 
 
 class Kernel:
