@@ -65,7 +65,7 @@ def test_answers_are_checked(tmp_path: Path) -> None:
         with pytest.raises(UnknownQuestion):
             inbox.answer(qid + 1, "approve")
         changed = inbox.answer(qid, "modify", new_input={"command": "npm pack"})
-        assert changed.verdict() == Modify({"command": "npm pack"})
+        assert changed.verdict() == Modify({"command": "npm pack"}, by="the web console")
 
 
 def test_an_unanswered_question_expires_as_a_rejection(tmp_path: Path) -> None:
@@ -195,3 +195,20 @@ def test_the_approval_settings_are_checked(data: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         Settings.from_mapping(data, source=Path("config.yaml"))
     assert Settings.from_mapping({"approvals": False}, source=Path("c")).approvals == "none"
+
+
+def test_a_gateway_asks_the_inbox_only_while_a_console_runs(tmp_path: Path) -> None:
+    import fcntl
+
+    from llmos.gateway.approvers import NOBODY, NobodyApprover
+    from llmos.kernel.approval_inbox import InboxWhenWatched
+
+    approver = InboxWhenWatched(tmp_path, "auto", 30, NobodyApprover(), source="gateway")
+    assert asyncio.run(approver.approve(REQUEST)) == Reject(NOBODY)  # no console: refused
+    with console_lock_path(tmp_path).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        thread = _answer_soon(tmp_path, "approve", by="the web console")
+        assert asyncio.run(approver.approve(REQUEST)) == Approve(by="the web console")
+        thread.join()
+    with ApprovalInbox(tmp_path) as inbox:
+        assert inbox.recent()[0].source == "gateway"

@@ -388,17 +388,14 @@ def _answer(ws: Workspace, p: dict[str, Any]) -> dict[str, Any]:
     new_input = p.get("input")
     if decision == "modify" and not isinstance(new_input, dict):
         new_input = views.modified_input(ws, question_id, {k: str(v) for k, v in p.items()})
-    try:
-        done = views.answer(
-            ws,
-            question_id,
-            decision,
-            new_input=new_input,
-            reason=str(p.get("reason") or ""),
-            by="the web console",
-        )
-    except AlreadyAnswered:
-        raise
+    done = views.answer(
+        ws,
+        question_id,
+        decision,
+        new_input=new_input,
+        reason=str(p.get("reason") or ""),
+        by="the web console",
+    )
     return {**done, "note": f"request {question_id}: {done['status']}"}
 
 
