@@ -64,14 +64,16 @@ def console(
     ] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Serve the web console: approve, modify or reject the calls any run asks about
-    (scheduled runs, gateway conversations, `llmos run --approve-via console`), watch runs
-    live and interrupt one, browse traces, budget, memory and the schedule.
+    """Serve the web console on 127.0.0.1: the approvals inbox for every run, runs live
+    with their timelines, traces, budget, memory and the schedule.
 
-    It listens on 127.0.0.1 and prints its address with a one-time token: the first visit
-    with it gets a session cookie and the token is spent. While it runs, runs with nobody at
-    their terminal send their questions to its inbox (config.yaml `approvals:`). Ctrl-C
-    stops it.
+    Approve, modify or reject the calls any run asks about (scheduled runs, gateway
+    conversations, `llmos run --approve-via console`), watch runs and interrupt one, trust
+    or delete traces, add or remove facts, pause or resume jobs.
+
+    It prints its address with a one-time token: the first visit with it gets a session
+    cookie and the token is spent. While it runs, runs with nobody at their terminal send
+    their questions to its inbox (config.yaml `approvals:`). Ctrl-C stops it.
     """
     from llmos.console.server import LOOPBACK, bind, make_console
 
