@@ -212,3 +212,11 @@ def test_a_gateway_asks_the_inbox_only_while_a_console_runs(tmp_path: Path) -> N
         thread.join()
     with ApprovalInbox(tmp_path) as inbox:
         assert inbox.recent()[0].source == "gateway"
+
+
+def test_a_damaged_inbox_is_set_aside_and_a_new_one_started(tmp_path: Path) -> None:
+    (tmp_path / "approvals.db").write_bytes(b"not a database at all" * 100)
+    with ApprovalInbox(tmp_path) as inbox:
+        assert inbox.pending() == []
+        assert inbox.ask(REQUEST, source="run", expiry_secs=60) == 1
+    assert [p.name for p in tmp_path.glob("approvals.db.damaged-*")]

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmos.database import Connection, open_database, transaction
-from llmos.errors import LlmosError
+from llmos.database import Connection, move_aside, open_database, transaction
+from llmos.errors import DamagedDatabaseError, LlmosError
 from llmos.kernel.approval import ApprovalRequest, Approve, Modify, Reject, Verdict
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,14 @@ class ApprovalInbox:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = inbox_path(state_dir)
-        self._conn: Connection = open_database(self.path, _MIGRATIONS)
+        try:
+            self._conn: Connection = open_database(self.path, _MIGRATIONS)
+        except DamagedDatabaseError:
+            # Questions live minutes and their outcomes are in the session logs and the
+            # audit trail: a damaged inbox is set aside and a new one started.
+            moved = move_aside(self.path)
+            log.warning("the approvals inbox %s was damaged: moved aside to %s", self.path, moved)
+            self._conn = open_database(self.path, _MIGRATIONS)
 
     def close(self) -> None:
         self._conn.close()
