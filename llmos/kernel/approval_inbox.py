@@ -29,6 +29,7 @@ from llmos.kernel.approval import ApprovalRequest, Approve, Modify, Reject, Verd
 log = logging.getLogger(__name__)
 
 POLL_SECS = 0.2
+KEEP_ANSWERED = 1000
 EXPIRED = "no answer in time"
 WITHDRAWN = "the run stopped waiting: it was answered elsewhere (a terminal) or it ended"
 DECISIONS = ("approve", "modify", "reject")
@@ -179,7 +180,13 @@ class ApprovalInbox:
                     at + expiry_secs,
                 ),
             )
-            return int(cur.lastrowid or 0)
+            question_id = int(cur.lastrowid or 0)
+            # Answered questions are kept for the console's history, the latest ones only.
+            cur.execute(
+                "DELETE FROM approvals WHERE status!='pending' AND id<=?",
+                (question_id - KEEP_ANSWERED,),
+            )
+            return question_id
 
     def get(self, question_id: int) -> Question:
         row = self._conn.execute("SELECT * FROM approvals WHERE id=?", (question_id,)).fetchone()
