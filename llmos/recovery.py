@@ -134,6 +134,33 @@ def leave_unfinished() -> None:
         _active.kept = True
 
 
+def live_runs(state_dir: Path) -> dict[str, int]:
+    """The runs going on now in live llmos processes: run id -> the pid holding its lease.
+    Only a lease that is locked counts (its process is alive); a dead one's pid may since
+    belong to any other process, so it is never reported."""
+    live: dict[str, int] = {}
+    for path in dead_leases(state_dir):  # every lease file; the lock says which are alive
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                notes = _read_notes(fd)
+                pid = next((n.get("pid") for n in notes if n.get("kind") == "pid"), None)
+                if isinstance(pid, int):
+                    for note in notes:
+                        if note.get("kind") == "run":
+                            live[Path(str(note.get("path"))).stem] = pid
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return live
+
+
 # Settling what dead processes left -----------------------------------------------------------
 def dead_leases(state_dir: Path) -> list[Path]:
     folder = state_dir / LEASE_DIR

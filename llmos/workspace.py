@@ -96,6 +96,12 @@ class Settings:
     sandbox_max_processes: int = 512
     sandbox_cpu_secs: int = 600  # CPU time of each process
     sandbox_max_file_mb: int = 1024  # the largest file a command may write
+    # Runs with nobody at their terminal (scheduled runs, the gateway, scripts) and the
+    # web console's approvals inbox (llmos/kernel/approval_inbox.py): "auto" puts their
+    # questions in the inbox while a console is running, "console" always (they wait for
+    # one), "none" never (the calls are refused). Unanswered questions expire.
+    approvals: str = "auto"
+    approval_expiry_secs: float = 600.0
     # Sections: nested mappings, each checked by its own type.
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
@@ -140,12 +146,12 @@ _RETIRED = frozenset({"follower_threshold"})
 
 
 # Settings that take one of a few words.
-_CHOICES = {"sandbox": ("auto", "required", "off")}
+_CHOICES = {"sandbox": ("auto", "required", "off"), "approvals": ("auto", "console", "none")}
 
 
 def _choice(name: str, value: Any, source: Path) -> str:
-    if value is False:  # YAML reads a bare `off` as false
-        value = "off"
+    if value is False:  # YAML reads a bare `off` (or `no`) as false
+        value = "off" if "off" in _CHOICES[name] else "none"
     if value not in _CHOICES[name]:
         raise UsageError(
             f"{source}: setting {name}: {value!r} is not one of {', '.join(_CHOICES[name])}"
@@ -168,6 +174,7 @@ _BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "sandbox_max_processes": (1, None),
     "sandbox_cpu_secs": (1, None),
     "sandbox_max_file_mb": (1, None),
+    "approval_expiry_secs": (1, None),
 }
 _MEANS_NO_LIMIT = {"stall_timeout_secs", "tool_timeout_secs", "scheduled_run_timeout_secs"}
 

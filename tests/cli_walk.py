@@ -74,6 +74,7 @@ SAMPLE: dict[Path_, list[str]] = {
     ("schedule", "resume"): ["{job}"],
     ("kernel", "status"): [],
     ("kernel", "start"): ["--once"],
+    ("console",): ["--check", "--port", "0"],
     ("sessions", "list"): [],
     ("sessions", "show"): ["{run}"],
     ("sessions", "verify"): [],

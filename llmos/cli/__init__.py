@@ -136,6 +136,13 @@ COMMANDS: dict[str, CommandEntry] = {
             "(Claude Code, the Agent SDK, apps on the anthropic client): sessions, save, keys."
         ),
     ),
+    "console": CommandEntry(
+        "llmos.cli.console:console",
+        (
+            "Serve the web console on 127.0.0.1: the approvals inbox for every run, runs live "
+            "with their timelines, traces, budget, memory and the schedule."
+        ),
+    ),
     "policy": CommandEntry(
         "llmos.cli.policy:policy_app",
         (

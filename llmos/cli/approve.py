@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from llmos.kernel.approval import (
+    ANSWERED_ELSEWHERE,
     ApprovalRequest,
     Approve,
     Modify,
@@ -35,9 +37,9 @@ QUESTION = "approve, modify or reject? [a/m/r] "
 _ANSWERS = {"a": "approve", "approve": "approve", "y": "approve", "yes": "approve"}
 _ANSWERS |= {"m": "modify", "modify": "modify", "e": "modify", "edit": "modify"}
 _ANSWERS |= {"r": "reject", "reject": "reject", "n": "reject", "no": "reject"}
-_EDITED_FIELD = {"Bash": "command", "Write": "file_path", "Edit": "file_path"}
-_EDITED_FIELD |= {"MultiEdit": "file_path", "NotebookEdit": "notebook_path", "Read": "file_path"}
-_EDITED_FIELD |= {"Grep": "path", "Glob": "path", "LS": "path"}
+EDITED_FIELD = {"Bash": "command", "Write": "file_path", "Edit": "file_path"}
+EDITED_FIELD |= {"MultiEdit": "file_path", "NotebookEdit": "notebook_path", "Read": "file_path"}
+EDITED_FIELD |= {"Grep": "path", "Glob": "path", "LS": "path"}
 
 Reader = Callable[[str, str], str]  # (prompt, text to edit) -> the line typed; EOFError at end
 
@@ -47,6 +49,9 @@ class TerminalApprover:
         self.console = console
         self._read = read or read_line
         self._lock: asyncio.Lock | None = None  # made in the loop that first asks
+        # A line being read when the question was answered elsewhere: the thread still waits
+        # on the terminal, and the next question takes its line rather than start another.
+        self._reading: Future[str] | None = None
 
     async def approve(self, request: ApprovalRequest) -> Verdict:
         import asyncio
@@ -59,6 +64,10 @@ class TerminalApprover:
             except EOFError:
                 self.console.print("  [red]rejected[/] (end of input)")
                 return Reject("the user rejected this call")
+            except asyncio.CancelledError as exc:
+                if ANSWERED_ELSEWHERE in exc.args:
+                    self.console.print("\n  answered in the web console")
+                raise
 
     async def _ask(self, request: ApprovalRequest) -> Verdict:
         from llmos.cli.render import print_approval_request
@@ -85,7 +94,7 @@ class TerminalApprover:
         return Modify(new_input)
 
     async def _edit(self, request: ApprovalRequest) -> dict[str, Any]:
-        key = _EDITED_FIELD.get(request.tool)
+        key = EDITED_FIELD.get(request.tool)
         current = request.input.get(key) if key else None
         if key and isinstance(current, str):
             edited = (await self._line(f"{key}: ", current)).strip()
@@ -109,27 +118,21 @@ class TerminalApprover:
         (and an interrupted run never waits for the thread)."""
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[str] = loop.create_future()
+        reading = self._reading
+        if reading is None or reading.done():
+            reading = self._reading = Future()
 
-        def settle(value: str | None, error: BaseException | None) -> None:
-            if done.done():
-                return
-            if error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(value or "")
+            def work(line: Future[str]) -> None:
+                try:
+                    line.set_result(self._read(prompt, text) or "")
+                except BaseException as exc:  # EOFError, KeyboardInterrupt: to the loop
+                    line.set_exception(exc)
 
-        def work() -> None:
-            try:
-                value = self._read(prompt, text)
-            except BaseException as exc:  # EOFError, KeyboardInterrupt: handed to the loop
-                loop.call_soon_threadsafe(settle, None, exc)
-            else:
-                loop.call_soon_threadsafe(settle, value, None)
-
-        threading.Thread(target=work, name="llmos-approval", daemon=True).start()
-        return await done
+            threading.Thread(
+                target=work, args=(reading,), name="llmos-approval", daemon=True
+            ).start()
+        # shield: cancelling this wait leaves the line to the next question.
+        return await asyncio.shield(asyncio.wrap_future(reading))
 
 
 def read_line(prompt: str, text: str = "") -> str:

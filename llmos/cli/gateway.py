@@ -46,7 +46,7 @@ keys_app = typer.Typer(
 )
 gateway_app.add_typer(keys_app, name="keys")
 
-APPROVERS = ("terminal", "http", "yes", "none")
+APPROVERS = ("terminal", "console", "http", "yes", "none")
 
 
 def _emit(line: str) -> None:
@@ -152,9 +152,10 @@ def gateway(
         str | None,
         typer.Option(
             "--approver",
-            help="Who answers the policy's questions: terminal (default in a terminal), http "
-            "(GET/POST /llmos/approvals), yes (approve them all), none (reject them: the "
-            "default without a terminal).",
+            help="Who answers the policy's questions: terminal (default in a terminal), console "
+            "(the inbox of `llmos console`), http (GET/POST /llmos/approvals), yes (approve them "
+            "all), none (the default without a terminal: the console's inbox while a console "
+            "runs, or with `approvals: console` in config.yaml; else rejected).",
             show_default=False,
         ),
     ] = None,
@@ -241,9 +242,14 @@ def _check_setup(ws: Workspace, config: GatewayConfig) -> None:
                 )
 
 
-def _approver(name: str, as_json: bool) -> Approver:
+def _approver(ws: Workspace, name: str, as_json: bool) -> Approver:
     from llmos.gateway.approvers import NobodyApprover, QueueApprover
     from llmos.kernel.approval import YesApprover
+    from llmos.kernel.approval_inbox import InboxApprover, InboxWhenWatched
+
+    expiry = ws.settings.approval_expiry_secs
+    if name == "console":  # the web console's inbox (llmos console), always
+        return InboxApprover(ws.state_dir, source="gateway", expiry_secs=expiry)
 
     if name == "terminal":
         from llmos.cli.approve import TerminalApprover
@@ -253,7 +259,10 @@ def _approver(name: str, as_json: bool) -> Approver:
         return QueueApprover()
     if name == "yes":
         return YesApprover()
-    return NobodyApprover()
+    # Nobody here: the inbox while a console runs (or `approvals: console`), else refused.
+    return InboxWhenWatched(
+        ws.state_dir, ws.settings.approvals, expiry, NobodyApprover(), source="gateway"
+    )
 
 
 def _serve(ws: Workspace, config: GatewayConfig, approver: str, as_json: bool) -> None:
@@ -262,7 +271,7 @@ def _serve(ws: Workspace, config: GatewayConfig, approver: str, as_json: bool) -
 
     sock = bind(config.host, config.port)
     reporter = GatewayReporter(as_json)
-    gateway = Gateway(ws, config, approver=_approver(approver, as_json), report=reporter)
+    gateway = Gateway(ws, config, approver=_approver(ws, approver, as_json), report=reporter)
 
     def ready(url: str) -> None:
         info = {

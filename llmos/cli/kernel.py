@@ -16,7 +16,7 @@ from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.schedule import print_jobs, when
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
-from llmos.kernel.daemon import Kernel, kernel_state, schedule_db
+from llmos.kernel.daemon import Kernel, kernel_state, schedule_db, take_interrupts
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import JobStore
 from llmos.text import escape
@@ -76,6 +76,20 @@ def start(
     once: Annotated[
         bool, typer.Option("--once", help="Run the goals that are due now, then exit.")
     ] = False,
+    with_console: Annotated[
+        bool,
+        typer.Option(
+            "--console",
+            help="Serve the web console too, on 127.0.0.1 (its address and one-time token are "
+            "printed): the policy's questions from scheduled runs wait in its inbox.",
+        ),
+    ] = False,
+    console_port: Annotated[
+        int,
+        typer.Option(
+            "--console-port", help="The console's port (0 picks a free one).", min=0, max=65535
+        ),
+    ] = 8765,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per line, per event.")
     ] = False,
@@ -88,6 +102,7 @@ def start(
     """
     ws = open_workspace(workspace, writes="run the kernel")
     reporter = KernelReporter(as_json)
+    web = _console(ws, console_port) if with_console else None
     with Kernel(ws) as kernel:
         with JobStore(schedule_db(ws)) as store:
             jobs = store.jobs()
@@ -100,19 +115,59 @@ def start(
             jobs=len(jobs),
             once=once,
         )
-        asyncio.run(_serve(kernel, once, reporter))
+        if web is None:
+            asyncio.run(_serve(kernel, once, reporter, None))
+        else:
+            from llmos.console.server import presence
+
+            with presence(ws, web[2]):
+                asyncio.run(_serve(kernel, once, reporter, web))
     reporter.note("kernel_stopped", "kernel stopped")
 
 
-async def _serve(kernel: Kernel, once: bool, reporter: KernelReporter) -> None:
+def _console(ws: Any, port: int) -> tuple[Any, Any, Any]:
+    """The web console beside the kernel (llmos/console/): bound now, so a port in use is an
+    error before the kernel starts."""
+    from llmos.console.server import bind, make_console
+
+    sock = bind("127.0.0.1", port)
+    console, address = make_console(ws, sock)
+    return console, sock, address
+
+
+async def _serve(
+    kernel: Kernel, once: bool, reporter: KernelReporter, web: tuple[Any, Any, Any] | None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
+    # The web console interrupts one scheduled run (llmos/kernel/daemon.py).
+    loop.add_signal_handler(signal.SIGUSR1, take_interrupts, kernel.ws)
+    served = None
+    if web is not None:
+        from llmos.console.server import serve
+
+        console, sock, address = web
+
+        def ready() -> None:
+            reporter.note(
+                "console_started",
+                f"web console on {address.url}; open (once): {address.login_url}",
+                url=address.url,
+                login_url=address.login_url,
+                token=address.token,
+            )
+
+        console_stop = asyncio.Event()
+        served = asyncio.create_task(serve(console, sock, console_stop, ready=ready))
     try:
         await kernel.run(stop, once=once, subscribers=[("console", reporter)])
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if served is not None:
+            console_stop.set()
+            await served
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
 
 

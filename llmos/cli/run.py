@@ -24,20 +24,57 @@ from llmos.text import clean
 if TYPE_CHECKING:
     from llmos.kernel.approval import Approver
     from llmos.kernel.bus import Handler
+    from llmos.workspace import Workspace
 
 
-def approver_for(console: Console, *, yes: bool, interactive: bool) -> "Approver | None":
-    """Who approves what the policy asks about in `llmos run`: --yes, the terminal, or nobody.
-    (The approval machinery is imported only for a run that has someone to ask.)"""
+APPROVE_VIA = ("auto", "terminal", "console")
+
+
+def approver_for(
+    console: Console,
+    *,
+    yes: bool,
+    interactive: bool,
+    via: str = "auto",
+    ws: "Workspace | None" = None,
+) -> "Approver | None":
+    """Who approves what the policy asks about in `llmos run`: --yes, the terminal, the web
+    console's inbox (both at once: the first answer wins), or nobody. `via`: auto (the
+    terminal; the inbox too while a console runs, or with `approvals: console`), terminal
+    (only), console (the inbox, always). (The approval machinery is imported only for a run
+    that has someone to ask.)"""
     if yes:
         from llmos.kernel.approval import YesApprover
 
         return YesApprover()
+    human: Approver | None = None
     if interactive and sys.stdin.isatty() and sys.stdout.isatty():
         from llmos.cli.approve import TerminalApprover
 
-        return TerminalApprover(console)
-    return None
+        human = TerminalApprover(console)
+    if via == "terminal" or ws is None:
+        return human
+    inbox = _inbox(ws, always=via == "console")
+    if inbox is None or human is None:
+        return inbox or human
+    from llmos.kernel.approval import FirstAnswer
+
+    return FirstAnswer(human, inbox)
+
+
+def _inbox(ws: "Workspace", *, always: bool) -> "Approver | None":
+    from llmos.kernel.approval_inbox import InboxApprover, unattended_inbox
+
+    expiry = ws.settings.approval_expiry_secs
+    if always:
+        return InboxApprover(ws.state_dir, source="run", expiry_secs=expiry)
+    return unattended_inbox(ws.state_dir, ws.settings.approvals, expiry, source="run")
+
+
+def _check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _check_mode(value: str) -> str:
@@ -121,6 +158,17 @@ def run(
             "refuses them, and a run in a terminal asks you.",
         ),
     ] = False,
+    approve_via: Annotated[
+        str,
+        typer.Option(
+            "--approve-via",
+            help="Who answers the calls the policy asks about: auto (this terminal; and the "
+            "web console's inbox while `llmos console` runs), terminal, or console (the "
+            "inbox, waiting for a console: for scripts). With a terminal and the inbox, the "
+            "first answer wins.",
+            callback=lambda v: _check_choice(v, APPROVE_VIA, "--approve-via"),
+        ),
+    ] = "auto",
     as_json: JsonOption = False,
     workspace: WorkspaceOption = None,
 ) -> None:
@@ -159,7 +207,7 @@ def run(
     renderer = LiveRenderer(console)
     if not as_json:
         subscribers.append(("terminal", renderer))
-    approver = approver_for(console, yes=yes, interactive=not as_json)
+    approver = approver_for(console, yes=yes, interactive=not as_json, via=approve_via, ws=ws)
     summary = run_goal_blocking(ws, request, subscribers=subscribers, approver=approver)
     if as_json:
         print_json(summary.to_dict())

@@ -2,9 +2,11 @@
 (llmos/kernel/approval.py) will do; the gateway wraps it in a time limit.
 
 - the terminal the gateway runs in (`llmos.cli.approve.TerminalApprover`);
+- the web console's inbox (`--approver console`, and with no terminal while a console runs:
+  `llmos.kernel.approval_inbox`);
 - `QueueApprover`: questions wait in a queue that other programs read and answer, through
-  the gateway's HTTP routes `GET /llmos/approvals` and `POST /llmos/approvals/{id}` (the
-  web console's way in; see llmos/gateway/app.py);
+  the gateway's HTTP routes `GET /llmos/approvals` and `POST /llmos/approvals/{id}` (see
+  llmos/gateway/app.py);
 - `YesApprover` (`--approver yes`), or `NobodyApprover` (`--approver none`: nobody is there,
   so the call is rejected and the model told so).
 """

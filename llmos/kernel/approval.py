@@ -45,9 +45,11 @@ class Approve:
 
 @dataclass(frozen=True)
 class Modify:
-    """Run the call with this input instead (it passes the policy again first)."""
+    """Run the call with this input instead (it passes the policy again first). `by` says
+    who changed it."""
 
     new_input: dict[str, Any] = field(default_factory=dict)
+    by: str = "the user"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,39 @@ class YesApprover:
 
     async def approve(self, request: ApprovalRequest) -> Verdict:
         return Approve(by="--yes")
+
+
+ANSWERED_ELSEWHERE = "answered elsewhere"
+
+
+class FirstAnswer:
+    """Several approvers asked at once (the terminal and the console's inbox): the first
+    answer wins and the others are cancelled with `ANSWERED_ELSEWHERE` as the message, so a
+    terminal can say the question was answered elsewhere (and an inbox withdraws it)."""
+
+    def __init__(self, *approvers: Approver) -> None:
+        self.approvers = approvers
+
+    @property
+    def asks_a_human(self) -> bool:
+        return any(getattr(a, "asks_a_human", True) for a in self.approvers)
+
+    async def approve(self, request: ApprovalRequest) -> Verdict:
+        import asyncio
+
+        tasks = [asyncio.ensure_future(a.approve(request)) for a in self.approvers]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        winner = next(t for t in tasks if t in done)
+        for task in tasks:
+            if task is not winner:
+                task.cancel(ANSWERED_ELSEWHERE)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return winner.result()
 
 
 def needs_human(action: str, rule: str) -> bool:
@@ -108,12 +143,12 @@ async def resolve(
     match verdict:
         case Approve(by=by):
             return Resolution(True, request.input, request.rule, f"approved by {by}", by)
-        case Modify(new_input=new_input):
+        case Modify(new_input=new_input, by=by):
             again = recheck(request.tool, new_input)
             if again.allowed or needs_human(again.action, again.rule):
-                reason = "approved by the user with a changed input"
-                return Resolution(True, new_input, request.rule, reason, "the user", True)
-            reason = f"the user's changed call is denied: {again.reason}"
+                reason = f"approved by {by} with a changed input"
+                return Resolution(True, new_input, request.rule, reason, by, True)
+            reason = f"{by}'s changed call is denied: {again.reason}"
             return Resolution(False, new_input, again.rule, reason, None, True)
         case Reject(reason=reason):
             return Resolution(False, request.input, request.rule, reason)

@@ -9,7 +9,8 @@
   `llmos run`, with the job's project, mode and budget, and a wall-clock limit (the job's
   `--timeout`, else `scheduled_run_timeout_secs`): a scheduled run has no terminal and must
   end on its own. The settings are re-read for every run, so `config.yaml` edits apply
-  without a restart.
+  without a restart. The policy's questions go to the web console's inbox while a console
+  runs (`llmos console`, or `kernel start --console`), else they are refused.
 - **Stopping.** The command line sets the `stop` event on SIGINT or SIGTERM; a run in
   progress is interrupted (the agent's CLI is ended, the run is charged and recorded as
   interrupted) and the kernel exits cleanly.
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 
 from llmos.errors import LlmosError
 from llmos.fsutil import atomic_write_text
+from llmos.kernel.approval_inbox import unattended_inbox
 from llmos.kernel.bus import EventBus, Handler
 from llmos.kernel.events import Event, JobFinished, JobStarted, RunFinished, RunStarted
 from llmos.kernel.jobs import Job, JobResult, JobStore
@@ -149,8 +151,70 @@ async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult
         elif isinstance(event, RunFinished):
             progress.cost_usd = event.cost_usd
 
-    summary = await run_goal(ws, request, subscribers=[("kernel", observe)])
+    # Nobody is at a scheduled run's terminal: the web console's inbox answers the policy's
+    # questions while a console runs (or with `approvals: console`); else they are refused.
+    approver = unattended_inbox(
+        ws.state_dir,
+        ws.settings.approvals,
+        ws.settings.approval_expiry_secs,
+        source="kernel",
+    )
+    run = asyncio.ensure_future(
+        run_goal(ws, request, subscribers=[("kernel", observe)], approver=approver)
+    )
+    key = progress.run_id or ""
+    _running[key] = run
+    try:
+        summary = await run
+    except asyncio.CancelledError:
+        this = asyncio.current_task()
+        stopping = this is not None and this.cancelling() > 0  # the kernel itself stops
+        if key in _interrupted and run.cancelled() and not stopping:
+            return progress.result("interrupted", "interrupted from the web console")
+        raise
+    finally:
+        _running.pop(key, None)
+        _interrupted.discard(key)
     return JobResult(summary.status, summary.run_id, summary.cost_usd, summary.error)
+
+
+# Interrupting one scheduled run, not the kernel: the web console writes the run's id in
+# state/interrupts/ and sends the kernel SIGUSR1 (`request_interrupt`); the kernel cancels
+# that run if it is the one it runs (a request for a run already over is dropped), and goes on.
+_running: dict[str, asyncio.Future[Any]] = {}
+_interrupted: set[str] = set()
+
+
+def _interrupts_dir(ws: Workspace) -> Path:
+    return ws.state_dir / "interrupts"
+
+
+def request_interrupt(ws: Workspace, run_id: str, kernel_pid: int) -> None:
+    import signal
+
+    folder = _interrupts_dir(ws)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / run_id, f"{time.time()}\n")
+    os.kill(kernel_pid, signal.SIGUSR1)
+
+
+def take_interrupts(ws: Workspace) -> list[str]:
+    """Cancel the runs the console asked to interrupt (SIGUSR1's handler); returns them."""
+    folder = _interrupts_dir(ws)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    cancelled = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+        run = _running.get(name)
+        if run is not None and not run.done():
+            _interrupted.add(name)
+            run.cancel()
+            cancelled.append(name)
+    return cancelled
 
 
 class Kernel:

@@ -31,6 +31,7 @@ from llmos.repl.session import ReplSession, RunTracker
 from llmos.text import clean, escape
 
 if TYPE_CHECKING:
+    from llmos.kernel.approval import Approver
     from llmos.modes.types import RunSummary
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,18 @@ class Repl:
         return True
 
     # Goals --------------------------------------------------------------------------------
+    def _approver(self) -> Approver:
+        """This prompt; and while a web console runs (or with `approvals: console`), its
+        inbox too: the first answer wins."""
+        from llmos.kernel.approval import FirstAnswer
+        from llmos.kernel.approval_inbox import unattended_inbox
+
+        ws = self.session.ws
+        inbox = unattended_inbox(
+            ws.state_dir, ws.settings.approvals, ws.settings.approval_expiry_secs, source="repl"
+        )
+        return self.approver if inbox is None else FirstAnswer(self.approver, inbox)
+
     async def run_goal(self, goal: str) -> None:
         from llmos.cli.render import LiveRenderer, print_summary
         from llmos.modes.dispatcher import run_goal
@@ -124,7 +137,7 @@ class Repl:
                 self.session.ws,
                 request,
                 subscribers=[("terminal", renderer), ("repl", tracker)],
-                approver=self.approver,
+                approver=self._approver(),
             )
         )
         self._goal = task

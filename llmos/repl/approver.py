@@ -18,7 +18,14 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.validation import ValidationError, Validator
 from rich.console import Console
 
-from llmos.kernel.approval import ApprovalRequest, Approve, Modify, Reject, Verdict
+from llmos.kernel.approval import (
+    ANSWERED_ELSEWHERE,
+    ApprovalRequest,
+    Approve,
+    Modify,
+    Reject,
+    Verdict,
+)
 from llmos.repl.keys import InterruptKeys
 
 CHOICES = {"a": "approve", "approve": "approve", "m": "modify", "modify": "modify"}
@@ -65,6 +72,10 @@ class InlineApprover:
             except KeyboardInterrupt:
                 self._interrupt()
                 return Reject("the user interrupted the goal")
+            except asyncio.CancelledError as exc:
+                if ANSWERED_ELSEWHERE in exc.args:
+                    self.console.print("  answered in the web console")
+                raise
             except EOFError:
                 return Reject("the user rejected this call")
             finally:
