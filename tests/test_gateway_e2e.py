@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -473,13 +474,20 @@ def test_a_conversation_is_a_run(
     assert "credential" in shown.stdout and "integrity ok" in shown.stdout
 
 
-def _steps(gw: Harness, run_id: str) -> list[dict[str, Any]]:
+def _steps(gw: Harness, run_id: str, *, at_least: int = 1) -> list[dict[str, Any]]:
+    """The trace steps in a conversation's session log. The log is written by the bus's
+    subscriber thread, so a step captured a moment ago may take a moment to appear."""
     log = gw.ws / "memories" / "sessions" / f"{run_id}.jsonl"
-    return [
-        {k: e["step"][k] for k in ("tool", "input", "outcome", "result")}
-        for e in read_session(log)
-        if e["kind"] == "trace_step"
-    ]
+    deadline = time.monotonic() + 10
+    while True:
+        steps = [
+            {k: e["step"][k] for k in ("tool", "input", "outcome", "result")}
+            for e in read_session(log)
+            if e["kind"] == "trace_step"
+        ]
+        if len(steps) >= at_least or time.monotonic() > deadline:
+            return steps
+        time.sleep(0.05)
 
 
 def test_twenty_claude_code_sessions_at_once(

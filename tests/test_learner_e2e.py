@@ -285,7 +285,7 @@ def test_timeout_interrupts_the_agent_and_leaves_no_process(
     with (sandbox.workspace / "config.yaml").open("a") as config:
         config.write("\nsandbox: off\n")
     proc = run_llmos(
-        sandbox, "run", "--json", "--timeout", "3", "--model", MODEL, "Hang", server=scripted
+        sandbox, "run", "--json", "--timeout", "8", "--model", MODEL, "Hang", server=scripted
     )
     assert proc.returncode == 1
     summary = _summary(proc.stdout)
