@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import inspect
 import sys
 from typing import Annotated, Any, NamedTuple
 
@@ -203,11 +204,30 @@ class LazyCommands(TyperGroup):
             obj = single
         command = typer.main.get_command(obj)
         command.name = cmd_name
+        _reflow_help(command)
         # Shell completion is not offered (add_completion=False), sub-apps included.
         command.params = [
             p for p in command.params if p.name not in ("install_completion", "show_completion")
         ]
         return command
+
+
+def _reflow_help(command: Any) -> None:
+    """Join the lines of each paragraph of a command's help (and its subcommands'): the help
+    wraps to the terminal, where typer would keep a docstring's line breaks after its first
+    paragraph. A paragraph of list items or indented lines keeps its lines."""
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(_reflow(p) for p in paragraphs)
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_help(sub)
+
+
+def _reflow(paragraph: str) -> str:
+    lines = paragraph.splitlines()
+    if any(line.startswith((" ", "-", "*", "\b")) for line in lines):
+        return paragraph
+    return " ".join(line.strip() for line in lines)
 
 
 app = typer.Typer(
