@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos.errors import ReadOnlyWorkspaceError, UsageError
-from llmos.telemetry.settings import TelemetrySettings
+from llmos.telemetry_settings import TelemetrySettings
 from llmos.yaml_text import YAMLError, load_yaml
 
 DEFAULT_PROJECT = "default"

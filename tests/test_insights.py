@@ -9,11 +9,11 @@ from pathlib import Path
 
 from conftest import MODEL, Sandbox, run_llmos
 
+from llmos.engine.insight_report import build_report
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.run_context import RunContext
 from llmos.memory.facts import MemoryStore
-from llmos.memory.insight_report import build_report
 from llmos.memory.insights import write_run_insight
 from llmos.memory.library import TraceLibrary
 from llmos.memory.memory_item import MemoryItem, parse

@@ -35,7 +35,7 @@ from llmos.text import clean, escape
 if TYPE_CHECKING:
     from llmos.gateway.config import GatewayConfig
     from llmos.gateway.store import ConversationRow
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 # Its help is the callback's docstring (`gateway` below).
@@ -243,7 +243,7 @@ def _check_setup(ws: Workspace, config: GatewayConfig) -> None:
 
 def _approver(name: str, as_json: bool) -> Approver:
     from llmos.gateway.approvers import NobodyApprover, QueueApprover
-    from llmos.kernel.approval import YesApprover
+    from llmos.security.approval import YesApprover
 
     if name == "terminal":
         from llmos.cli.approve import TerminalApprover

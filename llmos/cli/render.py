@@ -31,9 +31,9 @@ from llmos.text import clean, escape, safe_text
 
 if TYPE_CHECKING:
     from llmos.cli.plan_view import PlanView
-    from llmos.kernel.approval import ApprovalRequest
+    from llmos.engine.types import RunSummary
     from llmos.modes.dispatcher import DryRun
-    from llmos.modes.types import RunSummary
+    from llmos.security.approval import ApprovalRequest
 
 
 def describe_call(tool: str, tool_input: dict, *, limit: int | None = 100) -> str:
@@ -52,7 +52,7 @@ def _line(text: str, limit: int | None) -> str:
 
 def print_approval_request(console: Console, request: ApprovalRequest) -> None:
     """The call a human is asked about, with the policy's rule and reason (both approvers:
-    llmos/cli/approve.py in `llmos run`, llmos/repl/approver.py at the prompt)."""
+    llmos/cli/approve.py in `llmos run`, llmos/cli/repl/approver.py at the prompt)."""
     who = f" (subagent {request.agent})" if request.agent else ""
     console.print(
         f"[bold magenta]? approval needed[/]{who}: [yellow]{request.tool}[/] "

@@ -17,20 +17,20 @@ from llmos.cli.json_output import print_json
 from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, print_summary
 from llmos.cli.terminal import terminal
+from llmos.engine.types import MODES, Mode, RunRequest
 from llmos.modes.dispatcher import plan_goal, run_goal_blocking
-from llmos.modes.types import MODES, Mode, RunRequest
 from llmos.text import clean
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
     from llmos.kernel.bus import Handler
+    from llmos.security.approval import Approver
 
 
 def approver_for(console: Console, *, yes: bool, interactive: bool) -> "Approver | None":
     """Who approves what the policy asks about in `llmos run`: --yes, the terminal, or nobody.
     (The approval machinery is imported only for a run that has someone to ask.)"""
     if yes:
-        from llmos.kernel.approval import YesApprover
+        from llmos.security.approval import YesApprover
 
         return YesApprover()
     if interactive and sys.stdin.isatty() and sys.stdout.isatty():

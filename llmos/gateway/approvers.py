@@ -1,5 +1,5 @@
 """Who answers the gateway's questions (the calls the policy asks about). Any `Approver`
-(llmos/kernel/approval.py) will do; the gateway wraps it in a time limit.
+(llmos/security/approval.py) will do; the gateway wraps it in a time limit.
 
 - the terminal the gateway runs in (`llmos.cli.approve.TerminalApprover`);
 - `QueueApprover`: questions wait in a queue that other programs read and answer, through
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmos.kernel.approval import ApprovalRequest, Approve, Approver, Modify, Reject, Verdict
+from llmos.security.approval import ApprovalRequest, Approve, Approver, Modify, Reject, Verdict
 
 NOBODY = (
     "this call needs a human's approval and nobody is there to give it (the llmos gateway "

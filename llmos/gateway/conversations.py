@@ -34,11 +34,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmos.engine.lifecycle import finish_run
 from llmos.gateway.audit import BackgroundAudit
 from llmos.gateway.events import ModelCalled, StepCaptured
 from llmos.gateway.guard import GatewayGuard
 from llmos.gateway.message import TOOL_BLOCKS, ToolCall
-from llmos.kernel.accounting import finish_run
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import RunRecord
 from llmos.kernel.events import (
@@ -59,8 +59,8 @@ from llmos.security.policy_file import load_policy
 if TYPE_CHECKING:
     from llmos.gateway.config import GatewayConfig
     from llmos.gateway.store import GatewayKey, GatewayStore
-    from llmos.kernel.approval import Approver
     from llmos.kernel.economy import TokenEconomy
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmos.engine.types import MODES, RunRequest
 from llmos.errors import LlmosError, UsageError
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace
-from llmos.modes.types import MODES, RunRequest
 from llmos.replay.plan import ReplayPlan, plan_replay
 from llmos.replay.preconditions import changed_files
 from llmos.replay.substitute import BoundTrace, Unsubstitutable, bind
@@ -91,11 +91,11 @@ def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> Mo
         return _with_agents(choice, request, ws)
     # Agents and orchestrations matter only once no trace can be replayed: a Follower run
     # never pays for loading them.
-    from llmos.agents.catalog import load_catalog
     from llmos.orchestration.decide import decide
     from llmos.orchestration.record import OrchestrationStore
+    from llmos.plugins.run_tools import run_catalog
 
-    catalog = load_catalog(ws, request.project)
+    catalog = run_catalog(ws, request.project)
     stored = OrchestrationStore.of(ws).find(request.goal)
     verdict = decide(
         request.goal, agents=len(catalog), stored=stored, min_rating=settings.follower_min_rating
@@ -110,18 +110,18 @@ def _with_agents(choice: ModeChoice, request: RunRequest, ws: Workspace) -> Mode
     """A Learner run gets the agents as subagents, unless it is itself a subtask's agent."""
     if choice.mode != "learner" or request.agent is not None:
         return choice
-    from llmos.agents.catalog import load_catalog
+    from llmos.plugins.run_tools import run_catalog
 
-    return dataclasses.replace(choice, agents=load_catalog(ws, request.project))
+    return dataclasses.replace(choice, agents=run_catalog(ws, request.project))
 
 
 def _orchestrator(
     reason: str, request: RunRequest, ws: Workspace, settings: Settings
 ) -> ModeChoice:
-    from llmos.agents.catalog import load_catalog
     from llmos.orchestration.record import OrchestrationStore
+    from llmos.plugins.run_tools import run_catalog
 
-    catalog = load_catalog(ws, request.project)
+    catalog = run_catalog(ws, request.project)
     if not len(catalog):
         raise UsageError(
             "Orchestrator mode has no agents to plan over",

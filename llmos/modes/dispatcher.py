@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmos import telemetry
 from llmos.credentials import model_access
+from llmos.engine.types import RunRequest, RunSummary
 from llmos.errors import NoModelAccessError, UsageError
 from llmos.governance.current import governance_for, governed
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
@@ -36,7 +37,6 @@ from llmos.modes.follower import (
     preflight,
     run_follower,
 )
-from llmos.modes.types import RunRequest, RunSummary
 from llmos.plugins.run_tools import activated as activated_tools
 from llmos.projects.scope import RunScope, enter_project
 from llmos.replay.checkpoint import Checkpoint
@@ -49,7 +49,7 @@ from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
     from llmos.governance.policy import GovernancePolicy
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
 
 
 @dataclass(frozen=True)
@@ -468,7 +468,7 @@ async def _learn(
     if sandbox.notice:
         ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
     try:
-        outcome, trace_path, error = await run_learner(
+        learned = await run_learner(
             ws,
             request,
             ctx,
@@ -483,6 +483,8 @@ async def _learn(
         )
     finally:
         await ctx.bus.close()
+    outcome, trace_path, error = learned.outcome, learned.trace_path, learned.error
+    governance = learned.governance
     summary = RunSummary(
         run_id=ctx.run_id,
         goal=ctx.goal,
@@ -506,17 +508,17 @@ async def _learn(
         session_id=outcome.session_id if outcome else None,
         continued=request.resume_session is not None,
         sandbox=sandbox.description,
-        governance=ctx.governance.summary() if ctx.governance is not None else None,
+        governance=governance.summary(),
     )
-    if ctx.governance is not None and ctx.governance.handoff is not None:
+    if governance.handoff is not None:
         # A route handed the rest of the goal to another agent: a run of its own, linked.
-        from llmos.governance.handoff import hand_over
+        from llmos.engine.governed.handoff import hand_over
 
         return await hand_over(
             ws,
             request,
             summary,
-            ctx.governance,
+            governance,
             run_goal=run_goal,
             subscribers=subscribers,
             env=env,
@@ -594,6 +596,6 @@ def _agent_name(request: RunRequest) -> str | None:
 
 
 def _agents(ws: Workspace, project: str) -> Any:
-    from llmos.agents.catalog import load_catalog  # only runs that reach the model need them
+    from llmos.plugins.run_tools import run_catalog  # only runs that reach the model need them
 
-    return load_catalog(ws, project)
+    return run_catalog(ws, project)

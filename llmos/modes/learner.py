@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.agents.spec import DEFAULT_TOOLS
-from llmos.governance.session import governance_session
-from llmos.kernel.accounting import record_agent_run
-from llmos.kernel.builtin_hooks import install_builtin_hooks
+from llmos.engine.builtin_hooks import install_builtin_hooks
+from llmos.engine.governed.session import GovernanceSession, governance_session
+from llmos.engine.lifecycle import record_agent_run
+from llmos.engine.recall import recall_for_run
+from llmos.engine.types import RunRequest
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice
 from llmos.kernel.hooks import HookRegistry
@@ -23,10 +26,8 @@ from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
 from llmos.memory.insights import record_insight
 from llmos.memory.library import TraceLibrary
-from llmos.memory.recall import recall_for_run
 from llmos.memory.step_kinds import READ_ONLY_TOOLS, changes_state
 from llmos.memory.trace import Trace, TraceStep
-from llmos.modes.types import RunRequest
 from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
 from llmos.replay.checkpoint import Checkpoint
 from llmos.sdk.types import AgentOutcome, AgentRequest
@@ -38,7 +39,7 @@ from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
     from llmos.agents.spec import AgentSpec
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
 
 SYSTEM_PROMPT_APPEND = """
 You are the processor of llmos, an LLM operating system. Your working folder is {workdir}:
@@ -74,6 +75,17 @@ def worked_example(trace: Trace, confidence: float) -> str:
     return EXAMPLE_PROMPT.format(confidence=confidence, goal=trace.goal_text, steps=steps)
 
 
+@dataclass(frozen=True)
+class LearnerResult:
+    """What a Learner run ended with: the agent's outcome (None if it never reported), the
+    trace it saved, why it failed, and its governance (summary, hand-over)."""
+
+    outcome: AgentOutcome | None
+    trace_path: Path | None
+    error: str | None
+    governance: GovernanceSession
+
+
 async def run_learner(
     ws: Workspace,
     request: RunRequest,
@@ -87,7 +99,7 @@ async def run_learner(
     agents: tuple[AgentSpec, ...] = (),
     approver: Approver | None = None,
     sandbox: SandboxProfile | None = None,
-) -> tuple[AgentOutcome | None, Path | None, str | None]:
+) -> LearnerResult:
     """Run the goal; save its trace on success; charge the ledger. Returns what happened.
 
     `agents` are offered to the model as subagents. A subtask of an orchestration
@@ -214,7 +226,7 @@ async def run_learner(
         if cli_folder is not None:
             cli_folder.tidy()
         _record(ctx, economy, outcome, trace_path, error)
-    return outcome, trace_path, error
+    return LearnerResult(outcome, trace_path, error, governance)
 
 
 def not_learned(steps: list[TraceStep], ctx: RunContext) -> str | None:

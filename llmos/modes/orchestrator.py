@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.credentials import model_access
+from llmos.engine.types import RunRequest, RunSummary
 from llmos.governance.schemas import check_artifact
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import Notice, PlanReady, RunFinished
 from llmos.kernel.run_context import RunContext
 from llmos.modes.choice import ModeChoice
-from llmos.modes.types import RunRequest, RunSummary
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import SubtaskResult, execute_plan
 from llmos.orchestration.plan import Plan, plan_schema, validate_plan
@@ -44,7 +44,7 @@ from llmos.sdk.structured import ask_text
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
 
 
 async def run_orchestrator(

@@ -30,8 +30,10 @@ from llmos.plugins.registry import (
 )
 
 if TYPE_CHECKING:
+    from llmos.agents.catalog import AgentCatalog
     from llmos.kernel.hooks import HookCallback, HookInput, HookOutput
     from llmos.kernel.run_context import RunContext
+    from llmos.workspace import Workspace
 
 MCP_PREFIX = "mcp__"
 
@@ -213,3 +215,12 @@ def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
         return deny(f"llmos tool policy ({decision.rule}): {decision.reason}")
 
     return guard
+
+
+def run_catalog(ws: Workspace, project: str | None) -> AgentCatalog:
+    """The agents a run in `project` may use: its agent files and the agents of the plugins
+    of the run in progress (none outside a run)."""
+    from llmos.agents.catalog import load_catalog
+
+    tools = current_tools()
+    return load_catalog(ws, project, plugin_agents=tools.registry.agents() if tools else ())

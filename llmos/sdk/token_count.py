@@ -13,12 +13,16 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from llmos.memory.tokens import TokenCountUnavailable
+from llmos.memory.tokens import ConservativeCounter, TokenCounter, TokenCountUnavailable
 
 API_VERSION = "2023-06-01"
+# Used when the run's model is an alias ("sonnet") or unset: the endpoint wants a model id.
+DEFAULT_COUNT_MODEL = "claude-sonnet-4-5"
+DEFAULT_API_URL = "https://api.anthropic.com"
+_CLOUD_PROVIDERS = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY")
 _PROBE = "x"  # one token in any Claude tokenizer
 
 
@@ -79,3 +83,20 @@ class ApiTokenCounter:
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
             raise TokenCountUnavailable(f"{self.url} gave no input_tokens: {answer!r:.200}")
         return tokens
+
+
+def counter_for(env: Mapping[str, str], model: str | None) -> TokenCounter:
+    """The best counter this environment allows; never raises."""
+    if any(env.get(name, "").strip() not in ("", "0") for name in _CLOUD_PROVIDERS):
+        return ConservativeCounter("count_tokens is not used with a cloud provider")
+    api_key = env.get("ANTHROPIC_API_KEY", "").strip()
+    auth_token = env.get("ANTHROPIC_AUTH_TOKEN", "").strip()
+    base_url = env.get("ANTHROPIC_BASE_URL", "").strip()
+    if not (api_key or auth_token or base_url):
+        return ConservativeCounter("no API key or base URL for count_tokens")
+    return ApiTokenCounter(
+        base_url=base_url or DEFAULT_API_URL,
+        model=model if model and model.startswith("claude-") else DEFAULT_COUNT_MODEL,
+        api_key=api_key or None,
+        auth_token=auth_token or None,
+    )

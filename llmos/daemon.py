@@ -126,8 +126,8 @@ def _lock_held(path: Path) -> bool:
 
 async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult:
     """Run `job`'s goal through the dispatcher, as `llmos run` would."""
+    from llmos.engine.types import RunRequest
     from llmos.modes.dispatcher import run_goal  # the dispatcher's imports are not light
-    from llmos.modes.types import RunRequest
 
     ws = Workspace.open(root)  # fresh settings for every run
     limit = job.timeout_secs

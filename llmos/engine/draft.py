@@ -12,8 +12,8 @@ from typing import Any
 
 from llmos.agents.spec import KNOWN_TOOLS, AgentFormatError, AgentSpec, make_spec
 from llmos.credentials import model_access
+from llmos.engine.lifecycle import record_agent_run
 from llmos.errors import RunFailedError
-from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.run_context import RunContext

@@ -23,8 +23,8 @@ from typing import Any
 
 from llmos import telemetry
 from llmos.credentials import model_access
+from llmos.engine.lifecycle import record_agent_run
 from llmos.errors import LlmosError, UsageError
-from llmos.kernel.accounting import record_agent_run
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import RunStarted
