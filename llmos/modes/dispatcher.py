@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmos import telemetry
 from llmos.credentials import model_access
+from llmos.engine.lifecycle import model_run, open_run
 from llmos.engine.types import RunRequest, RunSummary
 from llmos.errors import NoModelAccessError, UsageError
 from llmos.governance.current import governance_for, governed
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
-from llmos.kernel.events import Notice, RunStarted
+from llmos.kernel.events import Notice
 from llmos.kernel.run_context import RunContext, new_run_id
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.session_log import SessionLog
@@ -42,7 +42,6 @@ from llmos.projects.scope import RunScope, enter_project
 from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import ReplayPlan
 from llmos.security.guard import RunGuard, run_guard
-from llmos.security.policy_file import load_policy
 from llmos.security.sandbox_run import RunSandbox, activated, run_sandbox
 from llmos.security.trust import TrustState
 from llmos.workspace import Workspace
@@ -283,14 +282,20 @@ class _GoalRun:
         the caller closes them). Plain-function subscribers need no event loop; async ones do."""
         choice, request = self.choice, self.request
         assert choice.replay is not None
-        ctx = _context(request, self.ws, "follower", budget=0.0)
+        ctx = _replay_context(request, self.ws)
         guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
         checkpoint = Checkpoint(
             self.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
         )
         plan = choice.replay.plan
         sandbox = self._replay_sandbox(ctx, plan)  # may refuse the run: before its log opens
-        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason, _agent_name(request))
+        log = open_run(
+            self.ws,
+            ctx,
+            reason=choice.reason,
+            subscribers=self.subscribers,
+            agent=_agent_name(request),
+        )
         if sandbox.notice:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
         return _Replay(ctx, log, guard, plan, checkpoint, sandbox)
@@ -399,49 +404,16 @@ def _continued(request: RunRequest) -> ModeChoice | None:
     return ModeChoice("learner", "continues the conversation of the previous goal")
 
 
-def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) -> RunContext:
+def _replay_context(request: RunRequest, ws: Workspace) -> RunContext:
     return RunContext(
         run_id=request.run_id or new_run_id(),
         goal=request.goal,
         project=request.project,
         workdir=ws.output_dir(request.project),
-        mode=mode,
-        budget_usd=budget,
+        mode="follower",
+        budget_usd=0.0,
         bus=EventBus(),
-        model=None if mode == "follower" else request.model or ws.settings.model,
     )
-
-
-def _open_bus(
-    ws: Workspace,
-    ctx: RunContext,
-    subscribers: Sequence[tuple[str, Handler]],
-    reason: str,
-    agent: str | None = None,
-) -> SessionLog:
-    """Subscribe the session log, telemetry (when on) and `subscribers` to the run's bus;
-    announce the run."""
-    export = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
-    log = SessionLog(ws.sessions_dir, ctx.run_id)
-    log.attach(ctx.bus)  # seals the log when the bus closes
-    if export is not None:
-        telemetry.attach(export, ctx, log.parent_run_id)
-    for name, handler in subscribers:
-        ctx.bus.subscribe(handler, name=name)
-    ctx.bus.publish(
-        RunStarted(
-            run_id=ctx.run_id,
-            goal=ctx.goal,
-            mode=ctx.mode,
-            project=ctx.project,
-            workdir=str(ctx.workdir),
-            model=ctx.model,
-            budget_usd=ctx.budget_usd,
-            reason=reason,
-            agent=agent,
-        )
-    )
-    return log
 
 
 async def _learn(
@@ -457,32 +429,34 @@ async def _learn(
     # Imported here: a Follower run never needs the Learner's hooks, recall or the SDK.
     from llmos.modes.learner import run_learner
 
-    model_access({**os.environ, **(env or {})})  # before anything is spent
-    workdir = ws.output_dir(request.project)
-    sandbox = run_sandbox(
-        ws, "learner", workdir=workdir, policy=load_policy(ws.root, request.project)
-    )
-    budget = economy.authorize(request.budget_usd, project=request.project)
-    ctx = _context(request, ws, "learner", budget=budget)
-    log = _open_bus(ws, ctx, subscribers, choice.reason, _agent_name(request))
-    if sandbox.notice:
-        ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
-    try:
+    async with model_run(
+        ws,
+        economy,
+        goal=request.goal,
+        project=request.project,
+        mode="learner",
+        budget_usd=request.budget_usd,
+        reason=choice.reason,
+        model=request.model,
+        run_id=request.run_id,
+        env=env,
+        sandbox="learner",
+        subscribers=subscribers,
+        agent=_agent_name(request),
+    ) as run:
         learned = await run_learner(
             ws,
             request,
-            ctx,
-            economy,
+            run,
             library,
             example=choice.example,
             example_confidence=choice.example_confidence,
             env=env,
             approver=approver,
             agents=choice.agents.specs() if choice.agents else (),
-            sandbox=sandbox.profile,
+            sandbox=run.sandbox.profile,
         )
-    finally:
-        await ctx.bus.close()
+    ctx, log, sandbox = run.ctx, run.log, run.sandbox
     outcome, trace_path, error = learned.outcome, learned.trace_path, learned.error
     governance = learned.governance
     summary = RunSummary(
@@ -541,23 +515,23 @@ async def _orchestrate(
 
     # Authorized like a Learner run. Model access is checked before each model call the
     # orchestration makes, so that one whose plan and subtasks all replay needs none.
-    budget = economy.authorize(request.budget_usd, project=request.project)
-    ctx = _context(request, ws, "orchestrator", budget=budget)
-    log = _open_bus(ws, ctx, subscribers, choice.reason)
-    try:
+    async with model_run(
+        ws,
+        economy,
+        goal=request.goal,
+        project=request.project,
+        mode="orchestrator",
+        budget_usd=request.budget_usd,
+        reason=choice.reason,
+        model=request.model,
+        run_id=request.run_id,
+        env=env,
+        check_access=False,
+        subscribers=subscribers,
+    ) as run:
         return await run_orchestrator(
-            ws,
-            request,
-            ctx,
-            choice,
-            economy,
-            run_goal=run_goal,
-            session_log=log.path,
-            env=env,
-            approver=approver,
+            ws, request, run, choice, run_goal=run_goal, env=env, approver=approver
         )
-    finally:
-        await ctx.bus.close()
 
 
 def _follower_summary(

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from llmos.agents.spec import DEFAULT_TOOLS
 from llmos.engine.builtin_hooks import install_builtin_hooks
 from llmos.engine.governed.session import GovernanceSession, governance_session
-from llmos.engine.lifecycle import record_agent_run
+from llmos.engine.lifecycle import ModelRun
 from llmos.engine.recall import recall_for_run
 from llmos.engine.types import RunRequest
-from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice
 from llmos.kernel.hooks import HookRegistry
 from llmos.kernel.run_context import RunContext
@@ -89,8 +88,7 @@ class LearnerResult:
 async def run_learner(
     ws: Workspace,
     request: RunRequest,
-    ctx: RunContext,
-    economy: TokenEconomy,
+    run: ModelRun,
     library: TraceLibrary,
     *,
     example: Trace | None = None,
@@ -100,7 +98,8 @@ async def run_learner(
     approver: Approver | None = None,
     sandbox: SandboxProfile | None = None,
 ) -> LearnerResult:
-    """Run the goal; save its trace on success; charge the ledger. Returns what happened.
+    """Run the goal in `run` (opened by the dispatcher); save its trace on success; say how
+    it ended (`run.end`: the lifecycle writes the ledger row). Returns what happened.
 
     `agents` are offered to the model as subagents. A subtask of an orchestration
     (`request.agent`) runs as its agent instead: its prompt, tools and turn limit. With a
@@ -109,6 +108,7 @@ async def run_learner(
     """
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
 
+    ctx = run.ctx
     recorder = TraceRecorder(ctx.workdir)
     checkpoint = Checkpoint(ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "learner")
     registry = HookRegistry()
@@ -195,7 +195,7 @@ async def run_learner(
         ) is not None:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=f"not saved as a trace: {refusal}"))
         else:
-            run = Trace(
+            learned_run = Trace(
                 goal_text=request.goal,
                 # plugin tool versions; each step's type
                 steps=governance.typed(run_tools.with_checks(recorder.steps)),
@@ -207,7 +207,7 @@ async def run_learner(
                 project=ctx.project,
                 result=outcome.result_text,
             )
-            learned = library.learn(run)
+            learned = library.learn(learned_run)
             trace_path = learned.path
             with TrustStore.of(ws) as trust:  # learned here: it may replay
                 trust.record_learned(learned.trace)
@@ -225,7 +225,7 @@ async def run_learner(
         checkpoint.seal()
         if cli_folder is not None:
             cli_folder.tidy()
-        _record(ctx, economy, outcome, trace_path, error)
+        _end(run, outcome, trace_path, error)
     return LearnerResult(outcome, trace_path, error, governance)
 
 
@@ -272,26 +272,10 @@ def describe_failure(outcome: AgentOutcome) -> str:
     return f"{text}: {details}" if details else text
 
 
-def _record(
-    ctx: RunContext,
-    economy: TokenEconomy,
-    outcome: AgentOutcome | None,
-    trace_path: Path | None,
-    error: str | None,
+def _end(
+    run: ModelRun, outcome: AgentOutcome | None, trace_path: Path | None, error: str | None
 ) -> None:
-    status: str
-    if outcome is not None:
-        status, cost = outcome.status, outcome.cost_usd
+    if outcome is None:  # the CLI never reported
+        run.end(None, status="interrupted" if error == "interrupted" else "error", error=error)
     else:
-        status = "interrupted" if error == "interrupted" else "error"
-        cost = ctx.spent_usd  # the CLI never reported; charge what the stream showed
-    record_agent_run(
-        ctx,
-        economy,
-        outcome,
-        mode="learner",
-        status=status,
-        cost_usd=cost,
-        error=error,
-        trace_path=trace_path,
-    )
+        run.end(outcome, error=error, trace_path=trace_path)

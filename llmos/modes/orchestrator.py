@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.credentials import model_access
+from llmos.engine.lifecycle import ModelRun
 from llmos.engine.types import RunRequest, RunSummary
 from llmos.governance.schemas import check_artifact
 from llmos.kernel.economy import RunRecord, TokenEconomy
@@ -50,18 +51,17 @@ if TYPE_CHECKING:
 async def run_orchestrator(
     ws: Workspace,
     request: RunRequest,
-    ctx: RunContext,
+    run: ModelRun,
     choice: ModeChoice,
-    economy: TokenEconomy,
     *,
     run_goal: RunGoal,
-    session_log: Path,
     env: dict[str, str] | None = None,
     approver: Approver | None = None,
 ) -> RunSummary:
     """`approver`: the human the subtasks' runs ask about what the policy asks (one question
     at a time; the terminal's and the REPL's approvers take turns)."""
     assert choice.agents is not None
+    ctx, economy = run.ctx, run.economy
     progress = Progress(model=ctx.model)
     store = OrchestrationStore.of(ws)
     deadline = time.monotonic() + request.timeout_secs if request.timeout_secs else None
@@ -80,8 +80,8 @@ async def run_orchestrator(
         progress.error = progress.error or (str(exc) or type(exc).__name__)
         raise
     finally:
-        _record(ctx, economy, progress)
-    return _summary(ctx, choice, economy, progress, session_log, request)
+        run.end_with(*_ending(ctx, economy, progress))
+    return _summary(ctx, choice, economy, progress, run.log.path, request)
 
 
 @dataclasses.dataclass
@@ -281,10 +281,12 @@ class _Orchestration:
         self.ctx.bus.publish(Notice(run_id=self.ctx.run_id, text=text))
 
 
-def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
+def _ending(ctx: RunContext, economy: TokenEconomy, p: Progress) -> tuple[RunRecord, RunFinished]:
+    """The orchestration's own ledger row, and its `RunFinished`, which totals its subtasks'
+    runs (each has its own row, charged)."""
     finished = time.time()
     children = economy.subtask_runs(ctx.run_id)
-    economy.record_run(
+    return (
         RunRecord(
             run_id=ctx.run_id,
             started_at=ctx.started_at,
@@ -301,9 +303,7 @@ def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
             duration_secs=finished - ctx.started_at,
             trace_path=str(p.record_path) if p.record_path else None,
             error=p.error,
-        )
-    )
-    ctx.bus.publish(
+        ),
         RunFinished(
             run_id=ctx.run_id,
             status=p.status,
@@ -318,7 +318,7 @@ def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
             input_tokens=ctx.cost.input_tokens + sum(c.input_tokens for c in children),
             output_tokens=ctx.cost.output_tokens + sum(c.output_tokens for c in children),
             model=p.model,
-        )
+        ),
     )
 
 
