@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, assert_never, cast
 
 from llmos.credentials import model_access
 from llmos.engine.lifecycle import model_run, open_run
@@ -28,7 +28,13 @@ from llmos.kernel.run_context import RunContext, new_run_id
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.session_log import SessionLog
 from llmos.modes import trust_gate
-from llmos.modes.choice import ModeChoice, choose_mode
+from llmos.modes.choice import (
+    FollowerChoice,
+    LearnerChoice,
+    ModeChoice,
+    OrchestratorChoice,
+    choose_mode,
+)
 from llmos.modes.follower import (
     FollowerOutcome,
     Limits,
@@ -70,9 +76,9 @@ def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
     scope = enter_project(ws, request.project, create=False)
     with activated_tools(scope.tools), TraceLibrary(scope.ws) as library:
         choice = choose_mode(request, library, scope.ws)
-    replay = choice.replay
-    if replay is None:
+    if not isinstance(choice, FollowerChoice):
         return DryRun(choice.mode, choice.reason, None, None, suggestions=choice.suggestions)
+    replay = choice.replay
     return DryRun(
         choice.mode,
         choice.reason,
@@ -109,8 +115,7 @@ async def run_goal(
         governed(_governance(scope)),
         _GoalRun(scope, request, handlers, env, approver) as run,
     ):
-        await run.settle_trust()
-        return await run.finish()
+        return await run.finish(await run.trusted(run.choice))
 
 
 def run_goal_blocking(
@@ -131,30 +136,53 @@ def run_goal_blocking(
         governed(_governance(scope)),
         _GoalRun(scope, request, handlers, None, approver) as run,
     ):
-        if run.untrusted():  # asking a human needs an event loop; refusing does not
+        choice = run.choice
+        if run.untrusted(choice):  # asking a human needs an event loop; refusing does not
             if trust_gate.asks_a_human(approver):
                 import asyncio
 
-                asyncio.run(run.settle_trust())
+                choice = asyncio.run(run.trusted(choice))
             else:
-                run.refuse_untrusted()
-        if run.choice.mode == "follower" and not any(is_async_handler(h) for _, h in handlers):
-            replay = run.start_replay()
-            try:
-                checked = preflight(replay.plan, replay.guard)
-                if checked.questions:
-                    import asyncio
+                choice = run.refuse_untrusted()
+        if isinstance(choice, FollowerChoice) and not any(is_async_handler(h) for _, h in handlers):
+            followed = _without_loop(run.follow(choice, ask=_ask_in_a_loop, close=_close_blocking))
+            if isinstance(followed, RunSummary):
+                return followed
+            import asyncio
 
-                    checked = asyncio.run(ask_before_replay(checked, replay.guard))
-                outcome = run.replay(replay, checked)
-            finally:
-                replay.ctx.bus.close_blocking()
-            summary = run.after_replay(replay, outcome)
-            if summary is not None:
-                return summary
+            return asyncio.run(run.learn(followed, fallback=True))
         import asyncio
 
-        return asyncio.run(run.finish())
+        return asyncio.run(run.finish(choice))
+
+
+T = TypeVar("T")
+
+
+def _without_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine none of whose awaits waits for anything (each finishes at
+    once), got without an event loop: the Follower routine is one coroutine, which
+    `run_goal_blocking` runs this way with blocking `ask` and `close` (asyncio not imported)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coroutine.close()
+    raise RuntimeError("the coroutine waited for an event loop")
+
+
+async def _ask_in_a_loop(checked: Preflight, guard: RunGuard) -> Preflight:
+    import asyncio  # a human is asked: the only part of a blocking replay that needs a loop
+
+    return asyncio.run(ask_before_replay(checked, guard))
+
+
+async def _close_blocking(bus: EventBus) -> None:
+    bus.close_blocking()
+
+
+async def _close(bus: EventBus) -> None:
+    await bus.close()
 
 
 @dataclass(frozen=True)
@@ -189,10 +217,10 @@ class _GoalRun:
         self.economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
         self.library = TraceLibrary(ws)
         try:
-            self.choice = _continued(request) or choose_mode(request, self.library, ws)
+            self.choice: ModeChoice = _continued(request) or choose_mode(request, self.library, ws)
             # A trace not learned here replays only once a human approved its plan.
             self.trust: TrustState | None = None
-            if self.choice.replay is not None:
+            if isinstance(self.choice, FollowerChoice):
                 self.trust = trust_gate.trust_of(ws, self.choice.replay.trace)
         except BaseException:
             self.close()
@@ -209,26 +237,30 @@ class _GoalRun:
         self.economy.close()
 
     # Trust --------------------------------------------------------------------------------
-    def untrusted(self) -> bool:
-        return self.choice.mode == "follower" and self.trust is not None and not self.trust.trusted
+    def untrusted(self, choice: ModeChoice) -> bool:
+        return (
+            isinstance(choice, FollowerChoice) and self.trust is not None and not self.trust.trusted
+        )
 
-    async def settle_trust(self) -> None:
-        """Put an untrusted trace to the human, if the run has one; refuse it otherwise."""
-        if not self.untrusted():
-            return
-        replay, trust = self.choice.replay, self.trust
-        assert replay is not None and trust is not None
+    async def trusted(self, choice: ModeChoice) -> ModeChoice:
+        """`choice` once the trace's trust is settled: an untrusted trace is put to the
+        human, if one can be asked, and refused otherwise (`refuse_untrusted`)."""
+        if not isinstance(choice, FollowerChoice) or not self.untrusted(choice):
+            return choice
+        trust = self.trust
+        assert trust is not None
         if self.approver is not None and trust_gate.asks_a_human(self.approver):
             # The trace is judged as learned: that is what trusting it covers.
+            replay = choice.replay
             trust = await trust_gate.ask_to_trust(
                 self.ws, self.approver, replay.trace, replay.plan, trust
             )
             self.trust = trust
             if trust.trusted:
-                return
-        self.refuse_untrusted()
+                return choice
+        return self.refuse_untrusted()
 
-    def refuse_untrusted(self) -> None:
+    def refuse_untrusted(self) -> LearnerChoice:
         """The untrusted trace does not replay: auto mode learns the goal instead (without
         showing the model that trace), other modes stop (`TraceNotTrustedError`)."""
         assert self.trust is not None
@@ -239,36 +271,38 @@ class _GoalRun:
             reachable = False  # then the untrusted trace is the news, not the missing key
         reason = trust_gate.refusal(self.request, self.trust, learner_possible=reachable)
         agents = None if self.request.agent else _agents(self.ws, self.request.project)
-        self.choice = ModeChoice("learner", reason, agents=agents)
+        return LearnerChoice(reason, agents=agents)
 
-    async def finish(self) -> RunSummary:
-        """Run the chosen mode (a replay that fails may fall back to Learner) to a summary."""
-        if self.choice.mode == "follower":
-            replay = self.start_replay()
-            try:
-                checked = preflight(replay.plan, replay.guard)
-                if checked.questions:
-                    checked = await ask_before_replay(checked, replay.guard)
-                outcome = self.replay(replay, checked)
-            finally:
-                await replay.ctx.bus.close()
-            summary = self.after_replay(replay, outcome)
-            if summary is not None:
-                return summary
-        if self.choice.mode == "orchestrator":
-            return await _orchestrate(
-                self.ws,
-                self.request,
-                self.choice,
-                self.economy,
-                self.subscribers,
-                self.env,
-                self.approver,
-            )
+    async def finish(self, choice: ModeChoice) -> RunSummary:
+        """Run the chosen mode to a summary (a replay that fails may fall back to Learner)."""
+        match choice:
+            case FollowerChoice():
+                followed = await self.follow(choice, ask=ask_before_replay, close=_close)
+                if isinstance(followed, RunSummary):
+                    return followed
+                return await self.learn(followed, fallback=True)
+            case LearnerChoice():
+                return await self.learn(choice)
+            case OrchestratorChoice():
+                return await _orchestrate(
+                    self.ws,
+                    self.request,
+                    choice,
+                    self.economy,
+                    self.subscribers,
+                    self.env,
+                    self.approver,
+                )
+            case _:
+                assert_never(choice)
+
+    async def learn(self, choice: LearnerChoice, *, fallback: bool = False) -> RunSummary:
+        # A fallback is a run of its own, after the replay's: a new run id.
+        request = dataclasses.replace(self.request, run_id=None) if fallback else self.request
         return await _learn(
             self.ws,
-            self.request,
-            self.choice,
+            request,
+            choice,
             self.economy,
             self.library,
             self.subscribers,
@@ -277,11 +311,30 @@ class _GoalRun:
         )
 
     # Follower ----------------------------------------------------------------------------
-    def start_replay(self) -> _Replay:
+    async def follow(
+        self,
+        choice: FollowerChoice,
+        *,
+        ask: Callable[[Preflight, RunGuard], Awaitable[Preflight]],
+        close: Callable[[EventBus], Awaitable[None]],
+    ) -> RunSummary | LearnerChoice:
+        """The Follower run: the replay's summary, or the Learner run that takes over from a
+        replay that failed in auto mode. `ask` puts the preflight's questions to the human,
+        `close` closes the run's bus: with an event loop, or without one (`_without_loop`)."""
+        replay = self.start_replay(choice)
+        try:
+            checked = preflight(replay.plan, replay.guard)
+            if checked.questions:
+                checked = await ask(checked, replay.guard)
+            outcome = self.replay(choice, replay, checked)
+        finally:
+            await close(replay.ctx.bus)
+        return self.after_replay(choice, replay, outcome)
+
+    def start_replay(self, choice: FollowerChoice) -> _Replay:
         """A replay's context, guard and plan; then its bus and session log are opened (last:
         the caller closes them). Plain-function subscribers need no event loop; async ones do."""
-        choice, request = self.choice, self.request
-        assert choice.replay is not None
+        request = self.request
         ctx = _replay_context(request, self.ws)
         guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
         checkpoint = Checkpoint(
@@ -311,11 +364,12 @@ class _GoalRun:
             self.ws, "replay", workdir=ctx.workdir, policy=self.policy, imported=imported
         )
 
-    def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
+    def replay(
+        self, choice: FollowerChoice, replay: _Replay, checked: Preflight
+    ) -> FollowerOutcome:
         """Run the replay whose preflight (questions answered) is `checked`. In auto mode, a
         replay that does not succeed says on the bus that the Learner takes over."""
-        choice, ctx = self.choice, replay.ctx
-        assert choice.replay is not None
+        ctx = replay.ctx
         settings = self.ws.settings
         timeout = self.request.timeout_secs
         limits = Limits(
@@ -339,11 +393,10 @@ class _GoalRun:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=note))
         return outcome
 
-    def after_replay(self, replay: _Replay, outcome: FollowerOutcome) -> RunSummary | None:
-        """The summary of a replay (its bus closed), or None when the Learner takes over:
-        then `choice` is the fallback's."""
-        choice = self.choice
-        assert choice.replay is not None
+    def after_replay(
+        self, choice: FollowerChoice, replay: _Replay, outcome: FollowerOutcome
+    ) -> RunSummary | LearnerChoice:
+        """The summary of a replay (its bus closed), or the Learner run that takes over."""
         if not self._falls_back(outcome):
             trace_path = str(self.library.path_of(choice.replay.entry))
             summary = _follower_summary(
@@ -351,16 +404,13 @@ class _GoalRun:
             )
             return dataclasses.replace(summary, sandbox=replay.sandbox.description)
         # The trace that failed is still the best example of how the goal was reached.
-        # The fallback is a run of its own: a new run id.
-        request = self.request = dataclasses.replace(self.request, run_id=None)
-        self.choice = ModeChoice(
-            "learner",
+        request = self.request
+        return LearnerChoice(
             f"fell back to Learner: Follower {outcome.status} ({outcome.detail})",
             example=choice.replay.trace,
             example_confidence=1.0,
             agents=None if request.agent else _agents(self.ws, request.project),
         )
-        return None
 
     def _falls_back(self, outcome: FollowerOutcome) -> bool:
         """In auto mode a replay that failed is learned instead; one that was stopped (an
@@ -396,12 +446,12 @@ def _check_request(request: RunRequest) -> None:
         )
 
 
-def _continued(request: RunRequest) -> ModeChoice | None:
+def _continued(request: RunRequest) -> LearnerChoice | None:
     """A goal that continues a conversation means something only in it: the model must read
     it there, so it is learned, never matched against traces."""
     if not request.resume_session:
         return None
-    return ModeChoice("learner", "continues the conversation of the previous goal")
+    return LearnerChoice("continues the conversation of the previous goal")
 
 
 def _replay_context(request: RunRequest, ws: Workspace) -> RunContext:
@@ -419,7 +469,7 @@ def _replay_context(request: RunRequest, ws: Workspace) -> RunContext:
 async def _learn(
     ws: Workspace,
     request: RunRequest,
-    choice: ModeChoice,
+    choice: LearnerChoice,
     economy: TokenEconomy,
     library: TraceLibrary,
     subscribers: Sequence[tuple[str, Handler]],
@@ -504,7 +554,7 @@ async def _learn(
 async def _orchestrate(
     ws: Workspace,
     request: RunRequest,
-    choice: ModeChoice,
+    choice: OrchestratorChoice,
     economy: TokenEconomy,
     subscribers: Sequence[tuple[str, Handler]],
     env: dict[str, str] | None,
@@ -536,7 +586,7 @@ async def _orchestrate(
 
 def _follower_summary(
     ctx: RunContext,
-    choice: ModeChoice,
+    choice: FollowerChoice,
     outcome: FollowerOutcome,
     economy: TokenEconomy,
     trace_path: str,

@@ -32,7 +32,7 @@ from llmos.governance.schemas import check_artifact
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import Notice, PlanReady, RunFinished
 from llmos.kernel.run_context import RunContext
-from llmos.modes.choice import ModeChoice
+from llmos.modes.choice import OrchestratorChoice
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import SubtaskResult, execute_plan
 from llmos.orchestration.plan import Plan, plan_schema, validate_plan
@@ -52,7 +52,7 @@ async def run_orchestrator(
     ws: Workspace,
     request: RunRequest,
     run: ModelRun,
-    choice: ModeChoice,
+    choice: OrchestratorChoice,
     *,
     run_goal: RunGoal,
     env: dict[str, str] | None = None,
@@ -60,7 +60,6 @@ async def run_orchestrator(
 ) -> RunSummary:
     """`approver`: the human the subtasks' runs ask about what the policy asks (one question
     at a time; the terminal's and the REPL's approvers take turns)."""
-    assert choice.agents is not None
     ctx, economy = run.ctx, run.economy
     progress = Progress(model=ctx.model)
     store = OrchestrationStore.of(ws)
@@ -89,7 +88,7 @@ class _Orchestration:
     ws: Workspace
     request: RunRequest
     ctx: RunContext
-    choice: ModeChoice
+    choice: OrchestratorChoice
     env: dict[str, str] | None
     deadline: float | None
     run_goal: RunGoal
@@ -97,7 +96,6 @@ class _Orchestration:
     approver: Approver | None = None
 
     def __post_init__(self) -> None:
-        assert self.choice.agents is not None
         self.catalog = self.choice.agents
         self.pool = BudgetPool(self.ctx.budget_usd)
         # Reserved first, so that planning and the subtasks can never eat into it.
@@ -324,7 +322,7 @@ def _ending(ctx: RunContext, economy: TokenEconomy, p: Progress) -> tuple[RunRec
 
 def _summary(
     ctx: RunContext,
-    choice: ModeChoice,
+    choice: OrchestratorChoice,
     economy: TokenEconomy,
     p: Progress,
     session_log: Path,
