@@ -107,6 +107,9 @@ async def run_learner(
     profile's limits; llmos/security/sandbox.py).
     """
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
+    from llmos.sdk.token_count import prefetch
+
+    prefetch({**os.environ, **(env or {})})  # recall's token counter, while the agent starts
 
     ctx = run.ctx
     recorder = TraceRecorder(ctx.workdir)
