@@ -133,7 +133,15 @@ async def distill(
                 model=model,
                 env=env,
             ) as run:
-                facts = await _distill(ws, run, memory, insights, known, project, env)
+                facts = await _distill(
+                    run,
+                    ws=ws,
+                    memory=memory,
+                    insights=insights,
+                    known=known,
+                    project=project,
+                    env=env,
+                )
             recorded = run.recorded
             assert recorded is not None  # closed: its row is written
             return DistillResult(
@@ -151,8 +159,9 @@ async def distill(
 
 
 async def _distill(
-    ws: Workspace,
     run: ModelRun,
+    *,
+    ws: Workspace,
     memory: MemoryStore,
     insights: list[IndexedItem],
     known: list[IndexedItem],

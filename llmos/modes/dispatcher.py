@@ -55,6 +55,7 @@ from llmos.workspace import Workspace
 if TYPE_CHECKING:
     from llmos.governance.policy import GovernancePolicy
     from llmos.security.approval import Approver
+    from llmos.security.policy_file import Policy
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,22 @@ async def _close(bus: EventBus) -> None:
 
 
 @dataclass(frozen=True)
+class RunServices:
+    """What a goal's run works with, from its entry to its mode: the workspace (the
+    project's view of it), its security policy, the ledger, the trace library, the bus's
+    subscribers, the environment the agent's CLI gets, and the human asked about tool calls
+    (None: calls the policy asks about are refused)."""
+
+    ws: Workspace
+    policy: Policy
+    economy: TokenEconomy
+    library: TraceLibrary
+    subscribers: Sequence[tuple[str, Handler]]
+    env: dict[str, str] | None
+    approver: Approver | None
+
+
+@dataclass(frozen=True)
 class _Replay:
     """A Follower run under way: its context (and bus), session log, guard and plan, and the
     checkpoint that can put back what it changes."""
@@ -210,14 +227,17 @@ class _GoalRun:
         env: dict[str, str] | None,
         approver: Approver | None,
     ) -> None:
-        ws = self.ws = scope.ws
-        self.request, self.subscribers = request, subscribers
-        self.env, self.approver = env, approver
-        self.policy = scope.policy  # for a replay's guard
-        self.economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
+        ws = scope.ws
+        self.request = request
+        economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
         self.library = TraceLibrary(ws)
+        self.services = RunServices(
+            ws, scope.policy, economy, self.library, subscribers, env, approver
+        )
         try:
-            self.choice: ModeChoice = _continued(request) or choose_mode(request, self.library, ws)
+            self.choice: ModeChoice = _continued(request) or choose_mode(
+                request, self.services.library, ws
+            )
             # A trace not learned here replays only once a human approved its plan.
             self.trust: TrustState | None = None
             if isinstance(self.choice, FollowerChoice):
@@ -233,8 +253,8 @@ class _GoalRun:
         self.close()
 
     def close(self) -> None:
-        self.library.close()
-        self.economy.close()
+        self.services.library.close()
+        self.services.economy.close()
 
     # Trust --------------------------------------------------------------------------------
     def untrusted(self, choice: ModeChoice) -> bool:
@@ -249,11 +269,11 @@ class _GoalRun:
             return choice
         trust = self.trust
         assert trust is not None
-        if self.approver is not None and trust_gate.asks_a_human(self.approver):
+        if self.services.approver is not None and trust_gate.asks_a_human(self.services.approver):
             # The trace is judged as learned: that is what trusting it covers.
             replay = choice.replay
             trust = await trust_gate.ask_to_trust(
-                self.ws, self.approver, replay.trace, replay.plan, trust
+                self.services.ws, self.services.approver, replay.trace, replay.plan, trust
             )
             self.trust = trust
             if trust.trusted:
@@ -265,12 +285,12 @@ class _GoalRun:
         showing the model that trace), other modes stop (`TraceNotTrustedError`)."""
         assert self.trust is not None
         try:
-            model_access({**os.environ, **(self.env or {})})
+            model_access({**os.environ, **(self.services.env or {})})
             reachable = True
         except NoModelAccessError:
             reachable = False  # then the untrusted trace is the news, not the missing key
         reason = trust_gate.refusal(self.request, self.trust, learner_possible=reachable)
-        agents = None if self.request.agent else _agents(self.ws, self.request.project)
+        agents = None if self.request.agent else _agents(self.services.ws, self.request.project)
         return LearnerChoice(reason, agents=agents)
 
     async def finish(self, choice: ModeChoice) -> RunSummary:
@@ -284,31 +304,14 @@ class _GoalRun:
             case LearnerChoice():
                 return await self.learn(choice)
             case OrchestratorChoice():
-                return await _orchestrate(
-                    self.ws,
-                    self.request,
-                    choice,
-                    self.economy,
-                    self.subscribers,
-                    self.env,
-                    self.approver,
-                )
+                return await _orchestrate(self.services, self.request, choice)
             case _:
                 assert_never(choice)
 
     async def learn(self, choice: LearnerChoice, *, fallback: bool = False) -> RunSummary:
         # A fallback is a run of its own, after the replay's: a new run id.
         request = dataclasses.replace(self.request, run_id=None) if fallback else self.request
-        return await _learn(
-            self.ws,
-            request,
-            choice,
-            self.economy,
-            self.library,
-            self.subscribers,
-            self.env,
-            self.approver,
-        )
+        return await _learn(self.services, request, choice)
 
     # Follower ----------------------------------------------------------------------------
     async def follow(
@@ -335,18 +338,24 @@ class _GoalRun:
         """A replay's context, guard and plan; then its bus and session log are opened (last:
         the caller closes them). Plain-function subscribers need no event loop; async ones do."""
         request = self.request
-        ctx = _replay_context(request, self.ws)
-        guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
+        ctx = _replay_context(request, self.services.ws)
+        guard = run_guard(
+            self.services.ws,
+            ctx,
+            self.services.approver,
+            source="follower",
+            policy=self.services.policy,
+        )
         checkpoint = Checkpoint(
-            self.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
+            self.services.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
         )
         plan = choice.replay.plan
         sandbox = self._replay_sandbox(ctx, plan)  # may refuse the run: before its log opens
         log = open_run(
-            self.ws,
+            self.services.ws,
             ctx,
             reason=choice.reason,
-            subscribers=self.subscribers,
+            subscribers=self.services.subscribers,
             agent=_agent_name(request),
         )
         if sandbox.notice:
@@ -361,7 +370,11 @@ class _GoalRun:
         trust = self.trust
         imported = f"trace {trust.signature}" if trust and trust.needs_sandbox else None
         return run_sandbox(
-            self.ws, "replay", workdir=ctx.workdir, policy=self.policy, imported=imported
+            self.services.ws,
+            "replay",
+            workdir=ctx.workdir,
+            policy=self.services.policy,
+            imported=imported,
         )
 
     def replay(
@@ -370,7 +383,7 @@ class _GoalRun:
         """Run the replay whose preflight (questions answered) is `checked`. In auto mode, a
         replay that does not succeed says on the bus that the Learner takes over."""
         ctx = replay.ctx
-        settings = self.ws.settings
+        settings = self.services.ws.settings
         timeout = self.request.timeout_secs
         limits = Limits(
             deadline=ctx.started_at + timeout if timeout else None,
@@ -382,8 +395,8 @@ class _GoalRun:
                 ctx,
                 choice.replay,
                 checked,
-                library=self.library,
-                economy=self.economy,
+                library=self.services.library,
+                economy=self.services.economy,
                 guard=replay.guard,
                 checkpoint=replay.checkpoint,
                 limits=limits,
@@ -398,9 +411,9 @@ class _GoalRun:
     ) -> RunSummary | LearnerChoice:
         """The summary of a replay (its bus closed), or the Learner run that takes over."""
         if not self._falls_back(outcome):
-            trace_path = str(self.library.path_of(choice.replay.entry))
+            trace_path = str(self.services.library.path_of(choice.replay.entry))
             summary = _follower_summary(
-                replay.ctx, choice, outcome, self.economy, trace_path, str(replay.log.path)
+                replay.ctx, choice, outcome, self.services.economy, trace_path, str(replay.log.path)
             )
             return dataclasses.replace(summary, sandbox=replay.sandbox.description)
         # The trace that failed is still the best example of how the goal was reached.
@@ -409,7 +422,7 @@ class _GoalRun:
             f"fell back to Learner: Follower {outcome.status} ({outcome.detail})",
             example=choice.replay.trace,
             example_confidence=1.0,
-            agents=None if request.agent else _agents(self.ws, request.project),
+            agents=None if request.agent else _agents(self.services.ws, request.project),
         )
 
     def _falls_back(self, outcome: FollowerOutcome) -> bool:
@@ -466,18 +479,12 @@ def _replay_context(request: RunRequest, ws: Workspace) -> RunContext:
     )
 
 
-async def _learn(
-    ws: Workspace,
-    request: RunRequest,
-    choice: LearnerChoice,
-    economy: TokenEconomy,
-    library: TraceLibrary,
-    subscribers: Sequence[tuple[str, Handler]],
-    env: dict[str, str] | None,
-    approver: Approver | None = None,
-) -> RunSummary:
+async def _learn(services: RunServices, request: RunRequest, choice: LearnerChoice) -> RunSummary:
     # Imported here: a Follower run never needs the Learner's hooks, recall or the SDK.
     from llmos.modes.learner import run_learner
+
+    ws, economy, env, approver = services.ws, services.economy, services.env, services.approver
+    subscribers = services.subscribers
 
     async with model_run(
         ws,
@@ -498,7 +505,7 @@ async def _learn(
             ws,
             request,
             run,
-            library,
+            services.library,
             example=choice.example,
             example_confidence=choice.example_confidence,
             env=env,
@@ -552,16 +559,13 @@ async def _learn(
 
 
 async def _orchestrate(
-    ws: Workspace,
-    request: RunRequest,
-    choice: OrchestratorChoice,
-    economy: TokenEconomy,
-    subscribers: Sequence[tuple[str, Handler]],
-    env: dict[str, str] | None,
-    approver: Approver | None,
+    services: RunServices, request: RunRequest, choice: OrchestratorChoice
 ) -> RunSummary:
     # Imported here: only an orchestration needs the planner, the executor and synthesis.
     from llmos.modes.orchestrator import run_orchestrator
+
+    ws, economy, env, approver = services.ws, services.economy, services.env, services.approver
+    subscribers = services.subscribers
 
     # Authorized like a Learner run. Model access is checked before each model call the
     # orchestration makes, so that one whose plan and subtasks all replay needs none.
