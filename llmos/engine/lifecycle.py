@@ -30,7 +30,7 @@ from llmos import telemetry
 from llmos.credentials import model_access
 from llmos.errors import LlmosError
 from llmos.kernel.bus import EventBus, Handler
-from llmos.kernel.economy import RunRecord, TokenEconomy
+from llmos.kernel.economy import RunRecord, RunStatus, TokenEconomy
 from llmos.kernel.events import Notice, RunFinished, RunStarted
 from llmos.kernel.run_context import RunContext, new_run_id
 from llmos.memory.session_log import SessionLog
@@ -106,7 +106,7 @@ class RunEnd:
     never reported: a crash, an interrupt), the status, and why it failed."""
 
     outcome: AgentOutcome | None
-    status: str
+    status: RunStatus
     error: str | None = None
     trace_path: Path | None = None
 
@@ -128,7 +128,7 @@ class ModelRun:
         self,
         outcome: AgentOutcome | None,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         error: str | None = None,
         trace_path: Path | None = None,
     ) -> None:

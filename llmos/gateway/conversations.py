@@ -40,7 +40,7 @@ from llmos.gateway.events import ModelCalled, StepCaptured
 from llmos.gateway.guard import GatewayGuard
 from llmos.gateway.message import TOOL_BLOCKS, ToolCall
 from llmos.kernel.bus import EventBus
-from llmos.kernel.economy import RunRecord
+from llmos.kernel.economy import RunRecord, RunStatus
 from llmos.kernel.events import (
     AssistantText,
     CostUpdated,
@@ -110,7 +110,7 @@ class Conversation:
         self.last_active = time.monotonic()
         self.model_calls = 0
         self.spent_usd = 0.0  # the cost meter's figure, kept here: it sums every message
-        self.status = "success"
+        self.status: RunStatus = "success"
         self.error: str | None = None
         self.closed = False
         # What the database does not know yet: written once per request (`flush`).
@@ -447,12 +447,12 @@ class Conversations:
         return sum(c.spent_usd for c in self._open.values())
 
     # Closing -------------------------------------------------------------------------------
-    async def close(self, conversation: Conversation, *, status: str | None = None) -> None:
+    async def close(self, conversation: Conversation, *, status: RunStatus | None = None) -> None:
         """Close a conversation's run: its ledger row (charged), `RunFinished`, the seal."""
         if self._finish(conversation, status):
             await self._seal(conversation)
 
-    def _finish(self, conversation: Conversation, status: str | None) -> bool:
+    def _finish(self, conversation: Conversation, status: RunStatus | None) -> bool:
         """The part of closing that does not wait: the run's ledger row and `RunFinished`.
         False if it was closed already, or could not be recorded (then not to be sealed)."""
         if self._open.pop(conversation.id, None) is None:

@@ -272,7 +272,9 @@ class GovernanceSession:
                 if route.action == "model" and self.ending is None:
                     reason = f"{_PREFIX}: {route.reason}; go on with the model {route.target}"
                     return {"decision": "block", "reason": reason}
-                return {k: v for k, v in output.items() if k not in ("continue", "stopReason")}
+                output.pop("continue", None)  # at the end, the run is not stopped: it ends
+                output.pop("stopReason", None)
+                return output
         return {}
 
     def check_finish(self) -> list[tuple[str, str]]:
