@@ -26,8 +26,7 @@ from llmos.kernel.events import (
     ToolFinished,
     ToolRequested,
 )
-from llmos.memory.trace import one_line
-from llmos.text import clean, escape, safe_text
+from llmos.text import clean, escape, one_line, safe_text
 
 if TYPE_CHECKING:
     from llmos.cli.plan_view import PlanView

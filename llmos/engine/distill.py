@@ -25,7 +25,7 @@ from llmos.kernel.economy import TokenEconomy
 from llmos.memory.facts import MemoryStore
 from llmos.memory.memory_index import IndexedItem
 from llmos.memory.memory_item import MAX_TEXT_CHARS, Kind, clean_tags
-from llmos.memory.trace import one_line
+from llmos.text import one_line
 from llmos.workspace import DEFAULT_PROJECT, Workspace, validate_project_name
 
 MAX_INSIGHTS = 60  # per distillation, most recent first: keeps the prompt (and cost) bounded

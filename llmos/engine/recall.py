@@ -33,7 +33,8 @@ from llmos.memory.tokens import (
     TokenCounter,
     TokenCountUnavailable,
 )
-from llmos.memory.trace import Trace, one_line
+from llmos.memory.trace import Trace
+from llmos.text import one_line
 from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -51,10 +51,10 @@ from llmos.kernel.events import (
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
 from llmos.memory.session_log import SessionLog
-from llmos.memory.trace import one_line
 from llmos.security.decision import deny
 from llmos.security.guard import Review
 from llmos.security.policy_file import load_policy
+from llmos.text import one_line
 
 if TYPE_CHECKING:
     from llmos.gateway.config import GatewayConfig

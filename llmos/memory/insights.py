@@ -18,7 +18,8 @@ from llmos.errors import LlmosError
 from llmos.kernel.run_context import RunContext
 from llmos.memory.facts import MemoryStore
 from llmos.memory.memory_item import MemoryItem, clean_tags, parse
-from llmos.memory.trace import Trace, one_line
+from llmos.memory.trace import Trace
+from llmos.text import one_line
 from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)

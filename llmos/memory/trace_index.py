@@ -35,7 +35,8 @@ from llmos.errors import TraceFormatError
 from llmos.memory.goal_form import Token
 from llmos.memory.matching import FILLER_WORDS
 from llmos.memory.template import Template, procedure_key
-from llmos.memory.trace import Trace, goal_signature, normalize_goal, parse
+from llmos.memory.trace import Trace, goal_signature, parse
+from llmos.text import normalize_goal
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ def asks_a_human(approver: Approver | None) -> bool:
 def plan_lines(plan: ReplayPlan, *, width: int = 160) -> list[str]:
     """What a replay of `plan` would do, one line a step (the steps it runs), then the files
     it writes: what a human reads before trusting a trace."""
-    from llmos.memory.trace import one_line
+    from llmos.text import one_line
 
     lines = []
     for planned in plan.to_run:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmos.memory.trace import TraceStep, one_line
+from llmos.memory.trace import TraceStep
 from llmos.plugins.registry import (
     PluginRegistry,
     ToolResult,
@@ -28,6 +28,7 @@ from llmos.plugins.registry import (
     output_digest,
     version_refusal,
 )
+from llmos.text import one_line
 
 if TYPE_CHECKING:
     from llmos.agents.catalog import AgentCatalog
