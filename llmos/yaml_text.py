@@ -13,13 +13,14 @@ from typing import Any
 
 import frontmatter
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 
 YAMLError = yaml.YAMLError
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SPACE = re.compile(r"\s*")
 
 
-class _FrontMatter(frontmatter.YAMLHandler):
+class _FrontMatter(YAMLHandler):
     """python-frontmatter's YAML front matter (a block between lines of three or more
     dashes), its YAML read by libyaml's safe loader."""
 

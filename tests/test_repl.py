@@ -397,12 +397,13 @@ def test_history_keeps_multiline_entries_newest_first(sandbox: Sandbox) -> None:
 
 
 def _summary(session_id: str | None, cost: float, **kw: Any) -> RunSummary:
-    fields: dict[str, Any] = dict(
-        run_id="r", goal="g", mode="learner", mode_reason="", status="success",
-        project="default", workdir="/w", model=None, turns=1, tool_calls=0, denied_calls=0,
-        cost_usd=cost, saved_usd=0.0, duration_secs=1.0, balance_usd=1.0, result="",
-        trace_path=None, session_log="/l", session_id=session_id,
-    )  # fmt: skip
+    fields: dict[str, Any] = {
+        "run_id": "r", "goal": "g", "mode": "learner", "mode_reason": "", "status": "success",
+        "project": "default", "workdir": "/w", "model": None, "turns": 1, "tool_calls": 0,
+        "denied_calls": 0,
+        "cost_usd": cost, "saved_usd": 0.0, "duration_secs": 1.0, "balance_usd": 1.0, "result": "",
+        "trace_path": None, "session_log": "/l", "session_id": session_id,
+    }  # fmt: skip
     return RunSummary(**{**fields, **kw})
 
 

@@ -740,7 +740,7 @@ def test_past_runs_go_over_grpc_too(sandbox: Sandbox) -> None:
     received: list[tuple[str, str]] = []
 
     class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802  # the gRPC method
             metadata = dict(context.invocation_metadata())
             for resource_spans in request.resource_spans:
                 for scope in resource_spans.scope_spans:

@@ -98,7 +98,9 @@ class TraceRecorder:
                     portable[key] = str(Path(value).relative_to(self.workdir))
         return portable
 
-    def _checks(self, tool: str, tool_input: dict[str, Any], ok: bool, response: Any) -> dict:
+    def _checks(
+        self, tool: str, tool_input: dict[str, Any], ok: bool, response: Any
+    ) -> dict[str, Any]:
         if tool == "Bash":
             if ok:
                 return {"exit_code": 0}

@@ -23,7 +23,7 @@ import yaml
 
 from llmos.errors import TraceFormatError
 from llmos.fsutil import atomic_write_text
-from llmos.memory.trace import goal_signature
+from llmos.memory.goal_form import goal_signature
 from llmos.orchestration.plan import Plan, PlanError, plan_from_dict
 from llmos.orchestration.synthesis import fingerprint, synthesis_prompt
 from llmos.text import one_line

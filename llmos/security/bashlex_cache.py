@@ -82,7 +82,7 @@ def _no_source_check(reflect: Any) -> None:
 
 
 def _cached_table_class(computed_table: Any, ply_version: str) -> type:
-    class CachedLRTable(computed_table):
+    class CachedLRTable(computed_table):  # type: ignore[misc]  # PLY's class, untyped
         lr_action: dict[int, Any]
         lr_goto: dict[int, Any]
         sr_conflicts: list[Any]
