@@ -32,9 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from llmos.engine.governed.session import GovernanceSession
 from llmos.governance.kinds import classify_command
 from llmos.governance.policy import parse_section
-from llmos.governance.session import GovernanceSession
 from llmos.kernel.bus import EventBus
 from llmos.kernel.run_context import RunContext
 
@@ -172,7 +172,10 @@ def bench_imports() -> None:
             "by a replay (`llmos.modes.dispatcher`: current, kinds, replay)",
             "llmos.modes.dispatcher",
         ),
-        ("by a Learner run (session, policy, checkers, routers...)", "llmos.governance.session"),
+        (
+            "by a Learner run (session, policy, checkers, routers...)",
+            "llmos.engine.governed.session",
+        ),
     ):
         samples = []
         for _ in range(7):

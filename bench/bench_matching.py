@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from llmos.engine.types import RunRequest
 from llmos.memory.library import TraceLibrary
 from llmos.memory.template import Alias, Slot
 from llmos.memory.trace import Trace, TraceStep, render
 from llmos.modes.choice import choose_mode
-from llmos.modes.types import RunRequest
 from llmos.workspace import Workspace
 
 VERBS = "build test deploy clean write read count list sort merge copy move parse check".split()

@@ -53,8 +53,8 @@ from llmos.memory.session_log import SessionLog
 from llmos.telemetry.content import ContentPolicy
 from llmos.telemetry.live import RunTelemetry, Shipper
 from llmos.telemetry.otel import Pipeline
-from llmos.telemetry.settings import TelemetrySettings, resolve
 from llmos.telemetry.spans import SpanBuilder
+from llmos.telemetry_settings import TelemetrySettings, resolve
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 GOAL = "Write notes.txt and count its lines into count.txt"
@@ -142,8 +142,8 @@ def one_run(folder: Path, shipper: Shipper | None, n: int) -> float:
 
 
 def in_process(root: Path, rounds: int, endpoint: str) -> None:
+    from llmos.engine.types import RunRequest
     from llmos.modes.dispatcher import run_goal_blocking
-    from llmos.modes.types import RunRequest
     from llmos.workspace import Workspace
 
     ws = Workspace.open(root / "ws")

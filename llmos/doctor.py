@@ -176,7 +176,8 @@ def check_model_access(up: Checkup) -> Iterable[Finding]:
     if not up.network:
         yield Finding("model access", "ok", f"configured: {how} (not tried; --network tries it)")
         return
-    from llmos.memory.tokens import ConservativeCounter, TokenCountUnavailable, counter_for
+    from llmos.memory.tokens import ConservativeCounter, TokenCountUnavailable
+    from llmos.sdk.token_count import counter_for
 
     counter = counter_for(up.env, None)
     if isinstance(counter, ConservativeCounter):

@@ -5,7 +5,7 @@ Each llmos process that works in a workspace holds a **lease** there: a file in
 it the process notes, one JSON line each, the runs it starts (their session logs) and the
 temporary files it creates (`fsutil.atomic_write_text`). The operating system drops the lock
 however the process ends, `kill -9` included, so a lease nobody holds is a process that died
-without cleaning up. The next command (`settle`):
+without cleaning up. The next command (`settle_leases`, with llmos/engine/settle.py):
 
 - records each of its runs that has no ledger row as **crashed**, charged what the run's
   session log shows it spent (its last `cost_updated` event), adds a `run_finished` event
@@ -26,36 +26,15 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LEASE_DIR = "live"
 _LEASE_SUFFIX = ".lease"
-
-
-@dataclass(frozen=True)
-class Settled:
-    """One run a dead process left unfinished, now recorded."""
-
-    run_id: str
-    goal: str
-    pid: int | None
-    cost_usd: float
-    recorded: bool  # a ledger row was written now (False: it had one, only the log was sealed)
-
-    def describe(self) -> str:
-        goal = self.goal if len(self.goal) <= 60 else self.goal[:57] + "..."
-        who = f"llmos (pid {self.pid})" if self.pid else "the llmos process running it"
-        if not self.recorded:
-            return f"run {self.run_id} ({goal!r}) ended with {who}: its session log is now sealed"
-        return (
-            f"run {self.run_id} ({goal!r}) was cut off: {who} ended before recording it. "
-            f"Recorded as crashed, charged ${self.cost_usd:.4f} (the spend its session log "
-            "shows)."
-        )
 
 
 class Lease:
@@ -171,9 +150,11 @@ def dead_leases(state_dir: Path) -> list[Path]:
     return [folder / n for n in names if n.endswith(_LEASE_SUFFIX) and not n.startswith(".")]
 
 
-def settle(state_dir: Path, *, db_path: Path, initial_balance_usd: float) -> list[Settled]:
-    """Settle every lease in `state_dir` whose process is gone. Returns the runs recorded."""
-    settled: list[Settled] = []
+def settle_leases(state_dir: Path, settle_run: Callable[[Path, int | None], T | None]) -> list[T]:
+    """Settle every lease in `state_dir` whose process is gone: its temporary files are
+    deleted, and `settle_run(session_log, pid)` records each of its runs
+    (llmos/engine/settle.py). Returns what `settle_run` returned for each run it recorded."""
+    settled: list[T] = []
     for path in dead_leases(state_dir):
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -198,7 +179,7 @@ def settle(state_dir: Path, *, db_path: Path, initial_balance_usd: float) -> lis
                         os.unlink(note["path"])
             for note in notes:
                 if note.get("kind") == "run":
-                    done = _settle_run(Path(note["path"]), pid, db_path, initial_balance_usd)
+                    done = settle_run(Path(note["path"]), pid)
                     if done is not None:
                         settled.append(done)
             path.unlink(missing_ok=True)
@@ -218,76 +199,6 @@ def _read_notes(fd: int) -> list[dict[str, Any]]:
             if isinstance(note, dict):
                 notes.append(note)
     return notes
-
-
-def _settle_run(
-    log_path: Path, pid: int | None, db_path: Path, initial_balance_usd: float
-) -> Settled | None:
-    from llmos.kernel.economy import RunRecord, TokenEconomy
-    from llmos.memory.session_log import SEAL_SUFFIX, SessionLog, read_session
-
-    run_id = log_path.name.removesuffix(".jsonl")
-    seal = log_path.with_name(run_id + SEAL_SUFFIX)
-    if seal.exists() or not log_path.exists():
-        return None
-    events = read_session(log_path)
-    if not events:
-        return None
-    started = next((e for e in events if e.get("kind") == "run_started"), {})
-    finished = next((e for e in events if e.get("kind") == "run_finished"), None)
-    spent = max(
-        (_number(e.get("spent_usd")) for e in events if e.get("kind") == "cost_updated"),
-        default=0.0,
-    )
-    at = [_number(e.get("at")) for e in events]
-    goal = str(started.get("goal") or "")
-    error = (
-        f"llmos (pid {pid}) ended before the run finished (killed?); recorded by the next "
-        "command from the session log"
-    )
-    economy = TokenEconomy(db_path, initial_balance_usd=initial_balance_usd)
-    try:
-        row = economy.run(run_id)
-        recorded = finished is None and row is None
-        if recorded:
-            economy.record_run(
-                RunRecord(
-                    run_id=run_id,
-                    started_at=min(at) if at else time.time(),
-                    finished_at=max(at) if at else time.time(),
-                    goal=goal,
-                    project=str(started.get("project") or "default"),
-                    mode=str(started.get("mode") or "learner"),
-                    model=started.get("model"),
-                    status="crashed",
-                    cost_usd=spent,
-                    tool_calls=sum(1 for e in events if e.get("kind") == "tool_requested"),
-                    duration_secs=(max(at) - min(at)) if at else 0.0,
-                    error=error,
-                    parent_run=events[0].get("parent_run_id"),
-                )
-            )
-    finally:
-        economy.close()
-    # The log goes on where the dead process stopped: the same chain, then its seal.
-    session = SessionLog.resume(log_path, events)
-    if finished is None:
-        # The ledger's word when it has the run (its log was cut short), else the crash.
-        session.append(
-            {
-                "kind": "run_finished",
-                "status": row.status if row else "crashed",
-                "cost_usd": row.cost_usd if row else spent,
-                "error": row.error if row else error,
-                "recovered_at": time.time(),
-            }
-        )
-    session.seal()
-    return Settled(run_id, goal, pid, spent, recorded)
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 # Temporary files without a lease --------------------------------------------------------------

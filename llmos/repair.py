@@ -210,7 +210,9 @@ def check_leftovers(ws: Workspace, repair: bool) -> list[Finding]:
             )
         )
     elif dead:
-        settled = recovery.settle(
+        from llmos.engine.settle import settle
+
+        settled = settle(
             ws.state_dir, db_path=ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd
         )
         detail = "; ".join(s.describe() for s in settled) or "nothing left to record"

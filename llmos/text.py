@@ -1,4 +1,5 @@
-"""Text from outside (goals, traces, logs, model output) made safe to show on a terminal.
+"""Text from outside (goals, traces, logs, model output) made safe to show on a terminal;
+and the small text helpers every layer uses (a goal's words for search, one line of it).
 
 A goal or a trace can carry terminal escape sequences: printed raw they could move the
 cursor, rewrite what the screen shows, set the window title or hide text. `clean` removes
@@ -9,6 +10,7 @@ Unicode controls that reorder text on screen (bidirectional overrides).
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -68,3 +70,20 @@ def capped(value: Any, limit: int) -> Any:
     if isinstance(value, list | tuple):
         return [capped(v, limit) for v in value]
     return value
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def normalize_goal(goal: str) -> str:
+    """A goal's words for searching (full-text search, memory recall): case, whitespace and
+    punctuation folded. Never used to decide that two goals are the same: that is the
+    canonical form's job (llmos/memory/goal_form.py)."""
+    text = unicodedata.normalize("NFKC", goal).casefold()
+    return " ".join(_PUNCTUATION.sub(" ", text).split())
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """Collapse whitespace (newlines included) and cut to `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos.errors import ReadOnlyWorkspaceError, UsageError
-from llmos.telemetry.settings import TelemetrySettings
+from llmos.telemetry_settings import TelemetrySettings
 from llmos.yaml_text import YAMLError, load_yaml
 
 DEFAULT_PROJECT = "default"
@@ -216,6 +216,16 @@ def _shown(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+# The state folder of the workspace this process opened (`Workspace.open`, last): caches that
+# llmos must be able to trust live there, under the policy's guard (llmos/security/
+# bashlex_cache.py). None in a process that opened none.
+_state_in_use: Path | None = None
+
+
+def state_dir_in_use() -> Path | None:
+    return _state_in_use
+
+
 def default_root() -> Path:
     env = os.environ.get("LLMOS_HOME")
     return Path(env).expanduser() if env else Path.home() / ".llmos"
@@ -294,6 +304,8 @@ class Workspace:
         check_root(path, init=init)
         ws = cls(path)
         ws.ensure()
+        global _state_in_use
+        _state_in_use = ws.state_dir
         return ws
 
     @property

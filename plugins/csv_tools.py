@@ -12,8 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Annotated, Any
 
-from llmos.fsutil import atomic_write_text
-from llmos.plugins import Plugin, inside
+from llmos.plugins import Plugin, atomic_write_text, inside
 
 plugin = Plugin("csv_tools", description="Summaries and Markdown tables of CSV files.")
 

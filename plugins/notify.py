@@ -12,8 +12,7 @@ import os
 import shutil
 import subprocess
 
-from llmos.kernel.events import RunFinished
-from llmos.plugins import Plugin
+from llmos.plugins import Plugin, RunFinished
 
 plugin = Plugin("notify", description="Desktop notifications when long runs finish.")
 

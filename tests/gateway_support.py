@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmos.kernel.approval import ApprovalRequest, Verdict
+from llmos.security.approval import ApprovalRequest, Verdict
 from llmos.testing.scripted_model import ScriptedModelServer
 
 

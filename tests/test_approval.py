@@ -26,7 +26,12 @@ from rich.console import Console
 
 from llmos.cli.approve import TerminalApprover
 from llmos.cli.run import approver_for
-from llmos.kernel.approval import (
+from llmos.kernel.bus import EventBus
+from llmos.kernel.events import Event, ToolDecision
+from llmos.kernel.run_context import RunContext
+from llmos.memory.session_log import read_session
+from llmos.memory.trace import parse
+from llmos.security.approval import (
     ApprovalRequest,
     Approve,
     Modify,
@@ -34,11 +39,6 @@ from llmos.kernel.approval import (
     Verdict,
     YesApprover,
 )
-from llmos.kernel.bus import EventBus
-from llmos.kernel.events import Event, ToolDecision
-from llmos.kernel.run_context import RunContext
-from llmos.memory.session_log import read_session
-from llmos.memory.trace import parse
 from llmos.security.audit import AuditLog
 from llmos.security.guard import RunGuard
 from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool

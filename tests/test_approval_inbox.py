@@ -13,7 +13,7 @@ from rich.console import Console
 
 from llmos.cli.approve import TerminalApprover
 from llmos.errors import UsageError
-from llmos.kernel.approval import (
+from llmos.security.approval import (
     ANSWERED_ELSEWHERE,
     ApprovalRequest,
     Approve,
@@ -22,7 +22,7 @@ from llmos.kernel.approval import (
     Reject,
     Verdict,
 )
-from llmos.kernel.approval_inbox import (
+from llmos.security.approval_inbox import (
     EXPIRED,
     AlreadyAnswered,
     ApprovalInbox,
@@ -201,7 +201,7 @@ def test_a_gateway_asks_the_inbox_only_while_a_console_runs(tmp_path: Path) -> N
     import fcntl
 
     from llmos.gateway.approvers import NOBODY, NobodyApprover
-    from llmos.kernel.approval_inbox import InboxWhenWatched
+    from llmos.security.approval_inbox import InboxWhenWatched
 
     approver = InboxWhenWatched(tmp_path, "auto", 30, NobodyApprover(), source="gateway")
     assert asyncio.run(approver.approve(REQUEST)) == Reject(NOBODY)  # no console: refused

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +32,62 @@ def test_ruff_format() -> None:
 def test_mypy() -> None:
     proc = _run("mypy")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's contracts (pyproject.toml) over the `llmos` package found in `root`."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"]
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    return subprocess.run(
+        [*command, *config], cwd=root, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_layers_contract() -> None:
+    """The packages are layers (ARCHITECTURE.md, "Layers"): none imports one above it."""
+    proc = _lint_imports(ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 kept, 0 broken" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # a lazy (function-level) import counts as much as one at the top of the module
+        (
+            "kernel/bus.py",
+            "def _up() -> None:\n    from llmos.modes.dispatcher import run_goal  # noqa\n",
+            "llmos.kernel is not allowed to import llmos.modes",
+        ),
+        ("memory/trace.py", "import llmos.security.guard\n", "llmos.memory is not allowed"),
+        ("errors.py", "from llmos.workspace import Workspace\n", None),  # one layer: allowed
+        ("sdk/types.py", "import llmos.telemetry\n", "llmos.sdk is not allowed to import"),
+        ("engine/types.py", "import llmos.gateway\n", "llmos.engine is not allowed to import"),
+    ],
+)
+def test_layers_contract_fails_on_an_import_from_above(
+    tmp_path: Path, module: str, line: str, broken: str | None
+) -> None:
+    """The contract is not vacuous: a copy of llmos with one import added breaks it (or,
+    for two modules of one layer that may import each other, does not)."""
+    shutil.copytree(ROOT / "llmos", tmp_path / "llmos", ignore=shutil.ignore_patterns("*.pyc"))
+    target = tmp_path / "llmos" / module
+    target.write_text(target.read_text(encoding="utf-8") + "\n\n" + line, encoding="utf-8")
+    proc = _lint_imports(tmp_path)
+    if broken is None:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert broken in proc.stdout, proc.stdout
+
+
+def test_a_new_package_must_be_placed_in_a_layer(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "llmos", tmp_path / "llmos", ignore=shutil.ignore_patterns("*.pyc"))
+    (tmp_path / "llmos" / "newcomer").mkdir()
+    (tmp_path / "llmos" / "newcomer" / "__init__.py").write_text("", encoding="utf-8")
+    proc = _lint_imports(tmp_path)
+    assert proc.returncode != 0 and "llmos.newcomer" in proc.stdout + proc.stderr
 
 
 def test_only_llmos_sdk_imports_the_sdk() -> None:

@@ -22,9 +22,9 @@ import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
 from llmos.console.server import ConsoleThread
-from llmos.kernel.approval import ApprovalRequest
-from llmos.kernel.approval_inbox import ApprovalInbox
 from llmos.memory.session_log import read_session
+from llmos.security.approval import ApprovalRequest
+from llmos.security.approval_inbox import ApprovalInbox
 from llmos.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
 from llmos.workspace import Workspace
 

@@ -29,8 +29,8 @@ from llmos.gateway.app import Gateway
 from llmos.gateway.config import GatewayConfig
 from llmos.gateway.server import GatewayThread
 from llmos.gateway.store import GatewayStore
-from llmos.kernel.approval import Approve, Modify, Reject
 from llmos.memory.session_log import read_session, verify_session
+from llmos.security.approval import Approve, Modify, Reject
 from llmos.testing.scripted_model import (
     RecordedRequest,
     ScriptedModelServer,

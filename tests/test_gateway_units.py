@@ -20,10 +20,10 @@ from llmos.gateway.message import StreamedMessage, tool_calls_of
 from llmos.gateway.store import GatewayStore
 from llmos.gateway.think_again import NOT_RUN, Rejection, sent_back
 from llmos.gateway.toolmap import tool_map
-from llmos.kernel.approval import YesApprover
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.run_context import RunContext
+from llmos.security.approval import YesApprover
 from llmos.security.policy_file import default_policy
 from llmos.workspace import Workspace
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from llmos.engine.governed.replay import replay_refusal
+from llmos.engine.governed.session import GovernanceSession
 from llmos.errors import UsageError
 from llmos.governance import Route, Score
 from llmos.governance.checkers import parse_checker
@@ -21,18 +23,16 @@ from llmos.governance.evaluators import AgainstHistory, ChangeSize, RunFacts, Te
 from llmos.governance.history import History, Step
 from llmos.governance.kinds import classify, classify_command
 from llmos.governance.policy import GovernancePolicy, load_governance, parse_section
-from llmos.governance.replay import replay_refusal
 from llmos.governance.routers import parse_router
 from llmos.governance.schemas import check_artifact, unsupported_keywords, validate
 from llmos.governance.selectors import VocabularyError, parse_selector
-from llmos.governance.session import GovernanceSession
 from llmos.governance.supersteps import supersteps
-from llmos.kernel.approval import Approve, Reject
 from llmos.kernel.cost import CostMeter
 from llmos.kernel.run_context import RunContext
 from llmos.memory.trace import Trace, TraceStep
 from llmos.replay.plan import plan_replay
 from llmos.sdk.types import AgentOutcome
+from llmos.security.approval import Approve, Reject
 
 DATA = Path(__file__).parent / "data" / "governance"
 

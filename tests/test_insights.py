@@ -7,13 +7,14 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
+from llmos.engine.insight_report import build_report
 from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.run_context import RunContext
 from llmos.memory.facts import MemoryStore
-from llmos.memory.insight_report import build_report
 from llmos.memory.insights import write_run_insight
 from llmos.memory.library import TraceLibrary
 from llmos.memory.memory_item import MemoryItem, parse
@@ -353,3 +354,30 @@ def test_distill_needs_model_access_before_spending(sandbox: Sandbox) -> None:
     proc = run_llmos(sandbox, "memory", "distill", "--budget", "0.5")
     assert proc.returncode == 3 and "no way to reach a model" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["memory", "distill", "--project", "web", "--budget", "0.5"],
+        ["agents", "create", "helper", "--describe", "reviews diffs", "--project", "web"],
+    ],
+)
+def test_a_model_run_checks_the_budget_of_the_project_it_is_charged_to(
+    sandbox: Sandbox, scripted: ScriptedModelServer, command: list[str]
+) -> None:
+    """Every model run opens through one lifecycle (llmos/engine/lifecycle.py): the project
+    it is charged to must have budget left, or nothing is spent, asked or written."""
+    assert run_llmos(sandbox, "project", "create", "web").returncode == 0
+    with MemoryStore(Workspace.open(sandbox.workspace)) as store:
+        insight = _insight(store, "dddd4444", "web", "Deploys worked with make deploy.")
+    spent = run_llmos(sandbox, "budget", "set", "--project", "web", "0")
+    assert spent.returncode == 0, spent.stderr
+    proc = run_llmos(sandbox, *command, server=scripted)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "project web has $0.0000 of its budget left" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert scripted.requests == []  # the model was never asked
+    assert _ledger(sandbox) == []  # nothing charged
+    assert not parse(insight.read_text(), path=insight, kind="insight", project="web").distilled
+    assert not list((sandbox.workspace / "sessions").glob("*.jsonl"))  # no run was opened

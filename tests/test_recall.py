@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from llmos.engine.recall import HEADER, Candidate, fit, recall
 from llmos.memory.facts import MemoryStore
 from llmos.memory.library import TraceLibrary
 from llmos.memory.memory_item import MemoryItem
-from llmos.memory.recall import HEADER, Candidate, fit, recall
-from llmos.memory.tokens import ConservativeCounter, counter_for
+from llmos.memory.tokens import ConservativeCounter
 from llmos.memory.trace import Trace, TraceStep
-from llmos.sdk.token_count import ApiTokenCounter
+from llmos.sdk.token_count import ApiTokenCounter, counter_for
 from llmos.testing.scripted_model import COUNT_TOKENS_PATH, ScriptedModelServer
 from llmos.workspace import Workspace
 

@@ -23,7 +23,19 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from rich.console import Console
 
-from llmos.kernel.approval import (
+from llmos.cli.repl.commands import SlashCommands
+from llmos.cli.repl.completion import SlashCompleter
+from llmos.cli.repl.delegate import FeatureUnavailable, run_cli
+from llmos.cli.repl.history import WorkspaceHistory
+from llmos.cli.repl.session import ReplSession, RunTracker
+from llmos.engine.builtin_hooks import security_hook
+from llmos.engine.types import RunRequest, RunSummary
+from llmos.kernel.bus import EventBus
+from llmos.kernel.run_context import RunContext
+from llmos.memory.library import TraceLibrary
+from llmos.memory.session_log import read_session
+from llmos.memory.trace import Trace, TraceStep, parse
+from llmos.security.approval import (
     ApprovalRequest,
     Approve,
     Modify,
@@ -31,18 +43,6 @@ from llmos.kernel.approval import (
     Verdict,
     needs_human,
 )
-from llmos.kernel.builtin_hooks import security_hook
-from llmos.kernel.bus import EventBus
-from llmos.kernel.run_context import RunContext
-from llmos.memory.library import TraceLibrary
-from llmos.memory.session_log import read_session
-from llmos.memory.trace import Trace, TraceStep, parse
-from llmos.modes.types import RunRequest, RunSummary
-from llmos.repl.commands import SlashCommands
-from llmos.repl.completion import SlashCompleter
-from llmos.repl.delegate import FeatureUnavailable, run_cli
-from llmos.repl.history import WorkspaceHistory
-from llmos.repl.session import ReplSession, RunTracker
 from llmos.security.policy import check_tool_call
 from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
 from llmos.workspace import Workspace
@@ -397,12 +397,13 @@ def test_history_keeps_multiline_entries_newest_first(sandbox: Sandbox) -> None:
 
 
 def _summary(session_id: str | None, cost: float, **kw: Any) -> RunSummary:
-    fields: dict[str, Any] = dict(
-        run_id="r", goal="g", mode="learner", mode_reason="", status="success",
-        project="default", workdir="/w", model=None, turns=1, tool_calls=0, denied_calls=0,
-        cost_usd=cost, saved_usd=0.0, duration_secs=1.0, balance_usd=1.0, result="",
-        trace_path=None, session_log="/l", session_id=session_id,
-    )  # fmt: skip
+    fields: dict[str, Any] = {
+        "run_id": "r", "goal": "g", "mode": "learner", "mode_reason": "", "status": "success",
+        "project": "default", "workdir": "/w", "model": None, "turns": 1, "tool_calls": 0,
+        "denied_calls": 0,
+        "cost_usd": cost, "saved_usd": 0.0, "duration_secs": 1.0, "balance_usd": 1.0, "result": "",
+        "trace_path": None, "session_log": "/l", "session_id": session_id,
+    }  # fmt: skip
     return RunSummary(**{**fields, **kw})
 
 

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from llmos.daemon import Kernel, KernelAlreadyRunning, kernel_state, schedule_db
 from llmos.errors import LowBatteryError, UsageError
-from llmos.kernel.daemon import Kernel, KernelAlreadyRunning, kernel_state, schedule_db
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import Job, JobResult, JobStore
 from llmos.kernel.scheduler import RunProgress, Scheduler

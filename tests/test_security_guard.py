@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.kernel.approval import ApprovalRequest, Modify, Verdict
 from llmos.kernel.bus import EventBus
 from llmos.kernel.run_context import RunContext
 from llmos.security import Decision, check_tool_call
+from llmos.security.approval import ApprovalRequest, Modify, Verdict
 from llmos.security.guard import RunGuard
 from llmos.security.run_files import MAX_SCRIPT_BYTES, RunFiles
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool

@@ -103,13 +103,17 @@ def test_importing_the_policy_loads_and_compiles_only_what_every_call_needs() ->
 
 
 def test_bashlex_tables_are_cached_between_processes(tmp_path: Path) -> None:
-    """The first import computes bashlex's parser tables and saves them; later ones load them
-    and parse the same; a damaged cache file is computed again."""
+    """The first import computes bashlex's parser tables and saves them in the workspace's
+    guarded state (never in the user's cache, which any program may write); later ones load
+    them and parse the same; a damaged cache file is computed again."""
     code = (
+        "from llmos.workspace import Workspace\n"
+        "Workspace.open()\n"
         "import llmos.security, bashlex\n"
         "print(bashlex.parse('a && b | c > f; (d $(e)) <<< x')[0].dump())"
     )
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    user_cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(user_cache), "LLMOS_HOME": str(tmp_path / "ws")}
 
     def parse() -> str:
         run = subprocess.run(
@@ -118,7 +122,8 @@ def test_bashlex_tables_are_cached_between_processes(tmp_path: Path) -> None:
         return run.stdout
 
     computed = parse()
-    (cache,) = (tmp_path / "llmos").glob("bashlex-lalr-*.marshal")
+    (cache,) = (tmp_path / "ws" / "state" / "cache").glob("bashlex-lalr-*.marshal")
+    assert not list(user_cache.rglob("bashlex-*"))
     saved = bashlex_cache._load(cache)
     assert saved is not None  # what is saved is what is loaded
     assert parse() == computed

@@ -24,18 +24,18 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from llmos.engine.types import RunRequest
 from llmos.errors import UsageError
 from llmos.memory.session_log import SessionLog, read_session
 from llmos.modes.dispatcher import run_goal
-from llmos.modes.types import RunRequest
 from llmos.security.redact import REDACTED, redact
 from llmos.telemetry import ids, live, prepare, require_sdk
 from llmos.telemetry import semconv as sc
 from llmos.telemetry.backfill import spans_of
 from llmos.telemetry.content import ContentPolicy
 from llmos.telemetry.otel import Pipeline
-from llmos.telemetry.settings import TelemetrySettings, resolve
 from llmos.telemetry.spans import SpanRecord
+from llmos.telemetry_settings import TelemetrySettings, resolve
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
 from llmos.workspace import Settings, Workspace
 
@@ -740,7 +740,7 @@ def test_past_runs_go_over_grpc_too(sandbox: Sandbox) -> None:
     received: list[tuple[str, str]] = []
 
     class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request: Any, context: Any) -> Any:
+        def Export(self, request: Any, context: Any) -> Any:  # noqa: N802  # the gRPC method
             metadata = dict(context.invocation_metadata())
             for resource_spans in request.resource_spans:
                 for scope in resource_spans.scope_spans:

@@ -29,8 +29,8 @@ from test_orchestrator_e2e import KIT_GOAL, Log, _kit_routes
 from llmos.telemetry import ids
 from llmos.telemetry import semconv as sc
 from llmos.telemetry.otel import Pipeline
-from llmos.telemetry.settings import TelemetrySettings, resolve
 from llmos.telemetry.spans import SpanRecord
+from llmos.telemetry_settings import TelemetrySettings, resolve
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 pytestmark = pytest.mark.xdist_group("mlflow")  # one server: these tests share a worker

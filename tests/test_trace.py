@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from llmos.errors import TraceFormatError
 from llmos.memory.template import Alias, Slot
-from llmos.memory.trace import Trace, TraceStep, goal_signature, normalize_goal, parse, render
+from llmos.memory.trace import Trace, TraceStep, goal_signature, parse, render
 from llmos.memory.trace_store import TraceStore
+from llmos.text import normalize_goal
 
 json_scalars = (
     st.none()

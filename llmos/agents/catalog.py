@@ -79,13 +79,11 @@ def load_catalog(
     ws: Workspace,
     project: str | None = None,
     *,
-    plugin_agents: Sequence[AgentSpec] | None = None,
+    plugin_agents: Sequence[AgentSpec] = (),
 ) -> AgentCatalog:
-    """Every usable agent for runs in `project` (None: no project's own agents).
-
-    `plugin_agents` defaults to those of the run in progress (none outside a run)."""
-    if plugin_agents is None:
-        plugin_agents = _current_plugin_agents()
+    """Every usable agent for runs in `project` (None: no project's own agents), with
+    `plugin_agents` (the plugins' agents; a run's: llmos/plugins/run_tools.py's run_catalog)
+    shadowed by the agent files of the same name."""
     agents: dict[str, AgentSpec] = {spec.name: spec for spec in plugin_agents}
     problems: list[AgentProblem] = []
     for source in agent_sources(ws, project):
@@ -105,13 +103,6 @@ def load_catalog(
             layer[spec.name] = spec
         agents.update(layer)
     return AgentCatalog(dict(sorted(agents.items())), tuple(problems))
-
-
-def _current_plugin_agents() -> list[AgentSpec]:
-    from llmos.plugins.run_tools import current_tools  # set by the dispatcher for a run
-
-    tools = current_tools()
-    return tools.registry.agents() if tools is not None else []
 
 
 def _agent_files(folder: Path) -> list[Path]:

@@ -37,13 +37,11 @@ ProjectOption = Annotated[
 
 def _catalog(ws: Workspace, project: str) -> AgentCatalog:
     from llmos.agents.catalog import load_catalog
-    from llmos.plugins.run_tools import activated
     from llmos.projects.scope import enter_project
 
     require_project(ws, project)
     scope = enter_project(ws, project, create=False)  # the plugins this project allows
-    with activated(scope.tools):
-        return load_catalog(scope.ws, project)
+    return load_catalog(scope.ws, project, plugin_agents=scope.tools.registry.agents())
 
 
 @agents_app.command("list")
@@ -176,7 +174,7 @@ def create(
     cost = 0.0
     fields: dict[str, Any] = {"description": description, "prompt": prompt, "tools": tools}
     if describe is not None:
-        from llmos.agents.draft import draft_agent
+        from llmos.engine.draft import draft_agent
 
         drafted, cost = asyncio.run(
             draft_agent(

@@ -1,4 +1,4 @@
-"""Approvals in the terminal, for `llmos run`: the `Approver` (llmos/kernel/approval.py) that
+"""Approvals in the terminal, for `llmos run`: the `Approver` (llmos/security/approval.py) that
 shows a call the security policy asks about, and waits for approve, modify or reject.
 
 The run waits meanwhile (the security hook awaits the answer). One question at a time, however
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from llmos.kernel.approval import (
+from llmos.security.approval import (
     ANSWERED_ELSEWHERE,
     ApprovalRequest,
     Approve,

@@ -83,8 +83,8 @@ def demo(
     from rich.syntax import Syntax
 
     from llmos.cli.render import LiveRenderer, print_summary
+    from llmos.engine.types import RunRequest
     from llmos.modes.dispatcher import run_goal
-    from llmos.modes.types import RunRequest
     from llmos.testing.scripted_model import ScriptedModelServer
     from llmos.workspace import Workspace
 

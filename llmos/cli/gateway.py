@@ -35,7 +35,7 @@ from llmos.text import clean, escape
 if TYPE_CHECKING:
     from llmos.gateway.config import GatewayConfig
     from llmos.gateway.store import ConversationRow
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 # Its help is the callback's docstring (`gateway` below).
@@ -244,8 +244,8 @@ def _check_setup(ws: Workspace, config: GatewayConfig) -> None:
 
 def _approver(ws: Workspace, name: str, as_json: bool) -> Approver:
     from llmos.gateway.approvers import NobodyApprover, QueueApprover
-    from llmos.kernel.approval import YesApprover
-    from llmos.kernel.approval_inbox import InboxApprover, InboxWhenWatched
+    from llmos.security.approval import YesApprover
+    from llmos.security.approval_inbox import InboxApprover, InboxWhenWatched
 
     expiry = ws.settings.approval_expiry_secs
     if name == "console":  # the web console's inbox (llmos console), always

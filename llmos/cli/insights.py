@@ -27,7 +27,7 @@ def insights(
     reused traces, success rates per tool and per agent, agents worth reusing (success >= 0.8
     over >= 3 uses), goals that keep failing, and governance: evaluators' scores, checkers
     that denied calls or sent runs back, routes taken."""
-    from llmos.memory.insight_report import build_report
+    from llmos.engine.insight_report import build_report
 
     report = build_report(open_workspace(workspace), limit=limit)
     if as_json:

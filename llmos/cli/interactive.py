@@ -1,4 +1,4 @@
-"""`llmos interactive`: a prompt for goals and slash commands (llmos/repl/)."""
+"""`llmos interactive`: a prompt for goals and slash commands (llmos/cli/repl/)."""
 
 from __future__ import annotations
 
@@ -68,9 +68,9 @@ def interactive(
             "llmos interactive needs a terminal",
             hint='In scripts and pipes, run each goal with `llmos run "goal"` (and --json).',
         )
+    from llmos.cli.repl.app import start
+    from llmos.cli.repl.session import ReplSession
     from llmos.projects.store import load_project
-    from llmos.repl.app import start
-    from llmos.repl.session import ReplSession
     from llmos.workspace import DEFAULT_PROJECT
 
     if project != DEFAULT_PROJECT:

@@ -298,7 +298,7 @@ def distill(
     Exit status 1 if the model run failed."""
     import asyncio  # only here: listing memory never loads it
 
-    from llmos.memory.distill import distill as run_distill
+    from llmos.engine.distill import distill as run_distill
 
     ws = open_workspace(workspace, writes="distill memory")
     _require_project(ws, project)

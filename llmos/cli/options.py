@@ -96,7 +96,9 @@ def settle_leftovers(ws: Workspace) -> None:
     recovery.activate(ws.state_dir)
     if not recovery.dead_leases(ws.state_dir):
         return
-    settled = recovery.settle(
+    from llmos.engine.settle import settle  # only when a dead process left a lease
+
+    settled = settle(
         ws.state_dir, db_path=ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd
     )
     if settled:

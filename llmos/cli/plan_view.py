@@ -14,8 +14,7 @@ from rich.live import Live
 from rich.tree import Tree
 
 from llmos.kernel.events import PlanReady, SubtaskChanged
-from llmos.memory.trace import one_line
-from llmos.text import escape
+from llmos.text import escape, one_line
 
 _ICONS = {
     "waiting": "[dim]○[/]",

@@ -184,10 +184,9 @@ def show(name: Name, as_json: JsonOption = False, workspace: WorkspaceOption = N
 def _agents(scope: RunScope) -> list[str]:
     """The agents its runs may delegate to: agent files, and the agents of its plugins."""
     from llmos.agents.catalog import load_catalog
-    from llmos.plugins.run_tools import activated
 
-    with activated(scope.tools):
-        return load_catalog(scope.ws, scope.project.name).names()
+    agents = scope.tools.registry.agents()
+    return load_catalog(scope.ws, scope.project.name, plugin_agents=agents).names()
 
 
 @project_app.command("rm")

@@ -4,7 +4,7 @@ and the summary table every run ends with."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -26,17 +26,16 @@ from llmos.kernel.events import (
     ToolFinished,
     ToolRequested,
 )
-from llmos.memory.trace import one_line
-from llmos.text import clean, escape, safe_text
+from llmos.text import clean, escape, one_line, safe_text
 
 if TYPE_CHECKING:
     from llmos.cli.plan_view import PlanView
-    from llmos.kernel.approval import ApprovalRequest
+    from llmos.engine.types import RunSummary
     from llmos.modes.dispatcher import DryRun
-    from llmos.modes.types import RunSummary
+    from llmos.security.approval import ApprovalRequest
 
 
-def describe_call(tool: str, tool_input: dict, *, limit: int | None = 100) -> str:
+def describe_call(tool: str, tool_input: dict[str, Any], *, limit: int | None = 100) -> str:
     """What a tool call does, on one line: its command, path or pattern (else its input as
     JSON), cut to `limit` characters (None: whole) for a live stream of calls."""
     for key in ("command", "file_path", "notebook_path", "pattern", "path", "description"):
@@ -52,7 +51,7 @@ def _line(text: str, limit: int | None) -> str:
 
 def print_approval_request(console: Console, request: ApprovalRequest) -> None:
     """The call a human is asked about, with the policy's rule and reason (both approvers:
-    llmos/cli/approve.py in `llmos run`, llmos/repl/approver.py at the prompt)."""
+    llmos/cli/approve.py in `llmos run`, llmos/cli/repl/approver.py at the prompt)."""
     who = f" (subagent {request.agent})" if request.agent else ""
     console.print(
         f"[bold magenta]? approval needed[/]{who}: [yellow]{request.tool}[/] "
@@ -181,7 +180,7 @@ def summary_fields(summary: RunSummary) -> list[tuple[str, Cell]]:
     return fields
 
 
-def _governance_line(governance: dict) -> str:
+def _governance_line(governance: dict[str, Any]) -> str:
     """What governance did in the run, in a few words ("" when nothing worth saying)."""
     parts = []
     if governance.get("sent_back"):
@@ -196,7 +195,7 @@ def _governance_line(governance: dict) -> str:
     return "; ".join(parts)
 
 
-def _subtask_counts(orchestration: dict) -> str:
+def _subtask_counts(orchestration: dict[str, Any]) -> str:
     subtasks = orchestration.get("subtasks") or []
     counts = {s: sum(1 for t in subtasks if t["status"] == s) for s in ("success", "failed")}
     replayed = sum(1 for s in subtasks if s["status"] == "success" and s["mode"] == "follower")
@@ -212,7 +211,7 @@ def _subtask_counts(orchestration: dict) -> str:
     return text + f" (plan: {plan}, parallel {orchestration.get('parallel')})"
 
 
-def dry_run_dict(dry: DryRun) -> dict:
+def dry_run_dict(dry: DryRun) -> dict[str, Any]:
     plan = None
     if dry.plan is not None:
         plan = {

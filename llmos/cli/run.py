@@ -17,13 +17,13 @@ from llmos.cli.json_output import print_json
 from llmos.cli.options import JsonOption, ModelOption, WorkspaceOption, finite, open_workspace
 from llmos.cli.render import LiveRenderer, dry_run_dict, print_dry_run, print_summary
 from llmos.cli.terminal import terminal
+from llmos.engine.types import MODES, Mode, RunRequest
 from llmos.modes.dispatcher import plan_goal, run_goal_blocking
-from llmos.modes.types import MODES, Mode, RunRequest
 from llmos.text import clean
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
     from llmos.kernel.bus import Handler
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 
@@ -44,7 +44,7 @@ def approver_for(
     (only), console (the inbox, always). (The approval machinery is imported only for a run
     that has someone to ask.)"""
     if yes:
-        from llmos.kernel.approval import YesApprover
+        from llmos.security.approval import YesApprover
 
         return YesApprover()
     human: Approver | None = None
@@ -57,13 +57,13 @@ def approver_for(
     inbox = _inbox(ws, always=via == "console")
     if inbox is None or human is None:
         return inbox or human
-    from llmos.kernel.approval import FirstAnswer
+    from llmos.security.approval import FirstAnswer
 
     return FirstAnswer(human, inbox)
 
 
 def _inbox(ws: "Workspace", *, always: bool) -> "Approver | None":
-    from llmos.kernel.approval_inbox import InboxApprover, unattended_inbox
+    from llmos.security.approval_inbox import InboxApprover, unattended_inbox
 
     expiry = ws.settings.approval_expiry_secs
     if always:

@@ -22,11 +22,11 @@ from llmos.cli.options import (
 )
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
+from llmos.daemon import kernel_state, schedule_db
+from llmos.engine.types import MODES
 from llmos.errors import UsageError
-from llmos.kernel.daemon import kernel_state, schedule_db
 from llmos.kernel.jobs import Job, JobStore
 from llmos.kernel.triggers import local_zone, parse_at, parse_cron, parse_every
-from llmos.modes.types import MODES
 from llmos.text import clean
 from llmos.workspace import validate_project_name
 

@@ -317,8 +317,9 @@ def export(
     on. A run goes with its family (an orchestration and its subtasks). Exit status 1 if
     the endpoint did not take them.
     """
+    from llmos import telemetry_settings as settings
     from llmos.errors import UsageError
-    from llmos.telemetry import require_sdk, settings
+    from llmos.telemetry import require_sdk
     from llmos.telemetry.backfill import run_spans, with_families
     from llmos.telemetry.content import ContentPolicy
 

@@ -9,8 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from llmos.cli.render import describe_call
-from llmos.memory.trace import one_line
-from llmos.text import escape
+from llmos.text import escape, one_line
 
 
 def print_supersteps(console: Console, view: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from llmos.console import pages, views
 from llmos.console.auth import Gatekeeper, Session, csrf_ok, same_origin
 from llmos.console.redact import redact_all
 from llmos.errors import LlmosError
-from llmos.kernel.approval_inbox import AlreadyAnswered, UnknownQuestion
+from llmos.security.approval_inbox import AlreadyAnswered, UnknownQuestion
 from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from llmos.console.app import Console
 from llmos.console.auth import Gatekeeper, hash_password
 from llmos.errors import UsageError
 from llmos.fsutil import atomic_write_text
-from llmos.kernel.approval_inbox import console_lock_path
+from llmos.security.approval_inbox import console_lock_path
 from llmos.workspace import Workspace
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos.errors import LlmosError, UsageError
-from llmos.kernel.approval_inbox import ApprovalInbox, Question
+from llmos.security.approval_inbox import ApprovalInbox, Question
 from llmos.workspace import Workspace
 
 
@@ -191,7 +191,7 @@ def live_process(ws: Workspace, run_id: str) -> int | None:
     if kind == "run":
         return pid
     if kind == "kernel":
-        from llmos.kernel.daemon import kernel_state
+        from llmos.daemon import kernel_state
 
         return pid if kernel_state(ws).pid == pid else None
     return None
@@ -222,7 +222,7 @@ def interrupt(ws: Workspace, run_id: str) -> dict[str, Any]:
             "stops it).",
         )
     if _process_kind(pid) == "kernel":
-        from llmos.kernel.daemon import request_interrupt
+        from llmos.daemon import request_interrupt
 
         request_interrupt(ws, run_id, pid)
     else:
@@ -423,7 +423,7 @@ def remove_memory(ws: Workspace, item_id: str, *, project: str | None) -> dict[s
 
 # Schedule -------------------------------------------------------------------------------------
 def schedule(ws: Workspace) -> dict[str, Any]:
-    from llmos.kernel.daemon import kernel_state, schedule_db
+    from llmos.daemon import kernel_state, schedule_db
     from llmos.kernel.jobs import JobStore
 
     with JobStore(schedule_db(ws)) as store:
@@ -434,7 +434,7 @@ def schedule(ws: Workspace) -> dict[str, Any]:
 def pause_job(ws: Workspace, job_id: str, *, paused: bool) -> dict[str, Any]:
     import time
 
-    from llmos.kernel.daemon import schedule_db
+    from llmos.daemon import schedule_db
     from llmos.kernel.jobs import JobStore
 
     with JobStore(schedule_db(ws)) as store:

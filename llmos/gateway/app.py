@@ -58,7 +58,7 @@ from llmos.security.policy_file import load_policy
 
 if TYPE_CHECKING:
     from llmos.gateway.config import GatewayConfig
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 ADMIN_HEADER = "x-llmos-admin-token"

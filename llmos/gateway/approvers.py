@@ -1,9 +1,9 @@
 """Who answers the gateway's questions (the calls the policy asks about). Any `Approver`
-(llmos/kernel/approval.py) will do; the gateway wraps it in a time limit.
+(llmos/security/approval.py) will do; the gateway wraps it in a time limit.
 
 - the terminal the gateway runs in (`llmos.cli.approve.TerminalApprover`);
 - the web console's inbox (`--approver console`, and with no terminal while a console runs:
-  `llmos.kernel.approval_inbox`);
+  `llmos.security.approval_inbox`);
 - `QueueApprover`: questions wait in a queue that other programs read and answer, through
   the gateway's HTTP routes `GET /llmos/approvals` and `POST /llmos/approvals/{id}` (see
   llmos/gateway/app.py);
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmos.kernel.approval import ApprovalRequest, Approve, Approver, Modify, Reject, Verdict
+from llmos.security.approval import ApprovalRequest, Approve, Approver, Modify, Reject, Verdict
 
 NOBODY = (
     "this call needs a human's approval and nobody is there to give it (the llmos gateway "

@@ -34,15 +34,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from llmos.engine.lifecycle import finish_run
 from llmos.gateway.audit import BackgroundAudit
 from llmos.gateway.events import ModelCalled, StepCaptured
 from llmos.gateway.guard import GatewayGuard
 from llmos.gateway.message import TOOL_BLOCKS, ToolCall
 from llmos.governance.current import governance_for
 from llmos.governance.kinds import classify
-from llmos.kernel.accounting import finish_run
 from llmos.kernel.bus import EventBus
-from llmos.kernel.economy import RunRecord
+from llmos.kernel.economy import RunRecord, RunStatus
 from llmos.kernel.events import (
     AssistantText,
     CostUpdated,
@@ -53,16 +53,16 @@ from llmos.kernel.events import (
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
 from llmos.memory.session_log import SessionLog
-from llmos.memory.trace import one_line
 from llmos.security.decision import deny
 from llmos.security.guard import Review
 from llmos.security.policy_file import load_policy
+from llmos.text import one_line
 
 if TYPE_CHECKING:
     from llmos.gateway.config import GatewayConfig
     from llmos.gateway.store import GatewayKey, GatewayStore
-    from llmos.kernel.approval import Approver
     from llmos.kernel.economy import TokenEconomy
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class Conversation:
         self.last_active = time.monotonic()
         self.model_calls = 0
         self.spent_usd = 0.0  # the cost meter's figure, kept here: it sums every message
-        self.status = "success"
+        self.status: RunStatus = "success"
         self.error: str | None = None
         self.closed = False
         # What the database does not know yet: written once per request (`flush`).
@@ -436,7 +436,7 @@ class Conversations:
         policy = load_policy(ws.root, config.project)  # files re-read only when changed
         governance = governance_for(ws.root, config.project)
         if governance is not None:
-            from llmos.governance.session import GovernanceSession
+            from llmos.engine.governed.session import GovernanceSession
 
             ctx.governance = GovernanceSession(ctx, governance, approver=self.approver)
         guard = GatewayGuard(
@@ -490,12 +490,12 @@ class Conversations:
         return sum(c.spent_usd for c in self._open.values())
 
     # Closing -------------------------------------------------------------------------------
-    async def close(self, conversation: Conversation, *, status: str | None = None) -> None:
+    async def close(self, conversation: Conversation, *, status: RunStatus | None = None) -> None:
         """Close a conversation's run: its ledger row (charged), `RunFinished`, the seal."""
         if self._finish(conversation, status):
             await self._seal(conversation)
 
-    def _finish(self, conversation: Conversation, status: str | None) -> bool:
+    def _finish(self, conversation: Conversation, status: RunStatus | None) -> bool:
         """The part of closing that does not wait: the run's ledger row and `RunFinished`.
         False if it was closed already, or could not be recorded (then not to be sealed)."""
         if self._open.pop(conversation.id, None) is None:

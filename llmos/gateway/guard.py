@@ -19,8 +19,8 @@ from llmos.security.policy import Policy, check_tool_call
 
 if TYPE_CHECKING:
     from llmos.gateway.toolmap import ToolMap
-    from llmos.kernel.approval import Approver
     from llmos.kernel.run_context import RunContext
+    from llmos.security.approval import Approver
     from llmos.security.audit import AuditLog
 
 # The policy's rules for a tool it does not know by name: the gateway's setting decides.

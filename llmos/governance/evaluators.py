@@ -179,7 +179,10 @@ class AgainstHistory(Evaluator):
         if then is None or then <= 0:
             return None
         ratio = now / then
-        shown = (lambda v: f"{v:.2f} s") if unit == "s" else (lambda v: f"${v:.4f}")
+
+        def shown(value: float) -> str:
+            return f"{value:.2f} s" if unit == "s" else f"${value:.4f}"
+
         detail = f"{shown(now)} against {shown(then)} ({ratio:.2f}x) for {facts.history_source}"
         measures = {"ratio": round(ratio, 4), "this": round(now, 6), "history": round(then, 6)}
         score = round(min(1.0, then / now), 4) if now > 0 else 1.0

@@ -14,8 +14,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from llmos.governance.session import GOVERNANCE_STATUSES
-
+# The statuses a run ends with when governance ended it (llmos/engine/governed/session.py).
+GOVERNANCE_STATUSES = ("governance_failed", "stopped", "handed_off")
 RECENT_LOGS = 500
 _KINDS = ('"kind": "score_recorded"', '"kind": "checker_results"', '"kind": "route_taken"')
 

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from llmos.database import open_database, transaction, writable
 from llmos.errors import LowBatteryError, UsageError
@@ -112,6 +113,27 @@ def charged_under(run_id: str, *, agent: str | None = None) -> Iterator[None]:
         _parent_run.reset(token)
 
 
+# How a run ended, as its ledger row says: the agent's own statuses (llmos/sdk/types.py's
+# AgentStatus), a replay's (diverged, refused), an orchestration whose subtask failed
+# (failed), a run cut short (interrupted), a run a killed process left (crashed, recorded by
+# the next command).
+RunStatus = Literal[
+    "success",
+    "error",
+    "max_turns",
+    "budget_exhausted",
+    "timed_out",
+    "governance_failed",
+    "stopped",
+    "handed_off",
+    "diverged",
+    "refused",
+    "failed",
+    "interrupted",
+    "crashed",
+]
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -121,7 +143,7 @@ class RunRecord:
     project: str
     mode: str
     model: str | None
-    status: str
+    status: RunStatus
     cost_usd: float
     saved_usd: float = 0.0
     input_tokens: int = 0

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from llmos.kernel.watchdog import LimitName
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -145,7 +148,7 @@ class WatchdogTripped(Event):
     """The watchdog stopped the run: `limit` is "run", "stall" or "tool"."""
 
     kind: ClassVar[str] = "watchdog_tripped"
-    limit: str
+    limit: LimitName
     limit_secs: float
     detail: str
 

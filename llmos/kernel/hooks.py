@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 HookEventName = Literal[
     "PreToolUse",
@@ -23,8 +23,52 @@ HookEventName = Literal[
     "SubagentStart",
     "SubagentStop",
 ]
-HookInput = dict[str, Any]
-HookOutput = dict[str, Any]
+
+
+class HookInput(TypedDict, total=False):
+    """What the CLI sends a hook (its wire format; which keys come depends on the event)."""
+
+    hook_event_name: HookEventName
+    session_id: str
+    transcript_path: str
+    cwd: str
+    permission_mode: str
+    tool_name: str  # tool events
+    tool_input: dict[str, Any]
+    tool_use_id: str
+    tool_response: Any  # PostToolUse
+    error: str  # PostToolUseFailure
+    is_interrupt: bool
+    prompt: str  # UserPromptSubmit
+    stop_hook_active: bool  # Stop, SubagentStop
+    agent_id: str  # a subagent's call (and SubagentStart, SubagentStop)
+    agent_type: str
+    agent_transcript_path: str
+
+
+class HookSpecificOutput(TypedDict, total=False):
+    hookEventName: HookEventName
+    permissionDecision: Literal["allow", "deny", "ask"]  # PreToolUse
+    permissionDecisionReason: str
+    updatedInput: dict[str, Any]
+    additionalContext: str  # shown to the model after the event
+
+
+# What a hook answers the CLI: {} is "no opinion". ("continue" is a Python keyword, hence
+# the functional form.)
+HookOutput = TypedDict(
+    "HookOutput",
+    {
+        "continue": bool,  # False ends the agent's run, with `stopReason`
+        "stopReason": str,
+        "suppressOutput": bool,
+        "systemMessage": str,
+        "decision": Literal["approve", "block"],
+        "reason": str,
+        "hookSpecificOutput": HookSpecificOutput,
+    },
+    total=False,
+)
 HookCallback = Callable[[HookInput], Awaitable[HookOutput]]
 
 

@@ -15,7 +15,6 @@ from llmos.kernel.cost import CostMeter
 from llmos.kernel.events import ToolDecision
 
 if TYPE_CHECKING:
-    from llmos.governance.session import GovernanceSession
     from llmos.kernel.watchdog import Watchdog
 
 
@@ -44,9 +43,8 @@ class RunContext:
     # to the agent's CLI as TRACEPARENT, so that its own spans, if enabled, nest under it.
     traceparent: str | None = None
     # Changes the model of the agent that runs (the SDK client's set_model), while it runs:
-    # how a governance route switches models (llmos/governance/session.py).
+    # how a governance route switches models (llmos/engine/governed/session.py).
     switch_model: Callable[[str], Awaitable[None]] | None = None
-    governance: GovernanceSession | None = None  # the run's, in modes that have one
 
     @property
     def spent_usd(self) -> float:

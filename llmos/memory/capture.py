@@ -24,7 +24,8 @@ from typing import Any
 
 from llmos.fsutil import file_state, sha256_file
 from llmos.memory.step_kinds import FILE_WRITING_TOOLS
-from llmos.memory.trace import TraceStep, one_line
+from llmos.memory.trace import TraceStep
+from llmos.text import one_line
 
 _EXIT_CODE = re.compile(r"exit code (\d+)", re.IGNORECASE)
 # What a word of a command must not hold to be taken for a path (globs, expansions...).
@@ -97,7 +98,9 @@ class TraceRecorder:
                     portable[key] = str(Path(value).relative_to(self.workdir))
         return portable
 
-    def _checks(self, tool: str, tool_input: dict[str, Any], ok: bool, response: Any) -> dict:
+    def _checks(
+        self, tool: str, tool_input: dict[str, Any], ok: bool, response: Any
+    ) -> dict[str, Any]:
         if tool == "Bash":
             if ok:
                 return {"exit_code": 0}

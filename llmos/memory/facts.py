@@ -31,7 +31,7 @@ from llmos.memory.memory_item import (
     render,
 )
 from llmos.memory.terms import idf_weights, relevance, terms
-from llmos.memory.trace import now_iso
+from llmos.usage import now_iso
 from llmos.workspace import Workspace, validate_project_name
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llmos.errors import LlmosError
 from llmos.kernel.run_context import RunContext
 from llmos.memory.facts import MemoryStore
 from llmos.memory.memory_item import MemoryItem, clean_tags, parse
-from llmos.memory.trace import Trace, one_line
-from llmos.sdk.types import AgentOutcome
+from llmos.memory.trace import Trace
+from llmos.text import one_line
 from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,22 @@ log = logging.getLogger(__name__)
 _MAX_STEPS_LISTED = 12
 
 
-def insight_text(trace: Trace, outcome: AgentOutcome, ctx: RunContext) -> str:
+class AgentReport(Protocol):
+    """What an insight reads of the agent's report (llmos/sdk/types.py: AgentOutcome)."""
+
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def turns(self) -> int: ...
+    @property
+    def cost_usd(self) -> float: ...
+    @property
+    def duration_secs(self) -> float: ...
+    @property
+    def result_text(self) -> str: ...
+
+
+def insight_text(trace: Trace, outcome: AgentReport, ctx: RunContext) -> str:
     worked = [s.summary for s in trace.steps if s.outcome == "ok"]
     failed = [s.summary for s in trace.steps if s.outcome != "ok"]
     model = outcome.model or ctx.model or "the default model"
@@ -54,7 +69,7 @@ def _numbered(summaries: list[str]) -> str:
 
 
 def write_run_insight(
-    memory: MemoryStore, trace: Trace, outcome: AgentOutcome, ctx: RunContext
+    memory: MemoryStore, trace: Trace, outcome: AgentReport, ctx: RunContext
 ) -> Path:
     """Write (or rewrite) the insight about this run's goal in the run's project."""
     path = memory.folder("insight", ctx.project) / f"{trace.goal_signature}.md"
@@ -104,7 +119,7 @@ def _previous_learned_runs(path: Path, project: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def record_insight(ws: Workspace, trace: Trace, outcome: AgentOutcome, ctx: RunContext) -> None:
+def record_insight(ws: Workspace, trace: Trace, outcome: AgentReport, ctx: RunContext) -> None:
     """`write_run_insight`, for the Learner: a failure to note an insight never fails a run."""
     try:
         with MemoryStore(ws) as memory:

@@ -18,9 +18,10 @@ from llmos.errors import TraceFormatError, UsageError
 from llmos.memory.goal_form import goal_signature, goal_tokens
 from llmos.memory.matching import similarity
 from llmos.memory.template import Alias, learn_slots, lookup_keys, procedure_key, slot_order
-from llmos.memory.trace import Trace, now_iso, success_rating
+from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace, TraceIndex, Unreadable
 from llmos.memory.trace_store import TraceStore
+from llmos.usage import Usage
 from llmos.workspace import Workspace
 
 MatchKind = Literal["exact", "alias", "template", "similar"]
@@ -323,16 +324,7 @@ def _key(trace: Trace) -> str:
 
 
 def _counted(trace: Trace, *, ok: bool) -> Trace:
-    successes = trace.success_count + (1 if ok else 0)
-    failures = trace.failure_count + (0 if ok else 1)
-    return dataclasses.replace(
-        trace,
-        usage_count=trace.usage_count + 1,
-        success_count=successes,
-        failure_count=failures,
-        success_rating=success_rating(successes, failures),
-        last_used=now_iso(),
-    )
+    return dataclasses.replace(trace, **Usage.of(trace).counted(ok=ok).fields())
 
 
 def _successor(previous: Trace, new: Trace, *, same: bool) -> Trace:
@@ -341,14 +333,10 @@ def _successor(previous: Trace, new: Trace, *, same: bool) -> Trace:
     record, the earlier version kept beside it."""
     if not same:
         return new
-    successes = previous.success_count + new.success_count
-    failures = previous.failure_count + new.failure_count
+    usage = Usage.of(previous).merged(Usage.of(new))
     return dataclasses.replace(
         new,
+        **{**usage.fields(), "last_used": new.last_used},
         created_at=previous.created_at,
-        usage_count=previous.usage_count + new.usage_count,
-        success_count=successes,
-        failure_count=failures,
-        success_rating=success_rating(successes, failures),
         aliases=previous.aliases,
     )

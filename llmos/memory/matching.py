@@ -7,7 +7,7 @@ template or an alias binds it exactly (llmos/memory/goal_form.py, template.py).
 
 from __future__ import annotations
 
-from llmos.memory.trace import normalize_goal
+from llmos.text import normalize_goal
 
 # Words too common to tell goals apart in a full-text search.
 FILLER_WORDS = frozenset(

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 
 from llmos.errors import LlmosError, UsageError
-from llmos.memory.trace import now_iso
+from llmos.usage import now_iso
 from llmos.yaml_text import YAMLError, split_front_matter
 
 Kind = Literal["fact", "insight"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping
 
-from llmos.memory.trace import normalize_goal
+from llmos.text import normalize_goal
 
 # English function words, plus verbs and quantifiers that say what to do but not what about
 # ("add", "make", "every"): they would weigh a goal down without telling memories apart.

@@ -8,12 +8,9 @@ exact input sits in a fenced JSON block, so `parse(render(trace)) == trace`.
 from __future__ import annotations
 
 import json
-import math
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import yaml
@@ -21,6 +18,8 @@ import yaml
 from llmos.errors import TraceFormatError
 from llmos.memory.goal_form import ValueKind, goal_signature
 from llmos.memory.template import Alias, Slot, Template
+from llmos.text import one_line
+from llmos.usage import now_iso
 from llmos.yaml_text import YAMLError, front_matter_at, load_yaml
 
 # 2: slots and aliases in the front matter, preconditions and file modes in the checks, the
@@ -32,40 +31,6 @@ Outcome = Literal["ok", "error"]
 _STEP_HEADING = re.compile(r"^### Step (\d+): (.*)$")
 _FIELD_LINE = re.compile(r"^- \*\*(Tool|Type|Outcome|Agent|Result|Checks):\*\* ?(.*)$")
 _STEP_TYPE = re.compile(r"^[a-z][a-z-]*$")  # a governance step type (llmos/governance/kinds.py)
-_PUNCTUATION = re.compile(r"[^\w\s]")
-
-
-def normalize_goal(goal: str) -> str:
-    """A goal's words for searching (full-text search, memory recall): case, whitespace and
-    punctuation folded. Never used to decide that two goals are the same: that is the
-    canonical form's job (llmos/memory/goal_form.py)."""
-    text = unicodedata.normalize("NFKC", goal).casefold()
-    return " ".join(_PUNCTUATION.sub(" ", text).split())
-
-
-def one_line(text: str, limit: int = 160) -> str:
-    """Collapse whitespace (newlines included) and cut to `limit` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def success_rating(successes: int, failures: int, *, z: float = 1.0) -> float:
-    """The Wilson score lower bound of the success rate: a rate that needs evidence.
-
-    One success rates 0.5, five in a row 0.83; one failure after one success drops it to
-    0.21. With z = 1 this is a one-sided 84% confidence bound.
-    """
-    n = successes + failures
-    if n == 0:
-        return 0.0
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return round((centre - margin) / (1 + z * z / n), 4)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

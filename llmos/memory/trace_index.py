@@ -32,10 +32,11 @@ from typing import Any
 
 from llmos.database import open_index
 from llmos.errors import TraceFormatError
-from llmos.memory.goal_form import Token
+from llmos.memory.goal_form import Token, goal_signature
 from llmos.memory.matching import FILLER_WORDS
 from llmos.memory.template import Template, procedure_key
-from llmos.memory.trace import Trace, goal_signature, normalize_goal, parse
+from llmos.memory.trace import Trace, parse
+from llmos.text import normalize_goal
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from typing import IO, Any
 
 from llmos.errors import TraceFormatError
 from llmos.fsutil import atomic_write_stream, atomic_write_text
-from llmos.memory.trace import Trace, dump_yaml, now_iso, parse, render, success_rating
+from llmos.memory.trace import Trace, dump_yaml, parse, render
+from llmos.usage import Usage
 from llmos.yaml_text import YAMLError, load_yaml
 
 # A front matter longer than this is not one llmos wrote.
@@ -85,15 +86,7 @@ class TraceStore:
         with path.open("rb") as source:
             head, offset = _read_head(source, str(path))
             meta = _front_matter(head, str(path))
-            successes = int(meta.get("success_count", 0)) + (1 if ok else 0)
-            failures = int(meta.get("failure_count", 0)) + (0 if ok else 1)
-            meta.update(
-                usage_count=int(meta.get("usage_count", 0)) + 1,
-                success_count=successes,
-                failure_count=failures,
-                success_rating=success_rating(successes, failures),
-                last_used=now_iso(),
-            )
+            meta.update(Usage.from_meta(meta).counted(ok=ok).fields())
             new_head = b"---\n" + _with_counts(head, meta) + b"---\n"
             source.seek(offset)
             atomic_write_stream(path, new_head, source)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from llmos.engine.types import MODES, RunRequest
 from llmos.errors import LlmosError, UsageError
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.trace import Trace
 from llmos.memory.trace_index import IndexedTrace
-from llmos.modes.types import MODES, RunRequest
 from llmos.replay.plan import ReplayPlan, plan_replay
 from llmos.replay.preconditions import changed_files
 from llmos.replay.substitute import BoundTrace, Unsubstitutable, bind
@@ -57,15 +57,40 @@ class Replay:
 
 
 @dataclass(frozen=True)
-class ModeChoice:
-    mode: str
+class FollowerChoice:
+    """Replay a learned trace."""
+
     reason: str
-    replay: Replay | None = None  # Follower
+    replay: Replay
     suggestions: tuple[Match, ...] = ()  # similar goals (never replayed on that alone)
-    example: Trace | None = None  # a similar trace shown to the Learner
+    mode: Literal["follower"] = "follower"
+
+
+@dataclass(frozen=True)
+class LearnerChoice:
+    """Learn the goal with the model."""
+
+    reason: str
+    suggestions: tuple[Match, ...] = ()
+    example: Trace | None = None  # a similar trace shown to the model as a worked example
     example_confidence: float = 0.0
-    agents: AgentCatalog | None = None  # Learner: offered as subagents; Orchestrator: planned over
-    stored: OrchestrationRecord | None = None  # Orchestrator: the plan learned for this goal
+    agents: AgentCatalog | None = None  # offered as subagents (None: a subtask's own run)
+    mode: Literal["learner"] = "learner"
+
+
+@dataclass(frozen=True)
+class OrchestratorChoice:
+    """Plan over the agents and delegate."""
+
+    reason: str
+    agents: AgentCatalog  # planned over
+    stored: OrchestrationRecord | None = None  # the plan learned for this goal, reused
+    suggestions: tuple[Match, ...] = ()
+    mode: Literal["orchestrator"] = "orchestrator"
+
+
+# The dispatcher's decision: one of three, each with what its mode needs (`match` on it).
+ModeChoice = FollowerChoice | LearnerChoice | OrchestratorChoice
 
 
 def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> ModeChoice:
@@ -82,46 +107,46 @@ def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> Mo
         return _chosen_trace(request, library, workdir)
     matches = library.find(request.goal, project=request.project)
     if request.mode == "learner":
-        choice = _learner("asked for with --mode learner", library, request, matches)
-        return _with_agents(choice, request, ws)
+        learner = _learner("asked for with --mode learner", library, request, matches)
+        return _with_agents(learner, request, ws)
     if request.mode == "follower":
         return _forced_follower(request, library, matches, workdir)
     choice = _auto(request, library, matches, settings, workdir)
-    if choice.mode != "learner" or request.agent is not None:
-        return _with_agents(choice, request, ws)
+    if not isinstance(choice, LearnerChoice) or request.agent is not None:
+        return choice
     # Agents and orchestrations matter only once no trace can be replayed: a Follower run
     # never pays for loading them.
-    from llmos.agents.catalog import load_catalog
     from llmos.orchestration.decide import decide
     from llmos.orchestration.record import OrchestrationStore
+    from llmos.plugins.run_tools import run_catalog
 
-    catalog = load_catalog(ws, request.project)
+    catalog = run_catalog(ws, request.project)
     stored = OrchestrationStore.of(ws).find(request.goal)
     verdict = decide(
         request.goal, agents=len(catalog), stored=stored, min_rating=settings.follower_min_rating
     )
     if verdict.orchestrate:
-        return ModeChoice("orchestrator", "auto: " + verdict.reason, agents=catalog, stored=stored)
+        return OrchestratorChoice("auto: " + verdict.reason, catalog, stored)
     reason = f"{choice.reason}; {verdict.reason}" if verdict.reason else choice.reason
     return dataclasses.replace(choice, reason=reason, agents=catalog)
 
 
-def _with_agents(choice: ModeChoice, request: RunRequest, ws: Workspace) -> ModeChoice:
+def _with_agents(choice: LearnerChoice, request: RunRequest, ws: Workspace) -> LearnerChoice:
     """A Learner run gets the agents as subagents, unless it is itself a subtask's agent."""
-    if choice.mode != "learner" or request.agent is not None:
+    if request.agent is not None:
         return choice
-    from llmos.agents.catalog import load_catalog
+    from llmos.plugins.run_tools import run_catalog
 
-    return dataclasses.replace(choice, agents=load_catalog(ws, request.project))
+    return dataclasses.replace(choice, agents=run_catalog(ws, request.project))
 
 
 def _orchestrator(
     reason: str, request: RunRequest, ws: Workspace, settings: Settings
-) -> ModeChoice:
-    from llmos.agents.catalog import load_catalog
+) -> OrchestratorChoice:
     from llmos.orchestration.record import OrchestrationStore
+    from llmos.plugins.run_tools import run_catalog
 
-    catalog = load_catalog(ws, request.project)
+    catalog = run_catalog(ws, request.project)
     if not len(catalog):
         raise UsageError(
             "Orchestrator mode has no agents to plan over",
@@ -132,10 +157,10 @@ def _orchestrator(
         reason += f"; reusing the plan of orchestration {stored.goal_signature}"
     else:
         stored = None
-    return ModeChoice("orchestrator", reason, agents=catalog, stored=stored)
+    return OrchestratorChoice(reason, catalog, stored)
 
 
-def _chosen_trace(request: RunRequest, library: TraceLibrary, workdir: Path) -> ModeChoice:
+def _chosen_trace(request: RunRequest, library: TraceLibrary, workdir: Path) -> FollowerChoice:
     if request.mode not in ("auto", "follower"):
         raise UsageError("--trace replays a trace: use it with --mode auto or follower")
     entry = library.resolve(str(request.trace_id))
@@ -147,7 +172,7 @@ def _chosen_trace(request: RunRequest, library: TraceLibrary, workdir: Path) -> 
         raise UsageError(f"trace {entry.signature} cannot be replayed: {problem}")
     if problem:
         raise ReplayStale(f"trace {entry.signature} is not replayed: {problem}", hint=_RELEARN)
-    return ModeChoice("follower", f"--trace {entry.signature}", replay)
+    return FollowerChoice(f"--trace {entry.signature}", replay)
 
 
 _RELEARN = "Run the goal with --mode auto (or learner) to learn it again."
@@ -174,7 +199,7 @@ def _replay_of(
 
 def _forced_follower(
     request: RunRequest, library: TraceLibrary, matches: list[Match], workdir: Path
-) -> ModeChoice:
+) -> FollowerChoice:
     if not matches:
         hint = "Run it once in Learner mode (--mode auto or learner) so llmos learns it."
         similar = library.similar(request.goal, project=request.project, limit=1)
@@ -193,7 +218,7 @@ def _forced_follower(
     if problem:
         raise ReplayStale(f"--mode follower: {problem}", hint=_RELEARN)
     reason = f"--mode follower: trace {best.entry.signature} matches ({best.describe()})"
-    return ModeChoice("follower", reason, replay)
+    return FollowerChoice(reason, replay)
 
 
 def _auto(
@@ -202,7 +227,7 @@ def _auto(
     matches: list[Match],
     settings: Settings,
     workdir: Path,
-) -> ModeChoice:
+) -> FollowerChoice | LearnerChoice:
     reasons = []
     for match in matches:
         sig = match.entry.signature
@@ -218,8 +243,7 @@ def _auto(
             reasons.append(f"trace {sig} matches but {problem}; learning it again")
             return _learner("auto: " + "; ".join(reasons), library, request, [match])
         else:
-            return ModeChoice(
-                "follower",
+            return FollowerChoice(
                 f"trace {sig} matches: {match.describe()} (success rating "
                 f"{replay.trace.success_rating:.2f})",
                 replay,
@@ -237,7 +261,7 @@ def _auto(
 
 def _learner(
     reason: str, library: TraceLibrary, request: RunRequest, matches: list[Match]
-) -> ModeChoice:
+) -> LearnerChoice:
     """A Learner run, shown the best trace it can learn from: one that matched but could not
     be replayed, else the most similar goal."""
     similar = library.similar(request.goal, project=request.project)
@@ -250,11 +274,10 @@ def _learner(
             continue
         if not matches and similar:
             reason += f"; similar: trace {similar[0].entry.signature}, shown to the model"
-        return ModeChoice(
-            "learner",
+        return LearnerChoice(
             reason,
             suggestions=suggestions,
             example=example,
             example_confidence=match.confidence,
         )
-    return ModeChoice("learner", reason, suggestions=suggestions)
+    return LearnerChoice(reason, suggestions=suggestions)

@@ -12,22 +12,29 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, assert_never, cast
 
-from llmos import telemetry
 from llmos.credentials import model_access
+from llmos.engine.lifecycle import model_run, open_run
+from llmos.engine.types import RunRequest, RunSummary
 from llmos.errors import NoModelAccessError, UsageError
 from llmos.governance.current import governance_for, governed
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
-from llmos.kernel.events import Notice, RunStarted
+from llmos.kernel.events import Notice
 from llmos.kernel.run_context import RunContext, new_run_id
 from llmos.memory.library import Match, TraceLibrary
 from llmos.memory.session_log import SessionLog
 from llmos.modes import trust_gate
-from llmos.modes.choice import ModeChoice, choose_mode
+from llmos.modes.choice import (
+    FollowerChoice,
+    LearnerChoice,
+    ModeChoice,
+    OrchestratorChoice,
+    choose_mode,
+)
 from llmos.modes.follower import (
     FollowerOutcome,
     Limits,
@@ -36,20 +43,19 @@ from llmos.modes.follower import (
     preflight,
     run_follower,
 )
-from llmos.modes.types import RunRequest, RunSummary
 from llmos.plugins.run_tools import activated as activated_tools
 from llmos.projects.scope import RunScope, enter_project
 from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import ReplayPlan
 from llmos.security.guard import RunGuard, run_guard
-from llmos.security.policy_file import load_policy
 from llmos.security.sandbox_run import RunSandbox, activated, run_sandbox
 from llmos.security.trust import TrustState
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
     from llmos.governance.policy import GovernancePolicy
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
+    from llmos.security.policy_file import Policy
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,9 @@ def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
     scope = enter_project(ws, request.project, create=False)
     with activated_tools(scope.tools), TraceLibrary(scope.ws) as library:
         choice = choose_mode(request, library, scope.ws)
-    replay = choice.replay
-    if replay is None:
+    if not isinstance(choice, FollowerChoice):
         return DryRun(choice.mode, choice.reason, None, None, suggestions=choice.suggestions)
+    replay = choice.replay
     return DryRun(
         choice.mode,
         choice.reason,
@@ -110,8 +116,7 @@ async def run_goal(
         governed(_governance(scope)),
         _GoalRun(scope, request, handlers, env, approver) as run,
     ):
-        await run.settle_trust()
-        return await run.finish()
+        return await run.finish(await run.trusted(run.choice))
 
 
 def run_goal_blocking(
@@ -132,30 +137,69 @@ def run_goal_blocking(
         governed(_governance(scope)),
         _GoalRun(scope, request, handlers, None, approver) as run,
     ):
-        if run.untrusted():  # asking a human needs an event loop; refusing does not
+        choice = run.choice
+        if run.untrusted(choice):  # asking a human needs an event loop; refusing does not
             if trust_gate.asks_a_human(approver):
                 import asyncio
 
-                asyncio.run(run.settle_trust())
+                choice = asyncio.run(run.trusted(choice))
             else:
-                run.refuse_untrusted()
-        if run.choice.mode == "follower" and not any(is_async_handler(h) for _, h in handlers):
-            replay = run.start_replay()
-            try:
-                checked = preflight(replay.plan, replay.guard)
-                if checked.questions:
-                    import asyncio
+                choice = run.refuse_untrusted()
+        if isinstance(choice, FollowerChoice) and not any(is_async_handler(h) for _, h in handlers):
+            followed = _without_loop(run.follow(choice, ask=_ask_in_a_loop, close=_close_blocking))
+            if isinstance(followed, RunSummary):
+                return followed
+            import asyncio
 
-                    checked = asyncio.run(ask_before_replay(checked, replay.guard))
-                outcome = run.replay(replay, checked)
-            finally:
-                replay.ctx.bus.close_blocking()
-            summary = run.after_replay(replay, outcome)
-            if summary is not None:
-                return summary
+            return asyncio.run(run.learn(followed, fallback=True))
         import asyncio
 
-        return asyncio.run(run.finish())
+        return asyncio.run(run.finish(choice))
+
+
+T = TypeVar("T")
+
+
+def _without_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine none of whose awaits waits for anything (each finishes at
+    once), got without an event loop: the Follower routine is one coroutine, which
+    `run_goal_blocking` runs this way with blocking `ask` and `close` (asyncio not imported)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coroutine.close()
+    raise RuntimeError("the coroutine waited for an event loop")
+
+
+async def _ask_in_a_loop(checked: Preflight, guard: RunGuard) -> Preflight:
+    import asyncio  # a human is asked: the only part of a blocking replay that needs a loop
+
+    return asyncio.run(ask_before_replay(checked, guard))
+
+
+async def _close_blocking(bus: EventBus) -> None:
+    bus.close_blocking()
+
+
+async def _close(bus: EventBus) -> None:
+    await bus.close()
+
+
+@dataclass(frozen=True)
+class RunServices:
+    """What a goal's run works with, from its entry to its mode: the workspace (the
+    project's view of it), its security policy, the ledger, the trace library, the bus's
+    subscribers, the environment the agent's CLI gets, and the human asked about tool calls
+    (None: calls the policy asks about are refused)."""
+
+    ws: Workspace
+    policy: Policy
+    economy: TokenEconomy
+    library: TraceLibrary
+    subscribers: Sequence[tuple[str, Handler]]
+    env: dict[str, str] | None
+    approver: Approver | None
 
 
 @dataclass(frozen=True)
@@ -183,17 +227,20 @@ class _GoalRun:
         env: dict[str, str] | None,
         approver: Approver | None,
     ) -> None:
-        ws = self.ws = scope.ws
-        self.request, self.subscribers = request, subscribers
-        self.env, self.approver = env, approver
-        self.policy = scope.policy  # for a replay's guard
-        self.economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
+        ws = scope.ws
+        self.request = request
+        economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
         self.library = TraceLibrary(ws)
+        self.services = RunServices(
+            ws, scope.policy, economy, self.library, subscribers, env, approver
+        )
         try:
-            self.choice = _continued(request) or choose_mode(request, self.library, ws)
+            self.choice: ModeChoice = _continued(request) or choose_mode(
+                request, self.services.library, ws
+            )
             # A trace not learned here replays only once a human approved its plan.
             self.trust: TrustState | None = None
-            if self.choice.replay is not None:
+            if isinstance(self.choice, FollowerChoice):
                 self.trust = trust_gate.trust_of(ws, self.choice.replay.trace)
         except BaseException:
             self.close()
@@ -206,91 +253,111 @@ class _GoalRun:
         self.close()
 
     def close(self) -> None:
-        self.library.close()
-        self.economy.close()
+        self.services.library.close()
+        self.services.economy.close()
 
     # Trust --------------------------------------------------------------------------------
-    def untrusted(self) -> bool:
-        return self.choice.mode == "follower" and self.trust is not None and not self.trust.trusted
+    def untrusted(self, choice: ModeChoice) -> bool:
+        return (
+            isinstance(choice, FollowerChoice) and self.trust is not None and not self.trust.trusted
+        )
 
-    async def settle_trust(self) -> None:
-        """Put an untrusted trace to the human, if the run has one; refuse it otherwise."""
-        if not self.untrusted():
-            return
-        replay, trust = self.choice.replay, self.trust
-        assert replay is not None and trust is not None
-        if self.approver is not None and trust_gate.asks_a_human(self.approver):
+    async def trusted(self, choice: ModeChoice) -> ModeChoice:
+        """`choice` once the trace's trust is settled: an untrusted trace is put to the
+        human, if one can be asked, and refused otherwise (`refuse_untrusted`)."""
+        if not isinstance(choice, FollowerChoice) or not self.untrusted(choice):
+            return choice
+        trust = self.trust
+        assert trust is not None
+        if self.services.approver is not None and trust_gate.asks_a_human(self.services.approver):
             # The trace is judged as learned: that is what trusting it covers.
+            replay = choice.replay
             trust = await trust_gate.ask_to_trust(
-                self.ws, self.approver, replay.trace, replay.plan, trust
+                self.services.ws, self.services.approver, replay.trace, replay.plan, trust
             )
             self.trust = trust
             if trust.trusted:
-                return
-        self.refuse_untrusted()
+                return choice
+        return self.refuse_untrusted()
 
-    def refuse_untrusted(self) -> None:
+    def refuse_untrusted(self) -> LearnerChoice:
         """The untrusted trace does not replay: auto mode learns the goal instead (without
         showing the model that trace), other modes stop (`TraceNotTrustedError`)."""
         assert self.trust is not None
         try:
-            model_access({**os.environ, **(self.env or {})})
+            model_access({**os.environ, **(self.services.env or {})})
             reachable = True
         except NoModelAccessError:
             reachable = False  # then the untrusted trace is the news, not the missing key
         reason = trust_gate.refusal(self.request, self.trust, learner_possible=reachable)
-        agents = None if self.request.agent else _agents(self.ws, self.request.project)
-        self.choice = ModeChoice("learner", reason, agents=agents)
+        agents = None if self.request.agent else _agents(self.services.ws, self.request.project)
+        return LearnerChoice(reason, agents=agents)
 
-    async def finish(self) -> RunSummary:
-        """Run the chosen mode (a replay that fails may fall back to Learner) to a summary."""
-        if self.choice.mode == "follower":
-            replay = self.start_replay()
-            try:
-                checked = preflight(replay.plan, replay.guard)
-                if checked.questions:
-                    checked = await ask_before_replay(checked, replay.guard)
-                outcome = self.replay(replay, checked)
-            finally:
-                await replay.ctx.bus.close()
-            summary = self.after_replay(replay, outcome)
-            if summary is not None:
-                return summary
-        if self.choice.mode == "orchestrator":
-            return await _orchestrate(
-                self.ws,
-                self.request,
-                self.choice,
-                self.economy,
-                self.subscribers,
-                self.env,
-                self.approver,
-            )
-        return await _learn(
-            self.ws,
-            self.request,
-            self.choice,
-            self.economy,
-            self.library,
-            self.subscribers,
-            self.env,
-            self.approver,
-        )
+    async def finish(self, choice: ModeChoice) -> RunSummary:
+        """Run the chosen mode to a summary (a replay that fails may fall back to Learner)."""
+        match choice:
+            case FollowerChoice():
+                followed = await self.follow(choice, ask=ask_before_replay, close=_close)
+                if isinstance(followed, RunSummary):
+                    return followed
+                return await self.learn(followed, fallback=True)
+            case LearnerChoice():
+                return await self.learn(choice)
+            case OrchestratorChoice():
+                return await _orchestrate(self.services, self.request, choice)
+            case _:
+                assert_never(choice)
+
+    async def learn(self, choice: LearnerChoice, *, fallback: bool = False) -> RunSummary:
+        # A fallback is a run of its own, after the replay's: a new run id.
+        request = dataclasses.replace(self.request, run_id=None) if fallback else self.request
+        return await _learn(self.services, request, choice)
 
     # Follower ----------------------------------------------------------------------------
-    def start_replay(self) -> _Replay:
+    async def follow(
+        self,
+        choice: FollowerChoice,
+        *,
+        ask: Callable[[Preflight, RunGuard], Awaitable[Preflight]],
+        close: Callable[[EventBus], Awaitable[None]],
+    ) -> RunSummary | LearnerChoice:
+        """The Follower run: the replay's summary, or the Learner run that takes over from a
+        replay that failed in auto mode. `ask` puts the preflight's questions to the human,
+        `close` closes the run's bus: with an event loop, or without one (`_without_loop`)."""
+        replay = self.start_replay(choice)
+        try:
+            checked = preflight(replay.plan, replay.guard)
+            if checked.questions:
+                checked = await ask(checked, replay.guard)
+            outcome = self.replay(choice, replay, checked)
+        finally:
+            await close(replay.ctx.bus)
+        return self.after_replay(choice, replay, outcome)
+
+    def start_replay(self, choice: FollowerChoice) -> _Replay:
         """A replay's context, guard and plan; then its bus and session log are opened (last:
         the caller closes them). Plain-function subscribers need no event loop; async ones do."""
-        choice, request = self.choice, self.request
-        assert choice.replay is not None
-        ctx = _context(request, self.ws, "follower", budget=0.0)
-        guard = run_guard(self.ws, ctx, self.approver, source="follower", policy=self.policy)
+        request = self.request
+        ctx = _replay_context(request, self.services.ws)
+        guard = run_guard(
+            self.services.ws,
+            ctx,
+            self.services.approver,
+            source="follower",
+            policy=self.services.policy,
+        )
         checkpoint = Checkpoint(
-            self.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
+            self.services.ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "follower"
         )
         plan = choice.replay.plan
         sandbox = self._replay_sandbox(ctx, plan)  # may refuse the run: before its log opens
-        log = _open_bus(self.ws, ctx, self.subscribers, choice.reason, _agent_name(request))
+        log = open_run(
+            self.services.ws,
+            ctx,
+            reason=choice.reason,
+            subscribers=self.services.subscribers,
+            agent=_agent_name(request),
+        )
         if sandbox.notice:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
         return _Replay(ctx, log, guard, plan, checkpoint, sandbox)
@@ -303,15 +370,20 @@ class _GoalRun:
         trust = self.trust
         imported = f"trace {trust.signature}" if trust and trust.needs_sandbox else None
         return run_sandbox(
-            self.ws, "replay", workdir=ctx.workdir, policy=self.policy, imported=imported
+            self.services.ws,
+            "replay",
+            workdir=ctx.workdir,
+            policy=self.services.policy,
+            imported=imported,
         )
 
-    def replay(self, replay: _Replay, checked: Preflight) -> FollowerOutcome:
+    def replay(
+        self, choice: FollowerChoice, replay: _Replay, checked: Preflight
+    ) -> FollowerOutcome:
         """Run the replay whose preflight (questions answered) is `checked`. In auto mode, a
         replay that does not succeed says on the bus that the Learner takes over."""
-        choice, ctx = self.choice, replay.ctx
-        assert choice.replay is not None
-        settings = self.ws.settings
+        ctx = replay.ctx
+        settings = self.services.ws.settings
         timeout = self.request.timeout_secs
         limits = Limits(
             deadline=ctx.started_at + timeout if timeout else None,
@@ -323,8 +395,8 @@ class _GoalRun:
                 ctx,
                 choice.replay,
                 checked,
-                library=self.library,
-                economy=self.economy,
+                library=self.services.library,
+                economy=self.services.economy,
                 guard=replay.guard,
                 checkpoint=replay.checkpoint,
                 limits=limits,
@@ -334,28 +406,24 @@ class _GoalRun:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=note))
         return outcome
 
-    def after_replay(self, replay: _Replay, outcome: FollowerOutcome) -> RunSummary | None:
-        """The summary of a replay (its bus closed), or None when the Learner takes over:
-        then `choice` is the fallback's."""
-        choice = self.choice
-        assert choice.replay is not None
+    def after_replay(
+        self, choice: FollowerChoice, replay: _Replay, outcome: FollowerOutcome
+    ) -> RunSummary | LearnerChoice:
+        """The summary of a replay (its bus closed), or the Learner run that takes over."""
         if not self._falls_back(outcome):
-            trace_path = str(self.library.path_of(choice.replay.entry))
+            trace_path = str(self.services.library.path_of(choice.replay.entry))
             summary = _follower_summary(
-                replay.ctx, choice, outcome, self.economy, trace_path, str(replay.log.path)
+                replay.ctx, choice, outcome, self.services.economy, trace_path, str(replay.log.path)
             )
             return dataclasses.replace(summary, sandbox=replay.sandbox.description)
         # The trace that failed is still the best example of how the goal was reached.
-        # The fallback is a run of its own: a new run id.
-        request = self.request = dataclasses.replace(self.request, run_id=None)
-        self.choice = ModeChoice(
-            "learner",
+        request = self.request
+        return LearnerChoice(
             f"fell back to Learner: Follower {outcome.status} ({outcome.detail})",
             example=choice.replay.trace,
             example_confidence=1.0,
-            agents=None if request.agent else _agents(self.ws, request.project),
+            agents=None if request.agent else _agents(self.services.ws, request.project),
         )
-        return None
 
     def _falls_back(self, outcome: FollowerOutcome) -> bool:
         """In auto mode a replay that failed is learned instead; one that was stopped (an
@@ -391,98 +459,63 @@ def _check_request(request: RunRequest) -> None:
         )
 
 
-def _continued(request: RunRequest) -> ModeChoice | None:
+def _continued(request: RunRequest) -> LearnerChoice | None:
     """A goal that continues a conversation means something only in it: the model must read
     it there, so it is learned, never matched against traces."""
     if not request.resume_session:
         return None
-    return ModeChoice("learner", "continues the conversation of the previous goal")
+    return LearnerChoice("continues the conversation of the previous goal")
 
 
-def _context(request: RunRequest, ws: Workspace, mode: str, *, budget: float) -> RunContext:
+def _replay_context(request: RunRequest, ws: Workspace) -> RunContext:
     return RunContext(
         run_id=request.run_id or new_run_id(),
         goal=request.goal,
         project=request.project,
         workdir=ws.output_dir(request.project),
-        mode=mode,
-        budget_usd=budget,
+        mode="follower",
+        budget_usd=0.0,
         bus=EventBus(),
-        model=None if mode == "follower" else request.model or ws.settings.model,
     )
 
 
-def _open_bus(
-    ws: Workspace,
-    ctx: RunContext,
-    subscribers: Sequence[tuple[str, Handler]],
-    reason: str,
-    agent: str | None = None,
-) -> SessionLog:
-    """Subscribe the session log, telemetry (when on) and `subscribers` to the run's bus;
-    announce the run."""
-    export = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
-    log = SessionLog(ws.sessions_dir, ctx.run_id)
-    log.attach(ctx.bus)  # seals the log when the bus closes
-    if export is not None:
-        telemetry.attach(export, ctx, log.parent_run_id)
-    for name, handler in subscribers:
-        ctx.bus.subscribe(handler, name=name)
-    ctx.bus.publish(
-        RunStarted(
-            run_id=ctx.run_id,
-            goal=ctx.goal,
-            mode=ctx.mode,
-            project=ctx.project,
-            workdir=str(ctx.workdir),
-            model=ctx.model,
-            budget_usd=ctx.budget_usd,
-            reason=reason,
-            agent=agent,
-        )
-    )
-    return log
-
-
-async def _learn(
-    ws: Workspace,
-    request: RunRequest,
-    choice: ModeChoice,
-    economy: TokenEconomy,
-    library: TraceLibrary,
-    subscribers: Sequence[tuple[str, Handler]],
-    env: dict[str, str] | None,
-    approver: Approver | None = None,
-) -> RunSummary:
+async def _learn(services: RunServices, request: RunRequest, choice: LearnerChoice) -> RunSummary:
     # Imported here: a Follower run never needs the Learner's hooks, recall or the SDK.
     from llmos.modes.learner import run_learner
 
-    model_access({**os.environ, **(env or {})})  # before anything is spent
-    workdir = ws.output_dir(request.project)
-    sandbox = run_sandbox(
-        ws, "learner", workdir=workdir, policy=load_policy(ws.root, request.project)
-    )
-    budget = economy.authorize(request.budget_usd, project=request.project)
-    ctx = _context(request, ws, "learner", budget=budget)
-    log = _open_bus(ws, ctx, subscribers, choice.reason, _agent_name(request))
-    if sandbox.notice:
-        ctx.bus.publish(Notice(run_id=ctx.run_id, text=sandbox.notice))
-    try:
-        outcome, trace_path, error = await run_learner(
+    ws, economy, env, approver = services.ws, services.economy, services.env, services.approver
+    subscribers = services.subscribers
+
+    async with model_run(
+        ws,
+        economy,
+        goal=request.goal,
+        project=request.project,
+        mode="learner",
+        budget_usd=request.budget_usd,
+        reason=choice.reason,
+        model=request.model,
+        run_id=request.run_id,
+        env=env,
+        sandbox="learner",
+        subscribers=subscribers,
+        agent=_agent_name(request),
+    ) as run:
+        learned = await run_learner(
             ws,
             request,
-            ctx,
-            economy,
-            library,
+            run,
+            services.library,
             example=choice.example,
             example_confidence=choice.example_confidence,
             env=env,
             approver=approver,
             agents=choice.agents.specs() if choice.agents else (),
-            sandbox=sandbox.profile,
+            sandbox=run.sandbox.profile,
         )
-    finally:
-        await ctx.bus.close()
+    ctx, log, sandbox = run.ctx, run.log, run.sandbox
+    outcome, trace_path, error = learned.outcome, learned.trace_path, learned.error
+    governance = learned.governance
     summary = RunSummary(
         run_id=ctx.run_id,
         goal=ctx.goal,
@@ -506,17 +539,17 @@ async def _learn(
         session_id=outcome.session_id if outcome else None,
         continued=request.resume_session is not None,
         sandbox=sandbox.description,
-        governance=ctx.governance.summary() if ctx.governance is not None else None,
+        governance=governance.summary(),
     )
-    if ctx.governance is not None and ctx.governance.handoff is not None:
+    if governance.handoff is not None:
         # A route handed the rest of the goal to another agent: a run of its own, linked.
-        from llmos.governance.handoff import hand_over
+        from llmos.engine.governed.handoff import hand_over
 
         return await hand_over(
             ws,
             request,
             summary,
-            ctx.governance,
+            governance,
             run_goal=run_goal,
             subscribers=subscribers,
             env=env,
@@ -526,41 +559,38 @@ async def _learn(
 
 
 async def _orchestrate(
-    ws: Workspace,
-    request: RunRequest,
-    choice: ModeChoice,
-    economy: TokenEconomy,
-    subscribers: Sequence[tuple[str, Handler]],
-    env: dict[str, str] | None,
-    approver: Approver | None,
+    services: RunServices, request: RunRequest, choice: OrchestratorChoice
 ) -> RunSummary:
     # Imported here: only an orchestration needs the planner, the executor and synthesis.
     from llmos.modes.orchestrator import run_orchestrator
 
+    ws, economy, env, approver = services.ws, services.economy, services.env, services.approver
+    subscribers = services.subscribers
+
     # Authorized like a Learner run. Model access is checked before each model call the
     # orchestration makes, so that one whose plan and subtasks all replay needs none.
-    budget = economy.authorize(request.budget_usd, project=request.project)
-    ctx = _context(request, ws, "orchestrator", budget=budget)
-    log = _open_bus(ws, ctx, subscribers, choice.reason)
-    try:
+    async with model_run(
+        ws,
+        economy,
+        goal=request.goal,
+        project=request.project,
+        mode="orchestrator",
+        budget_usd=request.budget_usd,
+        reason=choice.reason,
+        model=request.model,
+        run_id=request.run_id,
+        env=env,
+        check_access=False,
+        subscribers=subscribers,
+    ) as run:
         return await run_orchestrator(
-            ws,
-            request,
-            ctx,
-            choice,
-            economy,
-            run_goal=run_goal,
-            session_log=log.path,
-            env=env,
-            approver=approver,
+            ws, request, run, choice, run_goal=run_goal, env=env, approver=approver
         )
-    finally:
-        await ctx.bus.close()
 
 
 def _follower_summary(
     ctx: RunContext,
-    choice: ModeChoice,
+    choice: FollowerChoice,
     outcome: FollowerOutcome,
     economy: TokenEconomy,
     trace_path: str,
@@ -594,6 +624,6 @@ def _agent_name(request: RunRequest) -> str | None:
 
 
 def _agents(ws: Workspace, project: str) -> Any:
-    from llmos.agents.catalog import load_catalog  # only runs that reach the model need them
+    from llmos.plugins.run_tools import run_catalog  # only runs that reach the model need them
 
-    return load_catalog(ws, project)
+    return run_catalog(ws, project)

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from llmos.engine.governed.replay import replay_refusal
+from llmos.engine.lifecycle import finish_run
 from llmos.governance.kinds import classify
-from llmos.governance.replay import replay_refusal
-from llmos.kernel.accounting import finish_run
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import Notice, ToolFinished, ToolRequested
 from llmos.kernel.run_context import RunContext

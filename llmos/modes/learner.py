@@ -9,24 +9,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.agents.spec import DEFAULT_TOOLS
-from llmos.governance.session import governance_session
-from llmos.kernel.accounting import record_agent_run
-from llmos.kernel.builtin_hooks import install_builtin_hooks
-from llmos.kernel.economy import TokenEconomy
+from llmos.engine.builtin_hooks import install_builtin_hooks
+from llmos.engine.governed.session import GovernanceSession, governance_session
+from llmos.engine.lifecycle import ModelRun
+from llmos.engine.recall import recall_for_run
+from llmos.engine.types import RunRequest
 from llmos.kernel.events import Notice
 from llmos.kernel.hooks import HookRegistry
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder
 from llmos.memory.insights import record_insight
 from llmos.memory.library import TraceLibrary
-from llmos.memory.recall import recall_for_run
 from llmos.memory.step_kinds import READ_ONLY_TOOLS, changes_state
 from llmos.memory.trace import Trace, TraceStep
-from llmos.modes.types import RunRequest
 from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
 from llmos.replay.checkpoint import Checkpoint
 from llmos.sdk.types import AgentOutcome, AgentRequest
@@ -38,7 +38,7 @@ from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
     from llmos.agents.spec import AgentSpec
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
 
 SYSTEM_PROMPT_APPEND = """
 You are the processor of llmos, an LLM operating system. Your working folder is {workdir}:
@@ -74,11 +74,21 @@ def worked_example(trace: Trace, confidence: float) -> str:
     return EXAMPLE_PROMPT.format(confidence=confidence, goal=trace.goal_text, steps=steps)
 
 
+@dataclass(frozen=True)
+class LearnerResult:
+    """What a Learner run ended with: the agent's outcome (None if it never reported), the
+    trace it saved, why it failed, and its governance (summary, hand-over)."""
+
+    outcome: AgentOutcome | None
+    trace_path: Path | None
+    error: str | None
+    governance: GovernanceSession
+
+
 async def run_learner(
     ws: Workspace,
     request: RunRequest,
-    ctx: RunContext,
-    economy: TokenEconomy,
+    run: ModelRun,
     library: TraceLibrary,
     *,
     example: Trace | None = None,
@@ -87,8 +97,9 @@ async def run_learner(
     agents: tuple[AgentSpec, ...] = (),
     approver: Approver | None = None,
     sandbox: SandboxProfile | None = None,
-) -> tuple[AgentOutcome | None, Path | None, str | None]:
-    """Run the goal; save its trace on success; charge the ledger. Returns what happened.
+) -> LearnerResult:
+    """Run the goal in `run` (opened by the dispatcher); save its trace on success; say how
+    it ended (`run.end`: the lifecycle writes the ledger row). Returns what happened.
 
     `agents` are offered to the model as subagents. A subtask of an orchestration
     (`request.agent`) runs as its agent instead: its prompt, tools and turn limit. With a
@@ -96,7 +107,11 @@ async def run_learner(
     profile's limits; llmos/security/sandbox.py).
     """
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
+    from llmos.sdk.token_count import prefetch
 
+    prefetch({**os.environ, **(env or {})})  # recall's token counter, while the agent starts
+
+    ctx = run.ctx
     recorder = TraceRecorder(ctx.workdir)
     checkpoint = Checkpoint(ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "learner")
     registry = HookRegistry()
@@ -183,7 +198,7 @@ async def run_learner(
         ) is not None:
             ctx.bus.publish(Notice(run_id=ctx.run_id, text=f"not saved as a trace: {refusal}"))
         else:
-            run = Trace(
+            learned_run = Trace(
                 goal_text=request.goal,
                 # plugin tool versions; each step's type
                 steps=governance.typed(run_tools.with_checks(recorder.steps)),
@@ -195,7 +210,7 @@ async def run_learner(
                 project=ctx.project,
                 result=outcome.result_text,
             )
-            learned = library.learn(run)
+            learned = library.learn(learned_run)
             trace_path = learned.path
             with TrustStore.of(ws) as trust:  # learned here: it may replay
                 trust.record_learned(learned.trace)
@@ -213,8 +228,8 @@ async def run_learner(
         checkpoint.seal()
         if cli_folder is not None:
             cli_folder.tidy()
-        _record(ctx, economy, outcome, trace_path, error)
-    return outcome, trace_path, error
+        _end(run, outcome, trace_path, error)
+    return LearnerResult(outcome, trace_path, error, governance)
 
 
 def not_learned(steps: list[TraceStep], ctx: RunContext) -> str | None:
@@ -260,26 +275,10 @@ def describe_failure(outcome: AgentOutcome) -> str:
     return f"{text}: {details}" if details else text
 
 
-def _record(
-    ctx: RunContext,
-    economy: TokenEconomy,
-    outcome: AgentOutcome | None,
-    trace_path: Path | None,
-    error: str | None,
+def _end(
+    run: ModelRun, outcome: AgentOutcome | None, trace_path: Path | None, error: str | None
 ) -> None:
-    status: str
-    if outcome is not None:
-        status, cost = outcome.status, outcome.cost_usd
+    if outcome is None:  # the CLI never reported
+        run.end(None, status="interrupted" if error == "interrupted" else "error", error=error)
     else:
-        status = "interrupted" if error == "interrupted" else "error"
-        cost = ctx.spent_usd  # the CLI never reported; charge what the stream showed
-    record_agent_run(
-        ctx,
-        economy,
-        outcome,
-        mode="learner",
-        status=status,
-        cost_usd=cost,
-        error=error,
-        trace_path=trace_path,
-    )
+        run.end(outcome, error=error, trace_path=trace_path)

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos.credentials import model_access
+from llmos.engine.lifecycle import ModelRun
+from llmos.engine.types import RunRequest, RunSummary
 from llmos.governance.schemas import check_artifact
 from llmos.kernel.economy import RunRecord, TokenEconomy
 from llmos.kernel.events import Notice, PlanReady, RunFinished
 from llmos.kernel.run_context import RunContext
-from llmos.modes.choice import ModeChoice
-from llmos.modes.types import RunRequest, RunSummary
+from llmos.modes.choice import OrchestratorChoice
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import SubtaskResult, execute_plan
 from llmos.orchestration.plan import Plan, plan_schema, validate_plan
@@ -44,24 +45,22 @@ from llmos.sdk.structured import ask_text
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
 
 
 async def run_orchestrator(
     ws: Workspace,
     request: RunRequest,
-    ctx: RunContext,
-    choice: ModeChoice,
-    economy: TokenEconomy,
+    run: ModelRun,
+    choice: OrchestratorChoice,
     *,
     run_goal: RunGoal,
-    session_log: Path,
     env: dict[str, str] | None = None,
     approver: Approver | None = None,
 ) -> RunSummary:
     """`approver`: the human the subtasks' runs ask about what the policy asks (one question
     at a time; the terminal's and the REPL's approvers take turns)."""
-    assert choice.agents is not None
+    ctx, economy = run.ctx, run.economy
     progress = Progress(model=ctx.model)
     store = OrchestrationStore.of(ws)
     deadline = time.monotonic() + request.timeout_secs if request.timeout_secs else None
@@ -80,8 +79,8 @@ async def run_orchestrator(
         progress.error = progress.error or (str(exc) or type(exc).__name__)
         raise
     finally:
-        _record(ctx, economy, progress)
-    return _summary(ctx, choice, economy, progress, session_log, request)
+        run.end_with(*_ending(ctx, economy, progress))
+    return _summary(ctx, choice, economy, progress, run.log.path, request)
 
 
 @dataclasses.dataclass
@@ -89,7 +88,7 @@ class _Orchestration:
     ws: Workspace
     request: RunRequest
     ctx: RunContext
-    choice: ModeChoice
+    choice: OrchestratorChoice
     env: dict[str, str] | None
     deadline: float | None
     run_goal: RunGoal
@@ -97,7 +96,6 @@ class _Orchestration:
     approver: Approver | None = None
 
     def __post_init__(self) -> None:
-        assert self.choice.agents is not None
         self.catalog = self.choice.agents
         self.pool = BudgetPool(self.ctx.budget_usd)
         # Reserved first, so that planning and the subtasks can never eat into it.
@@ -281,10 +279,12 @@ class _Orchestration:
         self.ctx.bus.publish(Notice(run_id=self.ctx.run_id, text=text))
 
 
-def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
+def _ending(ctx: RunContext, economy: TokenEconomy, p: Progress) -> tuple[RunRecord, RunFinished]:
+    """The orchestration's own ledger row, and its `RunFinished`, which totals its subtasks'
+    runs (each has its own row, charged)."""
     finished = time.time()
     children = economy.subtask_runs(ctx.run_id)
-    economy.record_run(
+    return (
         RunRecord(
             run_id=ctx.run_id,
             started_at=ctx.started_at,
@@ -301,9 +301,7 @@ def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
             duration_secs=finished - ctx.started_at,
             trace_path=str(p.record_path) if p.record_path else None,
             error=p.error,
-        )
-    )
-    ctx.bus.publish(
+        ),
         RunFinished(
             run_id=ctx.run_id,
             status=p.status,
@@ -318,13 +316,13 @@ def _record(ctx: RunContext, economy: TokenEconomy, p: Progress) -> None:
             input_tokens=ctx.cost.input_tokens + sum(c.input_tokens for c in children),
             output_tokens=ctx.cost.output_tokens + sum(c.output_tokens for c in children),
             model=p.model,
-        )
+        ),
     )
 
 
 def _summary(
     ctx: RunContext,
-    choice: ModeChoice,
+    choice: OrchestratorChoice,
     economy: TokenEconomy,
     p: Progress,
     session_log: Path,

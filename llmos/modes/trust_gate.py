@@ -20,10 +20,10 @@ from llmos.errors import TraceNotTrustedError
 from llmos.security.trust import TrustState, TrustStore
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
+    from llmos.engine.types import RunRequest
     from llmos.memory.trace import Trace
-    from llmos.modes.types import RunRequest
     from llmos.replay.plan import ReplayPlan
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def asks_a_human(approver: Approver | None) -> bool:
 def plan_lines(plan: ReplayPlan, *, width: int = 160) -> list[str]:
     """What a replay of `plan` would do, one line a step (the steps it runs), then the files
     it writes: what a human reads before trusting a trace."""
-    from llmos.memory.trace import one_line
+    from llmos.text import one_line
 
     lines = []
     for planned in plan.to_run:
@@ -67,7 +67,7 @@ async def ask_to_trust(
     state: TrustState,
 ) -> TrustState:
     """Put the trace and its plan to the human; their approval is recorded."""
-    from llmos.kernel.approval import ApprovalRequest, Approve
+    from llmos.security.approval import ApprovalRequest, Approve
 
     question = (
         f"this trace was {state.explain()}; replay it (inside the sandbox)? It would run:\n    "

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from llmos.agents.catalog import AgentCatalog
 from llmos.governance.schemas import check_artifact
@@ -86,7 +87,7 @@ async def make_plan(
     outcome = PlanningOutcome(None)
     done_ids = set(revision.done) if revision else set()
     taken = revision.taken - done_ids if revision else frozenset()
-    previous: dict | None = None
+    previous: dict[str, Any] | None = None
     while outcome.asks < MAX_ASKS:
         outcome.asks += 1
         budget_key = f"{key}-{outcome.asks}"
@@ -146,7 +147,7 @@ def planning_prompt(
     *,
     revision: Revision | None = None,
     errors: list[str] | None = None,
-    previous: dict | None = None,
+    previous: dict[str, Any] | None = None,
 ) -> str:
     lines = [f"Goal: {goal}", "", "Agents:"]
     for spec in catalog.specs():

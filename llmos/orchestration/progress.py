@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from llmos.kernel.economy import RunStatus
 from llmos.orchestration.executor import SubtaskResult
 from llmos.orchestration.plan import Plan, Subtask
+
+# Where an orchestration's plan came from: made by the planner, a learned one reused, or
+# revised after a subtask failed.
+PlanSource = Literal["planner", "reused", "revised"]
 
 
 @dataclasses.dataclass
 class Progress:
     """What the orchestration has done so far: for its summary, ledger row and trace."""
 
-    plan_source: str = "planner"
+    plan_source: PlanSource = "planner"
     planning_cost: float = 0.0
     planning_turns: int = 0
     planning_asks: int = 0
@@ -30,7 +35,7 @@ class Progress:
     execution_secs: float = 0.0  # wall time spent running subtasks (all rounds)
     plan: Plan | None = None  # everything that ran, over all rounds
     results: dict[str, SubtaskResult] = dataclasses.field(default_factory=dict)
-    status: str = "error"
+    status: RunStatus = "error"
     error: str | None = None
     answer: str = ""
     record_path: Path | None = None

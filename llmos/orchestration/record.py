@@ -23,9 +23,11 @@ import yaml
 
 from llmos.errors import TraceFormatError
 from llmos.fsutil import atomic_write_text
-from llmos.memory.trace import goal_signature, now_iso, one_line, success_rating
+from llmos.memory.goal_form import goal_signature
 from llmos.orchestration.plan import Plan, PlanError, plan_from_dict
 from llmos.orchestration.synthesis import fingerprint, synthesis_prompt
+from llmos.text import one_line
+from llmos.usage import Usage, now_iso
 from llmos.workspace import Workspace
 from llmos.yaml_text import load_yaml
 
@@ -72,16 +74,7 @@ class OrchestrationRecord:
 
     def counted(self, *, ok: bool) -> OrchestrationRecord:
         """This record after one more use."""
-        successes = self.success_count + (1 if ok else 0)
-        failures = self.failure_count + (0 if ok else 1)
-        return dataclasses.replace(
-            self,
-            usage_count=self.usage_count + 1,
-            success_count=successes,
-            failure_count=failures,
-            success_rating=success_rating(successes, failures),
-            last_used=now_iso(),
-        )
+        return dataclasses.replace(self, **Usage.of(self).counted(ok=ok).fields())
 
 
 def render_record(record: OrchestrationRecord) -> str:
@@ -142,12 +135,8 @@ def parse_record(text: str, *, source: str | None = None) -> OrchestrationRecord
             estimated_cost_usd=float(meta.get("estimated_cost_usd") or 0.0),
             project=str(meta.get("project") or "default"),
             model=meta.get("model"),
-            usage_count=int(meta.get("usage_count") or 0),
-            success_count=int(meta.get("success_count") or 0),
-            failure_count=int(meta.get("failure_count") or 0),
-            success_rating=float(meta.get("success_rating") or 0.0),
+            **Usage.from_meta(meta).fields(),
             created_at=str(meta.get("created_at") or now_iso()),
-            last_used=str(meta.get("last_used") or now_iso()),
         )
     except TraceFormatError:
         raise
@@ -219,13 +208,10 @@ def learned(
         model=p.model,
     )
     if stored is not None:  # keep its history: one more use, with what was learned now
-        counted = stored.counted(ok=True)
+        counted = Usage.of(stored).counted(ok=True).fields()
         record = dataclasses.replace(
             record,
-            usage_count=counted.usage_count,
-            success_count=counted.success_count,
-            failure_count=counted.failure_count,
-            success_rating=counted.success_rating,
+            **{**counted, "last_used": record.last_used},
             created_at=stored.created_at,
             planning_cost_usd=stored.planning_cost_usd or record.planning_cost_usd,
         )

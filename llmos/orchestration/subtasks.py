@@ -18,20 +18,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from llmos.agents.catalog import AgentCatalog
+from llmos.engine.types import RunRequest, RunSummary
 from llmos.errors import AgentError
 from llmos.kernel.bus import Handler
 from llmos.kernel.economy import charged_under
 from llmos.kernel.events import Event, RunStarted, SubtaskChanged, ToolRequested
 from llmos.kernel.run_context import RunContext
 from llmos.memory.session_log import subtask_of
-from llmos.modes.types import RunRequest, RunSummary
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import Attempt, SubtaskResult
 from llmos.orchestration.plan import Subtask
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
+    from llmos.security.approval import Approver
 
 # dispatcher.run_goal, passed in (the dispatcher imports this mode, not the other way round)
 RunGoal = Callable[..., Awaitable[RunSummary]]

@@ -15,16 +15,88 @@ For plugin authors, the whole API is this module::
 Put the module in `<workspace>/plugins/`, or ship it in a package with an entry point in
 the group `llmos.plugins`. See `llmos/plugins/types.py` for tools, hooks and agents, and the
 repository's `plugins/` folder for examples. Importing this module never loads the SDK.
+
+Here too: the events a hook receives (`RunFinished`...), `atomic_write_text` for a tool that
+writes a file, and what governance rules read and return (`History`, `Step`, `Call`,
+`Route`, `Score`, `STEP_TYPES`). A plugin needs nothing else of llmos; the rest is internal.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from llmos.agents.spec import AgentSpec
+from llmos.fsutil import atomic_write_text
+from llmos.kernel.events import (
+    AssistantText,
+    CheckerResults,
+    CostUpdated,
+    Event,
+    JobFinished,
+    JobMissed,
+    JobStarted,
+    MemoryInjected,
+    ModelTurn,
+    Notice,
+    PlanReady,
+    RouteTaken,
+    RunFinished,
+    RunStarted,
+    ScoreRecorded,
+    SubtaskChanged,
+    ToolDecision,
+    ToolFinished,
+    ToolRequested,
+    WatchdogTripped,
+)
 from llmos.plugins.types import Plugin, PluginError
 
-__all__ = ["AgentSpec", "Plugin", "PluginError", "inside"]
+if TYPE_CHECKING:
+    from llmos.governance import STEP_TYPES, Call, History, Route, Score, Step
+
+__all__ = [
+    "STEP_TYPES",
+    "AgentSpec",
+    "AssistantText",
+    "Call",
+    "CheckerResults",
+    "CostUpdated",
+    "Event",
+    "History",
+    "JobFinished",
+    "JobMissed",
+    "JobStarted",
+    "MemoryInjected",
+    "ModelTurn",
+    "Notice",
+    "PlanReady",
+    "Plugin",
+    "PluginError",
+    "Route",
+    "RouteTaken",
+    "RunFinished",
+    "RunStarted",
+    "Score",
+    "ScoreRecorded",
+    "Step",
+    "SubtaskChanged",
+    "ToolDecision",
+    "ToolFinished",
+    "ToolRequested",
+    "WatchdogTripped",
+    "atomic_write_text",
+    "inside",
+]
+_GOVERNANCE = frozenset({"STEP_TYPES", "Call", "History", "Route", "Score", "Step"})
+
+
+def __getattr__(name: str) -> Any:
+    # Governance's vocabulary is loaded on first use: a replay loads only what it needs.
+    if name in _GOVERNANCE:
+        return getattr(importlib.import_module("llmos.governance"), name)
+    raise AttributeError(f"module 'llmos.plugins' has no attribute {name!r}")
 
 
 def inside(workdir: Path, path: str) -> Path:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmos.memory.trace import TraceStep, one_line
+from llmos.memory.trace import TraceStep
 from llmos.plugins.registry import (
     PluginRegistry,
     ToolResult,
@@ -28,10 +28,13 @@ from llmos.plugins.registry import (
     output_digest,
     version_refusal,
 )
+from llmos.text import one_line
 
 if TYPE_CHECKING:
+    from llmos.agents.catalog import AgentCatalog
     from llmos.kernel.hooks import HookCallback, HookInput, HookOutput
     from llmos.kernel.run_context import RunContext
+    from llmos.workspace import Workspace
 
 MCP_PREFIX = "mcp__"
 
@@ -213,3 +216,12 @@ def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
         return deny(f"llmos tool policy ({decision.rule}): {decision.reason}")
 
     return guard
+
+
+def run_catalog(ws: Workspace, project: str | None) -> AgentCatalog:
+    """The agents a run in `project` may use: its agent files and the agents of the plugins
+    of the run in progress (none outside a run)."""
+    from llmos.agents.catalog import load_catalog
+
+    tools = current_tools()
+    return load_catalog(ws, project, plugin_agents=tools.registry.agents() if tools else ())

@@ -31,8 +31,8 @@ import yaml
 
 from llmos.errors import UsageError
 from llmos.fsutil import atomic_write_text
-from llmos.memory.trace import now_iso
 from llmos.security.sandbox import sandbox_at_least
+from llmos.usage import now_iso
 from llmos.workspace import DEFAULT_PROJECT, Settings, Workspace, validate_project_name
 from llmos.yaml_text import load_yaml
 

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from claude_agent_sdk import (
     AgentDefinition,
@@ -44,7 +44,7 @@ from llmos.kernel.events import (
     ToolRequested,
     WatchdogTripped,
 )
-from llmos.kernel.hooks import HookSpec
+from llmos.kernel.hooks import HookInput, HookSpec
 from llmos.kernel.run_context import RunContext
 from llmos.kernel.watchdog import Breach, Watchdog, WatchdogLimits
 from llmos.sdk.cli_reaper import PARENT_ENV
@@ -83,8 +83,10 @@ def _sdk_hooks(specs: list[HookSpec]) -> dict[Any, list[HookMatcher]]:
     hooks: dict[Any, list[HookMatcher]] = {}
     for spec in specs:
 
-        async def callback(hook_input: Any, tool_use_id: Any, context: Any, *, _spec=spec) -> Any:
-            return await _spec.callback(dict(hook_input))
+        async def callback(
+            hook_input: Any, tool_use_id: Any, context: Any, *, _spec: HookSpec = spec
+        ) -> Any:
+            return await _spec.callback(cast(HookInput, dict(hook_input)))
 
         matcher = HookMatcher(
             matcher=spec.matcher,

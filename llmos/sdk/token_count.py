@@ -1,7 +1,9 @@
-"""Real token counts from the model API's `POST /v1/messages/count_tokens` endpoint.
+"""Real token counts from the model API's `count_tokens` endpoint, through the `anthropic`
+client.
 
-A plain HTTP call (urllib) rather than the `anthropic` package: importing that package
-takes seconds on a small machine, and recall runs at the start of every Learner run. The
+The client is imported on first use, never at import time: `llmos --help` and Follower runs
+never load it, and a Learner run starts importing it in the background (`prefetch`) while
+the agent's CLI starts, so that recall (at the run's first prompt) rarely waits for it. The
 endpoint counts a whole request, so the count of one text is the count of a request holding
 only that text, less the request's own framing (measured once with a one-character text,
 which is exactly one token). Texts are counted in parallel. Any failure raises
@@ -10,16 +12,21 @@ which is exactly one token). Texts are counted in parallel. Any failure raises
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
-from llmos.memory.tokens import TokenCountUnavailable
+from llmos.memory.tokens import ConservativeCounter, TokenCounter, TokenCountUnavailable
 
-API_VERSION = "2023-06-01"
+if TYPE_CHECKING:
+    from anthropic import Anthropic
+
 _PROBE = "x"  # one token in any Claude tokenizer
+# Used when the run's model is an alias ("sonnet") or unset: the endpoint wants a model id.
+DEFAULT_COUNT_MODEL = "claude-sonnet-4-5"
+DEFAULT_API_URL = "https://api.anthropic.com"
+_CLOUD_PROVIDERS = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY")
 
 
 class ApiTokenCounter:
@@ -33,16 +40,15 @@ class ApiTokenCounter:
         timeout_secs: float = 5.0,
         max_workers: int = 8,
     ) -> None:
-        self.url = base_url.rstrip("/") + "/v1/messages/count_tokens"
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + "/v1/messages/count_tokens"
         self.model = model
-        self._headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
-        if api_key:
-            self._headers["x-api-key"] = api_key
-        if auth_token:
-            self._headers["authorization"] = f"Bearer {auth_token}"
+        self._api_key, self._auth_token = api_key, auth_token
         self._timeout = timeout_secs
         self._workers = max_workers
         self._framing: int | None = None
+        self._client: Anthropic | None = None
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -63,19 +69,68 @@ class ApiTokenCounter:
             self._framing = max(0, self._request_tokens(_PROBE) - 1)
         return self._framing
 
+    def _api(self) -> Anthropic:
+        with self._lock:
+            if self._client is None:
+                import anthropic
+
+                # With neither a key nor a token (a base URL that needs none), no auth header.
+                unauthenticated = self._api_key is None and self._auth_token is None
+                omitted: dict[str, Any] = {"X-Api-Key": anthropic.Omit()}
+                omitted["Authorization"] = anthropic.Omit()
+                self._client = anthropic.Anthropic(
+                    api_key=self._api_key,
+                    auth_token=self._auth_token,
+                    base_url=self.base_url,
+                    timeout=self._timeout,
+                    max_retries=0,  # recall falls back to the conservative count at once
+                    default_headers=omitted if unauthenticated else None,
+                )
+            return self._client
+
     def _request_tokens(self, text: str) -> int:
-        body = {"model": self.model, "messages": [{"role": "user", "content": text}]}
-        request = urllib.request.Request(
-            self.url, data=json.dumps(body).encode(), headers=self._headers, method="POST"
-        )
+        import anthropic
+
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise TokenCountUnavailable(f"{self.url} answered HTTP {exc.code}") from exc
-        except (OSError, ValueError) as exc:  # URLError, timeouts, refused, bad JSON
+            answer: Any = self._api().messages.count_tokens(
+                model=self.model, messages=[{"role": "user", "content": text}]
+            )
+        except anthropic.APIStatusError as exc:
+            raise TokenCountUnavailable(f"{self.url} answered HTTP {exc.status_code}") from exc
+        except (anthropic.APIError, OSError, ValueError) as exc:  # refused, timed out, bad JSON
             raise TokenCountUnavailable(f"{self.url}: {exc}") from exc
-        tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
+        tokens = getattr(answer, "input_tokens", None)
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
             raise TokenCountUnavailable(f"{self.url} gave no input_tokens: {answer!r:.200}")
         return tokens
+
+
+def counter_for(env: Mapping[str, str], model: str | None) -> TokenCounter:
+    """The best counter this environment allows; never raises."""
+    if any(env.get(name, "").strip() not in ("", "0") for name in _CLOUD_PROVIDERS):
+        return ConservativeCounter("count_tokens is not used with a cloud provider")
+    api_key = env.get("ANTHROPIC_API_KEY", "").strip()
+    auth_token = env.get("ANTHROPIC_AUTH_TOKEN", "").strip()
+    base_url = env.get("ANTHROPIC_BASE_URL", "").strip()
+    if not (api_key or auth_token or base_url):
+        return ConservativeCounter("no API key or base URL for count_tokens")
+    return ApiTokenCounter(
+        base_url=base_url or DEFAULT_API_URL,
+        model=model if model and model.startswith("claude-") else DEFAULT_COUNT_MODEL,
+        api_key=api_key or None,
+        auth_token=auth_token or None,
+    )
+
+
+def prefetch(env: Mapping[str, str]) -> None:
+    """Start importing the `anthropic` client in the background when this environment will
+    count with it (a Learner run calls this before its agent starts)."""
+    if isinstance(counter_for(env, None), ApiTokenCounter):
+        threading.Thread(target=_import_client, name="llmos-import-anthropic", daemon=True).start()
+
+
+def _import_client() -> None:
+    try:
+        import anthropic  # noqa: F401
+    except Exception:  # counting falls back to the conservative count, and says why
+        return

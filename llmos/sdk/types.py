@@ -19,7 +19,7 @@ AgentStatus = Literal[
     "max_turns",
     "budget_exhausted",
     "timed_out",
-    # Set by governance (llmos/governance/session.py) on a run the agent finished:
+    # Set by governance (llmos/engine/governed/session.py) on a run the agent finished:
     "governance_failed",  # sent back at its end too often, it still broke a checker
     "stopped",  # a router ended it (or asked a human, who ended it, or nobody could answer)
     "handed_off",  # a router handed the rest of its goal to another agent's run

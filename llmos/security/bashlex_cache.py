@@ -7,6 +7,11 @@ loads the computed tables from a file keyed by the bashlex and Python versions a
 grammar itself, and computes and saves them when there is no such file. Any problem with the
 cache falls back to computing the tables, so correctness never depends on it.
 
+The tables decide how every shell command is read by the security policy, so their file is
+kept where nothing but llmos writes: the `state/cache/` folder of the workspace the process
+opened (`state/` is guarded by the policy's hard rule and hidden from sandboxed commands).
+A process that opened no workspace computes them.
+
 The tables (dicts of ints and strings) are stored with `marshal`, which is built in: `pickle`
 would add its own import to every command that checks a shell command.
 """
@@ -27,8 +32,17 @@ _installed = False
 
 
 def cache_dir() -> Path:
+    """The user's cache folder for llmos (what is kept there is only ever a hint)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "llmos"
+
+
+def tables_dir() -> Path | None:
+    """Where the parser tables are kept: the opened workspace's guarded state, or nowhere."""
+    from llmos.workspace import state_dir_in_use
+
+    state = state_dir_in_use()
+    return state / "cache" if state is not None else None
 
 
 def install() -> None:
@@ -68,7 +82,7 @@ def _no_source_check(reflect: Any) -> None:
 
 
 def _cached_table_class(computed_table: Any, ply_version: str) -> type:
-    class CachedLRTable(computed_table):
+    class CachedLRTable(computed_table):  # type: ignore[misc]  # PLY's class, untyped
         lr_action: dict[int, Any]
         lr_goto: dict[int, Any]
         sr_conflicts: list[Any]
@@ -76,10 +90,11 @@ def _cached_table_class(computed_table: Any, ply_version: str) -> type:
 
         def __init__(self, grammar: Any, log: Any = None) -> None:
             path = _cache_path(grammar, ply_version)
-            tables = _load(path)
+            tables = _load(path) if path is not None else None
             if tables is None:
                 super().__init__(grammar, log)
-                _save(path, {"action": self.lr_action, "goto": self.lr_goto})
+                if path is not None:
+                    _save(path, {"action": self.lr_action, "goto": self.lr_goto})
                 return
             # What LRParser and yacc() read from a table. Conflicts were resolved when the
             # tables were computed; empty lists keep yacc() from reporting them again.
@@ -93,12 +108,15 @@ def _cached_table_class(computed_table: Any, ply_version: str) -> type:
     return CachedLRTable
 
 
-def _cache_path(grammar: Any, ply_version: str) -> Path:
+def _cache_path(grammar: Any, ply_version: str) -> Path | None:
+    folder = tables_dir()
+    if folder is None:
+        return None
     digest = hashlib.sha256(f"{ply_version}|{sys.version}".encode())
     for production in grammar.Productions:
         digest.update(str(production).encode())
         digest.update(b"\0")
-    return cache_dir() / f"bashlex-lalr-{digest.hexdigest()[:20]}.marshal"
+    return folder / f"bashlex-lalr-{digest.hexdigest()[:20]}.marshal"
 
 
 def _load(path: Path) -> dict[str, Any] | None:

@@ -2,7 +2,7 @@
 policy asks about, and a record of every decision (a `ToolDecision` event for the session log,
 and a row of the audit table).
 
-Learner's security hook (`llmos/kernel/builtin_hooks.py`, subagents' calls included) and
+Learner's security hook (`llmos/engine/builtin_hooks.py`, subagents' calls included) and
 Follower's replay (`llmos/modes/follower.py`) review each call through a `RunGuard`:
 
 - the policy says **allow** or **deny**: that is the decision;
@@ -35,7 +35,7 @@ from llmos.security.policy_file import default_policy, load_policy
 from llmos.security.run_files import RunFiles
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver, Resolution
+    from llmos.security.approval import Approver, Resolution
     from llmos.workspace import Workspace
 
 NOBODY_TO_ASK = (
@@ -114,7 +114,7 @@ class RunGuard:
         if not (verdict.asks and self.approver is not None and not _approved(approved)):
             return self._settle(tool, tool_input, verdict, tool_use_id, approved)
         # Imported here: only a call put to a human needs the approval machinery.
-        from llmos.kernel.approval import ApprovalRequest, publish_resolution, resolve
+        from llmos.security.approval import ApprovalRequest, publish_resolution, resolve
 
         request = ApprovalRequest(
             self.ctx.run_id, tool, dict(tool_input), verdict.reason, verdict.rule, agent

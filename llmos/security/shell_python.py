@@ -124,7 +124,7 @@ class _Reader(ast.NodeVisitor):
             self.visit(generator)
         self.visit(node.elt)
 
-    visit_ListComp = visit_SetComp = visit_GeneratorExp = _comprehension
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = _comprehension  # noqa: N815  # ast.NodeVisitor names
 
     def dotted(self, node: ast.expr, seen: int = 0) -> str:
         """The dotted name a callee stands for: ``sp.run`` -> ``subprocess.run``."""

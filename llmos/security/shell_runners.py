@@ -254,7 +254,7 @@ class Analyzer(Walker):
             self.run_file(Arg(src.text), [], call, what, lang)
         elif src.kind == "endless":
             pass  # `yes | sh`: the same line again and again, read as it is
-        elif src.kind != "file":
+        else:
             self.note("pipe-to-shell", f"{what} runs text produced by another command")
 
     def code_string(

@@ -268,7 +268,7 @@ class Lexer:
             if raw.startswith("$(__llmos_arith__", i):
                 value = UNKNOWN
             self.add(value, quoted=quoted)
-            return end
+            return int(end)
         if raw.startswith("${", i):
             end = find_close(raw, i + 1, "{", "}")
             self.add(self.parameter(raw[i + 2 : end - 1]), quoted=quoted)

@@ -232,7 +232,10 @@ class TrustStore:
         return row
 
     def trusted_keys(self) -> list[sqlite3.Row]:
-        return self._db.execute("SELECT * FROM trusted_keys ORDER BY added_at").fetchall()
+        rows: list[sqlite3.Row] = self._db.execute(
+            "SELECT * FROM trusted_keys ORDER BY added_at"
+        ).fetchall()
+        return rows
 
     def remove_key(self, key_id: str) -> int:
         """Stop trusting a key; the traces imported as signed by it lose that trust (those a

@@ -18,7 +18,7 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from llmos.errors import UsageError
-from llmos.telemetry.settings import ExportConfig, TelemetrySettings, enabled, resolve
+from llmos.telemetry_settings import ExportConfig, TelemetrySettings, enabled, resolve
 
 if TYPE_CHECKING:
     from llmos.kernel.run_context import RunContext

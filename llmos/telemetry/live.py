@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from llmos.kernel.events import Event
 from llmos.security.redact import redact
 from llmos.telemetry.content import ContentPolicy
-from llmos.telemetry.settings import ExportConfig
 from llmos.telemetry.spans import SpanBuilder, SpanRecord
+from llmos.telemetry_settings import ExportConfig
 
 if TYPE_CHECKING:
     from llmos.kernel.bus import EventBus, Subscription

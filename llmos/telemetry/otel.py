@@ -34,8 +34,8 @@ from llmos.errors import UsageError
 from llmos.security.redact import redact
 from llmos.telemetry import semconv as sc
 from llmos.telemetry.content import safe_text
-from llmos.telemetry.settings import ExportConfig
 from llmos.telemetry.spans import SpanRecord
+from llmos.telemetry_settings import ExportConfig
 
 log = logging.getLogger(__name__)
 

@@ -188,7 +188,8 @@ class RecordedRequest:
         # The CLI interleaves role:"system" messages (env info, hook context) after tool_results.
         for message in reversed(self.messages):
             if message.get("role") != "system":
-                return message
+                last: dict[str, Any] = message
+                return last
         return None
 
     @property

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from llmos.kernel.approval import Approver, allow_with, resolution_output
+from llmos.engine.recall import Recollection
 from llmos.kernel.events import MemoryInjected, ToolFinished
 from llmos.kernel.hooks import HookInput, HookOutput, HookRegistry, add_context, deny
 from llmos.kernel.run_context import RunContext
 from llmos.memory.capture import TraceRecorder, summarize_response
-from llmos.memory.recall import Recollection
 from llmos.memory.step_kinds import FILE_WRITING_TOOLS
+from llmos.security.approval import Approver, allow_with, resolution_output
 
 if TYPE_CHECKING:
     from llmos.replay.checkpoint import Checkpoint

@@ -37,7 +37,7 @@ class RunRequest:
     # The run's id, chosen by the caller before it starts (the kernel records it with the
     # job's run at once); None: a new one. A fallback after a failed replay gets its own.
     run_id: str | None = None
-    # Set for the run a governance route handed the goal to (llmos/governance/handoff.py):
+    # Set for the run a governance route handed the goal to (llmos/engine/governed/handoff.py):
     # the run that began it. Such a run is not saved as a trace and hands over no further.
     handed_over_from: str | None = None
 

@@ -32,9 +32,9 @@ from llmos.memory.tokens import (
     ConservativeCounter,
     TokenCounter,
     TokenCountUnavailable,
-    counter_for,
 )
-from llmos.memory.trace import Trace, one_line
+from llmos.memory.trace import Trace
+from llmos.text import one_line
 from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,8 @@ def recall_for_run(
     budget = ws.settings.memory_context_tokens
     try:
         with MemoryStore(ws) as memory:
+            from llmos.sdk.token_count import counter_for  # the count_tokens client, if usable
+
             return recall(
                 goal,
                 library=library,

@@ -16,25 +16,16 @@ fact) or for one project only.
 
 from __future__ import annotations
 
-import asyncio
-import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llmos import telemetry
-from llmos.credentials import model_access
-from llmos.errors import LlmosError, UsageError
-from llmos.kernel.accounting import record_agent_run
-from llmos.kernel.bus import EventBus
+from llmos.engine.lifecycle import ModelRun, model_run
+from llmos.errors import UsageError
 from llmos.kernel.economy import TokenEconomy
-from llmos.kernel.events import RunStarted
-from llmos.kernel.run_context import RunContext
 from llmos.memory.facts import MemoryStore
 from llmos.memory.memory_index import IndexedItem
 from llmos.memory.memory_item import MAX_TEXT_CHARS, Kind, clean_tags
-from llmos.memory.session_log import SessionLog
-from llmos.memory.trace import one_line
-from llmos.sdk.types import AgentOutcome
+from llmos.text import one_line
 from llmos.workspace import DEFAULT_PROJECT, Workspace, validate_project_name
 
 MAX_INSIGHTS = 60  # per distillation, most recent first: keeps the prompt (and cost) bounded
@@ -127,122 +118,102 @@ async def distill(
             kinds=FACTS,
             limit=MAX_KNOWN_FACTS,
         )
-        model_access({**os.environ, **(env or {})})  # before anything is spent
         economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
         try:
-            return await _distill_run(
-                ws, memory, economy, insights, known, project, model, env, budget_usd
+            # Charged to the project it distills (to `default` for every scope's): that
+            # project's budget is checked before anything is spent.
+            async with model_run(
+                ws,
+                economy,
+                goal=f"distill {len(insights)} insight(s) into facts ({_scope_name(project)})",
+                project=project or DEFAULT_PROJECT,
+                mode="distill",
+                budget_usd=budget_usd,
+                reason="merging insights into facts with the model",
+                model=model,
+                env=env,
+            ) as run:
+                facts = await _distill(
+                    run,
+                    ws=ws,
+                    memory=memory,
+                    insights=insights,
+                    known=known,
+                    project=project,
+                    env=env,
+                )
+            recorded = run.recorded
+            assert recorded is not None  # closed: its row is written
+            return DistillResult(
+                status=recorded.status,
+                run_id=recorded.run_id,
+                cost_usd=recorded.cost_usd,
+                balance_usd=economy.balance,
+                insights=len(insights),
+                facts=facts,
+                session_log=str(run.log.path),
+                error=recorded.error,
             )
         finally:
             economy.close()
 
 
-async def _distill_run(
+async def _distill(
+    run: ModelRun,
+    *,
     ws: Workspace,
     memory: MemoryStore,
-    economy: TokenEconomy,
     insights: list[IndexedItem],
     known: list[IndexedItem],
     project: str | None,
-    model: str | None,
     env: dict[str, str] | None,
-    budget_usd: float,
-) -> DistillResult:
+) -> list[dict[str, Any]]:
+    """Ask the model; write the facts it proposes; mark the insights it was shown."""
     from llmos.sdk.structured import ask_structured  # loads the SDK: only when a model is needed
 
-    budget = economy.authorize(budget_usd)
-    home = project or DEFAULT_PROJECT
-    ctx = RunContext(
-        goal=f"distill {len(insights)} insight(s) into facts ({_scope_name(project)})",
-        project=home,
-        workdir=ws.output_dir(home),
-        mode="distill",
-        budget_usd=budget,
-        bus=EventBus(),
-        model=model or ws.settings.model,
-    )
-    export = telemetry.prepare(ws.settings.telemetry)
-    log = SessionLog(ws.sessions_dir, ctx.run_id)
-    log.attach(ctx.bus)
-    if export is not None:
-        telemetry.attach(export, ctx, None)
-    ctx.bus.publish(
-        RunStarted(
-            run_id=ctx.run_id,
-            goal=ctx.goal,
-            mode="distill",
-            project=home,
-            workdir=str(ctx.workdir),
-            model=ctx.model,
-            budget_usd=budget,
-            reason="merging insights into facts with the model",
-        )
-    )
+    ctx = run.ctx
     allowed: set[str | None] = (
         {project} if project else {None, *(entry.project for entry in insights)}
     )
-    outcome: AgentOutcome | None = None
-    status, error = "error", None
-    written: list[dict[str, Any]] = []
-    try:
-        answer = await ask_structured(
-            ctx,
-            prompt=build_prompt(insights, known, project, allowed),
-            system=SYSTEM,
-            schema=SCHEMA,
-            budget_usd=budget,
-            model=ctx.model,
-            workdir=ctx.workdir,
-            env=env,
-            timeout_secs=TIMEOUT_SECS,
-            stall_timeout_secs=ws.settings.stall_timeout_secs,
-        )
-        outcome = answer.outcome
-        status = outcome.status
-        if answer.data is None:
-            status, error = "error" if outcome.ok else status, answer.problem
-        else:
-            proposed = parse_answer(answer.data, insights, allowed, project)
-            for text, tags, fact_project, sources in proposed:
-                item, path = memory.add_fact(
-                    text,
-                    project=fact_project,
-                    tags=tags,
-                    source=f"distill:{ctx.run_id}",
-                    meta={"derived_from": sources},
-                )
-                written.append(
-                    {
-                        "id": item.id,
-                        "project": fact_project,
-                        "path": str(path),
-                        "text": item.text,
-                        "tags": list(item.tags),
-                    }
-                )
-            ids = [str(fact["id"]) for fact in written]
-            for entry in insights:
-                memory.mark_distilled(entry, run_id=ctx.run_id, facts=ids)
-    except LlmosError as exc:
-        status, error = "error", exc.message
-        raise
-    except asyncio.CancelledError:
-        status, error = "interrupted", "interrupted"
-        raise
-    finally:
-        cost = outcome.cost_usd if outcome else ctx.spent_usd
-        _record(ctx, economy, outcome, status, cost, error)
-        await ctx.bus.close()
-    return DistillResult(
-        status=status,
-        run_id=ctx.run_id,
-        cost_usd=cost,
-        balance_usd=economy.balance,
-        insights=len(insights),
-        facts=written,
-        session_log=str(log.path),
-        error=error,
+    answer = await ask_structured(
+        ctx,
+        prompt=build_prompt(insights, known, project, allowed),
+        system=SYSTEM,
+        schema=SCHEMA,
+        budget_usd=ctx.budget_usd,
+        model=ctx.model,
+        workdir=ctx.workdir,
+        env=env,
+        timeout_secs=TIMEOUT_SECS,
+        stall_timeout_secs=ws.settings.stall_timeout_secs,
     )
+    outcome = answer.outcome
+    if answer.data is None:  # no facts: the run failed, or answered with something else
+        run.end(outcome, status=outcome.status if not outcome.ok else "error", error=answer.problem)
+        return []
+    written: list[dict[str, Any]] = []
+    for text, tags, fact_project, sources in parse_answer(answer.data, insights, allowed, project):
+        item, path = memory.add_fact(
+            text,
+            project=fact_project,
+            tags=tags,
+            source=f"distill:{ctx.run_id}",
+            meta={"derived_from": sources},
+        )
+        written.append(
+            {
+                "id": item.id,
+                "project": fact_project,
+                "path": str(path),
+                "text": item.text,
+                "tags": list(item.tags),
+            }
+        )
+    ids = [str(fact["id"]) for fact in written]
+    for entry in insights:
+        memory.mark_distilled(entry, run_id=ctx.run_id, facts=ids)
+    run.end(outcome)
+    return written
 
 
 def _scope_name(project: str | None) -> str:
@@ -312,16 +283,3 @@ def _is_tag(tag: str) -> bool:
     except UsageError:
         return False
     return True
-
-
-def _record(
-    ctx: RunContext,
-    economy: TokenEconomy,
-    outcome: AgentOutcome | None,
-    status: str,
-    cost: float,
-    error: str | None,
-) -> None:
-    record_agent_run(
-        ctx, economy, outcome, mode="distill", status=status, cost_usd=cost, error=error
-    )

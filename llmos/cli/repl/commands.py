@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from llmos.cli.repl import completion
+from llmos.cli.repl.completion import ArgumentCompleter, Candidates
+from llmos.cli.repl.delegate import is_available, run_cli, subcommands
+from llmos.cli.repl.session import CONVERSATION_MODES, ReplSession
 from llmos.cli.table import Column, print_fields, print_table
+from llmos.engine.types import MODES
 from llmos.errors import UsageError
-from llmos.modes.types import MODES
-from llmos.repl import completion
-from llmos.repl.completion import ArgumentCompleter, Candidates
-from llmos.repl.delegate import is_available, run_cli, subcommands
-from llmos.repl.session import CONVERSATION_MODES, ReplSession
 from llmos.text import escape
 
 Handler = Callable[[list[str]], Awaitable[bool]]  # False: leave the REPL

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmos.governance.session import GovernanceSession
-    from llmos.kernel.approval import Approver
+    from llmos.engine.governed.session import GovernanceSession
+    from llmos.engine.types import RunRequest, RunSummary
     from llmos.kernel.bus import Handler
-    from llmos.modes.types import RunRequest, RunSummary
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 _STEPS_SHOWN = 40
@@ -62,13 +62,13 @@ async def hand_over(
     approver: Approver | None = None,
 ) -> RunSummary:
     """Run the rest of the goal as the route's agent; the combined summary."""
-    from llmos.agents.catalog import load_catalog
     from llmos.kernel.economy import charged_under
     from llmos.memory.session_log import subtask_of
+    from llmos.plugins.run_tools import run_catalog
 
     route = session.handoff
     assert route is not None and route.target is not None
-    spec = load_catalog(ws, request.project).require(route.target)
+    spec = run_catalog(ws, request.project).require(route.target)
     budget = None
     if request.budget_usd is not None:
         budget = max(0.0, request.budget_usd - first.cost_usd)

@@ -26,7 +26,8 @@ from typing import Any
 
 from llmos.governance.report import governance_report
 from llmos.kernel.economy import connect
-from llmos.memory.trace import Trace, goal_signature
+from llmos.memory.goal_form import goal_signature
+from llmos.memory.trace import Trace
 from llmos.memory.trace_store import TraceStore
 from llmos.workspace import Workspace
 

@@ -20,19 +20,19 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from rich.console import Console
 
+from llmos.cli.repl.approver import InlineApprover
+from llmos.cli.repl.commands import SlashCommands
+from llmos.cli.repl.completion import SlashCompleter
+from llmos.cli.repl.history import WorkspaceHistory
+from llmos.cli.repl.keys import InterruptKeys
+from llmos.cli.repl.session import ReplSession, RunTracker
 from llmos.cli.terminal import terminal
 from llmos.errors import LlmosError
-from llmos.repl.approver import InlineApprover
-from llmos.repl.commands import SlashCommands
-from llmos.repl.completion import SlashCompleter
-from llmos.repl.history import WorkspaceHistory
-from llmos.repl.keys import InterruptKeys
-from llmos.repl.session import ReplSession, RunTracker
 from llmos.text import clean, escape
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
-    from llmos.modes.types import RunSummary
+    from llmos.engine.types import RunSummary
+    from llmos.security.approval import Approver
 
 log = logging.getLogger(__name__)
 HISTORY_FILE = "repl_history"
@@ -116,8 +116,8 @@ class Repl:
     def _approver(self) -> Approver:
         """This prompt; and while a web console runs (or with `approvals: console`), its
         inbox too: the first answer wins."""
-        from llmos.kernel.approval import FirstAnswer
-        from llmos.kernel.approval_inbox import unattended_inbox
+        from llmos.security.approval import FirstAnswer
+        from llmos.security.approval_inbox import unattended_inbox
 
         ws = self.session.ws
         inbox = unattended_inbox(

@@ -31,7 +31,6 @@ from typing import Any, TextIO
 
 from llmos.errors import LlmosError
 from llmos.fsutil import atomic_write_text
-from llmos.kernel.approval_inbox import unattended_inbox
 from llmos.kernel.bus import EventBus, Handler
 from llmos.kernel.events import Event, JobFinished, JobStarted, RunFinished, RunStarted
 from llmos.kernel.jobs import Job, JobResult, JobStore
@@ -44,6 +43,7 @@ from llmos.kernel.scheduler import (
     SystemClock,
     until_stopped,
 )
+from llmos.security.approval_inbox import unattended_inbox
 from llmos.workspace import Workspace
 
 
@@ -128,8 +128,8 @@ def _lock_held(path: Path) -> bool:
 
 async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult:
     """Run `job`'s goal through the dispatcher, as `llmos run` would."""
+    from llmos.engine.types import RunRequest
     from llmos.modes.dispatcher import run_goal  # the dispatcher's imports are not light
-    from llmos.modes.types import RunRequest
 
     ws = Workspace.open(root)  # fresh settings for every run
     limit = job.timeout_secs

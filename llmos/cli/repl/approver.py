@@ -1,4 +1,4 @@
-"""Approvals inline: the REPL's `Approver` (llmos/kernel/approval.py).
+"""Approvals inline: the REPL's `Approver` (llmos/security/approval.py).
 
 When the security policy will not decide a call alone, the run waits while the REPL shows
 the call and why, and asks: approve, modify (edit the command, or the input as JSON) or
@@ -18,7 +18,8 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.validation import ValidationError, Validator
 from rich.console import Console
 
-from llmos.kernel.approval import (
+from llmos.cli.repl.keys import InterruptKeys
+from llmos.security.approval import (
     ANSWERED_ELSEWHERE,
     ApprovalRequest,
     Approve,
@@ -26,7 +27,6 @@ from llmos.kernel.approval import (
     Reject,
     Verdict,
 )
-from llmos.repl.keys import InterruptKeys
 
 CHOICES = {"a": "approve", "approve": "approve", "m": "modify", "modify": "modify"}
 CHOICES |= {"r": "reject", "reject": "reject", "y": "approve", "n": "reject"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from llmos.engine.types import Mode, RunRequest, RunSummary
 from llmos.kernel.events import Event, RunFinished, RunStarted
-from llmos.modes.types import Mode, RunRequest, RunSummary
 from llmos.workspace import Workspace, validate_project_name
 
 # A replay or a plan has no conversation to continue: only these modes carry one on.

@@ -7,17 +7,12 @@ like any run. The draft is validated like a file before it is written.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from llmos.agents.spec import KNOWN_TOOLS, AgentFormatError, AgentSpec, make_spec
-from llmos.credentials import model_access
+from llmos.engine.lifecycle import model_run
 from llmos.errors import RunFailedError
-from llmos.kernel.accounting import record_agent_run
-from llmos.kernel.bus import EventBus
 from llmos.kernel.economy import TokenEconomy
-from llmos.kernel.run_context import RunContext
-from llmos.sdk.types import AgentOutcome
 from llmos.workspace import Workspace
 
 DRAFT_SYSTEM = """You write agent definitions for llmos, an LLM operating system.
@@ -61,39 +56,36 @@ async def draft_agent(
     """The model's draft of agent `name` from `describe`, and what it cost."""
     from llmos.sdk.structured import ask_structured
 
-    model_access({**os.environ, **(env or {})})  # before anything is spent
     economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
     try:
-        budget = economy.authorize(budget_usd or DEFAULT_DRAFT_BUDGET_USD, project=project)
-        ctx = RunContext(
+        async with model_run(
+            ws,
+            economy,
             goal=f"draft the agent {name}: {describe}",
             project=project,
-            workdir=ws.output_dir(project),
             mode="agent-draft",
-            budget_usd=budget,
-            bus=EventBus(),
-            model=model or ws.settings.model,
-        )
-        answer = None
-        try:
+            budget_usd=budget_usd or DEFAULT_DRAFT_BUDGET_USD,
+            reason="drafting an agent file with the model",
+            model=model,
+            env=env,
+        ) as run:
+            ctx = run.ctx
             answer = await ask_structured(
                 ctx,
                 prompt=f"Write the agent {name!r}. What the user wants of it:\n{describe}",
                 system=DRAFT_SYSTEM,
                 schema=draft_schema(),
-                budget_usd=budget,
+                budget_usd=ctx.budget_usd,
                 model=ctx.model,
                 workdir=ctx.workdir,
                 env=env,
                 stall_timeout_secs=ws.settings.stall_timeout_secs,
             )
-        finally:
-            await ctx.bus.close()
-            outcome = answer.outcome if answer else None
-            _record(economy, ctx, outcome, answer.problem if answer else "interrupted")
+            outcome = answer.outcome
+            failed = answer.problem is not None and outcome.ok
+            run.end(outcome, status="error" if failed else None, error=answer.problem)
     finally:
         economy.close()
-    assert answer is not None
     if answer.data is None:
         raise RunFailedError(f"the model did not draft the agent: {answer.problem}")
     data = answer.data
@@ -108,15 +100,3 @@ async def draft_agent(
     except AgentFormatError as exc:
         raise RunFailedError(f"the model's draft is not a valid agent: {exc}") from exc
     return spec, answer.outcome.cost_usd
-
-
-def _record(
-    economy: TokenEconomy, ctx: RunContext, outcome: AgentOutcome | None, problem: str | None
-) -> None:
-    status = "success" if problem is None else "error"
-    if outcome is not None and not outcome.ok:
-        status = outcome.status
-    cost = outcome.cost_usd if outcome else ctx.spent_usd
-    record_agent_run(
-        ctx, economy, outcome, mode="agent-draft", status=status, cost_usd=cost, error=problem
-    )

@@ -44,18 +44,17 @@ from llmos.kernel.events import CheckerResults, Notice, RouteTaken, ScoreRecorde
 from llmos.kernel.hooks import HookInput, HookOutput, HookRegistry, deny
 
 if TYPE_CHECKING:
-    from llmos.kernel.approval import Approver
+    from llmos.engine.types import RunRequest
     from llmos.kernel.run_context import RunContext
     from llmos.memory.library import TraceLibrary
     from llmos.memory.trace import Trace, TraceStep
-    from llmos.modes.types import RunRequest
     from llmos.plugins.run_tools import RunTools
     from llmos.sdk.types import AgentOutcome, AgentStatus
+    from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-GOVERNANCE_STATUSES = ("governance_failed", "stopped", "handed_off")
 _PREFIX = "llmos governance"
 _DO_IT = "Do what is missing now, then finish."
 
@@ -282,7 +281,9 @@ class GovernanceSession:
                 if route.action == "model" and self.ending is None:
                     reason = f"{_PREFIX}: {route.reason}; go on with the model {route.target}"
                     return {"decision": "block", "reason": reason}
-                return {k: v for k, v in output.items() if k not in ("continue", "stopReason")}
+                output.pop("continue", None)  # at the end, the run is not stopped: it ends
+                output.pop("stopReason", None)
+                return output
         return {}
 
     def check_finish(self) -> list[tuple[str, str]]:
@@ -363,7 +364,7 @@ class GovernanceSession:
     async def _ask(self, route: Route) -> tuple[str, bool]:
         if self.approver is None:
             return "nobody can be asked in this run (no terminal): the run ends", True
-        from llmos.kernel.approval import ApprovalRequest, Approve, Modify
+        from llmos.security.approval import ApprovalRequest, Approve, Modify
 
         request = ApprovalRequest(
             self.ctx.run_id,
@@ -403,7 +404,7 @@ class GovernanceSession:
                 scores.append(score)
         graded = self.policy.evaluators["model_graded"]
         if graded["enabled"] and outcome.ok:
-            from llmos.governance.graded import grade_run
+            from llmos.engine.governed.graded import grade_run
 
             score, cost = await grade_run(self.ctx, self.history, outcome, graded, self.env)
             if cost:
@@ -520,7 +521,7 @@ def governance_session(
     example: Trace | None = None,
     example_confidence: float = 0.0,
 ) -> GovernanceSession:
-    """The governance of a live run (made current for it as `ctx.governance`): the run's
+    """The governance of a live run (the Learner returns it with the run's result): the run's
     policy (the dispatcher's, else the workspace's), the agents a route may hand over to
     (checked now: a route naming no agent stops the run before anything is spent)."""
     from llmos.governance.current import current_governance
@@ -545,14 +546,13 @@ def governance_session(
         env=env,
         handed_over=request.handed_over_from is not None,
     )
-    ctx.governance = session
     return session
 
 
 def _handoff_targets(ws: Workspace, project: str, policy: GovernancePolicy) -> frozenset[str]:
-    from llmos.agents.catalog import load_catalog
+    from llmos.plugins.run_tools import run_catalog
 
-    names = frozenset(load_catalog(ws, project).names())
+    names = frozenset(run_catalog(ws, project).names())
     policy.check_agents(names)
     return names
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from llmos.database import Connection, move_aside, open_database, transaction
 from llmos.errors import DamagedDatabaseError, LlmosError
-from llmos.kernel.approval import ApprovalRequest, Approve, Modify, Reject, Verdict
+from llmos.security.approval import ApprovalRequest, Approve, Modify, Reject, Verdict
 
 log = logging.getLogger(__name__)
 
