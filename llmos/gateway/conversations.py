@@ -59,6 +59,7 @@ from llmos.security.policy_file import load_policy
 from llmos.text import one_line
 
 if TYPE_CHECKING:
+    from llmos.engine.governed.session import GovernanceSession
     from llmos.gateway.config import GatewayConfig
     from llmos.gateway.store import GatewayKey, GatewayStore
     from llmos.kernel.economy import TokenEconomy
@@ -99,6 +100,7 @@ class Conversation:
         ctx: RunContext,
         guard: GatewayGuard,
         owner: Conversations,
+        governance: GovernanceSession | None = None,
     ) -> None:
         self.id = conversation_id
         self.key = key
@@ -107,7 +109,7 @@ class Conversation:
         self.guard = guard
         self.owner = owner
         self.recorder = TraceRecorder(ctx.workdir)
-        self.governance = ctx.governance  # the project's, when its policy declares one
+        self.governance = governance  # the project's, when its policy declares one
         self.released: dict[str, Released] = {}
         self.in_flight = 0
         self.last_active = time.monotonic()
@@ -434,16 +436,23 @@ class Conversations:
             )
         )
         policy = load_policy(ws.root, config.project)  # files re-read only when changed
-        governance = governance_for(ws.root, config.project)
-        if governance is not None:
+        declared = governance_for(ws.root, config.project)
+        governance = None
+        if declared is not None:
             from llmos.engine.governed.session import GovernanceSession
 
-            ctx.governance = GovernanceSession(ctx, governance, approver=self.approver)
+            governance = GovernanceSession(ctx, declared, approver=self.approver)
         guard = GatewayGuard(
             ctx, policy, tools=self.tools, approver=self.approver, audit=self.audit
         )
         conversation = Conversation(
-            conversation_id, key=key, title=title, ctx=ctx, guard=guard, owner=self
+            conversation_id,
+            key=key,
+            title=title,
+            ctx=ctx,
+            guard=guard,
+            owner=self,
+            governance=governance,
         )
         carried = self._awaiting.pop(conversation_id, None)
         if carried is not None:  # calls released in its previous run, results still to come
