@@ -190,7 +190,7 @@ def bench_imports() -> None:
             own = [
                 int(line.split("|")[0].split(":")[1])
                 for line in out.stderr.splitlines()
-                if "llmos.governance" in line
+                if "llmos.governance" in line or "llmos.engine.governed" in line
             ]
             samples.append(sum(own) / 1000)
         print(f"| {label} | {statistics.median(samples):.1f} |")

@@ -25,7 +25,6 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,6 +33,7 @@ from llmos.fsutil import atomic_write_text
 from llmos.kernel.bus import EventBus, Handler
 from llmos.kernel.events import Event, JobFinished, JobStarted, RunFinished, RunStarted
 from llmos.kernel.jobs import Job, JobResult, JobStore
+from llmos.kernel.process import info_path, interrupts_dir, kernel_state, lock_path, schedule_db
 from llmos.kernel.scheduler import (
     POLL_SECS,
     Clock,
@@ -55,52 +55,6 @@ class KernelAlreadyRunning(LlmosError):
         self.pid = pid
 
 
-def schedule_db(ws: Workspace) -> Path:
-    return ws.state_dir / "schedule.db"
-
-
-def _lock_path(ws: Workspace) -> Path:
-    return ws.state_dir / "kernel.lock"
-
-
-def _info_path(ws: Workspace) -> Path:
-    return ws.state_dir / "kernel.json"
-
-
-@dataclass(frozen=True)
-class KernelState:
-    running: bool
-    pid: int | None = None
-    started_at: float | None = None
-    current: dict[str, Any] | None = None  # the job being run: id, goal, since
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def kernel_state(ws: Workspace) -> KernelState:
-    """Whether a kernel holds the workspace's lock, and what it says about itself."""
-    info: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        info = json.loads(_info_path(ws).read_text(encoding="utf-8"))
-    if not _lock_held(_lock_path(ws)):
-        return KernelState(running=False)
-    pid = info.get("pid")
-    if not isinstance(pid, int) or not _alive(pid):
-        return KernelState(True)  # a kernel that has not written kernel.json yet
-    return KernelState(True, pid, info.get("started_at"), info.get("current"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
-
-
 def _take(handle: TextIO) -> bool:
     # `kernel status` probes the lock for an instant (a shared lock); a start that meets such
     # a probe tries again a few times before concluding another kernel holds it.
@@ -112,18 +66,6 @@ def _take(handle: TextIO) -> bool:
             if attempt < 4:
                 time.sleep(0.02)
     return False
-
-
-def _lock_held(path: Path) -> bool:
-    if not path.exists():
-        return False
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
 
 
 async def dispatch_job(root: Path, job: Job, progress: RunProgress) -> JobResult:
@@ -185,22 +127,9 @@ _running: dict[str, asyncio.Future[Any]] = {}
 _interrupted: set[str] = set()
 
 
-def _interrupts_dir(ws: Workspace) -> Path:
-    return ws.state_dir / "interrupts"
-
-
-def request_interrupt(ws: Workspace, run_id: str, kernel_pid: int) -> None:
-    import signal
-
-    folder = _interrupts_dir(ws)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / run_id, f"{time.time()}\n")
-    os.kill(kernel_pid, signal.SIGUSR1)
-
-
 def take_interrupts(ws: Workspace) -> list[str]:
     """Cancel the runs the console asked to interrupt (SIGUSR1's handler); returns them."""
-    folder = _interrupts_dir(ws)
+    folder = interrupts_dir(ws)
     try:
         names = os.listdir(folder)
     except OSError:
@@ -237,7 +166,7 @@ class Kernel:
         self._lock: TextIO | None = None
 
     def __enter__(self) -> Kernel:
-        path = _lock_path(self.ws)
+        path = lock_path(self.ws)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("a")
         if not _take(handle):
@@ -267,14 +196,14 @@ class Kernel:
 
     def __exit__(self, *exc: object) -> None:
         with contextlib.suppress(OSError):
-            _info_path(self.ws).unlink()
+            info_path(self.ws).unlink()
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the lock
             self._lock = None
 
     def _write_info(self, current: dict[str, Any] | None) -> None:
         info = {"pid": self.pid, "started_at": self.started_at, "current": current}
-        atomic_write_text(_info_path(self.ws), json.dumps(info) + "\n")
+        atomic_write_text(info_path(self.ws), json.dumps(info) + "\n")
 
     def _track(self, event: Event) -> None:
         if isinstance(event, JobStarted):

@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from llmos.daemon import Kernel, KernelAlreadyRunning, kernel_state, schedule_db
+from llmos.daemon import Kernel, KernelAlreadyRunning
 from llmos.errors import LowBatteryError, UsageError
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import Job, JobResult, JobStore
+from llmos.kernel.process import kernel_state, schedule_db
 from llmos.kernel.scheduler import RunProgress, Scheduler
 from llmos.kernel.triggers import Schedule, parse_at, parse_cron, parse_every
 from llmos.workspace import Workspace

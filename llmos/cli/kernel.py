@@ -16,9 +16,10 @@ from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.schedule import print_jobs, when
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
-from llmos.daemon import Kernel, kernel_state, schedule_db, take_interrupts
+from llmos.daemon import Kernel, take_interrupts
 from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos.kernel.jobs import JobStore
+from llmos.kernel.process import kernel_state, schedule_db
 from llmos.text import escape
 
 kernel_app = typer.Typer(

@@ -22,10 +22,10 @@ from llmos.cli.options import (
 )
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
-from llmos.daemon import kernel_state, schedule_db
 from llmos.engine.types import MODES
 from llmos.errors import UsageError
 from llmos.kernel.jobs import Job, JobStore
+from llmos.kernel.process import kernel_state, schedule_db
 from llmos.kernel.triggers import local_zone, parse_at, parse_cron, parse_every
 from llmos.text import clean
 from llmos.workspace import validate_project_name

@@ -191,7 +191,7 @@ def live_process(ws: Workspace, run_id: str) -> int | None:
     if kind == "run":
         return pid
     if kind == "kernel":
-        from llmos.daemon import kernel_state
+        from llmos.kernel.process import kernel_state
 
         return pid if kernel_state(ws).pid == pid else None
     return None
@@ -222,7 +222,7 @@ def interrupt(ws: Workspace, run_id: str) -> dict[str, Any]:
             "stops it).",
         )
     if _process_kind(pid) == "kernel":
-        from llmos.daemon import request_interrupt
+        from llmos.kernel.process import request_interrupt
 
         request_interrupt(ws, run_id, pid)
     else:
@@ -423,8 +423,8 @@ def remove_memory(ws: Workspace, item_id: str, *, project: str | None) -> dict[s
 
 # Schedule -------------------------------------------------------------------------------------
 def schedule(ws: Workspace) -> dict[str, Any]:
-    from llmos.daemon import kernel_state, schedule_db
     from llmos.kernel.jobs import JobStore
+    from llmos.kernel.process import kernel_state, schedule_db
 
     with JobStore(schedule_db(ws)) as store:
         jobs = [job.to_dict() for job in store.jobs()]
@@ -434,8 +434,8 @@ def schedule(ws: Workspace) -> dict[str, Any]:
 def pause_job(ws: Workspace, job_id: str, *, paused: bool) -> dict[str, Any]:
     import time
 
-    from llmos.daemon import schedule_db
     from llmos.kernel.jobs import JobStore
+    from llmos.kernel.process import schedule_db
 
     with JobStore(schedule_db(ws)) as store:
         job = store.pause(job_id) if paused else store.resume(job_id, now=time.time())

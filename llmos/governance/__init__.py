@@ -4,18 +4,19 @@
   plan, respond), from its tool and input, and traits such as `credential-read`;
 - `history.py`: the steps a run made, as checkers, routers and evaluators read them;
 - `selectors.py`, `checkers.py`, `routers.py`: the `policy.yaml` vocabulary and what it does;
-- `evaluators.py` (and `graded.py`, the optional model-graded one): non-blocking scores;
+- `evaluators.py`: non-blocking scores;
 - `policy.py`: the `governance:` sections of the policy files, plus the plugins' rules;
   `current.py`: the policy of the run in progress, loaded only when one is declared;
-- `session.py`: one live run's hooks (PreToolUse, PostToolUse, Stop) and its conclusion;
-- `replay.py`: the checkers over a trace's steps before it is replayed;
-- `handoff.py`: a route handing the rest of a goal to another agent's run;
 - `schemas.py`: declared schemas checked (plugin tools' input and output, a plan);
 - `supersteps.py`: a session log as supersteps (`llmos sessions show RUN --steps`);
 - `report.py`: what `llmos insights` shows of it.
 
 Plugins use `Route` and `Score` (and read `History`, `Step`, `Call`) in their checkers,
 routers and evaluators.
+
+What a live run does with them is the run engine's (llmos/engine/governed/): its hooks and
+conclusion (`session.py`), the checkers over a trace before it replays (`replay.py`), a
+route's hand-over (`handoff.py`), the model-graded evaluator (`graded.py`).
 """
 
 from typing import TYPE_CHECKING, Any
