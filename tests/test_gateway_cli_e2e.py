@@ -22,7 +22,7 @@ import pytest
 from conftest import Sandbox, run_llmos
 from gateway_support import claude_env, run_claude
 
-from llmos.memory.session_log import verify_session
+from llmos.memory.session_log import read_session, verify_session
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 ASK_POLICY = "version: 1\nask:\n  commands: ['echo needs-approval*']\n"
@@ -268,6 +268,7 @@ def test_a_killed_gateway_is_settled_by_the_next_command(
             headers={"x-api-key": "sk-client", "anthropic-version": "2023-06-01"},
         )
         assert reply.status_code == 200 and reply.json()["content"][0]["text"] == "hi"
+        _logged(sandbox, "model_call")  # the log's own thread wrote the call's cost
     finally:
         gw.kill()  # SIGKILL: nothing recorded, the log not sealed
     status = run_llmos(sandbox, "status")
@@ -278,6 +279,19 @@ def test_a_killed_gateway_is_settled_by_the_next_command(
     assert row["status"] == "crashed" and row["cost_usd"] == pytest.approx(0.00105)
     listed = json.loads(run_llmos(sandbox, "gateway", "sessions", "--json").stdout)
     assert listed["conversations"][0]["status"] == "closed"
+
+
+def _logged(sandbox: Sandbox, kind: str) -> None:
+    """Wait until a session log of the workspace has an event of `kind` (a subscriber
+    thread writes the log, a moment after the reply went out)."""
+    deadline = time.monotonic() + 15
+    folder = sandbox.workspace / "memories" / "sessions"
+    while time.monotonic() < deadline:
+        for log in folder.glob("*.jsonl"):
+            if any(e["kind"] == kind for e in read_session(log)):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} event in a session log")
 
 
 def test_gateway_command_errors(sandbox: Sandbox, scripted: ScriptedModelServer) -> None:
