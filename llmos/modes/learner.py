@@ -109,7 +109,8 @@ async def run_learner(
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
     from llmos.sdk.token_count import prefetch
 
-    prefetch({**os.environ, **(env or {})})  # recall's token counter, while the agent starts
+    if library.index.count():  # recall will have traces to count: load its counter meanwhile
+        prefetch({**os.environ, **(env or {})})
 
     ctx = run.ctx
     recorder = TraceRecorder(ctx.workdir)

@@ -2,8 +2,9 @@
 client.
 
 The client is imported on first use, never at import time: `llmos --help` and Follower runs
-never load it, and a Learner run starts importing it in the background (`prefetch`) while
-the agent's CLI starts, so that recall (at the run's first prompt) rarely waits for it. The
+never load it, and a Learner run in a workspace with learned traces starts importing it in
+the background (`prefetch`) while the agent's CLI starts, so that recall (at the run's first
+prompt) rarely waits for it; with nothing to recall nothing is counted, and it is not loaded. The
 endpoint counts a whole request, so the count of one text is the count of a request holding
 only that text, less the request's own framing (measured once with a one-character text,
 which is exactly one token). Texts are counted in parallel. Any failure raises
