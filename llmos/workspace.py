@@ -220,10 +220,25 @@ def _shown(value: Any) -> str:
 # llmos must be able to trust live there, under the policy's guard (llmos/security/
 # bashlex_cache.py). None in a process that opened none.
 _state_in_use: Path | None = None
+_state_expected: Path | None = None
 
 
 def state_dir_in_use() -> Path | None:
-    return _state_in_use
+    """The guarded `state/` folder of the workspace this process opened, or, before it is
+    opened, of the one it will open (`expect_workspace`) if that one exists."""
+    if _state_in_use is not None:
+        return _state_in_use
+    if _state_expected is not None and _state_expected.is_dir():
+        return _state_expected
+    return None
+
+
+def expect_workspace(root: Path | str | None) -> None:
+    """Say which workspace this process will open (the command line knows before it loads
+    a command): modules imported on the way may keep caches in its state already (bashlex's
+    parser tables, llmos/security/bashlex_cache.py)."""
+    global _state_expected
+    _state_expected = (Path(root).expanduser() if root else default_root()) / "state"
 
 
 def default_root() -> Path:

@@ -197,6 +197,11 @@ class LazyCommands(TyperGroup):
         if self._listing:  # only its name and summary are shown
             return TyperCommand(cmd_name, help=entry.summary)
         module, attribute = entry.target.split(":")
+        # Modules the command loads may keep caches in the workspace's guarded state before
+        # the command opens it (bashlex's parser tables): say which workspace that will be.
+        from llmos.workspace import expect_workspace
+
+        expect_workspace(_workspace_option(sys.argv[1:]))
         obj = getattr(importlib.import_module(module), attribute)
         if not isinstance(obj, typer.Typer):
             single = typer.Typer(**_SETTINGS)
@@ -366,6 +371,18 @@ def _negative_number(token: str, ctx: Any) -> str | None:
         if kind == "argument" and least is not None:
             return f"{param.human_readable_name} must be a number >= {least:g}, not {token}"
     return f"{token} is a negative number, which this command does not take"
+
+
+def _workspace_option(args: list[str]) -> str | None:
+    """The `--workspace`/`-w` a command line gives, read before it is parsed."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("--workspace", "-w") and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--workspace="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def main() -> None:
