@@ -132,6 +132,25 @@ def test_bashlex_tables_are_cached_between_processes(tmp_path: Path) -> None:
     assert bashlex_cache._load(cache) == saved
 
 
+def test_a_command_finds_the_tables_before_it_opens_its_workspace(tmp_path: Path) -> None:
+    """`llmos` loads the policy (and bashlex) before the command opens its workspace: the
+    command line names the workspace first, so the tables are saved in its state and found
+    by the next command, not rebuilt at every run (0.3 s of each replay)."""
+    env = {**os.environ, "HOME": str(tmp_path), "LLMOS_HOME": str(tmp_path / "ws")}
+
+    def llmos(*args: str) -> None:
+        command = [sys.executable, "-m", "llmos", *args]
+        subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+
+    for workspace, where in ((tmp_path / "ws", ()), (tmp_path / "other", ("-w",))):
+        option = (*where, str(workspace)) if where else ()
+        llmos("status", *option)  # makes the workspace
+        for cached in (workspace / "state" / "cache").glob("bashlex-*"):
+            cached.unlink()
+        llmos("run", "--dry-run", *option, "list the files")  # loads bashlex, then opens it
+        assert list((workspace / "state" / "cache").glob("bashlex-lalr-*.marshal"))
+
+
 # ------------------------------------------------------------- denials, by category
 
 DENIED = {
