@@ -75,7 +75,8 @@ def console(
     cookie and the token is spent. While it runs, runs with nobody at their terminal send
     their questions to its inbox (config.yaml `approvals:`). Ctrl-C stops it.
     """
-    from llmos.console.server import LOOPBACK, bind, make_console
+    from llmos.console.server import LOOPBACK, make_console
+    from llmos.listening import listening_socket
 
     ws = open_workspace(workspace, writes="serve the console")
     remote = host not in LOOPBACK and not host.startswith("127.")
@@ -88,7 +89,7 @@ def console(
                 "--host 127.0.0.1 and reach it through an SSH tunnel.",
             )
         password = _password(as_json)
-    sock = bind(host, port)
+    sock = listening_socket(host, port)
     server, address = make_console(ws, sock, password=password)
     if check:
         _check(server, sock, address, as_json)

@@ -267,9 +267,10 @@ def _approver(ws: Workspace, name: str, as_json: bool) -> Approver:
 
 def _serve(ws: Workspace, config: GatewayConfig, approver: str, as_json: bool) -> None:
     from llmos.gateway.app import Gateway
-    from llmos.gateway.server import bind, serve
+    from llmos.gateway.server import BACKLOG, serve
+    from llmos.listening import listening_socket
 
-    sock = bind(config.host, config.port)
+    sock = listening_socket(config.host, config.port, backlog=BACKLOG)
     reporter = GatewayReporter(as_json)
     gateway = Gateway(ws, config, approver=_approver(ws, approver, as_json), report=reporter)
 

@@ -129,9 +129,10 @@ def start(
 def _console(ws: Any, port: int) -> tuple[Any, Any, Any]:
     """The web console beside the kernel (llmos/console/): bound now, so a port in use is an
     error before the kernel starts."""
-    from llmos.console.server import bind, make_console
+    from llmos.console.server import make_console
+    from llmos.listening import listening_socket
 
-    sock = bind("127.0.0.1", port)
+    sock = listening_socket("127.0.0.1", port)
     console, address = make_console(ws, sock)
     return console, sock, address
 

@@ -25,32 +25,12 @@ import uvicorn
 
 from llmos.console.app import Console
 from llmos.console.auth import Gatekeeper, hash_password
-from llmos.errors import UsageError
 from llmos.fsutil import atomic_write_text
+from llmos.listening import listening_socket
 from llmos.security.approval_inbox import console_lock_path
 from llmos.workspace import Workspace
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port; UsageError if that cannot be."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        if exc.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
-            raise UsageError(
-                f"port {port} on {host} is in use",
-                hint="Choose another with --port PORT (0 picks a free one).",
-            ) from exc
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.setblocking(False)
-    return sock
 
 
 @dataclass
@@ -150,7 +130,7 @@ class ConsoleThread:
     """A console served by a thread of this process (tests, embedding)."""
 
     def __init__(self, ws: Workspace, *, password: str | None = None, port: int = 0) -> None:
-        self.sock = bind("127.0.0.1", port)
+        self.sock = listening_socket("127.0.0.1", port)
         self.console, self.address = make_console(ws, self.sock, password=password)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -25,33 +25,14 @@ from typing import TypeVar
 
 import uvicorn
 
-from llmos.errors import UsageError
 from llmos.fsutil import atomic_write_text
 from llmos.gateway.app import Gateway
+from llmos.listening import listening_socket
 
 T = TypeVar("T")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _GRACE_SECS = 5
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port; UsageError if that cannot be."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        if exc.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
-            raise UsageError(
-                f"port {port} on {host} is in use",
-                hint="Choose another with --port PORT (0 picks a free one).",
-            ) from exc
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.setblocking(False)
-    return sock
+BACKLOG = 2048  # many agents may connect at once
 
 
 def serve(gateway: Gateway, sock: socket.socket, *, ready: Callable[[str], None]) -> None:
@@ -148,7 +129,7 @@ class GatewayThread:
     def _run(self) -> None:
         try:
             self.gateway = self._make()
-            sock = bind(self._host, 0)
+            sock = listening_socket(self._host, 0, backlog=BACKLOG)
 
             def ready(url: str) -> None:
                 self.url = url
