@@ -28,10 +28,9 @@ from llmos.security.approval_inbox import (
     ApprovalInbox,
     InboxApprover,
     UnknownQuestion,
-    console_lock_path,
-    console_running,
     unattended_inbox,
 )
+from llmos.security.console_watch import console_lock_path, console_running
 from llmos.workspace import Settings
 
 REQUEST = ApprovalRequest("run-1", "Bash", {"command": "npm publish"}, "publishes", "npm-publish")

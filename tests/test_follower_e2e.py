@@ -87,6 +87,11 @@ def test_follower_never_imports_the_sdk_nor_asyncio(
         # Nor the telemetry extra (OpenTelemetry, protobuf): telemetry is off by default.
         "assert not roots & {'claude_agent_sdk', 'anthropic', 'asyncio', 'opentelemetry', "
         "'google'}, roots\n"
+        # Nor what only some runs need: the approvals inbox (nobody watches it), the
+        # sandbox's network canary (`llmos doctor`), ldconfig's lookup of libc.
+        "unneeded = {'llmos.security.approval_inbox', 'llmos.security.approval', "
+        "'socket', 'ctypes.util'} & set(sys.modules)\n"
+        "assert not unneeded, unneeded\n"
         "print('follower ok')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

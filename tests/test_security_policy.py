@@ -109,7 +109,7 @@ def test_bashlex_tables_are_cached_between_processes(tmp_path: Path) -> None:
     code = (
         "from llmos.workspace import Workspace\n"
         "Workspace.open()\n"
-        "import llmos.security, bashlex\n"
+        "from llmos.security.bashlex_parser import bashlex\n"
         "print(bashlex.parse('a && b | c > f; (d $(e)) <<< x')[0].dump())"
     )
     user_cache = tmp_path / "cache"

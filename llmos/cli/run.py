@@ -63,12 +63,14 @@ def approver_for(
 
 
 def _inbox(ws: "Workspace", *, always: bool) -> "Approver | None":
-    from llmos.security.approval_inbox import InboxApprover, unattended_inbox
+    from llmos.security.console_watch import inbox_answered
 
-    expiry = ws.settings.approval_expiry_secs
-    if always:
-        return InboxApprover(ws.state_dir, source="run", expiry_secs=expiry)
-    return unattended_inbox(ws.state_dir, ws.settings.approvals, expiry, source="run")
+    settings = ws.settings
+    if not always and not inbox_answered(ws.state_dir, settings.approvals):
+        return None  # (the inbox is not even loaded)
+    from llmos.security.approval_inbox import InboxApprover
+
+    return InboxApprover(ws.state_dir, source="run", expiry_secs=settings.approval_expiry_secs)
 
 
 def _check_choice(value: str, choices: tuple[str, ...], option: str) -> str:

@@ -27,7 +27,7 @@ from llmos.console.app import Console
 from llmos.console.auth import Gatekeeper, hash_password
 from llmos.fsutil import atomic_write_text
 from llmos.listening import listening_socket
-from llmos.security.approval_inbox import console_lock_path
+from llmos.security.console_watch import console_lock_path
 from llmos.workspace import Workspace
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -181,9 +181,13 @@ def scan_entry_points() -> list[EntryPointInfo]:
 
 
 def _sys_path_stamp() -> list[list[Any]]:
-    """Installing or removing a distribution changes the mtime of its sys.path folder."""
+    """Installing or removing a distribution changes the mtime of its sys.path folder. The
+    current folder (`python -m llmos`, `python -c`) is left out: any file made there would
+    change its mtime, and distributions are not installed into it."""
     stamp: list[list[Any]] = []
     for entry in sys.path:
+        if entry in ("", "."):
+            continue
         try:
             stamp.append([entry, os.stat(entry or ".").st_mtime_ns])
         except OSError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -17,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
-# Resolved once, before any fork: the child may only call what is already loaded.
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# Resolved once, before any fork: the child may only call what is already loaded. The
+# process's own symbols include libc's (`find_library` would run `ldconfig` to find it).
+_LIBC = ctypes.CDLL(None, use_errno=True)
 _GRACE_SECS = 1.0
 
 

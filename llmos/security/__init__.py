@@ -1,22 +1,38 @@
 """The security policy: the decision (allow, ask, deny) on every tool call before it runs.
 
-The public API is here; `llmos.security.policy` explains the parts.
+The public API is here; `llmos.security.policy` explains the parts. Its names are loaded on
+first use: importing a submodule (the sandbox, the trust store) must not load the shell
+parser, which only a check of a command needs.
 """
 
-# bashlex rebuilds its parser tables at every import (~150 ms); cache them first.
-from llmos.security import bashlex_cache
+from __future__ import annotations
 
-bashlex_cache.install()
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from llmos.security.decision import HARD_RULES, RULES, Action, Decision  # noqa: E402
-from llmos.security.policy import (  # noqa: E402
-    Policy,
-    check_command,
-    check_tool_call,
-    check_tool_name,
-    load_policy,
-)
-from llmos.security.policy_file import default_policy  # noqa: E402
+if TYPE_CHECKING:
+    from llmos.security.decision import HARD_RULES, RULES, Action, Decision
+    from llmos.security.policy import (
+        Policy,
+        check_command,
+        check_tool_call,
+        check_tool_name,
+        load_policy,
+    )
+    from llmos.security.policy_file import default_policy
+
+_HOMES = {
+    "HARD_RULES": "decision",
+    "RULES": "decision",
+    "Action": "decision",
+    "Decision": "decision",
+    "Policy": "policy",
+    "check_command": "policy",
+    "check_tool_call": "policy",
+    "check_tool_name": "policy",
+    "load_policy": "policy",
+    "default_policy": "policy_file",
+}
 
 __all__ = [
     "HARD_RULES",
@@ -30,3 +46,12 @@ __all__ = [
     "default_policy",
     "load_policy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

@@ -25,6 +25,7 @@ from typing import Any
 from llmos.database import Connection, move_aside, open_database, transaction
 from llmos.errors import DamagedDatabaseError, LlmosError
 from llmos.security.approval import ApprovalRequest, Approve, Modify, Reject, Verdict
+from llmos.security.console_watch import inbox_answered
 
 log = logging.getLogger(__name__)
 
@@ -318,38 +319,12 @@ class InboxApprover:
             inbox.close()
 
 
-# Whether a console is watching the inbox --------------------------------------------------
-def console_lock_path(state_dir: Path) -> Path:
-    """The web console holds this file locked (flock) while it runs; the OS drops the lock
-    however it ends, so a crashed console is never taken for a running one."""
-    return state_dir / "console.lock"
-
-
-def console_running(state_dir: Path) -> bool:
-    import fcntl
-
-    path = console_lock_path(state_dir)
-    if not path.exists():
-        return False
-    try:
-        with path.open("a") as handle:
-            try:  # consoles hold it shared: an exclusive lock is refused while one does
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    except OSError:
-        return False
-    return False
-
-
 def unattended_inbox(
     state_dir: Path, approvals: str, expiry_secs: float, *, source: str
 ) -> InboxApprover | None:
-    """The approver of a run with nobody at its terminal: the inbox when the `approvals`
-    setting says so ("console"), or ("auto") while a console is running; else None (the
-    policy's questions are refused)."""
-    if approvals == "console" or (approvals == "auto" and console_running(state_dir)):
+    """The approver of a run with nobody at its terminal: the inbox if it is answered there
+    (`inbox_answered`); else None (the policy's questions are refused)."""
+    if inbox_answered(state_dir, approvals):
         return InboxApprover(state_dir, source=source, expiry_secs=expiry_secs)
     return None
 

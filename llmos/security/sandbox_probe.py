@@ -17,7 +17,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -225,6 +224,8 @@ def cli_sandbox(*, remembered: bool = False) -> Probe:
 
 def network_canary() -> Probe:
     """A sandboxed command must not reach a listener on this machine's 127.0.0.1."""
+    import socket  # (not on a replay's path: only `llmos doctor` runs this canary)
+
     if not replay_sandbox().ok:
         return Probe(False, "no sandbox to check")
     with socket.socket() as listener, canary_folders() as (work, _):

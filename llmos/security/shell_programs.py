@@ -24,6 +24,7 @@ import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from llmos.security.lazy_regex import LazyRegex
 from llmos.security.shell_tables import CODE_OPTIONS, join_args, quote_word, skip_options
 from llmos.security.shell_types import UNKNOWN, Arg, Call, Origin, State
 
@@ -203,7 +204,7 @@ _OWN_COMMANDS = frozenset(
 )
 
 
-_BUN_FILE = re.compile(r".*\.(js|mjs|cjs|ts|tsx|jsx|mts|cts)$")
+_BUN_FILE = LazyRegex(r".*\.(js|mjs|cjs|ts|tsx|jsx|mts|cts)$")
 
 
 def package_scripts(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
@@ -256,7 +257,7 @@ def package_scripts(a: Analyzer, name: str, args: list[Arg], call: Call) -> None
 _GIT_GLOBAL_VALUE = frozenset(
     "-C -c --git-dir --work-tree --namespace --exec-path --config-env".split()
 )
-_GIT_COMMAND_KEYS = re.compile(
+_GIT_COMMAND_KEYS = LazyRegex(
     r"(core\.(sshcommand|pager|editor|fsmonitor|askpass|gitproxy)|sequence\.editor|diff\.external"
     r"|diff\..*\.(textconv|command)|filter\..*\.(clean|smudge|process)|merge\..*\.driver"
     r"|gpg\.(\w+\.)?program|uploadpack\.packobjectshook|pager\..*|credential\.(.*\.)?helper"
@@ -364,7 +365,7 @@ def tar(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
 # ------------------------------------------------------------------- ssh, scp, sftp, rsync
 
 _SSH_VALUE = frozenset("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B".split())
-_LOCAL_COMMANDS = re.compile(
+_LOCAL_COMMANDS = LazyRegex(
     r"(?i)^(proxycommand|localcommand|remotecommand|knownhostscommand)\s*[= ]\s*(.*)$", re.S
 )
 
@@ -464,17 +465,17 @@ def _mapped(arg: Arg, mounts: list[tuple[str, str]]) -> Arg:
 
 # ------------------------------------------------------------------------ database shells
 
-_SQLITE_SHELL = re.compile(
+_SQLITE_SHELL = LazyRegex(
     r"^\s*\.(?:shell|system)\s+(.*)$|^\s*\.(?:output|once|import|read)\s+['\"]?\|(.*?)['\"]?(?:\s+\w+)?\s*$",
     re.M,
 )
-_PSQL_SHELL = re.compile(
+_PSQL_SHELL = LazyRegex(
     r"\\!\s*(.*)$|\\(?:o|out|g|gx)\s+\|\s*(.*)$|FROM\s+PROGRAM\s+'([^']*)'", re.M | re.I
 )
-_MYSQL_SHELL = re.compile(r"(?:^|;)\s*(?:system|\\!)\s+(.*?)(?:;|$)", re.M | re.I)
+_MYSQL_SHELL = LazyRegex(r"(?:^|;)\s*(?:system|\\!)\s+(.*?)(?:;|$)", re.M | re.I)
 
 
-def _meta_commands(a: Analyzer, pattern: re.Pattern[str], text: str, call: Call, what: str) -> None:
+def _meta_commands(a: Analyzer, pattern: LazyRegex, text: str, call: Call, what: str) -> None:
     for m in pattern.finditer(text):
         command = next((g for g in m.groups() if g), "")
         if command.strip():
@@ -506,13 +507,13 @@ def database_shell(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
 
 # ------------------------------------------------------------------------- sed, tmux, ...
 
-_SED_EXEC = re.compile(
+_SED_EXEC = LazyRegex(
     r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/\n]*/)?(?:,\s*(?:\d+|\$|/[^/\n]*/))?\s*!?\s*e\s+([^;\n}]+)"
 )
-_SED_WRITE = re.compile(
+_SED_WRITE = LazyRegex(
     r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/\n]*/)?(?:,\s*(?:\d+|\$|/[^/\n]*/))?\s*[wW]\s+([^;\n}]+)"
 )
-_SED_SUBST = re.compile(r"s(.)((?:\\.|(?!\1).)*)\1((?:\\.|(?!\1).)*)\1([gpiIme0-9]*)(w\s+\S+)?")
+_SED_SUBST = LazyRegex(r"s(.)((?:\\.|(?!\1).)*)\1((?:\\.|(?!\1).)*)\1([gpiIme0-9]*)(w\s+\S+)?")
 
 
 def sed(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
@@ -536,7 +537,7 @@ def sed(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
                 _shell(a, f": >> {quote_word(target)}", call, "sed w")
 
 
-_TMUX_KEYS = re.compile(
+_TMUX_KEYS = LazyRegex(
     r"^(Enter|C-[a-zA-Z]|M-\w|Escape|Tab|Space|BSpace|Up|Down|Left|Right|KP\w*)$"
 )
 
@@ -634,7 +635,7 @@ def opaque_program(a: Analyzer, name: str, args: list[Arg], call: Call) -> None:
             return
 
 
-_ELISP_CALLS = re.compile(
+_ELISP_CALLS = LazyRegex(
     r"\((?:shell-command(?:-to-string)?|async-shell-command|call-process-shell-command)\s+\"((?:[^\"\\]|\\.)*)\""
     r"|\((?:delete-directory|delete-file)\s+\"((?:[^\"\\]|\\.)*)\""
 )

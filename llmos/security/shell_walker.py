@@ -9,8 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import bashlex
-
+from llmos.security.bashlex_parser import bashlex
 from llmos.security.shell_prepass import Prepared
 from llmos.security.shell_tables import (
     NETWORK_TOOLS,
