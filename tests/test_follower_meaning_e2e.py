@@ -3,8 +3,8 @@ the real SDK and CLI learning against the scripted model, and replays with no mo
 
 Templates with swapped values, a hand-edited file that is never lost, a diverging replay
 that leaves the folder exactly as it was, a learned script that keeps its exec bit, failed
-runs that are not learned, corrupt trace files, aliases, a replay killed by --timeout with
-no process left, concurrent replays that all count, and `llmos undo`.
+runs that are not learned, corrupt trace files, aliases, a replay killed by --timeout (or
+llmos killed) with no process left, concurrent replays that all count, and `llmos undo`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from conftest import MODEL, Sandbox, run_llmos
+from decoys import configure
 
 from llmos.memory.trace import parse
 from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
@@ -438,3 +440,46 @@ def test_a_replay_ended_by_sigterm_is_rolled_back_and_recorded(
     row = _rows(sandbox)[-1]
     assert (row["mode"], row["status"]) == ("follower", "interrupted")
     assert Path(summary["session_log"]).with_suffix(".seal").exists()
+
+
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "sandbox-off"])
+def test_a_replay_whose_llmos_is_killed_leaves_no_process(
+    sandbox: Sandbox, scripted: ScriptedModelServer, sandboxed: bool
+) -> None:
+    """SIGKILL gives llmos no chance to end the step's process group: the command must die
+    with it all the same (in the sandbox, bubblewrap's --die-with-parent; without one, the
+    parent-death signal llmos sets in the child)."""
+    if not sandboxed:
+        configure(sandbox, "sandbox: off\n")
+    goal = "wait for LLMOS_TEST_DELAY seconds in the background and the foreground"
+    _learn(
+        sandbox,
+        scripted,
+        goal,
+        use_tool("Bash", command="sleep ${LLMOS_TEST_DELAY:-0}"),
+        say("Done."),
+    )
+    delay = "26.535" if sandboxed else "35.897"
+    env = {**os.environ, "LLMOS_HOME": str(sandbox.workspace), "LLMOS_TEST_DELAY": delay}
+    proc = subprocess.Popen(
+        [sys.executable, "-P", "-m", "llmos", "run", "--json", goal],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):  # until the replay's command runs
+            found = subprocess.run(["pgrep", "-f", f"sleep {delay}"], capture_output=True)
+            if found.stdout:
+                break
+            time.sleep(0.05)
+        assert found.stdout, "the replay's command never started"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    for _ in range(100):
+        left = subprocess.run(["pgrep", "-f", f"sleep {delay}"], capture_output=True)
+        if not left.stdout:
+            break
+        time.sleep(0.05)
+    assert left.stdout == b"", "the command outlived llmos"

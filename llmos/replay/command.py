@@ -49,10 +49,14 @@ def run_command(
     timeout_secs: float,
     env: dict[str, str] | None = None,
     argv: list[str] | None = None,
+    dies_with_parent: bool = False,
 ) -> CommandResult:
     """Run `command` with `bash -c` in `workdir` (or `argv`, a wrapped form of it, such as a
     sandbox's); end its process group on a timeout, an interrupt, or once it has exited
-    (nothing it started in the background outlives the step)."""
+    (nothing it started in the background outlives the step). `dies_with_parent`: `argv`
+    already ends with llmos (bubblewrap's `--die-with-parent`), so the child needs no
+    prctl of its own: without a `preexec_fn` the process is spawned (vfork) instead of
+    forked, about 9 ms less per command."""
     proc = subprocess.Popen(
         argv or ["bash", "-c", command],
         cwd=workdir,
@@ -63,7 +67,7 @@ def run_command(
         errors="replace",
         env=env if env is not None else os.environ.copy(),
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # only a prctl call, resolved before the fork
+        preexec_fn=None if dies_with_parent else _die_with_parent,  # only a prctl call
     )
     try:
         stdout, stderr = proc.communicate(timeout=max(timeout_secs, 0.001))

@@ -173,13 +173,15 @@ def _bash(
     own_ms = min(int(tool_input.get("timeout") or BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS)
     own_secs = own_ms / 1000
     secs = own_secs if limit is None else min(own_secs, limit)
+    profile = current_profile()  # llmos/security/sandbox_run.py
     try:
         done = run_command(
             command,
             workdir,
             timeout_secs=secs,
-            argv=sandboxed_argv(command, workdir, current_profile()),  # security/sandbox_run.py
-            env=sandbox_env(os.environ, current_profile()),
+            argv=sandboxed_argv(command, workdir, profile),
+            env=sandbox_env(os.environ, profile),
+            dies_with_parent=profile is not None,  # bubblewrap --die-with-parent
         )
     except CommandTimeout as exc:
         if limit is not None and limit < own_secs:
