@@ -388,8 +388,9 @@ def _workspace_option(args: list[str]) -> str | None:
 def main() -> None:
     # Start-up imports a few hundred modules and makes no garbage worth collecting: the
     # collector would only walk them over and over as they load (then once more at exit).
-    # It is off until the command's module is loaded, then what was loaded is frozen out of
-    # its reach; a $0 replay is ~60 ms faster for it. (`_root` turns the collector back on.)
+    # It is off until the command's module is loaded (the `llmos` command turns it off even
+    # before this package is imported: llmos/__main__.py), then what was loaded is frozen out
+    # of its reach; a $0 replay is ~60 ms faster for it. (`_root` turns it back on.)
     gc.disable()
     install_signal_handlers()  # SIGTERM and SIGHUP end llmos the way Ctrl-C does
     configure_logging()
