@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import json
 import logging
-import os
 import re
 import sys
 import traceback
@@ -185,7 +184,7 @@ def _sys_path_stamp() -> list[list[Any]]:
     stamp: list[list[Any]] = []
     for entry in sys.path:
         try:
-            stamp.append([entry, os.stat(entry or ".").st_mtime_ns])
+            stamp.append([entry, Path(entry or ".").stat().st_mtime_ns])
         except OSError:
             continue
     return stamp
