@@ -131,7 +131,7 @@ def take_interrupts(ws: Workspace) -> list[str]:
     """Cancel the runs the console asked to interrupt (SIGUSR1's handler); returns them."""
     folder = interrupts_dir(ws)
     try:
-        names = os.listdir(folder)
+        names = [entry.name for entry in folder.iterdir()]
     except OSError:
         return []
     cancelled = []

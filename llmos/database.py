@@ -229,7 +229,7 @@ def move_aside(path: Path) -> Path | None:
     for suffix in ("", "-wal", "-shm"):
         source = path.with_name(path.name + suffix)
         with contextlib.suppress(FileNotFoundError):
-            os.replace(source, target.with_name(target.name + suffix))
+            source.replace(target.with_name(target.name + suffix))
             if not suffix:
                 moved = target
     return moved

@@ -41,17 +41,18 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
     )
-    note_temp(Path(tmp_name))  # the process's lease: the next command removes it after a crash
+    tmp = Path(tmp_name)
+    note_temp(tmp)  # the process's lease: the next command removes it after a crash
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        tmp.replace(path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+            tmp.unlink()
         if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             # A failed write or fsync names no file: name the one that was being written.
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
@@ -65,7 +66,8 @@ def atomic_write_stream(path: Path, head: bytes, rest: BinaryIO) -> None:
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
     )
-    note_temp(Path(tmp_name))
+    tmp = Path(tmp_name)
+    note_temp(tmp)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(head)
@@ -73,10 +75,10 @@ def atomic_write_stream(path: Path, head: bytes, rest: BinaryIO) -> None:
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        tmp.replace(path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+            tmp.unlink()
         raise
 
 

@@ -65,7 +65,7 @@ class Lease:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, (json.dumps({"kind": "pid", "pid": os.getpid()}) + "\n").encode())
         path = staging.with_name(staging.name[1:] + _LEASE_SUFFIX)
-        os.rename(staging, path)
+        staging.rename(path)
         self._fd, self.path = fd, path
         atexit.register(self.release)
 
@@ -144,10 +144,10 @@ def live_runs(state_dir: Path) -> dict[str, int]:
 def dead_leases(state_dir: Path) -> list[Path]:
     folder = state_dir / LEASE_DIR
     try:
-        names = os.listdir(folder)
+        paths = list(folder.iterdir())
     except OSError:
         return []
-    return [folder / n for n in names if n.endswith(_LEASE_SUFFIX) and not n.startswith(".")]
+    return [p for p in paths if p.name.endswith(_LEASE_SUFFIX) and not p.name.startswith(".")]
 
 
 def settle_leases(state_dir: Path, settle_run: Callable[[Path, int | None], T | None]) -> list[T]:
@@ -167,7 +167,7 @@ def settle_leases(state_dir: Path, settle_run: Callable[[Path, int | None], T | 
                 continue  # its process is alive
             # Another command may have settled it meanwhile (and removed it): same file?
             try:
-                if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                if path.stat().st_ino != os.fstat(fd).st_ino:
                     continue
             except FileNotFoundError:
                 continue
@@ -176,7 +176,7 @@ def settle_leases(state_dir: Path, settle_run: Callable[[Path, int | None], T | 
             for note in notes:
                 if note.get("kind") == "tmp":
                     with contextlib.suppress(OSError):
-                        os.unlink(note["path"])
+                        Path(note["path"]).unlink()
             for note in notes:
                 if note.get("kind") == "run":
                     done = settle_run(Path(note["path"]), pid)
@@ -224,9 +224,10 @@ def sweep_temp_files(folders: list[Path], *, max_age_secs: float = TEMP_MAX_AGE_
             except OSError:
                 continue
             if old or not _writer_alive(entry.name):
+                stale = Path(entry.path)
                 with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
+                    stale.unlink()
+                    removed.append(stale)
     return removed
 
 

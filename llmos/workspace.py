@@ -288,7 +288,9 @@ def check_root(root: Path, *, init: bool = False) -> None:
         return
     try:
         foreign = sorted(
-            name for name in os.listdir(root) if name not in _LAYOUT and not name.startswith(".")
+            entry.name
+            for entry in root.iterdir()
+            if entry.name not in _LAYOUT and not entry.name.startswith(".")
         )
     except OSError as exc:
         raise UsageError(f"cannot read the workspace folder {root}: {exc.strerror}") from exc
@@ -477,4 +479,4 @@ def _copy_skeleton(root: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = target.with_name(f".{target.name}.{os.getpid()}.skeleton")
             shutil.copyfile(item, staging)
-            os.replace(staging, target)
+            staging.replace(target)

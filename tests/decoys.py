@@ -88,7 +88,8 @@ class Decoys:
                     continue
                 key = str(path)
                 if path.is_symlink():
-                    found[key] = b"link:" + os.readlink(path).encode()
+                    # the link's exact text: Path.readlink() would normalise it
+                    found[key] = b"link:" + os.readlink(path).encode()  # noqa: PTH115
                 elif path.is_file():
                     found[key] = path.read_bytes()
                 else:
@@ -121,7 +122,7 @@ def _processes_in(folder: Path) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            if Path(os.readlink(entry / "cwd")).is_relative_to(folder):
+            if (entry / "cwd").readlink().is_relative_to(folder):
                 found.append(int(entry.name))
         except OSError:
             continue

@@ -175,7 +175,7 @@ def _terminal(answers: list[str]) -> tuple[TerminalApprover, list[tuple[str, str
             raise EOFError
         return answers.pop(0)
 
-    console = Console(file=open(os.devnull, "w"), highlight=False)  # noqa: SIM115
+    console = Console(file=Path(os.devnull).open("w"), highlight=False)  # noqa: SIM115
     return TerminalApprover(console, read), asked, console
 
 

@@ -55,7 +55,8 @@ def _start_llmos(sandbox: Sandbox, server: ScriptedModelServer, *args: str) -> s
 def _processes() -> dict[int, tuple[int, str, bytes]]:
     """pid -> (parent pid, state, command line), zombies included (state Z)."""
     found = {}
-    for name in os.listdir("/proc"):
+    for entry in Path("/proc").iterdir():
+        name = entry.name
         if not name.isdigit():
             continue
         try:

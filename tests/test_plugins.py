@@ -51,7 +51,7 @@ def test_a_typed_function_becomes_a_tool_schema() -> None:
         unit: Literal["words", "lines"] = "words",
         tags: list[str] | None = None,
         options: dict[str, Any] | None = None,
-        workdir: Path = Path("."),
+        workdir: Path = Path(),
     ) -> str:
         return ""
 

@@ -26,7 +26,8 @@ def _tree(folder: Path) -> dict[str, tuple[str, int | str]]:
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
         if path.is_symlink():
-            found[rel] = ("link", os.readlink(path))
+            # the link's exact text, as undo puts it back: Path.readlink() would normalise it
+            found[rel] = ("link", os.readlink(path))  # noqa: PTH115
         elif path.is_dir():
             found[rel] = ("dir", 0)
         else:

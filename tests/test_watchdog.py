@@ -121,7 +121,7 @@ def test_the_run_context_pauses_its_agents_watchdog_while_a_human_is_asked() -> 
     from llmos.kernel.run_context import RunContext
 
     clock = Clock()
-    ctx = RunContext("g", "default", Path("."), "learner", 1.0, EventBus())
+    ctx = RunContext("g", "default", Path(), "learner", 1.0, EventBus())
     with ctx.waiting_for_human():  # no agent running: nothing to pause
         pass
     ctx.watchdog = Watchdog(WatchdogLimits(stall_secs=10), clock=clock)

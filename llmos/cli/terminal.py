@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -30,11 +30,11 @@ def command_name() -> str:
     """`llmos` as the user can type it again: `llmos` when that is on PATH, else the path it
     was started by (`.venv/bin/llmos` from a clone), else `python3 -m llmos`."""
     started = sys.argv[0] if sys.argv else ""
-    if os.path.basename(started) != "llmos":
+    if Path(started).name != "llmos":
         return "python3 -m llmos"
     found = shutil.which("llmos")
     try:
-        if found and os.path.samefile(found, started):
+        if found and Path(found).samefile(started):
             return "llmos"
     except OSError:
         pass

@@ -79,7 +79,7 @@ def presence(ws: Workspace, address: Address) -> Iterator[None]:
         json.dumps({"url": address.url, "pid": os.getpid(), "started_at": time.time()}) + "\n",
     )
     with contextlib.suppress(OSError):
-        os.chmod(info, 0o600)
+        info.chmod(0o600)
     try:
         yield
     finally:

@@ -183,7 +183,10 @@ def _unknown_files(history: History, call: Call) -> list[str]:
         return [] if call.new_file or history.knows(target) else [target]
     if call.tool != "Bash":
         return []
-    return [p for p in call.kind.paths if os.path.isfile(history.path(p)) and not history.knows(p)]
+    # os.path.isfile: a command's word may be any text, and Path.is_file() raises on some
+    # (a name too long for the file system) where os.path.isfile says False.
+    paths = call.kind.paths
+    return [p for p in paths if os.path.isfile(history.path(p)) and not history.knows(p)]  # noqa: PTH113
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,9 @@ class History:
 
     def path(self, raw: str) -> str:
         """A file path as the history keeps it: absolute, normalised."""
-        return os.path.normpath(os.path.join(self.workdir, os.path.expanduser(raw)))
+        # A command's word, as text: an unknown `~user` stays as written (Path.expanduser()
+        # raises), and `..` is collapsed as written (Path keeps it).
+        return os.path.normpath(os.path.join(self.workdir, os.path.expanduser(raw)))  # noqa: PTH111, PTH118
 
     def call(
         self,

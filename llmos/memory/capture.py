@@ -141,7 +141,8 @@ def command_paths(command: str, workdir: Path) -> list[str]:
 
 def _inside(workdir: Path, raw: str) -> str | None:
     """`raw` as a path relative to `workdir`, if it is inside it."""
-    path = Path(os.path.normpath(workdir / os.path.expanduser(raw)))
+    # An unknown `~user` in a command's word stays as written: Path.expanduser() would raise.
+    path = Path(os.path.normpath(workdir / os.path.expanduser(raw)))  # noqa: PTH111
     try:
         relative = path.relative_to(workdir)
     except ValueError:

@@ -127,7 +127,7 @@ class TraceStore:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         target = folder / f"{path.stem}.{stamp}.md" if move else folder / f"{stamp}.md"
         if move:
-            os.replace(path, target)
+            path.replace(target)
         else:
             atomic_write_text(target, path.read_text(encoding="utf-8"))
         return target

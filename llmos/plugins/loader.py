@@ -18,7 +18,6 @@ import importlib
 import importlib.util
 import json
 import logging
-import os
 import re
 import sys
 import traceback
@@ -189,7 +188,7 @@ def _sys_path_stamp() -> list[list[Any]]:
         if entry in ("", "."):
             continue
         try:
-            stamp.append([entry, os.stat(entry or ".").st_mtime_ns])
+            stamp.append([entry, Path(entry or ".").stat().st_mtime_ns])
         except OSError:
             continue
     return stamp

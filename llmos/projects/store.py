@@ -19,7 +19,6 @@ A project's budget (`llmos budget set --project NAME USD`) lives in the ledger
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -157,7 +156,7 @@ def remove_project(ws: Workspace, name: str) -> None:
         raise UsageError(f"no project named {name!r}", hint="See `llmos project list`.")
     # Renamed aside first, so a failure halfway never leaves half a project under its name.
     doomed = Path(tempfile.mkdtemp(prefix=f".{name}.removing-", dir=ws.projects_dir))
-    os.replace(path, doomed / name)
+    path.replace(doomed / name)
     shutil.rmtree(doomed)
 
 
@@ -173,7 +172,7 @@ def _make(ws: Workspace, name: str, *, description: str) -> Project:
         target = ws.projects_dir / name
         if target.exists() or target.is_symlink():
             raise FileExistsError(f"{target} exists")
-        os.rename(staging, target)  # fails if the name was taken meanwhile (non-empty folder)
+        staging.rename(target)  # fails if the name was taken meanwhile (non-empty folder)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise UsageError(f"cannot create project {name!r}: {exc}") from exc

@@ -50,7 +50,8 @@ class Checkpoint:
 
     def __init__(self, folder: Path, workdir: Path, run_id: str, goal: str, mode: str) -> None:
         self.folder = folder  # state/undo/<run id>
-        self.workdir = Path(os.path.abspath(workdir))
+        # Lexical (abspath, not resolve()), like the paths kept below: both as the run names them.
+        self.workdir = Path(os.path.abspath(workdir))  # noqa: PTH100
         self.run_id, self.goal, self.mode = run_id, goal, mode
         self._before: dict[Path, _Before] = {}
         self._whole_folder = False
@@ -62,7 +63,8 @@ class Checkpoint:
     # Keeping ----------------------------------------------------------------------------
     def keep(self, path: Path) -> None:
         """Keep what is at `path` now, before something changes it (the first time only)."""
-        path = Path(os.path.abspath(path))
+        # abspath, not resolve(): a link at `path` is what must be kept, not where it leads.
+        path = Path(os.path.abspath(path))  # noqa: PTH100
         if path in self._before or not _inside(path, self.workdir):
             return
         try:
@@ -71,7 +73,8 @@ class Checkpoint:
             self._before[path] = _Before("absent")
             return
         if stat.S_ISLNK(info.st_mode):
-            self._before[path] = _Before("link", link=os.readlink(path))
+            # The link's text as written: Path.readlink() normalises it (`dir/`, `./x`).
+            self._before[path] = _Before("link", link=os.readlink(path))  # noqa: PTH115
         elif stat.S_ISDIR(info.st_mode):
             self._before[path] = _Before("dir")
         elif stat.S_ISREG(info.st_mode):
@@ -184,7 +187,7 @@ class Checkpoint:
         except (FileNotFoundError, NotADirectoryError):
             return before.kind != "absent"
         if before.kind == "link":
-            return not stat.S_ISLNK(info.st_mode) or os.readlink(path) != before.link
+            return not stat.S_ISLNK(info.st_mode) or os.readlink(path) != before.link  # noqa: PTH115
         if before.kind == "dir":
             return not stat.S_ISDIR(info.st_mode)
         if before.kind != "file" or not stat.S_ISREG(info.st_mode):
@@ -251,7 +254,7 @@ def put_back(path: Path, before: _Before | dict[str, Any], content: bytes | None
         atomic_write_bytes(path, content or b"", mode=mode)
     elif kind == "link":
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(str(link), path)
+        path.symlink_to(str(link))
     elif kind == "dir":
         path.mkdir(parents=True, exist_ok=True)
 

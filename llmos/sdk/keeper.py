@@ -60,7 +60,7 @@ def keeper_launcher() -> str | None:
             staging = folder / f".{name}.{os.getpid()}"
             staging.write_text(script)
             staging.chmod(0o755)
-            os.replace(staging, path)
+            staging.replace(path)
             return str(path)
         except OSError as exc:
             log.debug("cannot write the CLI launcher in %s: %s", folder, exc)

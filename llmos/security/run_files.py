@@ -16,8 +16,8 @@ package.json), up to `MAX_SCRIPT_BYTES`, and only regular text files: never a de
 # No `from __future__ import annotations` here: NamedTuple compiles string annotations at
 # import (see shell_types).
 
-import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from llmos.security.shell_types import Origin
@@ -111,10 +111,11 @@ class FileView:
 def _disk(path: str, origin: Origin) -> Text | None:
     if path.startswith(_NEVER_READ):
         return Text(None, origin) if origin == "written" else None
+    file = Path(path)
     try:
-        if not os.path.isfile(path) or os.path.getsize(path) > MAX_SCRIPT_BYTES:
+        if not file.is_file() or file.stat().st_size > MAX_SCRIPT_BYTES:
             return Text(None, origin) if origin == "written" else None
-        with open(path, "rb") as handle:
+        with file.open("rb") as handle:
             data = handle.read(4096)
             if b"\0" in data:  # a binary program: nothing to read
                 return Text(None, origin)

@@ -180,7 +180,7 @@ def host_facts() -> HostFacts:
         mount=shutil.which("mount"),
         as_root=hasattr(os, "geteuid") and os.geteuid() == 0,
         pid_max_per_namespace=sys.platform == "linux" and _kernel() >= _PID_MAX_PER_NAMESPACE,
-        sysrq_trigger=os.path.exists("/proc/sysrq-trigger"),
+        sysrq_trigger=Path("/proc/sysrq-trigger").exists(),
     )
 
 
@@ -223,7 +223,8 @@ def build_profile(
 
 
 def _real(path: Path) -> Path:
-    return Path(os.path.realpath(os.path.expanduser(path)))
+    # os.path.expanduser leaves an unknown `~user` as it is, where Path.expanduser() raises.
+    return Path(os.path.realpath(os.path.expanduser(path)))  # noqa: PTH111
 
 
 def _within(inner: Path, outer: Path) -> bool:

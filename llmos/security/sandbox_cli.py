@@ -60,7 +60,7 @@ def cli_env(profile: SandboxProfile, host: HostFacts | None = None) -> dict[str,
     if host.process_limit == "pid_max":
         # Written only inside a PID namespace other than this one (the script checks).
         env["LLMOS_SANDBOX_PID_MAX"] = str(limits.pid_max)
-        env["LLMOS_HOST_PIDNS"] = os.readlink("/proc/self/ns/pid")
+        env["LLMOS_HOST_PIDNS"] = str(Path("/proc/self/ns/pid").readlink())
     return env
 
 

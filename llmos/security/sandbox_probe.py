@@ -195,11 +195,12 @@ def _machine_key() -> str:
     ):
         if not path:
             continue
+        file = Path(path)
         try:
-            info = os.stat(path)
+            info = file.stat()
             parts.append((path, info.st_mtime_ns, info.st_size))
             if path.startswith("/proc/"):
-                parts.append(Path(path).read_text().strip())
+                parts.append(file.read_text().strip())
         except OSError:
             parts.append((path, None))
     return hashlib.sha256(repr(parts).encode()).hexdigest()

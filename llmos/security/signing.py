@@ -121,7 +121,8 @@ def read_public_key(value: str) -> Signer:
     """A public key given on the command line: a file (as `signing_key.pub` holds it, or a
     PEM public key) or the base64 text itself."""
     text = value.strip()
-    path = Path(os.path.expanduser(text))
+    # An unknown `~user` stays as written (a missing file): Path.expanduser() would raise.
+    path = Path(os.path.expanduser(text))  # noqa: PTH111
     if len(text) < 4096 and path.is_file():
         text = path.read_text(encoding="utf-8").strip()
     if text.startswith("-----BEGIN"):
