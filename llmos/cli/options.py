@@ -61,8 +61,9 @@ def confirm(question: str, *, yes: bool) -> None:
 
 
 def require_project(ws: Workspace, name: str) -> str:
-    """`name` if it is a project of `ws`, else a usage error (llmos/projects/store.py), for
-    every `--project`: imported when called, so that a command's `--help` loads no YAML."""
+    """`name` if it is a project of `ws`, else a usage error: every `--project` is checked
+    by llmos/projects/store.py's `require_project`, imported when called so that a command's
+    `--help` loads no YAML."""
     from llmos.projects.store import require_project as check
 
     return check(ws, name)
