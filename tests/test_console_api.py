@@ -202,6 +202,12 @@ def test_runs_traces_and_budget_show_a_real_run(
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "tool_decision" in kinds
     decision = next(e for e in detail["timeline"] if e["kind"] == "tool_decision")
     assert decision["allowed"] is True and decision["rule"]
+    # the same lines as `llmos sessions show` (llmos/presentation/timeline.py), word for word
+    shown = run_llmos(sandbox, "sessions", "show", summary["run_id"])
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split("\t") for line in shown.stdout.splitlines() if line.count("\t") == 2]
+    assert rows[0] == ["time", "event", "detail"], shown.stdout
+    assert [(r[1], r[2]) for r in rows[1:]] == [(e["label"], e["text"]) for e in detail["timeline"]]
     assert detail["trace_id"] and not detail["interruptible"] and detail["integrity"] == "ok"
     page = client.get(f"/runs/{summary['run_id']}").text
     assert "Timeline" in page and "note.txt" in page and "Interrupt" not in page

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from llmos.security.approval import (
     ANSWERED_ELSEWHERE,
+    EDITED_FIELD,
     ApprovalRequest,
     Approve,
     Modify,
@@ -37,9 +38,6 @@ QUESTION = "approve, modify or reject? [a/m/r] "
 _ANSWERS = {"a": "approve", "approve": "approve", "y": "approve", "yes": "approve"}
 _ANSWERS |= {"m": "modify", "modify": "modify", "e": "modify", "edit": "modify"}
 _ANSWERS |= {"r": "reject", "reject": "reject", "n": "reject", "no": "reject"}
-EDITED_FIELD = {"Bash": "command", "Write": "file_path", "Edit": "file_path"}
-EDITED_FIELD |= {"MultiEdit": "file_path", "NotebookEdit": "notebook_path", "Read": "file_path"}
-EDITED_FIELD |= {"Grep": "path", "Glob": "path", "LS": "path"}
 
 Reader = Callable[[str, str], str]  # (prompt, text to edit) -> the line typed; EOFError at end
 

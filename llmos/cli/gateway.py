@@ -65,7 +65,7 @@ class GatewayReporter:
         if self.as_json:
             _emit(json.dumps({"event": kind, "at": time.time(), **fields}, default=str))
             return
-        from llmos.cli.render import describe_call
+        from llmos.presentation.calls import describe_call
 
         who = f"[{fields.get('conversation', '')}]"
         match kind:

@@ -4,8 +4,8 @@
   a human go to stderr. (`llmos kernel start --json` is a stream: one object per event.)
 - A list of records is an object naming the list, with its length:
   `{"traces": [...], "count": 2}`, plus any facts about the list as a whole.
-- A record has the same field names wherever it appears (`llmos/cli/records.py`); a field
-  that refers to another record is named after it (`trace_id`, `run_id`, `job_id`).
+- A record has the same field names wherever it appears (`llmos/presentation/records.py`);
+  a field that refers to another record is named after it (`trace_id`, `run_id`, `job_id`).
 - A command that changes one record prints that record as it is after the change
   (`"deleted": true` for one it removed).
 - An error is `{"error": ..., "hint": ..., "exit_code": N}` on stdout, and the command

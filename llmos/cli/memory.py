@@ -19,9 +19,9 @@ from llmos.cli.options import (
     open_workspace,
     require_project,
 )
-from llmos.cli.records import memory_record
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import on_terminal, terminal
+from llmos.presentation.records import memory_record
 from llmos.text import escape
 
 if TYPE_CHECKING:

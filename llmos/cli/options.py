@@ -61,18 +61,12 @@ def confirm(question: str, *, yes: bool) -> None:
 
 
 def require_project(ws: Workspace, name: str) -> str:
-    """`name` if it is a project of `ws` (or `default`, made on first use); else a usage
-    error: every `--project` refuses a project that does not exist, before anything runs."""
-    from llmos.errors import UsageError
-    from llmos.projects.store import exists
-    from llmos.workspace import DEFAULT_PROJECT, validate_project_name
+    """`name` if it is a project of `ws`, else a usage error: every `--project` is checked
+    by llmos/projects/store.py's `require_project`, imported when called so that a command's
+    `--help` loads no YAML."""
+    from llmos.projects.store import require_project as check
 
-    if validate_project_name(name) != DEFAULT_PROJECT and not exists(ws, name):
-        raise UsageError(
-            f"no project named {name!r}",
-            hint=f"Create it with `llmos project create {name}`; see `llmos project list`.",
-        )
-    return name
+    return check(ws, name)
 
 
 def open_workspace(path: Path | None, *, writes: str | None = None) -> Workspace:

@@ -3,7 +3,6 @@ and the summary table every run ends with."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -26,27 +25,14 @@ from llmos.kernel.events import (
     ToolFinished,
     ToolRequested,
 )
-from llmos.text import clean, escape, one_line, safe_text
+from llmos.presentation.calls import describe_call
+from llmos.text import clean, escape, safe_text
 
 if TYPE_CHECKING:
     from llmos.cli.plan_view import PlanView
     from llmos.engine.types import RunSummary
     from llmos.modes.dispatcher import DryRun
     from llmos.security.approval import ApprovalRequest
-
-
-def describe_call(tool: str, tool_input: dict[str, Any], *, limit: int | None = 100) -> str:
-    """What a tool call does, on one line: its command, path or pattern (else its input as
-    JSON), cut to `limit` characters (None: whole) for a live stream of calls."""
-    for key in ("command", "file_path", "notebook_path", "pattern", "path", "description"):
-        value = tool_input.get(key)
-        if isinstance(value, str) and value:
-            return _line(value, limit)
-    return _line(json.dumps(tool_input, ensure_ascii=False), limit)
-
-
-def _line(text: str, limit: int | None) -> str:
-    return " ".join(text.split()) if limit is None else one_line(text, limit)
 
 
 def print_approval_request(console: Console, request: ApprovalRequest) -> None:

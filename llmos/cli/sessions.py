@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +14,8 @@ from llmos.cli.options import JsonOption, WorkspaceOption, open_workspace
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import terminal
 from llmos.memory.session_log import find_session, read_session, session_logs, verify_session
+from llmos.presentation.records import session_record
+from llmos.presentation.timeline import event_line
 from llmos.text import escape
 
 sessions_app = typer.Typer(
@@ -31,26 +32,6 @@ def _when(timestamp: Any) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def summarize(path: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """One line's worth about a run, from its first and last events."""
-    none: dict[str, Any] = {}
-    started = next((e for e in events if e.get("kind") == "run_started"), none)
-    finished = next((e for e in reversed(events) if e.get("kind") == "run_finished"), none)
-    return {
-        "run_id": path.stem,
-        "parent_run_id": events[0].get("parent_run_id") if events else None,
-        "started_at": events[0].get("at") if events else None,
-        "goal": started.get("goal", ""),
-        "mode": started.get("mode", ""),
-        "project": started.get("project", ""),
-        "status": finished.get("status", "unfinished"),
-        "cost_usd": finished.get("cost_usd", 0.0),
-        "duration_secs": finished.get("duration_secs"),
-        "events": len(events),
-        "path": str(path),
-    }
-
-
 @sessions_app.command("list")
 def list_sessions(
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many.", min=1)] = 20,
@@ -62,9 +43,9 @@ def list_sessions(
     runs = []
     for path in paths:
         try:
-            runs.append(summarize(path, read_session(path)))
+            runs.append(session_record(path, read_session(path)))
         except OSError as exc:  # one unreadable log is reported, not a reason to fail
-            runs.append({**summarize(path, []), "status": f"unreadable: {exc.strerror}"})
+            runs.append({**session_record(path, []), "status": f"unreadable: {exc.strerror}"})
     if as_json:
         print_listing("sessions", runs)
         return
@@ -97,84 +78,6 @@ def list_sessions(
     )
 
 
-def _flat(value: Any) -> str:
-    """A value on one line, whole: the timeline wraps it on a terminal, never cuts it."""
-    return " ".join(str(value).split())
-
-
-def describe(event: dict[str, Any]) -> tuple[str, str] | None:
-    """A timeline line for one event: (label, text); None for events not worth a line."""
-    from llmos.cli.render import describe_call  # loads the dispatcher: only `show` needs it
-
-    kind = event.get("kind", "?")
-    match kind:
-        case "run_started":
-            goal = _flat(event.get("goal", ""))
-            budget = float(event.get("budget_usd") or 0)
-            return "started", f"{event.get('mode')} mode, budget ${budget:.4f}: {goal}"
-        case "memory_injected":
-            sources = len(event.get("sources") or [])
-            return "memory", f"{sources} item(s), ~{event.get('tokens')} tokens"
-        case "assistant_text":
-            return event.get("agent") or "agent", _flat(event.get("text", ""))
-        case "tool_requested":
-            tool = str(event.get("tool"))
-            return f"→ {tool}", describe_call(tool, event.get("input") or {}, limit=None)
-        case "tool_decision":
-            verdict = "✓ allowed" if event.get("allowed") else "✗ denied"
-            reason = f": {event.get('reason')}" if event.get("reason") else ""
-            rule = f"{event.get('guard')} ({event.get('rule')})"
-            return verdict, f"{event.get('tool')} by {rule}{reason}"
-        case "tool_finished":
-            mark = "✓" if event.get("ok") else "✗"
-            return f"{mark} {event.get('tool')}", _flat(event.get("summary", ""))
-        case "model_turn":
-            usage = event.get("usage") or {}
-            who = f"{event.get('agent')} " if event.get("agent") else ""
-            return "turn", (
-                f"{who}{event.get('model')}: {usage.get('input_tokens', 0)} in, "
-                f"{usage.get('output_tokens', 0)} out tokens ({event.get('stop_reason') or '-'})"
-            )
-        case "cost_updated":
-            if not event.get("final"):
-                return None  # running estimates: the final figure is what counts
-            return "cost", f"${float(event.get('spent_usd') or 0):.4f}"
-        case "checker_results":
-            failed = [r for r in event.get("results") or () if not r.get("passed")]
-            if not failed and event.get("phase") == "call":
-                return None  # every call's passing checks: `--steps` shows them
-            if not failed:
-                return "✓ checks", f"{event.get('phase')}: {len(event.get('results') or ())} passed"
-            text = "; ".join(f"{r.get('checker')}: {r.get('reason')}" for r in failed)
-            return f"✗ {event.get('phase')}", text
-        case "route_taken":
-            target = f" {event['target']}" if event.get("target") else ""
-            return "→ route", (
-                f"{event.get('action')}{target} ({event.get('router')}): {event.get('reason')}"
-                + (f"; {event['outcome']}" if event.get("outcome") else "")
-            )
-        case "score_recorded":
-            value = event.get("score")
-            shown = "-" if value is None else f"{float(value):.2f}"
-            return "score", f"{event.get('evaluator')} {shown}: {event.get('detail')}"
-        case "watchdog_tripped" | "notice":
-            return kind.split("_")[0], str(event.get("detail") or event.get("text"))
-        case "model_call" | "think_again" | "trace_step" | "request_refused":
-            from llmos.gateway.events import describe_gateway_event  # llmos gateway's runs
-
-            return describe_gateway_event(event)
-        case "run_finished":
-            error = f"; {event['error']}" if event.get("error") else ""
-            return "finished", (
-                f"{event.get('status')}; ${float(event.get('cost_usd') or 0):.4f}; "
-                f"{event.get('turns')} turn(s), {event.get('tool_calls')} tool call(s), "
-                f"{float(event.get('duration_secs') or 0):.1f} s{error}"
-            )
-    hidden = {"seq", "at", "run_id", "parent_run_id", "kind", "prev", "hash"}
-    rest = {k: v for k, v in event.items() if k not in hidden}
-    return kind, _flat(json.dumps(rest, ensure_ascii=False, default=str))
-
-
 StepsOption = Annotated[
     bool,
     typer.Option(
@@ -200,18 +103,18 @@ def show(
         return
     check = verify_session(path)
     if as_json:
-        info = {**summarize(path, events), "integrity": check.to_dict(), "timeline": events}
+        info = {**session_record(path, events), "integrity": check.to_dict(), "timeline": events}
         print_json(info)
         return
     console = terminal()
-    info = summarize(path, events)
+    info = session_record(path, events)
     console.print(f"[bold]run[/] {info['run_id']}", markup=True)
     if info["parent_run_id"]:
         console.print(f"[bold]parent[/] {info['parent_run_id']}")
     start = float(events[0]["at"]) if events else 0.0
     rows = []
     for event in events:
-        line = describe(event)
+        line = event_line(event)
         if line is not None:
             offset = float(event.get("at") or start) - start
             rows.append((f"+{offset:.2f}s", line[0], line[1]))

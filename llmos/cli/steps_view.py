@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from llmos.cli.render import describe_call
+from llmos.presentation.calls import describe_call
 from llmos.text import escape, one_line
 
 

@@ -18,10 +18,10 @@ from llmos.cli.options import (
     open_workspace,
     require_project,
 )
-from llmos.cli.records import trace_record
 from llmos.cli.table import Column, moment, print_table
 from llmos.cli.terminal import on_terminal, terminal
 from llmos.errors import LlmosError, UsageError
+from llmos.presentation.records import trace_record
 from llmos.text import clean, escape
 
 if TYPE_CHECKING:

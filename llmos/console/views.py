@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from llmos.errors import LlmosError, UsageError
+from llmos.presentation.records import memory_record, session_record, trace_record
+from llmos.presentation.timeline import event_line
+from llmos.security.approval import EDITED_FIELD
 from llmos.security.approval_inbox import ApprovalInbox, Question
 from llmos.workspace import Workspace
 
@@ -35,8 +38,6 @@ def approvals(ws: Workspace) -> dict[str, Any]:
 
 
 def _question(q: Question, goals: dict[str, str]) -> dict[str, Any]:
-    from llmos.cli.approve import EDITED_FIELD
-
     field = EDITED_FIELD.get(q.tool)
     editable = field if field and isinstance(q.input.get(field), str) else None
     return {**q.to_dict(), "goal": goals.get(q.run_id, ""), "edited_field": editable}
@@ -73,7 +74,6 @@ def modified_input(ws: Workspace, question_id: int, form: dict[str, str]) -> dic
 def runs(ws: Workspace, *, limit: int = 50) -> dict[str, Any]:
     """The latest runs, newest first: goal, mode, status (running for a live one), cost,
     money saved, time, project."""
-    from llmos.cli.sessions import summarize
     from llmos.memory.session_log import read_session, session_logs
     from llmos.recovery import live_runs
 
@@ -82,9 +82,9 @@ def runs(ws: Workspace, *, limit: int = 50) -> dict[str, Any]:
     rows = []
     for path in session_logs(ws.sessions_dir)[:limit]:
         try:
-            run = summarize(path, read_session(path))
+            run = session_record(path, read_session(path))
         except OSError as exc:
-            run = {**summarize(path, []), "status": f"unreadable: {exc.strerror}"}
+            run = {**session_record(path, []), "status": f"unreadable: {exc.strerror}"}
         if run["status"] == "unfinished" and run["run_id"] in live:
             run["status"] = "running"
         run["saved_usd"] = saved.get(run["run_id"], 0.0)
@@ -119,7 +119,6 @@ def run_detail(ws: Workspace, run_id: str) -> dict[str, Any]:
     """A run: its summary, its timeline (each event with a label and a line, as `sessions
     show` prints it), its approvals, the trace it used or saved, and whether it can be
     interrupted."""
-    from llmos.cli.sessions import describe, summarize
     from llmos.memory.session_log import find_session, read_session, verify_session
 
     try:
@@ -127,12 +126,12 @@ def run_detail(ws: Workspace, run_id: str) -> dict[str, Any]:
     except LlmosError as exc:
         raise NotFound(exc.message) from None
     events = read_session(path)
-    info = summarize(path, events)
+    info = session_record(path, events)
     info.pop("path", None)
     start = float(events[0]["at"]) if events else 0.0
     timeline = []
     for event in events:
-        line = describe(event)
+        line = event_line(event)
         if line is None:
             continue
         timeline.append(
@@ -232,7 +231,6 @@ def interrupt(ws: Workspace, run_id: str) -> dict[str, Any]:
 
 # Traces ---------------------------------------------------------------------------------------
 def traces(ws: Workspace, *, search: str | None = None, limit: int = 100) -> dict[str, Any]:
-    from llmos.cli.records import trace_record
     from llmos.memory.library import TraceLibrary
     from llmos.security.trust import TrustStore
 
@@ -381,7 +379,6 @@ def _economy(ws: Workspace) -> Any:
 
 # Memory ---------------------------------------------------------------------------------------
 def memory(ws: Workspace, *, search: str | None = None, limit: int = 100) -> dict[str, Any]:
-    from llmos.cli.records import memory_record
     from llmos.memory.facts import MemoryStore
 
     with MemoryStore(ws) as store:
@@ -396,13 +393,12 @@ def memory(ws: Workspace, *, search: str | None = None, limit: int = 100) -> dic
 
 
 def add_fact(ws: Workspace, text: str, *, project: str | None) -> dict[str, Any]:
-    from llmos.cli.records import memory_record
     from llmos.memory.facts import MemoryStore
 
     if not text.strip():
         raise UsageError("a fact needs some text")
     if project:
-        from llmos.cli.options import require_project
+        from llmos.projects.store import require_project
 
         require_project(ws, project)
     with MemoryStore(ws) as store:

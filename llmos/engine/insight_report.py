@@ -139,7 +139,8 @@ def reused_traces(
         replayed = replays.get(path.name, _Tally())
         found.append(
             {
-                # A trace's fields as everywhere else (llmos/cli/records.py): its front matter's.
+                # A trace's fields as everywhere else (llmos/presentation/records.py): its
+                # front matter's.
                 "id": trace.goal_signature,
                 "goal_text": trace.goal_text,
                 "project": trace.project,

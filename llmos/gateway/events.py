@@ -1,6 +1,6 @@
 """The gateway's own events, beside the kernel's (`ToolRequested`, `ToolDecision`,
 `ToolFinished`, `AssistantText`, `CostUpdated`, `RunStarted`, `RunFinished`), in a
-conversation's session log."""
+conversation's session log. How each reads in a run's timeline: llmos/presentation/timeline.py."""
 
 from __future__ import annotations
 
@@ -54,26 +54,3 @@ class RequestRefused(Event):
     status: int
     error_type: str
     message: str
-
-
-def describe_gateway_event(event: dict[str, Any]) -> tuple[str, str]:
-    """A timeline line (label, text) for `llmos sessions show`."""
-    kind = event.get("kind")
-    if kind == "model_call":
-        usage = event.get("usage") or {}
-        again = f", attempt {event['attempt']}" if event.get("attempt") else ""
-        error = f"; {event['error']}" if event.get("error") else ""
-        return "model", (
-            f"{event.get('model') or '?'}{again}: {usage.get('input_tokens', 0)} in, "
-            f"{usage.get('output_tokens', 0)} out, ${float(event.get('cost_usd') or 0):.4f}, "
-            f"{float(event.get('duration_ms') or 0):.0f} ms{error}"
-        )
-    if kind == "think_again":
-        rejected = ", ".join(
-            f"{r.get('tool')} ({r.get('rule')})" for r in event.get("rejected") or []
-        )
-        return "↻ sent back", f"attempt {event.get('attempt')}: {rejected} rejected"
-    if kind == "trace_step":
-        step = event.get("step") or {}
-        return "step", f"{step.get('tool')}: {step.get('summary')} ({step.get('outcome')})"
-    return "refused", str(event.get("message", ""))

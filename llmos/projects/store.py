@@ -91,15 +91,22 @@ def exists(ws: Workspace, name: str) -> bool:
     return project_path(ws, name).is_dir()
 
 
+def require_project(ws: Workspace, name: str) -> str:
+    """`name` if it is a project of `ws` (or `default`, made on first use); else a usage
+    error: every `--project`, and the web console's, refuses a project that does not exist,
+    before anything runs."""
+    if validate_project_name(name) != DEFAULT_PROJECT and not exists(ws, name):
+        raise UsageError(
+            f"no project named {name!r}",
+            hint=f"Create it with `llmos project create {name}`; see `llmos project list`.",
+        )
+    return name
+
+
 def open_project(ws: Workspace, name: str) -> Project:
     """The project a run goes into, with its folders. Only `default` is created on demand."""
-    path = project_path(ws, name)
-    if not path.is_dir():
-        if name != DEFAULT_PROJECT:
-            raise UsageError(
-                f"no project named {name!r}",
-                hint=f"Create it with `llmos project create {name}`; see `llmos project list`.",
-            )
+    path = project_path(ws, require_project(ws, name))
+    if not path.is_dir():  # `default`, on first use
         try:
             _make(ws, name, description="The project runs go to when no --project is given.")
         except UsageError:

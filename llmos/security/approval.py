@@ -52,6 +52,14 @@ class Modify:
     by: str = "the user"
 
 
+# The field of a call's input a human changes to modify it (a Bash call's command, a file
+# tool's path), in the terminal as in the web console; any other tool's input is changed
+# whole, as JSON.
+EDITED_FIELD = {"Bash": "command", "Write": "file_path", "Edit": "file_path"}
+EDITED_FIELD |= {"MultiEdit": "file_path", "NotebookEdit": "notebook_path", "Read": "file_path"}
+EDITED_FIELD |= {"Grep": "path", "Glob": "path", "LS": "path"}
+
+
 @dataclass(frozen=True)
 class Reject:
     """Do not run the call; `reason` is passed on to the model."""

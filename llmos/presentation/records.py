@@ -1,5 +1,6 @@
-"""Each kind of record as every command's `--json` shows it: one function per kind, so the
-same record has the same field names wherever it appears (README, "JSON output").
+"""Each kind of record as every command's `--json` and the web console show it: one function
+per kind, so the same record has the same field names wherever it appears (README, "JSON
+output").
 
 A record's own identifier is `id` (a trace, a memory item, a scheduled job), `name` (a
 project, an agent, a plugin) or `run_id` (a run: runs are named by `run_id` everywhere,
@@ -49,4 +50,24 @@ def memory_record(entry: IndexedItem, **extra: Any) -> dict[str, Any]:
         "path": str(entry.path),
         "text": entry.text,
         **extra,
+    }
+
+
+def session_record(path: Path, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run as its session log tells it, from its first and last events (`sessions list`)."""
+    none: dict[str, Any] = {}
+    started = next((e for e in events if e.get("kind") == "run_started"), none)
+    finished = next((e for e in reversed(events) if e.get("kind") == "run_finished"), none)
+    return {
+        "run_id": path.stem,
+        "parent_run_id": events[0].get("parent_run_id") if events else None,
+        "started_at": events[0].get("at") if events else None,
+        "goal": started.get("goal", ""),
+        "mode": started.get("mode", ""),
+        "project": started.get("project", ""),
+        "status": finished.get("status", "unfinished"),
+        "cost_usd": finished.get("cost_usd", 0.0),
+        "duration_secs": finished.get("duration_secs"),
+        "events": len(events),
+        "path": str(path),
     }
