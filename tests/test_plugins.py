@@ -205,6 +205,23 @@ def test_entry_point_plugins_are_found_and_cached(
     monkeypatch.setattr("llmos.plugins.loader.scan_entry_points", no_scan)
     assert load_plugins(None, cache=cache).names() == ["shouting"]
 
+    # Files made in the folder llmos was started from (the current one, for `python -m
+    # llmos`) change nothing either; a distribution installed on sys.path does.
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.syspath_prepend(str(work))
+    scans = []
+    monkeypatch.setattr("llmos.plugins.loader.scan_entry_points", lambda: scans.append(1) or [])
+    load_plugins(None, cache=cache)  # this start's stamp (another current folder)
+    scans.clear()
+    (work / "notes.txt").write_text("a file of the user's\n")
+    load_plugins(None, cache=cache)
+    assert scans == []
+    _write(site, "other-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: other\n")
+    load_plugins(None, cache=cache)
+    assert scans == [1]
+
 
 # Versions and replay ------------------------------------------------------------------------
 @pytest.mark.parametrize(

@@ -181,11 +181,17 @@ def scan_entry_points() -> list[EntryPointInfo]:
 
 def _sys_path_stamp() -> list[list[Any]]:
     """Installing or removing a distribution changes the mtime of its sys.path folder. The
-    current folder (`python -m llmos`, `python -c`) is left out: any file made there would
-    change its mtime, and distributions are not installed into it."""
+    folder Python put first for this start is left out (the current folder for `python -m
+    llmos`, the script's for the `llmos` command): any file made there would change its
+    mtime, it differs between the two ways to start, and distributions are not installed
+    into it."""
     stamp: list[list[Any]] = []
+    started_from = {"", ".", str(Path.cwd())}
+    if sys.argv and sys.argv[0]:
+        script = Path(sys.argv[0])
+        started_from |= {str(script.absolute().parent), str(script.resolve().parent)}
     for entry in sys.path:
-        if entry in ("", "."):
+        if entry in started_from:
             continue
         try:
             stamp.append([entry, Path(entry or ".").stat().st_mtime_ns])
