@@ -2,8 +2,8 @@
 
 Two kinds of database live in `state/`:
 
-- **primary** ones hold what exists nowhere else: the ledger and the audit trail
-  (`llmos.db`) and the schedule (`schedule.db`). Each of their write transactions is also
+- **primary** ones hold what exists nowhere else: the ledger (`llmos.db`), the audit trail
+  (`audit.db`) and the schedule (`schedule.db`). Each of their write transactions is also
   appended to a journal (`llmos/journal.py`) from which `llmos doctor --repair` rebuilds
   them; a damaged one is reported, never replaced, and a missing one whose journal shows it
   existed is refused rather than started afresh.

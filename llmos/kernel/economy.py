@@ -70,25 +70,10 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_by_project ON runs(project);
     """,
-    # 4: the security policy's audit trail (llmos/security/audit.py): every decision on a
-    # tool call, what the policy said, and who approved what it asked about.
-    """
-    CREATE TABLE policy_audit (
-        id INTEGER PRIMARY KEY,
-        at REAL NOT NULL,
-        run_id TEXT NOT NULL,
-        source TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        input TEXT NOT NULL,
-        decision TEXT NOT NULL,
-        policy_decision TEXT NOT NULL,
-        rule TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        approved_by TEXT,
-        ran_input TEXT
-    );
-    CREATE INDEX policy_audit_by_run ON policy_audit(run_id, id);
-    """,
+    # 4: once the security policy's audit trail (`policy_audit`). It has a database of its
+    # own now (llmos/security/audit.py, which moves the table out of a workspace that has
+    # it); the number stays taken, as migrations are only ever appended.
+    "",
     # 5: the agent a run worked as (an orchestration's subtask), for per-agent statistics.
     """
     ALTER TABLE runs ADD COLUMN agent TEXT;
@@ -174,7 +159,7 @@ class BalanceEntry:
 
 
 def ledger_journal(state_dir: Path) -> JournalSpec:
-    """The journals of `state/llmos.db`: the ledger's tables, and the audit trail's."""
+    """The journal of `state/llmos.db`: the ledger's tables, in `journal/ledger.jsonl`."""
     return JournalSpec(
         state_dir / "journal",
         (
@@ -182,7 +167,6 @@ def ledger_journal(state_dir: Path) -> JournalSpec:
             ("balance_log", "ledger"),
             ("runs", "ledger"),
             ("project_budgets", "ledger"),
-            ("policy_audit", "audit"),
         ),
     )
 
