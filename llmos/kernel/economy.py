@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -79,24 +77,6 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN agent TEXT;
     """,
 )
-
-# The run whose subtasks are being recorded, and the agent doing the subtask: set by the
-# orchestrator around each subtask, so that every row a subtask writes (its Learner run, a
-# Follower replay, a fallback) names them.
-_parent_run: ContextVar[tuple[str, str | None] | None] = ContextVar(
-    "llmos_ledger_parent_run", default=None
-)
-
-
-@contextmanager
-def charged_under(run_id: str, *, agent: str | None = None) -> Iterator[None]:
-    """Ledger rows written inside this block get `parent_run = run_id` (and `agent`)."""
-    token = _parent_run.set((run_id, agent))
-    try:
-        yield
-    finally:
-        _parent_run.reset(token)
-
 
 # How a run ended, as its ledger row says: the agent's own statuses (llmos/sdk/types.py's
 # AgentStatus), a replay's (diverged, refused), an orchestration whose subtask failed
@@ -267,9 +247,6 @@ class TokenEconomy:
     def record_run(self, record: RunRecord) -> float:
         """Write the run's ledger row and charge its cost, atomically. Returns the new balance."""
         row = dict(record.__dict__)
-        parent, agent = _parent_run.get() or (None, None)
-        row["parent_run"] = record.parent_run or parent
-        row["agent"] = record.agent or agent
         with self._tx() as cur:
             cur.execute(
                 f"INSERT INTO runs({', '.join(row)}) VALUES({', '.join(':' + k for k in row)})",

@@ -476,6 +476,8 @@ def _replay_context(request: RunRequest, ws: Workspace) -> RunContext:
         mode="follower",
         budget_usd=0.0,
         bus=EventBus(),
+        parent_run=request.parent_run,
+        agent=_agent_name(request),
     )
 
 
@@ -500,6 +502,7 @@ async def _learn(services: RunServices, request: RunRequest, choice: LearnerChoi
         sandbox="learner",
         subscribers=subscribers,
         agent=_agent_name(request),
+        parent_run=request.parent_run,
     ) as run:
         learned = await run_learner(
             ws,

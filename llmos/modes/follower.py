@@ -161,6 +161,8 @@ def run_follower(
             duration_secs=finished - ctx.started_at,
             trace_path=str(library.path_of(replay.entry)),
             error=None if outcome.ok else outcome.detail,
+            parent_run=ctx.parent_run,
+            agent=ctx.agent,
         ),
     )
     return outcome
