@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from llmos.engine.governed.session import GovernanceSession
     from llmos.engine.types import RunRequest, RunSummary
     from llmos.kernel.bus import Handler
+    from llmos.plugins.run_tools import RunTools
     from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
@@ -61,13 +62,15 @@ async def hand_over(
     subscribers: Sequence[tuple[str, Handler]] = (),
     env: dict[str, str] | None = None,
     approver: Approver | None = None,
+    tools: RunTools | None = None,
 ) -> RunSummary:
-    """Run the rest of the goal as the route's agent; the combined summary."""
+    """Run the rest of the goal as the route's agent (from the agents the run's `tools`
+    complete); the combined summary."""
     from llmos.plugins.run_tools import run_catalog
 
     route = session.handoff
     assert route is not None and route.target is not None
-    spec = run_catalog(ws, request.project).require(route.target)
+    spec = run_catalog(ws, request.project, tools).require(route.target)
     budget = None
     if request.budget_usd is not None:
         budget = max(0.0, request.budget_usd - first.cost_usd)
