@@ -213,10 +213,21 @@ def header_problem(path: Path) -> str | None:
         return "its header is damaged"
     pages = int.from_bytes(head[28:32], "big")
     counter_valid = head[24:28] == head[92:96]
+    # Another process may be writing, checkpointing or closing it meanwhile (the last to
+    # close deletes the -wal): never fail on a file that vanished, never judge a file that
+    # was growing while it was read.
     wal = path.with_name(path.name + "-wal")
-    wal_pending = wal.exists() and wal.stat().st_size > 0  # pages may live there for now
-    if pages and counter_valid and not wal_pending and size < pages * page_size:
-        return f"it is cut short ({size} of {pages * page_size} bytes)"
+    try:
+        wal_pending = wal.stat().st_size > 0  # pages may live there for now
+    except FileNotFoundError:
+        wal_pending = False
+    except OSError:
+        wal_pending = True  # cannot tell: do not judge the size
+    if pages and counter_valid and not wal_pending:
+        with contextlib.suppress(OSError):  # a checkpoint that ran meanwhile is done now
+            size = max(size, path.stat().st_size)
+        if size < pages * page_size:
+            return f"it is cut short ({size} of {pages * page_size} bytes)"
     return None
 
 
