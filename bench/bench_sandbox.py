@@ -29,7 +29,7 @@ from pathlib import Path
 from llmos.memory.trace import Trace, TraceStep, render
 from llmos.security.sandbox import build_profile, sandbox_env, sandboxed_argv
 from llmos.security.sandbox_probe import replay_sandbox, replay_sandbox_remembered
-from llmos.security.sandbox_run import activated
+from llmos.security.sandbox_run import in_use
 
 COMMANDS = {
     "`true`": "true",
@@ -51,7 +51,7 @@ def bench_commands(runs: int, root: Path) -> list[tuple[str, float, float]]:
     (work / "notes.txt").write_text("one\ntwo\nthree\n")
     profile = build_profile(work, workspace=root)
     rows = []
-    with activated(profile) as active:
+    with in_use(profile) as active:
         assert active is not None
         for name, command in COMMANDS.items():
             plain, boxed = [], []

@@ -2,8 +2,8 @@
 
 Two kinds of database live in `state/`:
 
-- **primary** ones hold what exists nowhere else: the ledger and the audit trail
-  (`llmos.db`) and the schedule (`schedule.db`). Each of their write transactions is also
+- **primary** ones hold what exists nowhere else: the ledger (`llmos.db`), the audit trail
+  (`audit.db`) and the schedule (`schedule.db`). Each of their write transactions is also
   appended to a journal (`llmos/journal.py`) from which `llmos doctor --repair` rebuilds
   them; a damaged one is reported, never replaced, and a missing one whose journal shows it
   existed is refused rather than started afresh.
@@ -213,10 +213,21 @@ def header_problem(path: Path) -> str | None:
         return "its header is damaged"
     pages = int.from_bytes(head[28:32], "big")
     counter_valid = head[24:28] == head[92:96]
+    # Another process may be writing, checkpointing or closing it meanwhile (the last to
+    # close deletes the -wal): never fail on a file that vanished, never judge a file that
+    # was growing while it was read.
     wal = path.with_name(path.name + "-wal")
-    wal_pending = wal.exists() and wal.stat().st_size > 0  # pages may live there for now
-    if pages and counter_valid and not wal_pending and size < pages * page_size:
-        return f"it is cut short ({size} of {pages * page_size} bytes)"
+    try:
+        wal_pending = wal.stat().st_size > 0  # pages may live there for now
+    except FileNotFoundError:
+        wal_pending = False
+    except OSError:
+        wal_pending = True  # cannot tell: do not judge the size
+    if pages and counter_valid and not wal_pending:
+        with contextlib.suppress(OSError):  # a checkpoint that ran meanwhile is done now
+            size = max(size, path.stat().st_size)
+        if size < pages * page_size:
+            return f"it is cut short ({size} of {pages * page_size} bytes)"
     return None
 
 

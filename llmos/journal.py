@@ -1,5 +1,6 @@
 """Append-only journals of the state that exists nowhere else: the ledger, the audit trail and
-the schedule (`state/journal/ledger.jsonl`, `audit.jsonl`, `schedule.jsonl`).
+the schedule (`state/journal/ledger.jsonl`, `audit.jsonl`, `schedule.jsonl`; the journals of
+`llmos.db`, `audit.db` and `schedule.db`).
 
 The journal is the source of truth and the database its materialised view. Every write
 transaction on a journaled database (`database.transaction`) appends the rows it changed as
@@ -76,10 +77,15 @@ class JournalSpec:
 
 # Triggers -----------------------------------------------------------------------------------
 def triggers_installed(conn: Connection, spec: JournalSpec) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type='trigger' AND name GLOB 'journal_*'"
-    ).fetchone()[0]
-    return bool(found == len(_OPS) * len(spec.tables))
+    """Whether the journal's triggers are exactly those of `spec`'s tables."""
+    return _trigger_names(conn) == {f"journal_{t}_{op}" for t, _ in spec.tables for op in _OPS}
+
+
+def _trigger_names(conn: Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='trigger' AND name GLOB 'journal_*'"
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def install_triggers(conn: Connection, spec: JournalSpec, *, schema_changed: bool) -> None:
@@ -90,6 +96,11 @@ def install_triggers(conn: Connection, spec: JournalSpec, *, schema_changed: boo
         conn.execute(statement)
     if not schema_changed and triggers_installed(conn, spec):
         return
+    wanted = {f"journal_{t}_{op}" for t, _ in spec.tables for op in _OPS}
+    for name in _trigger_names(conn) - wanted:
+        # A table this database no longer journals (one that moved to a database of its
+        # own, such as the audit trail's): its rows stay, its changes are no longer copied.
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
     for table, _ in spec.tables:
         info = conn.execute(f"PRAGMA table_info({table})").fetchall()
         columns = [row["name"] for row in info]
@@ -180,6 +191,19 @@ def _append(path: Path, data: bytes) -> int:
         _sync_folder(path.parent)
     ensure_reserve(path.parent)
     return end
+
+
+def start_journal_at(conn: Connection, name: str, size: int) -> None:
+    """Inside a write transaction of a database being built from another's rows: it holds
+    journal `name` up to byte `size` (what lies beyond is replayed when it is opened)."""
+    for statement in _SUPPORT:
+        conn.execute(statement)
+    _set_applied(conn, name, size)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a new name in `folder` durable (a file created or linked there)."""
+    _sync_folder(folder)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -45,17 +45,30 @@ class _Primary:
     path: Path
     migrations: tuple[str, ...]
     journal: Any  # JournalSpec
+    # Whether it still lives where an earlier llmos kept it (the next command moves it), and
+    # what moves it (`--repair`).
+    earlier_layout: Callable[[Path], bool] | None = None
+    upgrade: Callable[[Path], object] | None = None
 
 
 def _primaries(ws: Workspace) -> list[_Primary]:
     from llmos.kernel import economy, jobs
+    from llmos.security import audit
 
     return [
         _Primary(
-            "ledger and audit trail",
+            "ledger",
             ws.db_path,
             economy.MIGRATIONS,
             economy.ledger_journal(ws.state_dir),
+        ),
+        _Primary(
+            "audit trail",
+            ws.audit_db_path,
+            audit.MIGRATIONS,
+            audit.audit_journal(ws.state_dir),
+            earlier_layout=audit.earlier_layout,
+            upgrade=lambda path: audit.connect(path).close(),
         ),
         _Primary(
             "schedule",
@@ -105,6 +118,18 @@ def check_primary_databases(ws: Workspace, repair: bool) -> list[Finding]:
     findings = []
     for primary in _primaries(ws):
         check = f"database {primary.path.name} ({primary.name})"
+        if primary.earlier_layout is not None and primary.earlier_layout(primary.path):
+            if not repair:
+                detail = f"kept in {ws.db_path.name}, where an earlier llmos put it"
+                fix = f"move it to {primary.path} (any command that reads it does too)"
+                findings.append(Finding(check, "ok", detail, fix))
+                continue
+            assert primary.upgrade is not None
+            primary.upgrade(primary.path)
+            findings.append(
+                Finding(check, "repaired", f"moved from {ws.db_path.name} to {primary.path}")
+            )
+            continue
         problem = _database_problem(primary)
         if problem is None:
             findings.append(Finding(check, "ok", str(primary.path)))

@@ -381,7 +381,13 @@ class Workspace:
 
     @property
     def db_path(self) -> Path:
+        """The ledger: the balance, every run, the projects' budgets."""
         return self.state_dir / "llmos.db"
+
+    @property
+    def audit_db_path(self) -> Path:
+        """The security policy's audit trail (llmos/security/audit.py)."""
+        return self.state_dir / "audit.db"
 
     @property
     def config_path(self) -> Path:

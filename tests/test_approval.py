@@ -243,7 +243,7 @@ def terminal(sandbox: Sandbox) -> Iterator[list[pexpect.spawn]]:
 
 
 def _audit(sandbox: Sandbox) -> list[dict[str, Any]]:
-    with sqlite3.connect(sandbox.workspace / "state" / "llmos.db") as db:
+    with sqlite3.connect(sandbox.workspace / "state" / "audit.db") as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute("SELECT * FROM policy_audit ORDER BY id")]
 

@@ -315,6 +315,7 @@ def test_a_read_only_workspace_still_answers_what_only_reads(
         ("schedule", "list"),
         ("sessions", "list"),
         ("policy", "show"),
+        ("policy", "audit"),
         ("kernel", "status"),
     ):
         proc = run_llmos(sandbox, *args, env=env)

@@ -70,10 +70,11 @@ class Harness:
 
         self.thread.call(close)
 
-    def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
+    def rows(self, query: str, *args: Any, database: str = "llmos.db") -> list[dict[str, Any]]:
+        """Rows of the ledger (or of `database`, another one in state/)."""
         assert self.thread.gateway is not None
         self.thread.gateway.conversations.audit.flush()  # audit rows are written by a thread
-        with sqlite3.connect(self.ws / "state" / "llmos.db") as db:
+        with sqlite3.connect(self.ws / "state" / database) as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(query, args)]
 
@@ -171,7 +172,8 @@ def test_claude_code_allowed_runs_denied_never_reaches_it(
     assert "llmos's security policy" in first.system_text
     # Audited: the rejection, by the gateway, with the rule.
     denied = gw.rows(
-        "SELECT * FROM policy_audit WHERE decision = 'deny' AND input LIKE '%rm -rf ~%'"
+        "SELECT * FROM policy_audit WHERE decision = 'deny' AND input LIKE '%rm -rf ~%'",
+        database="audit.db",
     )
     assert (
         denied and denied[-1]["source"] == "gateway" and denied[-1]["rule"] == "rm-protected-path"
@@ -207,7 +209,11 @@ def test_claude_code_ask_approve_modify_reject(
     assert question.tool == "Bash" and question.input["command"] == asked
     assert question.rule == "policy-ask"
     files = sorted(p.name for p in cwd.iterdir())
-    audit = gw.rows("SELECT * FROM policy_audit WHERE input LIKE ? ORDER BY id", f"%{asked}%")[-1]
+    audit = gw.rows(
+        "SELECT * FROM policy_audit WHERE input LIKE ? ORDER BY id",
+        f"%{asked}%",
+        database="audit.db",
+    )[-1]
     assert audit["policy_decision"] == "ask"
     if answer == "approve":
         assert files == ["asked.txt"] and audit["approved_by"] == "the user"

@@ -468,7 +468,7 @@ def test_background_audit_writes_every_row(tmp_path: Path) -> None:
     from llmos.gateway.audit import BackgroundAudit
 
     ws = Workspace.open(tmp_path / "ws")
-    audit = BackgroundAudit(ws.db_path)
+    audit = BackgroundAudit(ws.audit_db_path)
     for n in range(50):
         audit.record(
             run_id="r",

@@ -18,7 +18,7 @@ from llmos.engine.governed.session import GovernanceSession
 from llmos.errors import UsageError
 from llmos.governance import Route, Score
 from llmos.governance.checkers import parse_checker
-from llmos.governance.current import governance_for, governed
+from llmos.governance.current import governance_for
 from llmos.governance.evaluators import AgainstHistory, ChangeSize, RunFacts, TestsPassed
 from llmos.governance.history import History, Step
 from llmos.governance.kinds import classify, classify_command
@@ -676,14 +676,14 @@ def test_replay_checkers_run_over_the_trace_before_anything(tmp_path: Path) -> N
     test = TraceStep("Bash", {"command": "pytest"})
     policy = parse_section({"checkers": [{"require": "verify after write"}]})
     ctx = _ctx(tmp_path)
-    with governed(policy):
-        refusal = replay_refusal(plan_replay(_trace(write)), ctx)
-        assert refusal == (
-            "the trace as a whole: a write step (last: step 1 (Write a.py)) has no verify step "
-            "(tests, linters or type checkers) after it [governance: require verify after write]"
-        )
-        assert replay_refusal(plan_replay(_trace(write, test)), ctx) is None
-    assert replay_refusal(plan_replay(_trace(write)), ctx) is None  # no governance: no check
+    refusal = replay_refusal(plan_replay(_trace(write)), ctx, governance=policy)
+    assert refusal == (
+        "the trace as a whole: a write step (last: step 1 (Write a.py)) has no verify step "
+        "(tests, linters or type checkers) after it [governance: require verify after write]"
+    )
+    assert replay_refusal(plan_replay(_trace(write, test)), ctx, governance=policy) is None
+    # no governance: no check
+    assert replay_refusal(plan_replay(_trace(write)), ctx, governance=None) is None
     events = ctx.bus.events  # type: ignore[attr-defined]
     assert [(e.phase, e.allowed) for e in events] == [("replay", False), ("replay", True)]
 
@@ -693,12 +693,14 @@ def test_replay_call_checks_name_the_step(tmp_path: Path) -> None:
     read = TraceStep("Read", {"file_path": "a.py"})
     (tmp_path / "a.py").write_text("x")
     policy = parse_section({"checkers": [{"require": "read before edit"}, {"forbid": "git push"}]})
-    with governed(policy):
-        blind = replay_refusal(plan_replay(_trace(edit)), _ctx(tmp_path))
-        assert blind is not None and blind.startswith("step 1 (Edit): Edit of a.py")
-        assert replay_refusal(plan_replay(_trace(read, edit)), _ctx(tmp_path)) is None
-        push = TraceStep("Bash", {"command": "git push"})
-        assert "step 1 (Bash)" in replay_refusal(plan_replay(_trace(push)), _ctx(tmp_path))
+    blind = replay_refusal(plan_replay(_trace(edit)), _ctx(tmp_path), governance=policy)
+    assert blind is not None and blind.startswith("step 1 (Edit): Edit of a.py")
+    assert (
+        replay_refusal(plan_replay(_trace(read, edit)), _ctx(tmp_path), governance=policy) is None
+    )
+    push = TraceStep("Bash", {"command": "git push"})
+    refused = replay_refusal(plan_replay(_trace(push)), _ctx(tmp_path), governance=policy)
+    assert refused is not None and "step 1 (Bash)" in refused
 
 
 # Supersteps ------------------------------------------------------------------------------------

@@ -374,7 +374,7 @@ def test_yes_approves_asked_calls_but_never_denied_ones(
     assert (sandbox.output / "asked.txt").read_text() == "asked\n"  # approved by --yes
     assert canary.read_text() == "precious"  # denied: --yes does not approve denials
     assert summary["denied_calls"] == 1
-    with sqlite3.connect(sandbox.workspace / "state" / "llmos.db") as db:
+    with sqlite3.connect(sandbox.workspace / "state" / "audit.db") as db:
         rows = db.execute(
             "SELECT tool, decision, policy_decision, rule, approved_by, run_id FROM policy_audit"
         ).fetchall()

@@ -256,7 +256,7 @@ def test_subtasks_put_the_policys_questions_to_the_runs_approver(
     )
     assert code == 0, summary
     assert (sandbox.output / "one.txt").read_text() == "one\n"
-    with sqlite3.connect(sandbox.workspace / "state" / "llmos.db") as db:
+    with sqlite3.connect(sandbox.workspace / "state" / "audit.db") as db:
         rows = db.execute(
             "SELECT decision, policy_decision, approved_by FROM policy_audit WHERE tool = 'Bash'"
         ).fetchall()

@@ -18,7 +18,7 @@ from llmos.memory.trace import Trace, TraceStep
 from llmos.plugins import Plugin, PluginError, inside
 from llmos.plugins.loader import load_plugins
 from llmos.plugins.registry import PluginRegistry, version_refusal
-from llmos.plugins.run_tools import RunTools, activated
+from llmos.plugins.run_tools import RunTools
 from llmos.plugins.schema import SchemaError, input_schema
 from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import plan_replay
@@ -30,9 +30,9 @@ REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 TABLE = "mcp__llmos_csv_tools__csv_to_markdown"
 
 
-def execute(step: TraceStep, workdir: Path) -> str:
+def execute(step: TraceStep, workdir: Path, tools: RunTools | None = None) -> str:
     checkpoint = Checkpoint(workdir.parent / "undo", workdir, "run", "goal", "follower")
-    return execute_step(step, workdir, checkpoint).summary
+    return execute_step(step, workdir, checkpoint, tools=tools).summary
 
 
 def _registry(*names: str) -> PluginRegistry:
@@ -285,9 +285,6 @@ def test_plugin_steps_are_planned_with_the_runs_tools() -> None:
 
     # Outside a run (`traces show`) nothing is known about plugins: judged when replayed.
     assert plan_replay(trace).eligible
-    # ...but a run's current tools are what plan_replay uses by default.
-    with activated(RunTools(_registry("dates"))):
-        assert not plan_replay(trace).eligible
 
 
 def test_a_policy_denying_bash_refuses_bash_steps() -> None:
@@ -323,14 +320,14 @@ def test_learner_calls_are_recorded_and_replayed_by_calling_the_function(tmp_pat
     elsewhere = tmp_path / "replay"
     elsewhere.mkdir()
     (elsewhere / "d.csv").write_text("fruit,qty\napple,3\npear,5\n")
-    with activated(RunTools(_registry("csv_tools"))):
-        assert execute(tabulate, elsewhere) == "wrote t.md: 2 of 2 rows, 2 columns"
-        assert (elsewhere / "t.md").read_text() == table
-        (elsewhere / "d.csv").write_text("fruit,qty\nplum,1\n")
-        with pytest.raises(Divergence, match="returned something else"):
-            execute(tabulate, elsewhere)
-        with pytest.raises(Divergence, match="another major version"):
-            execute(_table_step("3.0.0"), elsewhere)
+    tools = RunTools(_registry("csv_tools"))
+    assert execute(tabulate, elsewhere, tools) == "wrote t.md: 2 of 2 rows, 2 columns"
+    assert (elsewhere / "t.md").read_text() == table
+    (elsewhere / "d.csv").write_text("fruit,qty\nplum,1\n")
+    with pytest.raises(Divergence, match="returned something else"):
+        execute(tabulate, elsewhere, tools)
+    with pytest.raises(Divergence, match="another major version"):
+        execute(_table_step("3.0.0"), elsewhere, tools)
     with pytest.raises(Divergence, match="no plugin tools"):
         execute(tabulate, elsewhere)
 

@@ -30,7 +30,6 @@ from llmos.memory.session_log import (
     find_session,
     read_session,
     record_hash,
-    subtask_of,
     verify_session,
 )
 
@@ -123,8 +122,7 @@ def test_every_event_is_a_chained_record(tmp_path: Path) -> None:
 
 
 def test_subtasks_carry_their_parent_run(tmp_path: Path) -> None:
-    with subtask_of("20260101-080000-parent"):
-        log = SessionLog(tmp_path, "20260101-090000-child1")
+    log = SessionLog(tmp_path, "20260101-090000-child1", parent_run_id="20260101-080000-parent")
     record = log.append({"kind": "notice", "text": "hi"})
     assert record["parent_run_id"] == "20260101-080000-parent"
     assert SessionLog(tmp_path, "20260101-090000-other1").parent_run_id is None

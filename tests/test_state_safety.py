@@ -90,7 +90,7 @@ def test_eight_commands_on_a_fresh_workspace_at_once_all_succeed(sandbox: Sandbo
 
 
 # Damaged and missing databases --------------------------------------------------------------
-@pytest.mark.parametrize("name", ["llmos.db", "schedule.db"])
+@pytest.mark.parametrize("name", ["llmos.db", "audit.db", "schedule.db"])
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
 def test_a_damaged_primary_database_is_named_and_doctor_repair_rebuilds_it(
     sandbox: Sandbox, name: str, damage: str
@@ -103,7 +103,11 @@ def test_a_damaged_primary_database_is_named_and_doctor_repair_rebuilds_it(
             handle.truncate(path.stat().st_size // 3)
     else:
         path.write_bytes(os.urandom(9000))
-    command = ("budget",) if name == "llmos.db" else ("schedule", "list")
+    command = {
+        "llmos.db": ("budget",),
+        "audit.db": ("policy", "audit"),
+        "schedule.db": ("schedule", "list"),
+    }[name]
     proc = run_llmos(sandbox, *command)
     assert proc.returncode == 6 and _NO_TRACEBACK not in proc.stderr
     assert str(path) in proc.stderr and "llmos doctor --repair" in proc.stderr
@@ -124,7 +128,13 @@ def test_a_deleted_ledger_is_refused_not_started_afresh(sandbox: Sandbox) -> Non
     before = _summary(sandbox)
     for path in _state(sandbox).glob("*.db"):
         path.unlink()
-    for command in (("status",), ("budget",), ("schedule", "list"), ("run", "say hello")):
+    for command in (
+        ("status",),
+        ("budget",),
+        ("schedule", "list"),
+        ("policy", "audit"),
+        ("run", "say hello"),
+    ):
         proc = run_llmos(sandbox, *command)
         assert proc.returncode == 6, (command, proc.stderr)
         assert "is missing" in proc.stderr and "llmos doctor --repair" in proc.stderr

@@ -225,7 +225,7 @@ def audit(
     from llmos.security.audit import AuditLog
 
     ws = open_workspace(workspace)
-    entries = AuditLog(ws.db_path).entries(run=run, limit=limit)
+    entries = AuditLog(ws.audit_db_path).entries(run=run, limit=limit)
     if as_json:
         print_listing("entries", [e.to_dict() for e in entries])
         return

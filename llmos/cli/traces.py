@@ -532,7 +532,7 @@ def _vet(file: Path, ws: Workspace) -> tuple[Trace, list[str]] | str:
     # Judged against where the trace would run; nothing is created for a trace refused here.
     workdir = ws.project_dir(project, create=False) / "output"
     policy = load_policy(ws.root, project)
-    audit = AuditLog(ws.db_path)
+    audit = AuditLog(ws.audit_db_path)
     asks: list[str] = []
     written = RunFiles()  # a step that runs a file an earlier step wrote is judged by it
     for number, step in enumerate(trace.steps, start=1):

@@ -53,7 +53,7 @@ def open_run(
     """Subscribe the session log, telemetry (when on) and `subscribers` to the run's bus;
     announce the run (`RunStarted`)."""
     export = telemetry.prepare(ws.settings.telemetry)  # fails before anything is written
-    log = SessionLog(ws.sessions_dir, ctx.run_id)
+    log = SessionLog(ws.sessions_dir, ctx.run_id, parent_run_id=ctx.parent_run)
     log.attach(ctx.bus)  # seals the log when the bus closes
     if export is not None:
         telemetry.attach(export, ctx, log.parent_run_id)
@@ -175,6 +175,8 @@ class ModelRun:
             duration_secs=finished - ctx.started_at,
             trace_path=str(ending.trace_path) if ending.trace_path else None,
             error=ending.error,
+            parent_run=ctx.parent_run,
+            agent=ctx.agent,
         )
 
 
@@ -196,6 +198,7 @@ async def model_run(
     check_access: bool = True,
     subscribers: Sequence[tuple[str, Handler]] = (),
     agent: str | None = None,
+    parent_run: str | None = None,
 ) -> AsyncIterator[ModelRun]:
     """Open a model-calling run (the module's steps 1-4), close it whatever happens (5).
 
@@ -222,6 +225,8 @@ async def model_run(
         budget_usd=budget,
         bus=EventBus(),
         model=model or ws.settings.model,
+        parent_run=parent_run,
+        agent=agent,
     )
     log = open_run(ws, ctx, reason=reason, subscribers=subscribers, agent=agent)
     if box.notice:

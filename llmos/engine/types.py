@@ -40,6 +40,10 @@ class RunRequest:
     # Set for the run a governance route handed the goal to (llmos/engine/governed/handoff.py):
     # the run that began it. Such a run is not saved as a trace and hands over no further.
     handed_over_from: str | None = None
+    # The run this one works for: the orchestration whose subtask it is, or the run that
+    # handed it the goal. Its session log (`parent_run_id`) and ledger row (`parent_run`,
+    # and `agent`) name it, so an orchestration's rows can be summed.
+    parent_run: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The audit trail as the gateway writes it: the same rows (llmos/security/audit.py), from a
 thread of their own, in batches, on one connection.
 
-Each row is a synced journal line and a commit (`state/llmos.db` is journalled): several
+Each row is a synced journal line and a commit (`state/audit.db` is journalled): several
 milliseconds of disk time. A `llmos run` makes a few dozen decisions; a gateway makes them
 for many clients at once, and its event loop must not wait on the disk before it releases a
 tool call. So `record` queues the row; the writer drains the queue, committing what has
@@ -17,8 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from llmos.kernel.economy import connect
-from llmos.security.audit import AuditLog, insert_rows
+from llmos.security.audit import AuditLog, connect, insert_rows
 
 log = logging.getLogger(__name__)
 

@@ -358,7 +358,7 @@ class Conversations:
         self._sealing: set[asyncio.Future[None]] = set()
         # Closed conversations' released calls whose results have not come back yet.
         self._awaiting: dict[str, tuple[dict[str, Released], TraceRecorder]] = {}
-        self.audit = BackgroundAudit(ws.db_path)
+        self.audit = BackgroundAudit(ws.audit_db_path)
 
     @property
     def open(self) -> list[Conversation]:

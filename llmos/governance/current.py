@@ -1,7 +1,7 @@
-"""The governance of the run in progress, and whether a run has any.
+"""The governance declared for a run, and whether a run has any.
 
-The dispatcher asks `governance_for` at the start of every run and makes the answer current
-(`governed`) for the run: a replay's preflight and a Learner run's hooks read it. Most
+The dispatcher asks `governance_for` at the start of every run and hands the answer to the
+run's mode (`RunServices.governance`): a replay's preflight and a Learner run's hooks. Most
 workspaces declare no governance, and a replay must stay light, so this module imports
 nothing of the rest of the package: the policy files are only looked at for a `governance`
 section, and the vocabulary is parsed (`policy.py`) only when one is there or a plugin of
@@ -10,9 +10,7 @@ the run brings checkers, routers or evaluators.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,23 +19,6 @@ if TYPE_CHECKING:
 
 POLICY_FILE = "policy.yaml"
 SECTION = "governance"
-
-_current: ContextVar[GovernancePolicy | None] = ContextVar("llmos_governance", default=None)
-
-
-def current_governance() -> GovernancePolicy | None:
-    """The governance of the run in progress (None: none declared, or outside a run)."""
-    return _current.get()
-
-
-@contextlib.contextmanager
-def governed(policy: GovernancePolicy | None) -> Iterator[GovernancePolicy | None]:
-    """Make `policy` the run's governance while the block runs."""
-    token = _current.set(policy)
-    try:
-        yield policy
-    finally:
-        _current.reset(token)
 
 
 def governance_for(

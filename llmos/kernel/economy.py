@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -70,48 +68,15 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX runs_by_project ON runs(project);
     """,
-    # 4: the security policy's audit trail (llmos/security/audit.py): every decision on a
-    # tool call, what the policy said, and who approved what it asked about.
-    """
-    CREATE TABLE policy_audit (
-        id INTEGER PRIMARY KEY,
-        at REAL NOT NULL,
-        run_id TEXT NOT NULL,
-        source TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        input TEXT NOT NULL,
-        decision TEXT NOT NULL,
-        policy_decision TEXT NOT NULL,
-        rule TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        approved_by TEXT,
-        ran_input TEXT
-    );
-    CREATE INDEX policy_audit_by_run ON policy_audit(run_id, id);
-    """,
+    # 4: once the security policy's audit trail (`policy_audit`). It has a database of its
+    # own now (llmos/security/audit.py, which moves the table out of a workspace that has
+    # it); the number stays taken, as migrations are only ever appended.
+    "",
     # 5: the agent a run worked as (an orchestration's subtask), for per-agent statistics.
     """
     ALTER TABLE runs ADD COLUMN agent TEXT;
     """,
 )
-
-# The run whose subtasks are being recorded, and the agent doing the subtask: set by the
-# orchestrator around each subtask, so that every row a subtask writes (its Learner run, a
-# Follower replay, a fallback) names them.
-_parent_run: ContextVar[tuple[str, str | None] | None] = ContextVar(
-    "llmos_ledger_parent_run", default=None
-)
-
-
-@contextmanager
-def charged_under(run_id: str, *, agent: str | None = None) -> Iterator[None]:
-    """Ledger rows written inside this block get `parent_run = run_id` (and `agent`)."""
-    token = _parent_run.set((run_id, agent))
-    try:
-        yield
-    finally:
-        _parent_run.reset(token)
-
 
 # How a run ended, as its ledger row says: the agent's own statuses (llmos/sdk/types.py's
 # AgentStatus), a replay's (diverged, refused), an orchestration whose subtask failed
@@ -174,7 +139,7 @@ class BalanceEntry:
 
 
 def ledger_journal(state_dir: Path) -> JournalSpec:
-    """The journals of `state/llmos.db`: the ledger's tables, and the audit trail's."""
+    """The journal of `state/llmos.db`: the ledger's tables, in `journal/ledger.jsonl`."""
     return JournalSpec(
         state_dir / "journal",
         (
@@ -182,7 +147,6 @@ def ledger_journal(state_dir: Path) -> JournalSpec:
             ("balance_log", "ledger"),
             ("runs", "ledger"),
             ("project_budgets", "ledger"),
-            ("policy_audit", "audit"),
         ),
     )
 
@@ -283,9 +247,6 @@ class TokenEconomy:
     def record_run(self, record: RunRecord) -> float:
         """Write the run's ledger row and charge its cost, atomically. Returns the new balance."""
         row = dict(record.__dict__)
-        parent, agent = _parent_run.get() or (None, None)
-        row["parent_run"] = record.parent_run or parent
-        row["agent"] = record.agent or agent
         with self._tx() as cur:
             cur.execute(
                 f"INSERT INTO runs({', '.join(row)}) VALUES({', '.join(':' + k for k in row)})",

@@ -31,6 +31,10 @@ class RunContext:
     budget_usd: float
     bus: EventBus
     model: str | None = None
+    # The run this one works for (an orchestration, a hand-over's first run) and the agent it
+    # works as: its session log and ledger row name them.
+    parent_run: str | None = None
+    agent: str | None = None
     home: Path = field(default_factory=Path.home)
     run_id: str = field(default_factory=new_run_id)
     started_at: float = field(default_factory=time.time)

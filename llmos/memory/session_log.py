@@ -27,9 +27,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -54,22 +51,6 @@ QUEUE_SIZE = 100_000
 VerifyStatus = Literal["ok", "unsealed", "truncated", "tampered", "unchained"]
 
 
-# The run that spawned the runs started in this context (an orchestrator's subtasks). A
-# context variable, so it reaches every run started inside `subtask_of()`, also from tasks
-# created there, without threading a parameter through the dispatcher and every mode.
-_parent_run: ContextVar[str | None] = ContextVar("llmos_parent_run", default=None)
-
-
-@contextmanager
-def subtask_of(run_id: str) -> Iterator[None]:
-    """Runs started inside this block are logged with `parent_run_id = run_id`."""
-    token = _parent_run.set(run_id)
-    try:
-        yield
-    finally:
-        _parent_run.reset(token)
-
-
 def _canonical(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -86,7 +67,7 @@ class SessionLog:
     def __init__(self, folder: Path, run_id: str, *, parent_run_id: str | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.run_id = run_id
-        self.parent_run_id = parent_run_id or _parent_run.get()
+        self.parent_run_id = parent_run_id  # the run this one works for (RunContext.parent_run)
         self.path = folder / f"{run_id}{LOG_SUFFIX}"
         self.seal_path = folder / f"{run_id}{SEAL_SUFFIX}"
         self._seq = 0

@@ -33,6 +33,7 @@ from llmos.workspace import Settings, Workspace
 if TYPE_CHECKING:
     from llmos.agents.catalog import AgentCatalog
     from llmos.orchestration.record import OrchestrationRecord
+    from llmos.plugins.run_tools import RunTools
 
 
 class ReplayStale(LlmosError):
@@ -93,8 +94,11 @@ class OrchestratorChoice:
 ModeChoice = FollowerChoice | LearnerChoice | OrchestratorChoice
 
 
-def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> ModeChoice:
-    """The mode for `request` in workspace `ws`."""
+def choose_mode(
+    request: RunRequest, library: TraceLibrary, ws: Workspace, *, tools: RunTools | None = None
+) -> ModeChoice:
+    """The mode for `request` in workspace `ws`, with the run's `tools` (its plugins: what
+    their steps need to replay, their agents)."""
     settings = ws.settings
     workdir = ws.project_dir(request.project, create=False) / "output"  # looked at, not made
     if request.mode not in MODES:
@@ -102,16 +106,16 @@ def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> Mo
     if request.mode == "orchestrator":
         if request.trace_id:
             raise UsageError("--trace replays a trace: use it with --mode auto or follower")
-        return _orchestrator("asked for with --mode orchestrator", request, ws, settings)
+        return _orchestrator("asked for with --mode orchestrator", request, ws, settings, tools)
     if request.trace_id:
-        return _chosen_trace(request, library, workdir)
+        return _chosen_trace(request, library, workdir, tools)
     matches = library.find(request.goal, project=request.project)
     if request.mode == "learner":
         learner = _learner("asked for with --mode learner", library, request, matches)
-        return _with_agents(learner, request, ws)
+        return _with_agents(learner, request, ws, tools)
     if request.mode == "follower":
-        return _forced_follower(request, library, matches, workdir)
-    choice = _auto(request, library, matches, settings, workdir)
+        return _forced_follower(request, library, matches, workdir, tools)
+    choice = _auto(request, library, matches, settings, workdir, tools)
     if not isinstance(choice, LearnerChoice) or request.agent is not None:
         return choice
     # Agents and orchestrations matter only once no trace can be replayed: a Follower run
@@ -120,7 +124,7 @@ def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> Mo
     from llmos.orchestration.record import OrchestrationStore
     from llmos.plugins.run_tools import run_catalog
 
-    catalog = run_catalog(ws, request.project)
+    catalog = run_catalog(ws, request.project, tools)
     stored = OrchestrationStore.of(ws).find(request.goal)
     verdict = decide(
         request.goal, agents=len(catalog), stored=stored, min_rating=settings.follower_min_rating
@@ -131,22 +135,24 @@ def choose_mode(request: RunRequest, library: TraceLibrary, ws: Workspace) -> Mo
     return dataclasses.replace(choice, reason=reason, agents=catalog)
 
 
-def _with_agents(choice: LearnerChoice, request: RunRequest, ws: Workspace) -> LearnerChoice:
+def _with_agents(
+    choice: LearnerChoice, request: RunRequest, ws: Workspace, tools: RunTools | None
+) -> LearnerChoice:
     """A Learner run gets the agents as subagents, unless it is itself a subtask's agent."""
     if request.agent is not None:
         return choice
     from llmos.plugins.run_tools import run_catalog
 
-    return dataclasses.replace(choice, agents=run_catalog(ws, request.project))
+    return dataclasses.replace(choice, agents=run_catalog(ws, request.project, tools))
 
 
 def _orchestrator(
-    reason: str, request: RunRequest, ws: Workspace, settings: Settings
+    reason: str, request: RunRequest, ws: Workspace, settings: Settings, tools: RunTools | None
 ) -> OrchestratorChoice:
     from llmos.orchestration.record import OrchestrationStore
     from llmos.plugins.run_tools import run_catalog
 
-    catalog = run_catalog(ws, request.project)
+    catalog = run_catalog(ws, request.project, tools)
     if not len(catalog):
         raise UsageError(
             "Orchestrator mode has no agents to plan over",
@@ -160,14 +166,16 @@ def _orchestrator(
     return OrchestratorChoice(reason, catalog, stored)
 
 
-def _chosen_trace(request: RunRequest, library: TraceLibrary, workdir: Path) -> FollowerChoice:
+def _chosen_trace(
+    request: RunRequest, library: TraceLibrary, workdir: Path, tools: RunTools | None
+) -> FollowerChoice:
     if request.mode not in ("auto", "follower"):
         raise UsageError("--trace replays a trace: use it with --mode auto or follower")
     entry = library.resolve(str(request.trace_id))
     # The goal's values go in if it matches the trace; otherwise the trace runs as learned,
     # and since the goal is not one it knows, the outcome says nothing of its rating.
     match = next((m for m in library.find(request.goal) if m.entry.name == entry.name), None)
-    replay, problem = _replay_of(library, entry, match, workdir)
+    replay, problem = _replay_of(library, entry, match, workdir, tools)
     if replay is None:
         raise UsageError(f"trace {entry.signature} cannot be replayed: {problem}")
     if problem:
@@ -179,7 +187,11 @@ _RELEARN = "Run the goal with --mode auto (or learner) to learn it again."
 
 
 def _replay_of(
-    library: TraceLibrary, entry: IndexedTrace, match: Match | None, workdir: Path
+    library: TraceLibrary,
+    entry: IndexedTrace,
+    match: Match | None,
+    workdir: Path,
+    tools: RunTools | None,
 ) -> tuple[Replay | None, str]:
     """The replay of `entry` for this goal, and what stands in its way: (None, why) if it
     cannot be replayed at all; (replay, why) if the files it touches changed since."""
@@ -188,7 +200,7 @@ def _replay_of(
         bound = bind(trace, match.values if match else {})
     except Unsubstitutable as exc:
         return None, str(exc)
-    plan = plan_replay(bound.trace)
+    plan = plan_replay(bound.trace, tools)
     if not plan.eligible:
         return None, plan.reason
     replay = Replay(entry, trace, bound, plan, counts=match is not None)
@@ -198,7 +210,11 @@ def _replay_of(
 
 
 def _forced_follower(
-    request: RunRequest, library: TraceLibrary, matches: list[Match], workdir: Path
+    request: RunRequest,
+    library: TraceLibrary,
+    matches: list[Match],
+    workdir: Path,
+    tools: RunTools | None,
 ) -> FollowerChoice:
     if not matches:
         hint = "Run it once in Learner mode (--mode auto or learner) so llmos learns it."
@@ -212,7 +228,7 @@ def _forced_follower(
             )
         raise UsageError("--mode follower: no learned trace matches this goal", hint=hint)
     best = matches[0]
-    replay, problem = _replay_of(library, best.entry, best, workdir)
+    replay, problem = _replay_of(library, best.entry, best, workdir, tools)
     if replay is None:
         raise UsageError(f"trace {best.entry.signature} cannot be replayed: {problem}")
     if problem:
@@ -227,11 +243,12 @@ def _auto(
     matches: list[Match],
     settings: Settings,
     workdir: Path,
+    tools: RunTools | None,
 ) -> FollowerChoice | LearnerChoice:
     reasons = []
     for match in matches:
         sig = match.entry.signature
-        replay, problem = _replay_of(library, match.entry, match, workdir)
+        replay, problem = _replay_of(library, match.entry, match, workdir, tools)
         if replay is None:
             reasons.append(f"trace {sig} matches ({match.describe()}) but {problem}")
         elif replay.trace.success_rating < settings.follower_min_rating:

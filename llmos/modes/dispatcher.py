@@ -20,7 +20,7 @@ from llmos.credentials import model_access
 from llmos.engine.lifecycle import model_run, open_run
 from llmos.engine.types import RunRequest, RunSummary
 from llmos.errors import NoModelAccessError, UsageError
-from llmos.governance.current import governance_for, governed
+from llmos.governance.current import governance_for
 from llmos.kernel.bus import EventBus, Handler, is_async_handler
 from llmos.kernel.economy import TokenEconomy
 from llmos.kernel.events import Notice
@@ -43,17 +43,17 @@ from llmos.modes.follower import (
     preflight,
     run_follower,
 )
-from llmos.plugins.run_tools import activated as activated_tools
 from llmos.projects.scope import RunScope, enter_project
 from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import ReplayPlan
 from llmos.security.guard import RunGuard, run_guard
-from llmos.security.sandbox_run import RunSandbox, activated, run_sandbox
+from llmos.security.sandbox_run import RunSandbox, in_use, run_sandbox
 from llmos.security.trust import TrustState
 from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
     from llmos.governance.policy import GovernancePolicy
+    from llmos.plugins.run_tools import RunTools
     from llmos.security.approval import Approver
     from llmos.security.policy_file import Policy
 
@@ -75,8 +75,8 @@ class DryRun:
 def plan_goal(ws: Workspace, request: RunRequest) -> DryRun:
     _check_request(request)
     scope = enter_project(ws, request.project, create=False)
-    with activated_tools(scope.tools), TraceLibrary(scope.ws) as library:
-        choice = choose_mode(request, library, scope.ws)
+    with TraceLibrary(scope.ws) as library:
+        choice = choose_mode(request, library, scope.ws, tools=scope.tools)
     if not isinstance(choice, FollowerChoice):
         return DryRun(choice.mode, choice.reason, None, None, suggestions=choice.suggestions)
     replay = choice.replay
@@ -103,19 +103,15 @@ async def run_goal(
     """Run one goal to completion. Expected failures raise `LlmosError` before spending.
 
     The run goes into its project (which must exist, but for `default`): the project's
-    settings, its tools (plugins and policy, current for the run: llmos/plugins/run_tools.py)
-    and the plugins' event hooks as subscribers.
+    settings, its tools (plugins and policy: llmos/plugins/run_tools.py) and governance, both
+    handed to the mode in `RunServices`, and the plugins' event hooks as subscribers.
 
     `approver` is the human asked about the tool calls the security policy will not decide
     alone (the interactive REPL); without one such calls are denied."""
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with (
-        activated_tools(scope.tools),
-        governed(_governance(scope)),
-        _GoalRun(scope, request, handlers, env, approver) as run,
-    ):
+    with _GoalRun(scope, request, handlers, env, approver) as run:
         return await run.finish(await run.trusted(run.choice))
 
 
@@ -132,11 +128,7 @@ def run_goal_blocking(
     _check_request(request)
     scope = enter_project(ws, request.project)
     handlers = [*subscribers, *scope.subscribers]
-    with (
-        activated_tools(scope.tools),
-        governed(_governance(scope)),
-        _GoalRun(scope, request, handlers, None, approver) as run,
-    ):
+    with _GoalRun(scope, request, handlers, None, approver) as run:
         choice = run.choice
         if run.untrusted(choice):  # asking a human needs an event loop; refusing does not
             if trust_gate.asks_a_human(approver):
@@ -190,8 +182,10 @@ async def _close(bus: EventBus) -> None:
 class RunServices:
     """What a goal's run works with, from its entry to its mode: the workspace (the
     project's view of it), its security policy, the ledger, the trace library, the bus's
-    subscribers, the environment the agent's CLI gets, and the human asked about tool calls
-    (None: calls the policy asks about are refused)."""
+    subscribers, the environment the agent's CLI gets, the human asked about tool calls
+    (None: calls the policy asks about are refused), the project's plugin tools (less what
+    its policy denies) and its governance (None: none declared). Each is handed to what
+    needs it: no run state is kept anywhere else (see ARCHITECTURE.md, "Run state")."""
 
     ws: Workspace
     policy: Policy
@@ -200,6 +194,8 @@ class RunServices:
     subscribers: Sequence[tuple[str, Handler]]
     env: dict[str, str] | None
     approver: Approver | None
+    tools: RunTools
+    governance: GovernancePolicy | None
 
 
 @dataclass(frozen=True)
@@ -229,14 +225,23 @@ class _GoalRun:
     ) -> None:
         ws = scope.ws
         self.request = request
+        governance = _governance(scope)  # a bad entry is refused before anything opens
         economy = TokenEconomy(ws.db_path, initial_balance_usd=ws.settings.initial_balance_usd)
         self.library = TraceLibrary(ws)
         self.services = RunServices(
-            ws, scope.policy, economy, self.library, subscribers, env, approver
+            ws,
+            scope.policy,
+            economy,
+            self.library,
+            subscribers,
+            env,
+            approver,
+            tools=scope.tools,
+            governance=governance,
         )
         try:
             self.choice: ModeChoice = _continued(request) or choose_mode(
-                request, self.services.library, ws
+                request, self.services.library, ws, tools=scope.tools
             )
             # A trace not learned here replays only once a human approved its plan.
             self.trust: TrustState | None = None
@@ -290,7 +295,7 @@ class _GoalRun:
         except NoModelAccessError:
             reachable = False  # then the untrusted trace is the news, not the missing key
         reason = trust_gate.refusal(self.request, self.trust, learner_possible=reachable)
-        agents = None if self.request.agent else _agents(self.services.ws, self.request.project)
+        agents = None if self.request.agent else _agents(self.services, self.request.project)
         return LearnerChoice(reason, agents=agents)
 
     async def finish(self, choice: ModeChoice) -> RunSummary:
@@ -326,7 +331,12 @@ class _GoalRun:
         `close` closes the run's bus: with an event loop, or without one (`_without_loop`)."""
         replay = self.start_replay(choice)
         try:
-            checked = preflight(replay.plan, replay.guard)
+            checked = preflight(
+                replay.plan,
+                replay.guard,
+                governance=self.services.governance,
+                tools=self.services.tools,
+            )
             if checked.questions:
                 checked = await ask(checked, replay.guard)
             outcome = self.replay(choice, replay, checked)
@@ -390,7 +400,7 @@ class _GoalRun:
             tool_secs=settings.tool_timeout_secs or None,
         )
         ctx.workdir.mkdir(parents=True, exist_ok=True)  # the sandbox binds it: it must exist
-        with activated(replay.sandbox.profile):  # the Bash steps run inside it
+        with in_use(replay.sandbox.profile) as sandbox:  # the Bash steps run inside it
             outcome = run_follower(
                 ctx,
                 choice.replay,
@@ -400,6 +410,8 @@ class _GoalRun:
                 guard=replay.guard,
                 checkpoint=replay.checkpoint,
                 limits=limits,
+                tools=self.services.tools,
+                sandbox=sandbox,
             )
         if self._falls_back(outcome):
             note = f"Follower {outcome.status} ({outcome.detail}); falling back to Learner"
@@ -422,7 +434,7 @@ class _GoalRun:
             f"fell back to Learner: Follower {outcome.status} ({outcome.detail})",
             example=choice.replay.trace,
             example_confidence=1.0,
-            agents=None if request.agent else _agents(self.services.ws, request.project),
+            agents=None if request.agent else _agents(self.services, request.project),
         )
 
     def _falls_back(self, outcome: FollowerOutcome) -> bool:
@@ -444,7 +456,9 @@ def _governance(scope: RunScope) -> GovernancePolicy | None:
     plugins = [loaded.plugin for loaded in scope.tools.registry.plugins]
     policy = governance_for(scope.ws.root, scope.project.name, plugins)
     if policy is not None and policy.hands_over:  # a route naming no agent: refused now
-        policy.check_agents(_agents(scope.ws, scope.project.name).names())
+        from llmos.plugins.run_tools import run_catalog
+
+        policy.check_agents(run_catalog(scope.ws, scope.project.name, scope.tools).names())
     return policy
 
 
@@ -476,6 +490,8 @@ def _replay_context(request: RunRequest, ws: Workspace) -> RunContext:
         mode="follower",
         budget_usd=0.0,
         bus=EventBus(),
+        parent_run=request.parent_run,
+        agent=_agent_name(request),
     )
 
 
@@ -500,6 +516,7 @@ async def _learn(services: RunServices, request: RunRequest, choice: LearnerChoi
         sandbox="learner",
         subscribers=subscribers,
         agent=_agent_name(request),
+        parent_run=request.parent_run,
     ) as run:
         learned = await run_learner(
             ws,
@@ -512,6 +529,8 @@ async def _learn(services: RunServices, request: RunRequest, choice: LearnerChoi
             approver=approver,
             agents=choice.agents.specs() if choice.agents else (),
             sandbox=run.sandbox.profile,
+            tools=services.tools,
+            governance=services.governance,
         )
     ctx, log, sandbox = run.ctx, run.log, run.sandbox
     outcome, trace_path, error = learned.outcome, learned.trace_path, learned.error
@@ -554,6 +573,7 @@ async def _learn(services: RunServices, request: RunRequest, choice: LearnerChoi
             subscribers=subscribers,
             env=env,
             approver=approver,
+            tools=services.tools,
         )
     return summary
 
@@ -623,7 +643,7 @@ def _agent_name(request: RunRequest) -> str | None:
     return request.agent.name if request.agent is not None else None
 
 
-def _agents(ws: Workspace, project: str) -> Any:
+def _agents(services: RunServices, project: str) -> Any:
     from llmos.plugins.run_tools import run_catalog  # only runs that reach the model need them
 
-    return run_catalog(ws, project)
+    return run_catalog(services.ws, project, services.tools)

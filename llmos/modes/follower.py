@@ -25,7 +25,7 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from llmos.engine.governed.replay import replay_refusal
 from llmos.engine.lifecycle import finish_run
@@ -39,6 +39,11 @@ from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.plan import PlannedStep, ReplayPlan
 from llmos.replay.steps import Divergence, StepTimeout, execute
 from llmos.security.guard import Review, RunGuard
+
+if TYPE_CHECKING:
+    from llmos.governance.policy import GovernancePolicy
+    from llmos.plugins.run_tools import RunTools
+    from llmos.security.sandbox import SandboxProfile
 
 FollowerStatus = Literal["success", "diverged", "refused", "timed_out", "interrupted"]
 # Outcomes that say something about the trace (an interrupt or the user's time limit do not).
@@ -82,10 +87,18 @@ class Limits:
         return min(limits) if limits else None
 
 
-def preflight(plan: ReplayPlan, guard: RunGuard) -> Preflight:
+def preflight(
+    plan: ReplayPlan,
+    guard: RunGuard,
+    *,
+    governance: GovernancePolicy | None = None,
+    tools: RunTools | None = None,
+) -> Preflight:
     """The policy's verdict on every step that would run. One it denies refuses the trace
-    (so does one it asks about, when nobody can be asked), before any human is bothered."""
-    refusal = replay_refusal(plan, guard.ctx)  # governance's checkers over the steps
+    (so does one it asks about, when nobody can be asked), before any human is bothered.
+    The run's `governance` checks the steps first (with its `tools`)."""
+    # governance's checkers over the steps
+    refusal = replay_refusal(plan, guard.ctx, governance=governance, tools=tools)
     if refusal is not None:
         return Preflight(refusal=refusal)
     questions = []
@@ -125,15 +138,20 @@ def run_follower(
     guard: RunGuard,
     checkpoint: Checkpoint,
     limits: Limits,
+    tools: RunTools | None = None,
+    sandbox: SandboxProfile | None = None,
 ) -> FollowerOutcome:
     """Replay `replay.plan` (whose preflight, questions answered, is `checked`), roll back
     what it changed unless it succeeds, then count the outcome on the trace and record the
-    run in the ledger."""
+    run in the ledger. Plugin steps call the run's `tools`; commands run in `sandbox` (the
+    profile `sandbox_run.in_use` gives; None: without one)."""
     assert not checked.questions, "ask_before_replay answers the questions first"
     if checked.refusal:
         outcome = FollowerOutcome("refused", 0, f"the security policy refuses {checked.refusal}")
     else:
-        outcome = _replay(ctx, replay, guard, checked.approved, checkpoint, limits)
+        outcome = _replay(
+            ctx, replay, guard, checked.approved, checkpoint, limits, tools=tools, sandbox=sandbox
+        )
     if outcome.ok:
         checkpoint.seal()  # for `llmos undo`
     else:
@@ -161,6 +179,8 @@ def run_follower(
             duration_secs=finished - ctx.started_at,
             trace_path=str(library.path_of(replay.entry)),
             error=None if outcome.ok else outcome.detail,
+            parent_run=ctx.parent_run,
+            agent=ctx.agent,
         ),
     )
     return outcome
@@ -195,6 +215,9 @@ def _replay(
     approved: Mapping[int, Review],
     checkpoint: Checkpoint,
     limits: Limits,
+    *,
+    tools: RunTools | None,
+    sandbox: SandboxProfile | None,
 ) -> FollowerOutcome:
     ctx.workdir.mkdir(parents=True, exist_ok=True)
     ran = 0
@@ -223,7 +246,14 @@ def _replay(
                 refusal = _refused(planned, review)
                 return FollowerOutcome("refused", ran, f"the security policy refuses {refusal}")
             try:
-                done = execute(step, ctx.workdir, checkpoint, limit_secs=limits.for_step())
+                done = execute(
+                    step,
+                    ctx.workdir,
+                    checkpoint,
+                    limit_secs=limits.for_step(),
+                    tools=tools,
+                    sandbox=sandbox,
+                )
             except (Divergence, StepTimeout, OSError) as exc:
                 _finished(ctx, tool_use_id, step.tool, ok=False, summary=str(exc))
                 status: FollowerStatus = "timed_out" if isinstance(exc, StepTimeout) else "diverged"

@@ -27,7 +27,7 @@ from llmos.memory.insights import record_insight
 from llmos.memory.library import TraceLibrary
 from llmos.memory.step_kinds import READ_ONLY_TOOLS, changes_state
 from llmos.memory.trace import Trace, TraceStep
-from llmos.plugins.run_tools import RunTools, current_tools, tool_policy_hook
+from llmos.plugins.run_tools import RunTools, tool_policy_hook
 from llmos.replay.checkpoint import Checkpoint
 from llmos.sdk.types import AgentOutcome, AgentRequest
 from llmos.security.guard import run_guard
@@ -38,6 +38,7 @@ from llmos.workspace import Workspace
 
 if TYPE_CHECKING:
     from llmos.agents.spec import AgentSpec
+    from llmos.governance.policy import GovernancePolicy
     from llmos.security.approval import Approver
 
 SYSTEM_PROMPT_APPEND = """
@@ -97,6 +98,8 @@ async def run_learner(
     agents: tuple[AgentSpec, ...] = (),
     approver: Approver | None = None,
     sandbox: SandboxProfile | None = None,
+    tools: RunTools | None = None,
+    governance: GovernancePolicy | None = None,
 ) -> LearnerResult:
     """Run the goal in `run` (opened by the dispatcher); save its trace on success; say how
     it ended (`run.end`: the lifecycle writes the ledger row). Returns what happened.
@@ -104,7 +107,9 @@ async def run_learner(
     `agents` are offered to the model as subagents. A subtask of an orchestration
     (`request.agent`) runs as its agent instead: its prompt, tools and turn limit. With a
     `sandbox` profile, the CLI runs every Bash command inside its sandbox (with the
-    profile's limits; llmos/security/sandbox.py).
+    profile's limits; llmos/security/sandbox.py). `tools`: the project's plugin tools, less
+    what its policy denies (llmos/plugins/run_tools.py); `governance`: the run's, if one is
+    declared (llmos/governance/current.py).
     """
     from llmos.sdk.runner import run_agent  # the SDK is loaded only when a model is needed
     from llmos.sdk.token_count import prefetch
@@ -135,7 +140,7 @@ async def run_learner(
         checkpoint=checkpoint,
     )
     # Governance: checkers, routers and evaluators over the run's history (llmos/governance).
-    governance = governance_session(
+    governed = governance_session(
         ws,
         ctx,
         request,
@@ -144,11 +149,13 @@ async def run_learner(
         library=library,
         example=example,
         example_confidence=example_confidence,
+        governance=governance,
+        tools=tools,
     )
-    governance.install(registry)
+    governed.install(registry)
     # The project's tools: its plugins' tools offered as MCP tools, the tools its policy
-    # denies left out (llmos/plugins/run_tools.py); set by the dispatcher for the run.
-    run_tools = current_tools() or RunTools(workdir=ctx.workdir)
+    # denies left out.
+    run_tools = tools or RunTools(workdir=ctx.workdir)
     if run_tools.registry.plugins:
         guard = tool_policy_hook(ctx, run_tools)
         registry.add("PreToolUse", guard, name="tool-policy", matcher="mcp__.*", fail_closed=True)
@@ -187,7 +194,7 @@ async def run_learner(
     cli_folder = CliFolder(ctx.workdir) if sandbox else None
     try:
         outcome = await run_agent(agent_request, ctx)
-        verdict = await governance.conclude(outcome)  # a route or a checker may end it
+        verdict = await governed.conclude(outcome)  # a route or a checker may end it
         outcome = verdict.outcome or outcome
         if not outcome.ok:
             error = describe_failure(outcome)
@@ -202,7 +209,7 @@ async def run_learner(
             learned_run = Trace(
                 goal_text=request.goal,
                 # plugin tool versions; each step's type
-                steps=governance.typed(run_tools.with_checks(recorder.steps)),
+                steps=governed.typed(run_tools.with_checks(recorder.steps)),
                 scores=verdict.trace_scores(),
                 estimated_cost_usd=round(outcome.cost_usd, 6),
                 estimated_time_secs=round(outcome.duration_secs, 3),
@@ -230,7 +237,7 @@ async def run_learner(
         if cli_folder is not None:
             cli_folder.tidy()
         _end(run, outcome, trace_path, error)
-    return LearnerResult(outcome, trace_path, error, governance)
+    return LearnerResult(outcome, trace_path, error, governed)
 
 
 def not_learned(steps: list[TraceStep], ctx: RunContext) -> str | None:

@@ -21,10 +21,8 @@ from llmos.agents.catalog import AgentCatalog
 from llmos.engine.types import RunRequest, RunSummary
 from llmos.errors import AgentError
 from llmos.kernel.bus import Handler
-from llmos.kernel.economy import charged_under
 from llmos.kernel.events import Event, RunStarted, SubtaskChanged, ToolRequested
 from llmos.kernel.run_context import RunContext
-from llmos.memory.session_log import subtask_of
 from llmos.orchestration.budget import BudgetPool
 from llmos.orchestration.executor import Attempt, SubtaskResult
 from llmos.orchestration.plan import Subtask
@@ -83,6 +81,7 @@ class SubtaskRunner:
                 timeout_secs=timeout,
                 agent=spec,
                 context=handover(deps, retry_error=error if number > 1 else ""),
+                parent_run=self.ctx.run_id,  # its rows and log name the orchestration
             )
             attempt = await self._attempt(subtask, attempt_request)
             attempts.append(attempt)
@@ -103,13 +102,9 @@ class SubtaskRunner:
         subscribers: Sequence[tuple[str, Handler]] = [("orchestrator", self._forwarder(subtask))]
         started = time.time()
         try:
-            with (
-                subtask_of(self.ctx.run_id),
-                charged_under(self.ctx.run_id, agent=subtask.agent),
-            ):
-                summary = await self.run_goal(
-                    self.ws, request, subscribers=subscribers, env=self.env, approver=self.approver
-                )
+            summary = await self.run_goal(
+                self.ws, request, subscribers=subscribers, env=self.env, approver=self.approver
+            )
         except AgentError as exc:  # the CLI failed: worth a retry, like a failed run
             return Attempt("", "learner", "error", 0.0, 0.0, time.time() - started, error=str(exc))
         attempt = Attempt(

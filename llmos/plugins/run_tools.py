@@ -1,8 +1,8 @@
 """The tools of one run: the plugin tools its project offers, less what its policy denies.
 
-The dispatcher builds a `RunTools` for each run and makes it current (`activated`) for the
-run's duration, so that code deciding about a trace's steps (the replay plan, the step
-executor) sees the same tools as the run: a plugin tool that is not loaded, or a step
+The dispatcher builds a `RunTools` for each run (its project's scope) and hands it to what
+decides about a trace's steps (the mode choice's replay plan, the step executor), so they
+see the same tools as the run: a plugin tool that is not loaded, or a step
 recorded under another major version of its tool, makes a trace ineligible before anything
 is replayed. In Learner mode the SDK adapter calls plugin tools through `call`, which keeps
 a journal of what each call returned; `with_checks` writes the tool's version and a digest
@@ -11,11 +11,9 @@ of its output into the recorded steps, which is what a replay verifies.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,24 +173,6 @@ def _take(pending: list[_Call], step: TraceStep) -> _Call | None:
     return call
 
 
-# The run in progress ---------------------------------------------------------------------------
-_current: ContextVar[RunTools | None] = ContextVar("llmos_run_tools", default=None)
-
-
-def current_tools() -> RunTools | None:
-    """The tools of the run in progress (None outside a run, e.g. `traces show`)."""
-    return _current.get()
-
-
-@contextlib.contextmanager
-def activated(tools: RunTools) -> Iterator[RunTools]:
-    token = _current.set(tools)
-    try:
-        yield tools
-    finally:
-        _current.reset(token)
-
-
 # Learner guard ---------------------------------------------------------------------------------
 def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
     """A PreToolUse guard for MCP tools: the by-name rule with this run's plugin tools, so a
@@ -218,10 +198,9 @@ def tool_policy_hook(ctx: RunContext, tools: RunTools) -> HookCallback:
     return guard
 
 
-def run_catalog(ws: Workspace, project: str | None) -> AgentCatalog:
+def run_catalog(ws: Workspace, project: str | None, tools: RunTools | None) -> AgentCatalog:
     """The agents a run in `project` may use: its agent files and the agents of the plugins
-    of the run in progress (none outside a run)."""
+    of its `tools` (None: no plugins' agents)."""
     from llmos.agents.catalog import load_catalog
 
-    tools = current_tools()
     return load_catalog(ws, project, plugin_agents=tools.registry.agents() if tools else ())

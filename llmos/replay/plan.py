@@ -7,7 +7,7 @@ from typing import Literal
 
 from llmos.memory.step_kinds import DELEGATION_TOOLS, READ_ONLY_TOOLS, REPLAYED_TOOLS
 from llmos.memory.trace import Trace, TraceStep
-from llmos.plugins.run_tools import RunTools, current_tools
+from llmos.plugins.run_tools import RunTools
 from llmos.plugins.types import is_plugin_tool_name
 
 _NOT_REPLAYABLE = {
@@ -51,10 +51,9 @@ class ReplayPlan:
 
 
 def plan_replay(trace: Trace, tools: RunTools | None = None) -> ReplayPlan:
-    """The plan for `trace` with `tools` (default: the run in progress's, see
-    llmos/plugins/run_tools.py). Outside a run, plugin steps cannot be judged: they are
-    planned to run and are checked when replayed."""
-    tools = tools if tools is not None else current_tools()
+    """The plan for `trace` with the run's `tools` (llmos/plugins/run_tools.py). Without
+    them (outside a run: `traces show`), plugin steps cannot be judged: they are planned to
+    run and are checked when replayed."""
     planned: list[PlannedStep] = []
     for number, step in enumerate(trace.steps, start=1):
         if step.outcome == "error":

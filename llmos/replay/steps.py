@@ -21,12 +21,11 @@ from typing import Any
 from llmos.fsutil import atomic_write_text, sha256_file
 from llmos.memory.capture import summarize_response
 from llmos.memory.trace import TraceStep
-from llmos.plugins.run_tools import ReplayRefused, current_tools
+from llmos.plugins.run_tools import ReplayRefused, RunTools
 from llmos.plugins.types import is_plugin_tool_name
 from llmos.replay.checkpoint import Checkpoint
 from llmos.replay.command import CommandTimeout, run_command
-from llmos.security.sandbox import sandbox_env, sandboxed_argv
-from llmos.security.sandbox_run import current_profile
+from llmos.security.sandbox import SandboxProfile, sandbox_env, sandboxed_argv
 
 # The Bash tool's limits: two minutes unless the call asked for more, ten at most.
 BASH_DEFAULT_TIMEOUT_MS = 120_000
@@ -48,16 +47,23 @@ class StepDone:
 
 
 def execute(
-    step: TraceStep, workdir: Path, checkpoint: Checkpoint, *, limit_secs: float | None = None
+    step: TraceStep,
+    workdir: Path,
+    checkpoint: Checkpoint,
+    *,
+    limit_secs: float | None = None,
+    tools: RunTools | None = None,
+    sandbox: SandboxProfile | None = None,
 ) -> StepDone:
-    """Run `step` in `workdir`. Raise `Divergence` on a mismatch, `StepTimeout` when the
-    step outlives `limit_secs`."""
+    """Run `step` in `workdir`: a plugin tool's with the run's `tools`, a command inside the
+    run's `sandbox` (None: without one). Raise `Divergence` on a mismatch, `StepTimeout` when
+    the step outlives `limit_secs`."""
     if is_plugin_tool_name(step.tool):
         checkpoint.keep_folder()  # a plugin may write where it likes in the folder
-        return StepDone(_plugin_call(step, workdir))
+        return StepDone(_plugin_call(step, workdir, tools))
     if step.tool == "Bash":
         checkpoint.keep_folder()  # nobody can list a command's effects beforehand
-        return _bash(step.input, workdir, step.checks, limit_secs)
+        return _bash(step.input, workdir, step.checks, limit_secs, sandbox)
     path = _path(step.input, workdir)
     checkpoint.keep(path)
     summary = _FILE_EXECUTORS[step.tool](step.input, path)
@@ -72,10 +78,9 @@ def execute(
     return StepDone(summary)
 
 
-def _plugin_call(step: TraceStep, workdir: Path) -> str:
+def _plugin_call(step: TraceStep, workdir: Path, tools: RunTools | None) -> str:
     """A plugin tool's call: its function called again, directly (no model, no MCP); its
     version must be compatible with the recorded one and its output the recorded output."""
-    tools = current_tools()
     if tools is None:
         raise Divergence("no plugin tools are loaded for this run")
     try:
@@ -167,21 +172,24 @@ def _notebook_edit(tool_input: dict[str, Any], path: Path) -> str:
 
 
 def _bash(
-    tool_input: dict[str, Any], workdir: Path, checks: dict[str, Any], limit: float | None
+    tool_input: dict[str, Any],
+    workdir: Path,
+    checks: dict[str, Any],
+    limit: float | None,
+    sandbox: SandboxProfile | None,
 ) -> StepDone:
     command = str(tool_input["command"])
     own_ms = min(int(tool_input.get("timeout") or BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS)
     own_secs = own_ms / 1000
     secs = own_secs if limit is None else min(own_secs, limit)
-    profile = current_profile()  # llmos/security/sandbox_run.py
     try:
         done = run_command(
             command,
             workdir,
             timeout_secs=secs,
-            argv=sandboxed_argv(command, workdir, profile),
-            env=sandbox_env(os.environ, profile),
-            dies_with_parent=profile is not None,  # bubblewrap --die-with-parent
+            argv=sandboxed_argv(command, workdir, sandbox),  # security/sandbox_run.py
+            env=sandbox_env(os.environ, sandbox),
+            dies_with_parent=sandbox is not None,  # bubblewrap --die-with-parent
         )
     except CommandTimeout as exc:
         if limit is not None and limit < own_secs:

@@ -221,4 +221,4 @@ def run_guard(
     """The guard of a run in `ws`: the policy of its workspace and project (`policy`, if the
     caller loaded it already), the approver the caller has (if any), and the audit table."""
     policy = policy or load_policy(ws.root, ctx.project)
-    return RunGuard(ctx, policy, approver=approver, audit=AuditLog(ws.db_path), source=source)
+    return RunGuard(ctx, policy, approver=approver, audit=AuditLog(ws.audit_db_path), source=source)

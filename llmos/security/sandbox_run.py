@@ -13,9 +13,9 @@ machine offers (`llmos/security/sandbox_probe.py`):
 An imported trace (`llmos/security/trust.py`) replays only inside the sandbox, whatever the
 setting: where there is none it is refused.
 
-A replay makes its profile current (`activated`) for the Bash steps it runs: the step
-executor asks `current_profile()` and runs the command through `sandboxed_argv` (both in
-`llmos/security/sandbox.py`), with a private temp folder removed when the replay ends.
+A replay holds its profile `in_use` while its steps run: the profile, given a private temp
+folder (removed when the replay ends), is handed to the step executor, which runs each
+command through `sandboxed_argv` (`llmos/security/sandbox.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -41,8 +40,6 @@ Kind = Literal["replay", "learner"]
 # What a run's summary says of its sandbox.
 BUBBLEWRAP = "bubblewrap (llmos)"
 CLAUDE_CODE = "the Claude Code CLI's sandbox"
-
-_current: ContextVar[SandboxProfile | None] = ContextVar("llmos_sandbox", default=None)
 
 
 @dataclass(frozen=True)
@@ -126,27 +123,15 @@ def _hint(probe: Probe) -> str:
     return f"{probe.hint + ' ' if probe.hint else ''}`llmos doctor` checks the sandbox."
 
 
-def current_profile() -> SandboxProfile | None:
-    """The profile of the replay in progress (None: its commands run without a sandbox)."""
-    return _current.get()
-
-
 @contextmanager
-def activated(profile: SandboxProfile | None) -> Iterator[SandboxProfile | None]:
-    """Make `profile` current for the replay inside the block, with a private temp folder
-    (its commands' TMPDIR), removed when the block ends."""
+def in_use(profile: SandboxProfile | None) -> Iterator[SandboxProfile | None]:
+    """`profile` as a replay's commands use it inside the block: with a private temp folder
+    (their TMPDIR), removed when the block ends. None: the commands run without a sandbox."""
     if profile is None:
-        token = _current.set(None)
-        try:
-            yield None
-        finally:
-            _current.reset(token)
+        yield None
         return
     tmp = Path(tempfile.mkdtemp(prefix="llmos-sandbox-tmp-"))
-    active = profile.with_tmpdir(tmp)
-    token = _current.set(active)
     try:
-        yield active
+        yield profile.with_tmpdir(tmp)
     finally:
-        _current.reset(token)
         shutil.rmtree(tmp, ignore_errors=True)

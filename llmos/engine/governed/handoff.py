@@ -4,10 +4,11 @@ The route ends the current agent run (its status: `handed_off`, its cost charged
 log sealed). The dispatcher then calls `hand_over`: a follow-up run of the same goal, in
 Learner mode, as the llmos agent the route names (its prompt, tools and model, as an
 orchestration's subtask would run), told in its prompt what the first run did and why it was
-stopped. The follow-up is a run of its own, linked to the first: its session log has
-`parent_run_id` and its ledger row `parent_run` = the first run, and it is charged on its
-own row (`charged_under`). What `llmos run` reports is the follow-up's outcome, with both
-runs' cost, turns and calls added up, and `governance.handoff` naming the first run.
+stopped. The follow-up is a run of its own, linked to the first (its request's
+`parent_run`): its session log has `parent_run_id` and its ledger row `parent_run` = the
+first run, and it is charged on its own row. What `llmos run` reports is the follow-up's
+outcome, with both runs' cost, turns and calls added up, and `governance.handoff` naming the
+first run.
 
 One hand-over per goal: a run that was itself handed over does not hand over again, so
 routers can never bounce a goal between agents. The follow-up is not saved as a trace (its
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from llmos.engine.governed.session import GovernanceSession
     from llmos.engine.types import RunRequest, RunSummary
     from llmos.kernel.bus import Handler
+    from llmos.plugins.run_tools import RunTools
     from llmos.security.approval import Approver
     from llmos.workspace import Workspace
 
@@ -60,15 +62,15 @@ async def hand_over(
     subscribers: Sequence[tuple[str, Handler]] = (),
     env: dict[str, str] | None = None,
     approver: Approver | None = None,
+    tools: RunTools | None = None,
 ) -> RunSummary:
-    """Run the rest of the goal as the route's agent; the combined summary."""
-    from llmos.kernel.economy import charged_under
-    from llmos.memory.session_log import subtask_of
+    """Run the rest of the goal as the route's agent (from the agents the run's `tools`
+    complete); the combined summary."""
     from llmos.plugins.run_tools import run_catalog
 
     route = session.handoff
     assert route is not None and route.target is not None
-    spec = run_catalog(ws, request.project).require(route.target)
+    spec = run_catalog(ws, request.project, tools).require(route.target)
     budget = None
     if request.budget_usd is not None:
         budget = max(0.0, request.budget_usd - first.cost_usd)
@@ -83,9 +85,9 @@ async def hand_over(
         trace_id=None,
         resume_session=None,
         handed_over_from=first.run_id,
+        parent_run=first.run_id,
     )
-    with subtask_of(first.run_id), charged_under(first.run_id, agent=spec.name):
-        second = await run_goal(ws, follow, subscribers=subscribers, env=env, approver=approver)
+    second = await run_goal(ws, follow, subscribers=subscribers, env=env, approver=approver)
     handoff: dict[str, Any] = {
         "from_run": first.run_id,
         "to_run": second.run_id,

@@ -18,25 +18,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmos.governance.current import current_governance
-
 if TYPE_CHECKING:
+    from llmos.governance.policy import GovernancePolicy
     from llmos.kernel.run_context import RunContext
     from llmos.memory.trace import TraceStep
+    from llmos.plugins.run_tools import RunTools
     from llmos.replay.plan import ReplayPlan
 
 
-def replay_refusal(plan: ReplayPlan, ctx: RunContext) -> str | None:
-    """Why governance refuses to replay `plan`, or None; the checkers' results go on the
-    run's bus (one `CheckerResults`, phase "replay")."""
-    policy = current_governance()
+def replay_refusal(
+    plan: ReplayPlan,
+    ctx: RunContext,
+    *,
+    governance: GovernancePolicy | None,
+    tools: RunTools | None = None,
+) -> str | None:
+    """Why the run's `governance` (None: none declared) refuses to replay `plan`, or None;
+    the checkers' results go on the run's bus (one `CheckerResults`, phase "replay").
+    `tools`: the run's, which say what kind of step a plugin tool's is."""
+    policy = governance
     if policy is None or not policy.checkers:
         return None
     from llmos.governance.history import History
     from llmos.kernel.events import CheckerResults
-    from llmos.plugins.run_tools import current_tools
 
-    tools = current_tools()
     history = History(goal=ctx.goal, workdir=ctx.workdir)
     running = [(c.name, c.phases, c.running()) for c in policy.checkers]
     verdicts: dict[str, str] = {}  # checker -> its first failure

@@ -520,21 +520,20 @@ def governance_session(
     library: TraceLibrary | None = None,
     example: Trace | None = None,
     example_confidence: float = 0.0,
+    governance: GovernancePolicy | None = None,
+    tools: RunTools | None = None,
 ) -> GovernanceSession:
     """The governance of a live run (the Learner returns it with the run's result): the run's
-    policy (the dispatcher's, else the workspace's), the agents a route may hand over to
-    (checked now: a route naming no agent stops the run before anything is spent)."""
-    from llmos.governance.current import current_governance
+    `governance` (the dispatcher's; None: none declared, so the defaults: the shipped
+    evaluators, no checkers or routes), with the run's `tools`, and the agents a route may
+    hand over to (checked now: a route naming no agent stops the run before anything is
+    spent)."""
     from llmos.governance.policy import NO_GOVERNANCE
-    from llmos.plugins.run_tools import current_tools
 
-    tools = current_tools()
-    # The dispatcher made the run's governance current; none declared: the defaults (the
-    # shipped evaluators, no checkers or routes).
-    policy = current_governance() or NO_GOVERNANCE
+    policy = governance or NO_GOVERNANCE
     agents = None
     if policy.hands_over:
-        agents = _handoff_targets(ws, ctx.project, policy)
+        agents = _handoff_targets(ws, ctx.project, policy, tools)
     session = GovernanceSession(
         ctx,
         policy,
@@ -549,10 +548,12 @@ def governance_session(
     return session
 
 
-def _handoff_targets(ws: Workspace, project: str, policy: GovernancePolicy) -> frozenset[str]:
+def _handoff_targets(
+    ws: Workspace, project: str, policy: GovernancePolicy, tools: RunTools | None
+) -> frozenset[str]:
     from llmos.plugins.run_tools import run_catalog
 
-    names = frozenset(run_catalog(ws, project).names())
+    names = frozenset(run_catalog(ws, project, tools).names())
     policy.check_agents(names)
     return names
 
