@@ -533,27 +533,30 @@ def _vet(file: Path, ws: Workspace) -> tuple[Trace, list[str]] | str:
     workdir = ws.project_dir(project, create=False) / "output"
     policy = load_policy(ws.root, project)
     audit = AuditLog(ws.audit_db_path)
-    asks: list[str] = []
-    written = RunFiles()  # a step that runs a file an earlier step wrote is judged by it
-    for number, step in enumerate(trace.steps, start=1):
-        decision = check_tool_call(
-            step.tool, step.input, workdir=workdir, policy=policy, files=written
-        )
-        audit.record(
-            run_id=f"import:{file.name}",
-            source="import",
-            tool=step.tool,
-            tool_input=step.input,
-            decision=decision.action,
-            policy_decision=decision.action,
-            rule=decision.rule,
-            reason=decision.reason,
-        )
-        why = f"{decision.reason} [{decision.rule}]"
-        if decision.denied:
-            return f"step {number} ({step.tool}) refused by the security policy: {why}"
-        if decision.asks:
-            asks.append(f"step {number} ({step.tool}): {why}")
+    try:
+        asks: list[str] = []
+        written = RunFiles()  # a step that runs a file an earlier step wrote is judged by it
+        for number, step in enumerate(trace.steps, start=1):
+            decision = check_tool_call(
+                step.tool, step.input, workdir=workdir, policy=policy, files=written
+            )
+            audit.record(
+                run_id=f"import:{file.name}",
+                source="import",
+                tool=step.tool,
+                tool_input=step.input,
+                decision=decision.action,
+                policy_decision=decision.action,
+                rule=decision.rule,
+                reason=decision.reason,
+            )
+            why = f"{decision.reason} [{decision.rule}]"
+            if decision.denied:
+                return f"step {number} ({step.tool}) refused by the security policy: {why}"
+            if decision.asks:
+                asks.append(f"step {number} ({step.tool}): {why}")
+    finally:
+        audit.close()
     return trace, asks
 
 

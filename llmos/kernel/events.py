@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Event:
+    """What every event carries: the run it belongs to and when it happened."""
+
     kind: ClassVar[str] = "event"
     run_id: str
     at: float = field(default_factory=time.time)
@@ -26,6 +28,8 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class RunStarted(Event):
+    """A run began: its goal, the mode chosen and why, where it works, its budget."""
+
     kind: ClassVar[str] = "run_started"
     goal: str
     mode: str
@@ -39,6 +43,8 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ToolRequested(Event):
+    """A tool call is about to be decided on (the model's, or a replayed step's)."""
+
     kind: ClassVar[str] = "tool_requested"
     tool_use_id: str
     tool: str
@@ -67,6 +73,8 @@ class ToolDecision(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ToolFinished(Event):
+    """A tool call has ended: whether it succeeded, and its result in a line."""
+
     kind: ClassVar[str] = "tool_finished"
     tool_use_id: str
     tool: str
@@ -76,6 +84,8 @@ class ToolFinished(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class AssistantText(Event):
+    """Text the model wrote to the user (not a tool call)."""
+
     kind: ClassVar[str] = "assistant_text"
     text: str
     agent: str | None = None
@@ -99,6 +109,8 @@ class ModelTurn(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class CostUpdated(Event):
+    """What the run has spent so far (`final`: the SDK's own total at its end)."""
+
     kind: ClassVar[str] = "cost_updated"
     spent_usd: float
     final: bool = False
@@ -129,6 +141,8 @@ class MemoryInjected(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class RunFinished(Event):
+    """A run ended: how, what it cost and saved, its turns, tool calls and trace."""
+
     kind: ClassVar[str] = "run_finished"
     status: str
     cost_usd: float
@@ -236,6 +250,8 @@ class SubtaskChanged(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class JobStarted(Event):
+    """A scheduled job's run began (`coalesced`: the due runs it stands for)."""
+
     kind: ClassVar[str] = "job_started"
     job_id: str
     goal: str
@@ -245,6 +261,8 @@ class JobStarted(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class JobFinished(Event):
+    """A scheduled job's run ended."""
+
     kind: ClassVar[str] = "job_finished"
     job_id: str
     status: str
@@ -255,6 +273,8 @@ class JobFinished(Event):
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class JobMissed(Event):
+    """Runs of a scheduled job that were due and will not happen (`reason` says why)."""
+
     kind: ClassVar[str] = "job_missed"
     job_id: str
     missed: int

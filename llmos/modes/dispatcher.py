@@ -341,6 +341,7 @@ class _GoalRun:
                 checked = await ask(checked, replay.guard)
             outcome = self.replay(choice, replay, checked)
         finally:
+            replay.guard.close()
             await close(replay.ctx.bus)
         return self.after_replay(choice, replay, outcome)
 

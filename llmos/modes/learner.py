@@ -121,6 +121,7 @@ async def run_learner(
     recorder = TraceRecorder(ctx.workdir)
     checkpoint = Checkpoint(ws.undo_dir / ctx.run_id, ctx.workdir, ctx.run_id, ctx.goal, "learner")
     registry = HookRegistry()
+    security = run_guard(ws, ctx, approver, source="learner")  # closed with the run
     shown = frozenset({example.goal_signature}) if example else frozenset()
     install_builtin_hooks(
         registry,
@@ -136,7 +137,7 @@ async def run_learner(
             exclude=shown,
         ),
         approver=approver,
-        guard=run_guard(ws, ctx, approver, source="learner"),
+        guard=security,
         checkpoint=checkpoint,
     )
     # Governance: checkers, routers and evaluators over the run's history (llmos/governance).
@@ -234,6 +235,7 @@ async def run_learner(
         raise
     finally:
         checkpoint.seal()
+        security.close()
         if cli_folder is not None:
             cli_folder.tidy()
         _end(run, outcome, trace_path, error)

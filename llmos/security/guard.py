@@ -189,6 +189,11 @@ class RunGuard:
             )
         )
 
+    def close(self) -> None:
+        """The run is over: close its audit trail's connection."""
+        if self.audit is not None:
+            self.audit.close()
+
     def _record(self, tool: str, tool_input: Mapping[str, Any], review: Review) -> None:
         if self.audit is None:
             return
