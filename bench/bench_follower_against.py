@@ -14,7 +14,8 @@ workspace of its own; then their Follower runs of it alternate (this one, the ot
 one...), so a busy moment of the machine weighs on both alike. Reported: the medians of wall
 and CPU time (user + system, the command and its children: the sandbox, the shell) and the
 median of the pairs' ratios. The environment is a user's, bytecode cache included
-(timing.py).
+(timing.py). `--setting "sandbox: off"` adds a line to this install's workspace settings (to
+compare with an install that has no sandbox, like for like).
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("other", help="the `llmos` command of the other install")
     parser.add_argument("--runs", type=int, default=21, help="pairs of runs (default 21)")
+    parser.add_argument(
+        "--setting", action="append", default=[], help="a config.yaml line for this install"
+    )
     args = parser.parse_args()
     if THIS is None:
         raise SystemExit("run from a clone with its .venv (this install's llmos is not found)")
@@ -79,6 +83,10 @@ def main() -> None:
             root = Path(tmp) / name
             root.mkdir()
             envs[name] = llmos_env(root, **server.client_env(root / "claude"))
+            if name == "this" and args.setting:
+                subprocess.run([llmos, "init"], env=envs[name], capture_output=True, check=True)
+                with (root / "ws" / "config.yaml").open("a", encoding="utf-8") as config:
+                    config.write("\n" + "\n".join(args.setting) + "\n")
             learn(llmos, envs[name], server)
         requests = len(server.requests)
         for name, llmos in installs.items():  # untimed: bytecode and file caches
