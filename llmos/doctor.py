@@ -27,6 +27,8 @@ Status = Literal["ok", "warn", "fail", "skip"]
 
 @dataclass(frozen=True)
 class Finding:
+    """The result of one `llmos doctor` check, with a hint when it is not ok."""
+
     check: str
     status: Status
     detail: str
@@ -43,6 +45,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Checkup:
+    """What the doctor's checks look at, and what they are allowed to do."""
+
     ws: Workspace
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     network: bool = False  # may a check call the model API?

@@ -428,6 +428,8 @@ def refuse_lost_database(db_path: Path, spec: JournalSpec) -> None:
 
 @dataclass(frozen=True)
 class Rebuilt:
+    """A database rebuilt from its journals, and where the one it replaced was moved."""
+
     path: Path
     moved_to: Path | None
     records: int

@@ -26,6 +26,8 @@ Status = Literal["ok", "warning", "problem", "repaired"]
 
 @dataclass
 class Finding:
+    """The result of one workspace check, and what `--repair` does (or did) about it."""
+
     check: str
     status: Status
     detail: str
@@ -41,6 +43,8 @@ Check = Callable[[Workspace, bool], list[Finding]]
 # Primary databases ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Primary:
+    """A database whose state exists nowhere else (but in its journal), and how to rebuild it."""
+
     name: str  # what it holds, for messages
     path: Path
     migrations: tuple[str, ...]

@@ -305,6 +305,8 @@ def check_root(root: Path, *, init: bool = False) -> None:
 
 @dataclass
 class Workspace:
+    """An llmos workspace on disk: where each kind of state lives, and its settings."""
+
     root: Path
     _settings: Settings | None = field(default=None, repr=False)
 

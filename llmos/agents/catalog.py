@@ -33,6 +33,8 @@ class AgentSource:
 
 @dataclass(frozen=True)
 class AgentProblem:
+    """An agent file that was skipped, and what is wrong with it."""
+
     path: Path
     problem: str
 
@@ -42,6 +44,8 @@ class AgentProblem:
 
 @dataclass(frozen=True)
 class AgentCatalog:
+    """The agents a run can use, by name, and the agent files that could not be used."""
+
     agents: dict[str, AgentSpec] = field(default_factory=dict)
     problems: tuple[AgentProblem, ...] = ()
 

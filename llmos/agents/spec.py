@@ -52,6 +52,8 @@ class AgentFormatError(ValueError):
 
 @dataclass(frozen=True)
 class AgentSpec:
+    """An agent a run can work as or delegate to: read from an agent file or given by a plugin."""
+
     name: str
     description: str
     prompt: str

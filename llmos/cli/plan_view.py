@@ -28,6 +28,8 @@ _ICONS = {
 
 @dataclass
 class _Row:
+    """One subtask's line of the plan tree, kept current from the orchestration's events."""
+
     id: str
     goal: str
     agent: str

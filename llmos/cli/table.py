@@ -29,6 +29,8 @@ _GAP = 2  # spaces between columns on a terminal
 
 @dataclass(frozen=True)
 class Column:
+    """How one column of a table is headed, aligned and fitted to the terminal's width."""
+
     header: str
     # Free text (a goal, a description, an error): may wrap on a terminal. Every other
     # column is shown whole on one line.

@@ -28,6 +28,8 @@ SESSION_SECS = 12 * 3600
 
 @dataclass
 class Session:
+    """A browser logged in to the console, known by its session cookie."""
+
     csrf: str
     expires_at: float
 

@@ -35,6 +35,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 @dataclass
 class Address:
+    """Where a served console listens, and the one-time token that opens it."""
+
     host: str
     port: int
     token: str | None

@@ -79,6 +79,8 @@ Facts already known:
 
 @dataclass(frozen=True)
 class DistillResult:
+    """How one `llmos memory distill` went: the facts it made and what it cost."""
+
     status: str  # success | nothing (no insights to distill) | a failed run's status
     run_id: str | None = None
     cost_usd: float = 0.0

@@ -41,6 +41,8 @@ _AGENT_COLUMNS = ("agent", "agent_name")  # whichever the ledger has, if any
 
 @dataclass
 class _Tally:
+    """Runs, successes and money of one group of ledger rows (a project, a mode)."""
+
     runs: int = 0
     successes: int = 0
     spent_usd: float = 0.0
@@ -65,6 +67,8 @@ class _Tally:
 
 @dataclass
 class _Uses:
+    """How often one agent was used and how it went, from the ledger and the traces."""
+
     uses: int = 0
     successes: int = 0
     spent_usd: float = 0.0

@@ -49,6 +49,8 @@ _OWN_PROJECT_BONUS = 0.02
 
 @dataclass(frozen=True)
 class Candidate:
+    """A piece of memory that bears on the goal, scored, before the budget is applied."""
+
     kind: str  # fact | insight | trace
     source: str  # the file it came from
     score: float
@@ -57,6 +59,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class RecalledItem:
+    """One item recall gave the run, as the run's MemoryInjected event records it."""
+
     kind: str
     source: str
     score: float
@@ -73,6 +77,8 @@ class RecalledItem:
 
 @dataclass(frozen=True)
 class Recollection:
+    """What recall gives a run: the text the model sees first, and what went into it."""
+
     text: str
     items: tuple[RecalledItem, ...] = ()
     tokens: int = 0

@@ -14,6 +14,8 @@ MODES: tuple[Mode, ...] = ("auto", "learner", "follower", "orchestrator")
 
 @dataclass(frozen=True)
 class RunRequest:
+    """A goal to run, as the user (or an orchestration, a scheduled job) asked for it."""
+
     goal: str
     mode: Mode = "auto"
     project: str = "default"
@@ -48,6 +50,8 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class RunSummary:
+    """How one run went, as `llmos run` reports it (in words, or with `--json`)."""
+
     run_id: str
     goal: str
     mode: str

@@ -48,6 +48,8 @@ class TimedApprover:
 
 @dataclass
 class Pending:
+    """A question about a tool call, waiting in the queue for an answer over HTTP."""
+
     id: int
     request: ApprovalRequest
     asked_at: float

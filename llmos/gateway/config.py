@@ -36,6 +36,8 @@ SESSION_HEADERS = ("x-claude-code-session-id", "x-llmos-conversation")
 
 @dataclass(frozen=True)
 class GatewayConfig:
+    """The gateway's settings: gateway.yaml's, with the command's options over them."""
+
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     upstream: str = DEFAULT_UPSTREAM

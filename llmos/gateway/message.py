@@ -24,6 +24,8 @@ USAGE_KEYS = (
 
 @dataclass(frozen=True)
 class ToolCall:
+    """A tool call the model made in an assistant message."""
+
     id: str
     name: str
     input: dict[str, Any]

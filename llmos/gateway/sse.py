@@ -16,6 +16,8 @@ from typing import Any
 
 @dataclass
 class SseEvent:
+    """One server-sent event of the upstream's stream, parsed, with the bytes it came as."""
+
     name: str  # the `event:` field ("message_start", "content_block_delta", ...)
     data: dict[str, Any]
     raw: bytes  # exactly as received, blank line included

@@ -71,6 +71,8 @@ _MIGRATIONS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class GatewayKey:
+    """A gateway key as stored (never the key itself), with what its clients spent."""
+
     id: int
     name: str
     budget_usd: float | None
@@ -84,6 +86,8 @@ class GatewayKey:
 
 @dataclass(frozen=True)
 class ConversationRow:
+    """One client conversation, as `state/gateway.db` records it."""
+
     id: str
     key_name: str | None
     title: str

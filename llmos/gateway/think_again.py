@@ -34,6 +34,8 @@ NO_BUDGET = "[llmos gateway] This turn was stopped: {why}"
 
 @dataclass(frozen=True)
 class Rejection:
+    """A tool call of the model's turn that the gateway rejected, and why."""
+
     tool_use_id: str
     tool: str
     rule: str

@@ -47,6 +47,8 @@ POLICY_KINDS = frozenset(
 
 @dataclass(frozen=True)
 class ToolRule:
+    """How the policy sees one client tool: as a kind of tool it judges, or a fixed verdict."""
+
     kind: str  # a policy kind (Bash, Write...) or a verdict (allow, ask, deny)
     fields: Mapping[str, str] = field(default_factory=dict)  # client field -> policy field
     when: Mapping[str, Any] = field(default_factory=dict)  # client field -> required value

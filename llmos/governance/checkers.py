@@ -116,6 +116,8 @@ class RequireAfter:
 
 @dataclass
 class _RequireAfterState(_Base):
+    """A `require: A after B` during a run: whether an A followed the last B."""
+
     spec: RequireAfter
     last_b: Step | None = None
     satisfied: bool = True
@@ -150,6 +152,8 @@ class RequireBefore:
 
 @dataclass
 class _RequireBeforeState(_Base):
+    """A `require: A before B` during a run: whether an A has happened yet."""
+
     spec: RequireBefore
     seen_a: bool = False
 
@@ -203,6 +207,8 @@ class RequireEver(_Base):
 
 @dataclass
 class _RequireEverState(_Base):
+    """A `require: A` during a run: whether an A has happened yet."""
+
     spec: RequireEver
     seen: bool = False
 
@@ -216,6 +222,8 @@ class _RequireEverState(_Base):
 # forbid ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Forbid(_Base):
+    """No A call, at any point of the run."""
+
     a: Selector
     name: str
     phases: frozenset[str] = frozenset({"call"})
@@ -241,6 +249,8 @@ class ForbidAfter:
 
 @dataclass
 class _ForbidAfterState(_Base):
+    """A `forbid: A after B` during a run: the first B, once it happened."""
+
     spec: ForbidAfter
     first_b: Step | None = None
 
@@ -274,6 +284,8 @@ class ForbidBefore:
 
 @dataclass
 class _ForbidBeforeState(_Base):
+    """A `forbid: A before B` during a run: whether a B has happened yet."""
+
     spec: ForbidBefore
     seen_b: bool = False
 
@@ -290,6 +302,8 @@ class _ForbidBeforeState(_Base):
 # max -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Max:
+    """No A call once the run had `limit` A steps."""
+
     a: Selector
     limit: int
     name: str
@@ -301,6 +315,8 @@ class Max:
 
 @dataclass
 class _MaxState(_Base):
+    """A `max` during a run: the A steps counted so far."""
+
     spec: Max
     count: int = 0
 
@@ -319,6 +335,8 @@ class _MaxState(_Base):
 # stop after N failures -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StopAfterFailures(_Base):
+    """No command that already failed `limit` times in this run."""
+
     limit: int
     name: str
     phases: frozenset[str] = frozenset({"call"})

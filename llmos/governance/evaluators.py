@@ -73,6 +73,8 @@ class Evaluator:
 
 @dataclass
 class TestsPassed(Evaluator):
+    """Verify steps score 1 or 0; the run, the share of verify commands whose last run passed."""
+
     __test__ = False  # not a pytest test class, whatever its name
     name: str = "tests_passed"
     gate: bool = True
@@ -112,6 +114,8 @@ class TestsPassed(Evaluator):
 
 @dataclass
 class ChangeSize(Evaluator):
+    """The files and lines the run wrote, within `max_files` / `max_lines` when they are set."""
+
     name: str = "change_size"
     gate: bool = False
     max_lines: int | None = None

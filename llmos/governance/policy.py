@@ -71,6 +71,8 @@ EVALUATOR_DEFAULTS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class GovernancePolicy:
+    """The governance in effect for a run, from the policy files and the run's plugins."""
+
     checkers: tuple[Checker, ...] = ()
     routers: tuple[AnyRouter, ...] = ()
     evaluators: dict[str, dict[str, Any]] = field(

@@ -79,6 +79,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class SameCommandFailed(Condition):
+    """`the same command failed N times`: one command line failed N times."""
+
     times: int
 
     def after_step(self, history: History, step: Step) -> str | None:
@@ -92,6 +94,8 @@ class SameCommandFailed(Condition):
 
 @dataclass(frozen=True)
 class Failures(Condition):
+    """`N failures`: N steps failed, whatever they were."""
+
     count: int
 
     def after_step(self, history: History, step: Step) -> str | None:
@@ -100,6 +104,8 @@ class Failures(Condition):
 
 @dataclass(frozen=True)
 class BudgetSpent(Condition):
+    """`N% of the budget spent [without S]`: that share is spent (and S not done yet)."""
+
     percent: float
     unless: Selector | None = None
 
@@ -122,6 +128,8 @@ class BudgetSpent(Condition):
 
 @dataclass(frozen=True)
 class Count(Condition):
+    """`S N times`: N steps matched selector S."""
+
     selector: Selector
     times: int
 
@@ -134,6 +142,8 @@ class Count(Condition):
 
 @dataclass(frozen=True)
 class Denials(Condition):
+    """`N denials`: N calls were denied (by any guard)."""
+
     count: int
 
     def after_step(self, history: History, step: Step) -> str | None:
@@ -143,6 +153,8 @@ class Denials(Condition):
 
 @dataclass(frozen=True)
 class Happened(Condition):
+    """`S`: a step matching S just finished."""
+
     selector: Selector
 
     def after_step(self, history: History, step: Step) -> str | None:
@@ -153,6 +165,8 @@ class Happened(Condition):
 
 @dataclass(frozen=True)
 class FinishWithout(Condition):
+    """`finish without S`: the run is finishing and never did S."""
+
     selector: Selector
 
     def at_end(self, history: History) -> str | None:

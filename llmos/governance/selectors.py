@@ -35,6 +35,8 @@ class VocabularyError(ValueError):
 
 @dataclass(frozen=True)
 class Selector:
+    """One selector, parsed: which steps (and calls) a policy rule is about."""
+
     text: str  # as written
     kind: str | None = None  # a type, a trait or "any"
     tool: str | None = None

@@ -101,6 +101,8 @@ RunStatus = Literal[
 
 @dataclass(frozen=True)
 class RunRecord:
+    """One run's row of the ledger: what it was, how it ended and what it cost."""
+
     run_id: str
     started_at: float
     finished_at: float
@@ -124,6 +126,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class ProjectUsage:
+    """What a project's runs have spent so far, summed from the ledger."""
+
     runs: int
     spent_usd: float
     last_run_at: float | None
@@ -131,6 +135,8 @@ class ProjectUsage:
 
 @dataclass(frozen=True)
 class BalanceEntry:
+    """One change of the battery's balance: a top-up, a balance set, a run's charge."""
+
     at: float
     delta_usd: float
     balance_usd: float

@@ -74,6 +74,8 @@ HookCallback = Callable[[HookInput], Awaitable[HookOutput]]
 
 @dataclass(frozen=True)
 class HookSpec:
+    """One llmos hook: a callback on one of the agent's lifecycle events."""
+
     event: HookEventName
     name: str
     callback: HookCallback

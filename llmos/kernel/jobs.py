@@ -70,6 +70,8 @@ RUNNING = "running"
 
 @dataclass(frozen=True)
 class Job:
+    """A scheduled goal, as the job store keeps it."""
+
     id: str
     goal: str
     schedule: Schedule
@@ -106,6 +108,8 @@ class JobResult:
 
 @dataclass(frozen=True)
 class JobRun:
+    """One entry of a job's history: a run it started, or fire times that were missed."""
+
     id: int
     job_id: str
     scheduled_for: float

@@ -31,6 +31,8 @@ def info_path(ws: Workspace) -> Path:
 
 @dataclass(frozen=True)
 class KernelState:
+    """Whether the kernel is running and what it is doing, as its lock and kernel.json say."""
+
     running: bool
     pid: int | None = None
     started_at: float | None = None

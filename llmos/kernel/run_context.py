@@ -24,6 +24,8 @@ def new_run_id() -> str:
 
 @dataclass
 class RunContext:
+    """What one run knows about itself while it runs; its hooks, runner and dispatcher share it."""
+
     goal: str
     project: str
     workdir: Path

@@ -79,6 +79,8 @@ JobRunner = Callable[[Job, RunProgress], Awaitable[JobResult]]
 
 @dataclass(frozen=True)
 class Decision:
+    """What the misfire rule says of a due job: run it now, or record its fire times as missed."""
+
     action: Literal["run", "skip"]
     due: float
     next_run_at: float | None

@@ -47,6 +47,8 @@ _CRON_HINT = 'Five fields: minute hour day-of-month month day-of-week, e.g. "0 9
 
 @dataclass(frozen=True)
 class Schedule:
+    """When a scheduled goal runs, checked and stored: a cron expression, an interval, a moment."""
+
     kind: ScheduleKind
     expr: str  # as given: "0 9 * * 1-5", "30m", or the ISO time
     tz: str = "UTC"  # the zone cron fields and naive times are read in

@@ -32,6 +32,8 @@ EXEMPT_TOOLS = frozenset({"Agent", "Task"})  # subagents: their own calls are wa
 
 @dataclass(frozen=True)
 class WatchdogLimits:
+    """The watchdog's limits for one run, in seconds (None: no limit)."""
+
     run_secs: float | None = None
     stall_secs: float | None = None
     tool_secs: float | None = None
@@ -50,6 +52,8 @@ class WatchdogLimits:
 
 @dataclass(frozen=True)
 class Breach:
+    """A limit a run went past, and what went past it."""
+
     limit: LimitName
     limit_secs: float
     detail: str

@@ -36,6 +36,8 @@ _LOOKED_AT = frozenset({"Read", "NotebookRead"})
 
 @dataclass
 class TraceRecorder:
+    """Turns one Learner run's tool calls into trace steps, with the files' states."""
+
     workdir: Path
     steps: list[TraceStep] = field(default_factory=list)
     _before: dict[str, dict[str, str]] = field(default_factory=dict)  # by tool_use_id

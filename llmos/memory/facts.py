@@ -37,6 +37,8 @@ from llmos.workspace import Workspace, validate_project_name
 
 @dataclass(frozen=True)
 class Scored:
+    """A memory item with its relevance to a query."""
+
     item: IndexedItem
     score: float
 

@@ -30,6 +30,8 @@ _KIND_RANK = {"exact": 0, "alias": 1, "template": 2, "similar": 3}
 
 @dataclass(frozen=True)
 class Match:
+    """A trace found for a goal: how it fits, and the values replay would run it with."""
+
     entry: IndexedTrace
     kind: MatchKind
     confidence: float = 1.0  # 1.0 for the exact kinds; word overlap for a similar goal

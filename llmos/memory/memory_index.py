@@ -70,6 +70,8 @@ class Folder:
 
 @dataclass(frozen=True)
 class IndexedItem:
+    """A fact or an insight as the index holds it, so a query reads no file."""
+
     path: Path
     id: str
     kind: Kind

@@ -46,6 +46,8 @@ class MemoryFormatError(LlmosError):
 
 @dataclass(frozen=True)
 class MemoryItem:
+    """One fact or insight, as its Markdown file holds it."""
+
     id: str
     kind: Kind
     text: str

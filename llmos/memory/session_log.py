@@ -202,6 +202,8 @@ def find_session(folder: Path, run: str) -> Path:
 # Verifying ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verification:
+    """What checking a run's session log found: how far its hash chain holds, and if it is whole."""
+
     run_id: str
     status: VerifyStatus
     events: int  # records whose hash chain checked out

@@ -48,6 +48,8 @@ _AFTER = r"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_])"
 
 @dataclass(frozen=True)
 class Slot:
+    """A value of the learned goal that its steps use, which a later goal's own value replaces."""
+
     kind: ValueKind
     value: str  # the value the trace was learned with
 

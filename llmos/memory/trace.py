@@ -60,6 +60,8 @@ class TraceStep:
 
 @dataclass(frozen=True)
 class Trace:
+    """One learned goal: the tool calls that did it, and how it has fared since."""
+
     goal_text: str
     steps: tuple[TraceStep, ...]
     goal_signature: str = ""

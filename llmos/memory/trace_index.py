@@ -104,6 +104,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 @dataclass(frozen=True)
 class IndexedTrace:
+    """A trace as the index holds it: enough to choose it without parsing its file."""
+
     name: str
     signature: str
     goal_text: str

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Saved:
+    """Where a trace was saved, and what became of the file it replaced."""
+
     path: Path
     previous: Trace | None = None  # the trace the file held before (its copy is kept)
     kept: Path | None = None  # where that earlier version, or an unreadable file, went

@@ -52,6 +52,8 @@ _COUNTED: frozenset[str] = frozenset({"success", "diverged", "refused"})
 
 @dataclass(frozen=True)
 class FollowerOutcome:
+    """How a replay ended: what it ran, what it saved and what it put back."""
+
     status: FollowerStatus
     steps_run: int
     detail: str = ""

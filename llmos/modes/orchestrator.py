@@ -85,6 +85,8 @@ async def run_orchestrator(
 
 @dataclasses.dataclass
 class _Orchestration:
+    """One orchestrated run: planning, the subtasks and the synthesis, over one budget pool."""
+
     ws: Workspace
     request: RunRequest
     ctx: RunContext

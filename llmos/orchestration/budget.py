@@ -25,6 +25,8 @@ _SLACK = 1e-9
 
 @dataclass
 class Allocation:
+    """What one planning call, subtask or the synthesis may spend, drawn from the pool."""
+
     cap_usd: float
     spent_usd: float = 0.0
     open: bool = True

@@ -21,6 +21,8 @@ _INLINE_NUMBER = re.compile(r"(?:^|[\s:;,])\(?(\d{1,2})[.)]\s+(?=[^\W\d_])")
 
 @dataclass(frozen=True)
 class Classification:
+    """Whether a goal lists several separate tasks, and why it was judged so."""
+
     several: bool
     items: int
     reason: str

@@ -21,6 +21,8 @@ from llmos.orchestration.record import OrchestrationRecord
 
 @dataclass(frozen=True)
 class Decision:
+    """Whether auto mode orchestrates a goal, and why."""
+
     orchestrate: bool
     reason: str
 

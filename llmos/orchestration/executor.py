@@ -48,6 +48,8 @@ class Attempt:
 
 @dataclass(frozen=True)
 class SubtaskResult:
+    """How one subtask of a plan ended, over all its attempts."""
+
     subtask: Subtask
     status: SubtaskStatus
     result: str = ""

@@ -28,6 +28,8 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class Subtask:
+    """One part of a plan: a goal for one agent, run after the subtasks it depends on."""
+
     id: str
     goal: str
     agent: str
@@ -46,6 +48,8 @@ class Subtask:
 
 @dataclass(frozen=True)
 class Plan:
+    """The subtasks an orchestration runs, in the planner's order."""
+
     subtasks: tuple[Subtask, ...]
 
     def to_dict(self) -> dict[str, Any]:

@@ -61,6 +61,8 @@ class Revision:
 
 @dataclass
 class PlanningOutcome:
+    """What asking for a plan gave: a valid plan, or the last one's errors; and its cost."""
+
     plan: Plan | None
     errors: list[str] = field(default_factory=list)
     cost_usd: float = 0.0

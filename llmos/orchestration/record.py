@@ -43,6 +43,8 @@ _FENCE = "---"
 
 @dataclass(frozen=True)
 class SubtaskRef:
+    """A subtask of an orchestration trace, and the trace it left (if any)."""
+
     id: str
     trace: str | None  # the subtask's trace signature (None: it left no trace)
     mode: str | None
@@ -51,6 +53,8 @@ class SubtaskRef:
 
 @dataclass(frozen=True)
 class OrchestrationRecord:
+    """An orchestration trace: a goal's plan, its subtasks' traces and its answer."""
+
     goal_text: str
     plan: Plan
     subtasks: tuple[SubtaskRef, ...] = ()

@@ -39,6 +39,8 @@ _CONTEXT_CHARS = 8000  # of each dependency's result handed to a subtask
 
 @dataclass
 class SubtaskRunner:
+    """Runs a plan's subtasks through the dispatcher, each within its share of the budget."""
+
     ws: Workspace
     ctx: RunContext  # the orchestration's
     request: RunRequest  # the orchestration's

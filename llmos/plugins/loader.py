@@ -39,6 +39,8 @@ _file_cache: dict[Path, tuple[tuple[int, int], Plugin]] = {}
 
 @dataclass(frozen=True)
 class EntryPointInfo:
+    """An installed package's `llmos.plugins` entry point, as found (and cached) before loading."""
+
     name: str
     value: str  # "module:attribute"
     dist: str  # "name version" of the distribution that declares it

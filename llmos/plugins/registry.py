@@ -25,18 +25,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LoadedPlugin:
+    """A plugin that loaded, and where it came from."""
+
     plugin: Plugin
     source: str  # the file, or the entry point and its distribution
 
 
 @dataclass(frozen=True)
 class PluginFailure:
+    """A plugin that could not be loaded, and why (`llmos plugins list` shows it)."""
+
     source: str
     error: str
 
 
 @dataclass(frozen=True)
 class ToolResult:
+    """What calling a plugin tool gave: its output as text, or what went wrong."""
+
     ok: bool
     text: str
     schema_problem: str | None = None  # the output did not match the tool's declared schema

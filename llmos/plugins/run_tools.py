@@ -43,6 +43,8 @@ class ReplayRefused(Exception):
 
 @dataclass(frozen=True)
 class _Call:
+    """One plugin tool call of a Learner run, as the journal keeps it for its recorded step."""
+
     tool: str
     arguments: str  # canonical JSON
     ok: bool
@@ -56,6 +58,8 @@ def _nothing_denied(tool_name: str) -> bool:
 
 @dataclass
 class RunTools:
+    """The tools of one run: its project's plugin tools, less what its policy denies."""
+
     registry: PluginRegistry = field(default_factory=PluginRegistry)
     # Whether the run's security policy denies a tool by name (projects/scope.py).
     denied: Callable[[str], bool] = _nothing_denied

@@ -73,6 +73,8 @@ def _check_name(kind: str, name: str, limit: int) -> str:
 
 @dataclass(frozen=True)
 class PluginTool:
+    """A tool a plugin registered: a typed Python function, offered to the model over MCP."""
+
     plugin: str
     name: str
     version: str
@@ -106,6 +108,8 @@ class GovernanceRule:
 
 @dataclass(frozen=True)
 class EventHook:
+    """A plugin function called with the kernel's events of each run (`@plugin.on`)."""
+
     plugin: str
     name: str
     kinds: frozenset[str]  # event kinds (`Event.kind`) it wants; empty: every event

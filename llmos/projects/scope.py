@@ -28,6 +28,8 @@ ENTRY_POINT_CACHE = "plugin-entry-points.json"
 
 @dataclass(frozen=True)
 class RunScope:
+    """What a run inside a project gets: its tools, the plugins' hooks, its security policy."""
+
     project: Project
     ws: Workspace  # the workspace seen with the project's settings
     tools: RunTools

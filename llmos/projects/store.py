@@ -51,6 +51,8 @@ _WORKSPACE_ONLY = frozenset(
 
 @dataclass(frozen=True)
 class Project:
+    """A project of the workspace, as its folder and project.yaml describe it."""
+
     name: str
     root: Path
     description: str = ""

@@ -33,6 +33,8 @@ class CommandTimeout(Exception):
 
 @dataclass(frozen=True)
 class CommandResult:
+    """How a replayed shell command ended, and what it printed."""
+
     exit_code: int
     stdout: str
     stderr: str

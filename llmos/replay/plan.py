@@ -22,6 +22,8 @@ Action = Literal["run", "skip"]
 
 @dataclass(frozen=True)
 class PlannedStep:
+    """One step of a trace, and whether replay runs it or skips it (and why)."""
+
     number: int
     step: TraceStep
     action: Action
@@ -30,6 +32,8 @@ class PlannedStep:
 
 @dataclass(frozen=True)
 class ReplayPlan:
+    """What replaying a trace would do, step by step, or why it cannot be replayed."""
+
     steps: tuple[PlannedStep, ...]
     eligible: bool
     reason: str = ""

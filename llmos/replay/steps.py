@@ -42,6 +42,8 @@ class StepTimeout(Exception):
 
 @dataclass(frozen=True)
 class StepDone:
+    """A step that ran and passed its checks, and how to report it."""
+
     summary: str  # one line for the terminal and the session log
     output: str | None = None  # what a command printed, as trace capture summarises it
 

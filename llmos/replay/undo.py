@@ -18,6 +18,8 @@ Action = Literal["restore", "remove", "unchanged", "conflict", "missing"]
 
 @dataclass(frozen=True)
 class UndoStep:
+    """What `llmos undo` does with one file the run changed, and why."""
+
     path: str
     action: Action
     detail: str = ""
@@ -25,6 +27,8 @@ class UndoStep:
 
 @dataclass(frozen=True)
 class UndoPlan:
+    """What `llmos undo` would do for one run, from the record its checkpoint sealed."""
+
     record: dict[str, Any]
     steps: tuple[UndoStep, ...]
 

@@ -26,6 +26,8 @@ STRUCTURED_MAX_TURNS = 4
 
 @dataclass(frozen=True)
 class StructuredAnswer:
+    """The model's JSON answer (when it gave a valid one), and how the call went."""
+
     data: dict[str, Any] | None  # None: the model never produced valid output
     outcome: AgentOutcome
 

@@ -28,6 +28,8 @@ AgentStatus = Literal[
 
 @dataclass(frozen=True)
 class AgentRequest:
+    """One agent run, as llmos asks the SDK adapter for it."""
+
     prompt: str
     workdir: Path
     hooks: list[HookSpec]
@@ -61,6 +63,8 @@ class AgentRequest:
 
 @dataclass(frozen=True)
 class AgentOutcome:
+    """How an agent run ended, as the SDK reported it, in llmos's terms."""
+
     status: AgentStatus
     result_text: str
     cost_usd: float

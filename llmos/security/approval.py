@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ApprovalRequest:
+    """A tool call the policy asks a human about, and why."""
+
     run_id: str
     tool: str
     input: dict[str, Any]

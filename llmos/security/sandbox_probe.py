@@ -40,6 +40,8 @@ _CANARY_TIMEOUT_SECS = 20.0
 
 @dataclass(frozen=True)
 class Probe:
+    """The answer of one sandbox check, with what to do when it is not ok."""
+
     ok: bool
     detail: str  # what was found, in one sentence
     hint: str | None = None  # what to do about it, when not ok

@@ -44,12 +44,16 @@ class SignatureError(Exception):
 
 @dataclass(frozen=True)
 class Signer:
+    """The public half of a key that signs trace libraries, and its id."""
+
     key_id: str
     public_key: str  # base64 of the raw 32 bytes
 
 
 @dataclass(frozen=True)
 class Manifest:
+    """A library's manifest, its signature verified: the signer and the files it vouches for."""
+
     signer: Signer
     files: dict[str, str]  # file name -> sha256 of its bytes
 

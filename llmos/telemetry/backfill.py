@@ -22,6 +22,8 @@ from llmos.telemetry.spans import SpanBuilder, SpanRecord
 
 @dataclass
 class RunSpans:
+    """The spans of one past run, rebuilt from its session log, or why it is skipped."""
+
     run_id: str
     parent_run_id: str | None
     trace_id: str  # hex, as backends show it

@@ -22,6 +22,8 @@ _MARK = "…[truncated]"
 
 @dataclass(frozen=True)
 class ContentPolicy:
+    """Whether a run's content leaves in its spans; what does leave is redacted and capped."""
+
     capture: bool = False
 
     def content(self, value: Any) -> str | None:

@@ -56,6 +56,8 @@ _RECORD_FIELDS = frozenset({"kind", "at", "run_id", "parent_run_id", "seq", "pre
 
 @dataclass
 class SpanEvent:
+    """A point-in-time event on a span, as plain data (`at` in epoch seconds)."""
+
     name: str
     at: float
     attributes: Attributes = field(default_factory=dict)

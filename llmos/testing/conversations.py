@@ -46,6 +46,8 @@ def turn_number(request: RecordedRequest) -> int:
 
 @dataclass
 class _Route:
+    """One scripted conversation: which requests it answers, and its turns in order."""
+
     prompt: str | None
     system: str | None
     turns: Sequence[Step]

@@ -28,6 +28,8 @@ Handler = Callable[[list[str]], Awaitable[bool]]  # False: leave the REPL
 
 @dataclass(frozen=True)
 class SlashCommand:
+    """A slash command of the REPL, as `/help` lists it and the prompt completes it."""
+
     name: str
     usage: str
     summary: str

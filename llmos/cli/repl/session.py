@@ -40,6 +40,8 @@ class RunTracker:
 
 @dataclass
 class ReplSession:
+    """What one interactive session keeps between goals, and runs each goal with."""
+
     ws: Workspace
     mode: Mode = "auto"
     project: str = "default"

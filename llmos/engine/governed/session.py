@@ -81,6 +81,8 @@ class Conclusion:
 
 @dataclass
 class GovernanceSession:
+    """The governance of one live run: its hooks' state, from the first call to `conclude`."""
+
     ctx: RunContext
     policy: GovernancePolicy
     approver: Approver | None = None
