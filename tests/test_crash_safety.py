@@ -154,8 +154,8 @@ def test_kill_9_mid_run_leaves_no_process_and_the_next_command_records_the_run(
     assert "cut off" not in again.stderr  # said once
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_and_sighup_interrupt_the_run_and_record_it(
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_sigterm_sighup_and_sigint_interrupt_the_run_and_record_it(
     sandbox: Sandbox,
     scripted: ScriptedModelServer,
     sig: signal.Signals,
@@ -167,12 +167,17 @@ def test_sigterm_and_sighup_interrupt_the_run_and_record_it(
     tree = _wait_for_tool(proc)
     requests = len(scripted.requests)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + sig, err
     assert "Traceback" not in err
     _assert_everything_gone(tree, scripted, requests)
     (row,) = _ledger(sandbox)
     assert row["status"] == "interrupted"
+    summary = json.loads(out)  # --json still says how the run ended
+    assert (summary["run_id"], summary["status"]) == (row["run_id"], "interrupted")
+    assert summary["cost_usd"] == pytest.approx(row["cost_usd"])
+    if sig == signal.SIGTERM:
+        assert err.count("stopped by SIGTERM") == 1, err
     assert row["cost_usd"] == pytest.approx(0.15, rel=0.01)
     log = sandbox.workspace / "memories" / "sessions" / f"{row['run_id']}.jsonl"
     assert verify_session(log).ok  # sealed

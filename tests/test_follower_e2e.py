@@ -327,3 +327,14 @@ def test_importing_a_refused_trace_creates_nothing(sandbox: Sandbox) -> None:
     proc = run_llmos(sandbox, "traces", "import", str(library))
     assert proc.returncode == 1 and "refused by the security policy" in proc.stdout
     assert not (sandbox.workspace / "projects" / "elsewhere").exists()
+
+
+def test_importing_a_folder_without_traces_says_so(sandbox: Sandbox) -> None:
+    empty = sandbox.root / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a trace\n")
+    proc = run_llmos(sandbox, "traces", "import", str(empty))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "holds no trace files" in proc.stderr and "Traceback" not in proc.stderr
+    as_json = run_llmos(sandbox, "traces", "import", str(empty), "--json")
+    assert as_json.returncode == 2 and json.loads(as_json.stdout)["error"]

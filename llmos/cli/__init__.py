@@ -398,10 +398,7 @@ def main() -> None:
     try:
         code = dispatch(args)
         stopped = received_signal()
-        if stopped is not None:
-            terminal(stderr=True).print(describe_stop(stopped), markup=False)
-            code = 128 + stopped
-        sys.exit(code)
+        sys.exit(code if stopped is None else 128 + stopped)  # said once, just below
     except SystemExit:
         stopped = received_signal()
         if stopped is None:

@@ -422,6 +422,11 @@ def import_traces(
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     files = sorted(path.glob("*.md")) if path.is_dir() else [path]
+    if not files:
+        raise UsageError(
+            f"{path} holds no trace files (*.md)",
+            hint="Name a trace file, or a folder made by `llmos traces export FOLDER`.",
+        )
     folder = path if path.is_dir() else path.parent
     report: list[dict[str, Any]] = []
     with library, TrustStore.of(ws) as store:
