@@ -18,7 +18,7 @@ from pathlib import Path
 
 from timing import LLMOS, llmos_env, timed, warm_up
 
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 
 def _row(name: str, samples: list[float]) -> str:

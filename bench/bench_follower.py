@@ -18,7 +18,7 @@ from pathlib import Path
 
 from timing import LLMOS, llmos_env, timed, warm_up
 
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 GOAL = "Write notes.txt and count its lines into count.txt"
 WORDS = "build test deploy clean write read count list sort merge copy move parse check".split()

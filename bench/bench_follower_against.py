@@ -31,7 +31,7 @@ from pathlib import Path
 
 from timing import llmos_env
 
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 GOAL = "Write notes.txt and count its lines into count.txt"
 THIS = shutil.which("llmos", path=str(Path(__file__).resolve().parents[1] / ".venv" / "bin"))

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 
 UPSTREAM = """
 import sys, threading
-from llmos.testing import scripted_model
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.testing import scripted_model
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 scripted_model._Server.request_queue_size = 256  # 20 clients connecting at once
 def answer(request):
     if "tool" in request.last_user_text:

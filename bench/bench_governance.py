@@ -32,11 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmos.engine.governed.session import GovernanceSession
-from llmos.governance.kinds import classify_command
-from llmos.governance.policy import parse_section
-from llmos.kernel.bus import EventBus
-from llmos.kernel.run_context import RunContext
+from llmos._internal.engine.governed.session import GovernanceSession
+from llmos._internal.governance.kinds import classify_command
+from llmos._internal.governance.policy import parse_section
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.run_context import RunContext
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "governance"
 POLICY = {
@@ -169,12 +169,12 @@ def bench_imports() -> None:
     print("| --- | ---: |")
     for label, mod in (
         (
-            "by a replay (`llmos.modes.dispatcher`: current, kinds, replay)",
-            "llmos.modes.dispatcher",
+            "by a replay (`llmos._internal.modes.dispatcher`: current, kinds, replay)",
+            "llmos._internal.modes.dispatcher",
         ),
         (
             "by a Learner run (session, policy, checkers, routers...)",
-            "llmos.engine.governed.session",
+            "llmos._internal.engine.governed.session",
         ),
     ):
         samples = []
@@ -190,7 +190,7 @@ def bench_imports() -> None:
             own = [
                 int(line.split("|")[0].split(":")[1])
                 for line in out.stderr.splitlines()
-                if "llmos.governance" in line or "llmos.engine.governed" in line
+                if "llmos._internal.governance" in line or "llmos._internal.engine.governed" in line
             ]
             samples.append(sum(own) / 1000)
         print(f"| {label} | {statistics.median(samples):.1f} |")

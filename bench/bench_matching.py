@@ -27,12 +27,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from llmos.engine.types import RunRequest
-from llmos.memory.library import TraceLibrary
-from llmos.memory.template import Alias, Slot
-from llmos.memory.trace import Trace, TraceStep, render
-from llmos.modes.choice import choose_mode
-from llmos.workspace import Workspace
+from llmos._internal.engine.types import RunRequest
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.template import Alias, Slot
+from llmos._internal.memory.trace import Trace, TraceStep, render
+from llmos._internal.modes.choice import choose_mode
+from llmos._internal.workspace import Workspace
 
 VERBS = "build test deploy clean write read count list sort merge copy move parse check".split()
 NOUNS = "site docs wheel notes logs cache images tests report data config index".split()

@@ -34,8 +34,8 @@ from typing import Any
 
 from timing import LLMOS, llmos_env
 
-from llmos.testing.conversations import Conversations
-from llmos.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
+from llmos._internal.testing.conversations import Conversations
+from llmos._internal.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
 
 MODEL = "claude-sonnet-4-5"
 PLANNER = "You are the planner of llmos"

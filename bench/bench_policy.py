@@ -12,7 +12,7 @@
 3. The scores of the corpus and of the held-out set (`tests/data/security/holdout.jsonl`):
    dangerous commands not allowed (deny or ask) and benign ones not allowed, with the misses,
    and how many decisions are asks.
-4. The cost of `import llmos.security` in a fresh interpreter (Follower runs pay it).
+4. The cost of `import llmos._internal.security` in a fresh interpreter (Follower runs pay it).
 
 Prints a Markdown table for README's Performance section.
 """
@@ -30,8 +30,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from llmos.security import check_command, check_tool_call, load_policy
-from llmos.security.policy import Policy
+from llmos._internal.security import check_command, check_tool_call, load_policy
+from llmos._internal.security.policy import Policy
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "security"
 CORPUS = DATA / "commands.jsonl"
@@ -78,9 +78,9 @@ def _row(name: str, times: list[float]) -> str:
 
 
 def _import_cost(runs: int = 7) -> float:
-    """Median time of `import llmos.security` in a fresh interpreter, with Python's bytecode
-    cache as a user has it (see timing.py); the first, untimed run writes the cache."""
-    code = "import time; t = time.perf_counter(); import llmos.security; "
+    """Median time of `import llmos._internal.security` in a fresh interpreter, with Python's
+    bytecode cache as a user has it (see timing.py); the first, untimed run writes the cache."""
+    code = "import time; t = time.perf_counter(); import llmos._internal.security; "
     code += "print(time.perf_counter() - t)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     samples = []
@@ -140,7 +140,9 @@ def main() -> None:
     print(_row("Write / Read / Grep / Glob call", tool_times))
     print()
     print(f"slowest command: {slowest[:100]!r}")
-    print(f"`import llmos.security` in a fresh interpreter: {_import_cost() * 1000:.0f} ms")
+    print(
+        f"`import llmos._internal.security` in a fresh interpreter: {_import_cost() * 1000:.0f} ms"
+    )
     for lines in scores:
         print("\n".join(lines))
 

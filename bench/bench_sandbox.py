@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmos.memory.trace import Trace, TraceStep, render
-from llmos.security.sandbox import build_profile, sandbox_env, sandboxed_argv
-from llmos.security.sandbox_probe import replay_sandbox, replay_sandbox_remembered
-from llmos.security.sandbox_run import in_use
+from llmos._internal.memory.trace import Trace, TraceStep, render
+from llmos._internal.security.sandbox import build_profile, sandbox_env, sandboxed_argv
+from llmos._internal.security.sandbox_probe import replay_sandbox, replay_sandbox_remembered
+from llmos._internal.security.sandbox_run import in_use
 
 COMMANDS = {
     "`true`": "true",

@@ -39,8 +39,8 @@ from typing import Any
 
 from timing import LLMOS, llmos_env, timed, warm_up
 
-from llmos.kernel.bus import EventBus
-from llmos.kernel.events import (
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.events import (
     Event,
     ModelTurn,
     RunFinished,
@@ -49,13 +49,13 @@ from llmos.kernel.events import (
     ToolFinished,
     ToolRequested,
 )
-from llmos.memory.session_log import SessionLog
-from llmos.telemetry.content import ContentPolicy
-from llmos.telemetry.live import RunTelemetry, Shipper
-from llmos.telemetry.otel import Pipeline
-from llmos.telemetry.spans import SpanBuilder
-from llmos.telemetry_settings import TelemetrySettings, resolve
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.memory.session_log import SessionLog
+from llmos._internal.telemetry.content import ContentPolicy
+from llmos._internal.telemetry.live import RunTelemetry, Shipper
+from llmos._internal.telemetry.otel import Pipeline
+from llmos._internal.telemetry.spans import SpanBuilder
+from llmos._internal.telemetry_settings import TelemetrySettings, resolve
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 GOAL = "Write notes.txt and count its lines into count.txt"
 
@@ -142,9 +142,9 @@ def one_run(folder: Path, shipper: Shipper | None, n: int) -> float:
 
 
 def in_process(root: Path, rounds: int, endpoint: str) -> None:
-    from llmos.engine.types import RunRequest
-    from llmos.modes.dispatcher import run_goal_blocking
-    from llmos.workspace import Workspace
+    from llmos._internal.engine.types import RunRequest
+    from llmos._internal.modes.dispatcher import run_goal_blocking
+    from llmos._internal.workspace import Workspace
 
     ws = Workspace.open(root / "ws")
     on = TelemetrySettings(enabled=True, endpoint=endpoint)
@@ -236,7 +236,7 @@ def the_work(rounds: int, endpoint: str) -> None:
 
 def import_cost(runs: int) -> None:
     code = (
-        "import time; t = time.perf_counter(); import llmos.telemetry.otel; "
+        "import time; t = time.perf_counter(); import llmos._internal.telemetry.otel; "
         "import opentelemetry.exporter.otlp.proto.http.trace_exporter; "
         "print(time.perf_counter() - t)"
     )

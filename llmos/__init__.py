@@ -10,7 +10,8 @@ The public API for a program that embeds llmos (ARCHITECTURE.md, "The public API
 
 `run_goal` is the same as a coroutine, `plan_goal` says what a run would do (the dry run).
 Expected failures raise an `LlmosError` subclass (its `exit_code` is the command line's).
-Plugins use `llmos.plugins`. Every other module is internal: it may change in any release.
+Plugins use `llmos.plugins`. Everything else is internal, under `llmos._internal`: it
+may change in any release.
 
 Names are imported on first use, so `import llmos` (and every `llmos.*` import, which
 imports this package first) stays free.
@@ -22,8 +23,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmos.engine.types import Mode, RunRequest, RunSummary
-    from llmos.errors import (
+    from llmos._internal.engine.types import Mode, RunRequest, RunSummary
+    from llmos._internal.errors import (
         AgentError,
         LlmosError,
         LowBatteryError,
@@ -34,29 +35,29 @@ if TYPE_CHECKING:
         UsageError,
         WorkspaceStateError,
     )
-    from llmos.modes.dispatcher import DryRun, plan_goal, run_goal, run_goal_blocking
-    from llmos.workspace import Workspace
+    from llmos._internal.modes.dispatcher import DryRun, plan_goal, run_goal, run_goal_blocking
+    from llmos._internal.workspace import Workspace
 
 __version__ = "0.1.0"
 
 _HOMES = {
-    "run_goal": "llmos.modes.dispatcher",
-    "run_goal_blocking": "llmos.modes.dispatcher",
-    "plan_goal": "llmos.modes.dispatcher",
-    "DryRun": "llmos.modes.dispatcher",
-    "RunRequest": "llmos.engine.types",
-    "RunSummary": "llmos.engine.types",
-    "Mode": "llmos.engine.types",
-    "Workspace": "llmos.workspace",
-    "LlmosError": "llmos.errors",
-    "UsageError": "llmos.errors",
-    "NoModelAccessError": "llmos.errors",
-    "LowBatteryError": "llmos.errors",
-    "RunFailedError": "llmos.errors",
-    "AgentError": "llmos.errors",
-    "SandboxError": "llmos.errors",
-    "TraceNotTrustedError": "llmos.errors",
-    "WorkspaceStateError": "llmos.errors",
+    "run_goal": "llmos._internal.modes.dispatcher",
+    "run_goal_blocking": "llmos._internal.modes.dispatcher",
+    "plan_goal": "llmos._internal.modes.dispatcher",
+    "DryRun": "llmos._internal.modes.dispatcher",
+    "RunRequest": "llmos._internal.engine.types",
+    "RunSummary": "llmos._internal.engine.types",
+    "Mode": "llmos._internal.engine.types",
+    "Workspace": "llmos._internal.workspace",
+    "LlmosError": "llmos._internal.errors",
+    "UsageError": "llmos._internal.errors",
+    "NoModelAccessError": "llmos._internal.errors",
+    "LowBatteryError": "llmos._internal.errors",
+    "RunFailedError": "llmos._internal.errors",
+    "AgentError": "llmos._internal.errors",
+    "SandboxError": "llmos._internal.errors",
+    "TraceNotTrustedError": "llmos._internal.errors",
+    "WorkspaceStateError": "llmos._internal.errors",
 }
 
 __all__ = [

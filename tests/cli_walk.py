@@ -1,4 +1,4 @@
-"""The command table walked: every `llmos` command, found from `llmos.cli.COMMANDS`, with
+"""The command table walked: every `llmos` command, found from `llmos._internal.cli.COMMANDS`, with
 arguments it succeeds with in the workspace `populate` makes. Convention tests run them
 all, so a new command is checked as soon as it is in the table (and they fail, naming it,
 until it has an entry in SAMPLE)."""
@@ -11,8 +11,8 @@ from typing import Any
 
 from conftest import Sandbox, run_llmos
 
-from llmos.memory.goal_form import goal_signature
-from llmos.memory.trace import Trace, TraceStep, render
+from llmos._internal.memory.goal_form import goal_signature
+from llmos._internal.memory.trace import Trace, TraceStep, render
 
 Path_ = tuple[str, ...]
 
@@ -114,7 +114,7 @@ def all_commands() -> dict[Path_, Any]:
     import click
     import typer
 
-    from llmos.cli import COMMANDS, app
+    from llmos._internal.cli import COMMANDS, app
 
     root = typer.main.get_command(app)
     ctx = click.Context(root)
@@ -194,7 +194,7 @@ def _own_key_id(sandbox: Sandbox) -> str:
     public_key = sandbox.workspace / "state" / "signing_key.pub"
     ok(run_llmos(sandbox, "traces", "keys", "add", str(public_key)))  # for `keys rm` to find
     ok(run_llmos(sandbox, "gateway", "keys", "add", "old"))  # for `gateway keys rm`
-    from llmos.security.signing import read_public_key
+    from llmos._internal.security.signing import read_public_key
 
     return read_public_key(str(public_key)).key_id
 

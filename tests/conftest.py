@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from llmos.testing.scripted_model import ScriptedModelServer
+from llmos._internal.testing.scripted_model import ScriptedModelServer
 
 # The scripted server reports this model; the CLI prices it at $3/$15 per Mtok.
 MODEL = "claude-sonnet-4-5"

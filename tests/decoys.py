@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, run_llmos
 
-from llmos.security.sandbox import build_profile, host_facts
-from llmos.security.sandbox_probe import replay_sandbox, run_sandboxed
+from llmos._internal.security.sandbox import build_profile, host_facts
+from llmos._internal.security.sandbox_probe import replay_sandbox, run_sandboxed
 
 SECRET = "DECOY-SECRET-5e1f0c"
 VICTIM_NAME = "llmos-decoy-victim"

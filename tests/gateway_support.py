@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmos.security.approval import ApprovalRequest, Verdict
-from llmos.testing.scripted_model import ScriptedModelServer
+from llmos._internal.security.approval import ApprovalRequest, Verdict
+from llmos._internal.testing.scripted_model import ScriptedModelServer
 
 
 def claude_cli() -> Path:
-    import claude_agent_sdk  # tests may import the SDK; llmos itself only in llmos/sdk/
+    import claude_agent_sdk  # tests may import the SDK; llmos itself only in llmos/_internal/sdk/
 
     return Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
 

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.agents.catalog import load_catalog
-from llmos.agents.spec import (
+from llmos._internal.agents.catalog import load_catalog
+from llmos._internal.agents.spec import (
     AgentFormatError,
     AgentSpec,
     make_spec,
     parse_agent,
     render_agent,
 )
-from llmos.testing.conversations import Conversations
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
-from llmos.workspace import Workspace, skeleton_dir
+from llmos._internal.testing.conversations import Conversations
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.workspace import Workspace, skeleton_dir
 
 GOOD = """---
 name: tester

@@ -1,10 +1,11 @@
 """Asking a human about the calls the security policy will not decide alone.
 
-First the run guard (llmos/security/guard.py) and the terminal approver (llmos/cli/approve.py)
-on their own; then end to end with the real `llmos` command, SDK and CLI against the scripted
-model: `llmos run` in a pseudo-terminal (pexpect) where the user approves, changes and rejects
-calls; and a Follower replay whose asked step needs an approval it cannot get without a
-terminal, and gets with --yes. HOME is a temp folder: nothing outside it is touched."""
+First the run guard (llmos/_internal/security/guard.py) and the terminal approver
+(llmos/_internal/cli/approve.py) on their own; then end to end with the real `llmos` command, SDK
+and CLI against the scripted model: `llmos run` in a pseudo-terminal (pexpect) where the user
+approves, changes and rejects calls; and a Follower replay whose asked step needs an approval it
+cannot get without a terminal, and gets with --yes. HOME is a temp folder: nothing outside it is
+touched."""
 
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ import pytest
 from conftest import MODEL, Sandbox, run_llmos
 from rich.console import Console
 
-from llmos.cli.approve import TerminalApprover
-from llmos.cli.run import approver_for
-from llmos.kernel.bus import EventBus
-from llmos.kernel.events import Event, ToolDecision
-from llmos.kernel.run_context import RunContext
-from llmos.memory.session_log import read_session
-from llmos.memory.trace import parse
-from llmos.security.approval import (
+from llmos._internal.cli.approve import TerminalApprover
+from llmos._internal.cli.run import approver_for
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.events import Event, ToolDecision
+from llmos._internal.kernel.run_context import RunContext
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.memory.trace import parse
+from llmos._internal.security.approval import (
     ApprovalRequest,
     Approve,
     Modify,
@@ -39,9 +40,15 @@ from llmos.security.approval import (
     Verdict,
     YesApprover,
 )
-from llmos.security.audit import AuditLog
-from llmos.security.guard import RunGuard
-from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
+from llmos._internal.security.audit import AuditLog
+from llmos._internal.security.guard import RunGuard
+from llmos._internal.testing.scripted_model import (
+    RecordedRequest,
+    ScriptedModelServer,
+    Turn,
+    say,
+    use_tool,
+)
 
 # Harmless, but the policy cannot parse `case`: it asks a human.
 ASKED = "case x in x) echo {v};; esac > {f}"

@@ -1,5 +1,5 @@
-"""The approvals inbox (llmos/kernel/approval_inbox.py): questions put by a run, answered by
-another process; the first answer wins; expiry; racing the terminal."""
+"""The approvals inbox (llmos/_internal/kernel/approval_inbox.py): questions put by a run, answered
+by another process; the first answer wins; expiry; racing the terminal."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from llmos.cli.approve import TerminalApprover
-from llmos.errors import UsageError
-from llmos.security.approval import (
+from llmos._internal.cli.approve import TerminalApprover
+from llmos._internal.errors import UsageError
+from llmos._internal.security.approval import (
     ANSWERED_ELSEWHERE,
     ApprovalRequest,
     Approve,
@@ -22,7 +22,7 @@ from llmos.security.approval import (
     Reject,
     Verdict,
 )
-from llmos.security.approval_inbox import (
+from llmos._internal.security.approval_inbox import (
     EXPIRED,
     AlreadyAnswered,
     ApprovalInbox,
@@ -30,8 +30,8 @@ from llmos.security.approval_inbox import (
     UnknownQuestion,
     unattended_inbox,
 )
-from llmos.security.console_watch import console_lock_path, console_running
-from llmos.workspace import Settings
+from llmos._internal.security.console_watch import console_lock_path, console_running
+from llmos._internal.workspace import Settings
 
 REQUEST = ApprovalRequest("run-1", "Bash", {"command": "npm publish"}, "publishes", "npm-publish")
 
@@ -199,8 +199,8 @@ def test_the_approval_settings_are_checked(data: dict, message: str) -> None:
 def test_a_gateway_asks_the_inbox_only_while_a_console_runs(tmp_path: Path) -> None:
     import fcntl
 
-    from llmos.gateway.approvers import NOBODY, NobodyApprover
-    from llmos.security.approval_inbox import InboxWhenWatched
+    from llmos._internal.gateway.approvers import NOBODY, NobodyApprover
+    from llmos._internal.security.approval_inbox import InboxWhenWatched
 
     approver = InboxWhenWatched(tmp_path, "auto", 30, NobodyApprover(), source="gateway")
     assert asyncio.run(approver.approve(REQUEST)) == Reject(NOBODY)  # no console: refused

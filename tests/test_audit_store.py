@@ -1,4 +1,4 @@
-"""The audit trail's own database (`state/audit.db`, llmos/security/audit.py): a new
+"""The audit trail's own database (`state/audit.db`, llmos/_internal/security/audit.py): a new
 workspace gets it; a workspace an earlier llmos made, whose audit table lived in the ledger's
 database (`llmos.db`, ledger migration 4), is moved to it by the first command that reads
 the trail, with every row kept, its journal continued, at once by many processes, after a
@@ -18,10 +18,10 @@ from pathlib import Path
 
 from conftest import Sandbox, run_llmos
 
-from llmos.database import open_database, transaction
-from llmos.journal import JournalSpec
-from llmos.kernel import economy
-from llmos.memory.trace import Trace, TraceStep, render
+from llmos._internal.database import open_database, transaction
+from llmos._internal.journal import JournalSpec
+from llmos._internal.kernel import economy
+from llmos._internal.memory.trace import Trace, TraceStep, render
 
 # The ledger's migration 4 and journal as llmos wrote them before the audit trail had a
 # database of its own: how the test builds a workspace of that layout.

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from llmos.kernel.bus import EventBus, Subscription
-from llmos.kernel.events import AssistantText, Event
+from llmos._internal.kernel.bus import EventBus, Subscription
+from llmos._internal.kernel.events import AssistantText, Event
 
 
 def _event(n: int) -> Event:
@@ -138,7 +138,8 @@ def test_on_close_runs_after_the_last_event_and_publish_after_close_is_ignored()
 
 
 def test_plain_subscribers_need_no_event_loop() -> None:
-    """A replay publishes and closes its bus without asyncio (llmos/modes/dispatcher.py)."""
+    """A replay publishes and closes its bus without asyncio
+    (llmos/_internal/modes/dispatcher.py)."""
     bus = EventBus()
     seen: list[str] = []
     closed: list[int] = []

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.testing.scripted_model import ScriptedModelServer
+from llmos._internal.testing.scripted_model import ScriptedModelServer
 
 
 def _no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
@@ -121,13 +121,13 @@ def test_fast_paths_do_not_import_the_sdk(sandbox: Sandbox, argv: list[str]) -> 
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', *{argv!r}]\n"
-        "from llmos.cli import main\n"
+        "from llmos._internal.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
         "heavy = {'claude_agent_sdk', 'anthropic', 'asyncio', 'opentelemetry', 'google'}\n"
         "heavy = sorted(roots & heavy)\n"
         "assert not heavy, heavy\n"
-        "from llmos.cli import COMMANDS\n"
+        "from llmos._internal.cli import COMMANDS\n"
         "modules = {e.target.split(':')[0]: n for n, e in COMMANDS.items()}\n"
         "print('commands loaded:', sorted(n for m, n in modules.items() if m in sys.modules))\n"
     )
@@ -138,11 +138,12 @@ def test_fast_paths_do_not_import_the_sdk(sandbox: Sandbox, argv: list[str]) -> 
 
 
 def test_each_listed_summary_is_how_the_commands_help_starts() -> None:
-    """`llmos --help` lists the summaries of llmos/cli/__init__.py: they must not drift."""
+    """`llmos --help` lists the summaries of llmos/_internal/cli/__init__.py: they must not
+    drift."""
     import click
     import typer
 
-    from llmos.cli import COMMANDS, app
+    from llmos._internal.cli import COMMANDS, app
 
     group = typer.main.get_command(app)
     ctx = click.Context(group)

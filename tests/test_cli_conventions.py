@@ -1,5 +1,5 @@
 """The command line's conventions, checked on every command of the command table
-(`llmos.cli.COMMANDS`, walked by tests/cli_walk.py): --json and its shape, JSON errors,
+(`llmos._internal.cli.COMMANDS`, walked by tests/cli_walk.py): --json and its shape, JSON errors,
 --project, confirmation before removing, and the small things users of gh and llm expect
 (--version, "Did you mean", negative numbers, the final text printed once)."""
 
@@ -25,7 +25,7 @@ from cli_walk import (
 )
 from conftest import MODEL, Sandbox, run_in_terminal, run_llmos
 
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 # Words that name a record where a reference to it must be `<kind>_id`, and the old names
 # of fields that are `id` now: none may appear in any --json output.
@@ -108,7 +108,7 @@ def test_every_json_output_follows_the_convention(sandbox: Sandbox) -> None:
 def test_every_error_under_json_is_json_on_stdout(
     sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from llmos.cli import dispatch
+    from llmos._internal.cli import dispatch
 
     for words in all_commands():
         code = dispatch([*words, "--no-such-option", "--json"])
@@ -238,7 +238,7 @@ def test_version_names_llmos_the_sdk_and_its_cli(sandbox: Sandbox) -> None:
     assert found["claude_code_cli"] == cli.__cli_version__
     assert f"claude code cli {cli.__cli_version__}" in proc.stdout
     code = (
-        "import sys\nsys.argv = ['llmos', '--version']\nfrom llmos.cli import main\n"
+        "import sys\nsys.argv = ['llmos', '--version']\nfrom llmos._internal.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'claude_agent_sdk', 'anthropic', 'asyncio'})\nassert not heavy, heavy\n"

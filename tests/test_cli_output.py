@@ -16,8 +16,8 @@ import pexpect
 from cli_walk import populate
 from conftest import Sandbox, run_in_terminal, run_llmos
 
-from llmos.memory.goal_form import goal_signature
-from llmos.memory.trace import Trace, TraceStep, render
+from llmos._internal.memory.goal_form import goal_signature
+from llmos._internal.memory.trace import Trace, TraceStep, render
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 LONG_FACT = (

@@ -45,7 +45,8 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_layers_contract() -> None:
-    """The packages are layers (ARCHITECTURE.md, "Layers"): none imports one above it."""
+    """The packages of llmos._internal are layers (ARCHITECTURE.md, "Layers"): none imports
+    one above it."""
     proc = _lint_imports(ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 kept, 0 broken" in proc.stdout, proc.stdout
@@ -57,27 +58,64 @@ def test_layers_contract() -> None:
         # a lazy (function-level) import counts as much as one at the top of the module
         (
             "kernel/bus.py",
-            "def _up() -> None:\n    from llmos.modes.dispatcher import run_goal  # noqa\n",
-            "llmos.kernel is not allowed to import llmos.modes",
+            "def _up() -> None:\n"
+            "    from llmos._internal.modes.dispatcher import run_goal  # noqa\n",
+            "llmos._internal.kernel is not allowed to import llmos._internal.modes",
         ),
-        ("memory/trace.py", "import llmos.security.guard\n", "llmos.memory is not allowed"),
-        ("errors.py", "from llmos.workspace import Workspace\n", None),  # one layer: allowed
-        ("sdk/types.py", "import llmos.telemetry\n", "llmos.sdk is not allowed to import"),
-        ("engine/types.py", "import llmos.gateway\n", "llmos.engine is not allowed to import"),
+        (
+            "memory/trace.py",
+            "import llmos._internal.security.guard\n",
+            "llmos._internal.memory is not allowed",
+        ),
+        (
+            "errors.py",
+            "from llmos._internal.workspace import Workspace\n",
+            None,
+        ),  # one layer: allowed
+        (
+            "sdk/types.py",
+            "import llmos._internal.telemetry\n",
+            "llmos._internal.sdk is not allowed to import",
+        ),
+        (
+            "engine/types.py",
+            "import llmos._internal.gateway\n",
+            "llmos._internal.engine is not allowed to import",
+        ),
         # the apps: the command line launches the web console (and the others); the console
         # imports neither the command line nor another app, what both show is below them
         (
             "console/views.py",
-            "def _up() -> None:\n    from llmos.cli.sessions import show  # noqa\n",
-            "llmos.console is not allowed to import llmos.cli",
+            "def _up() -> None:\n    from llmos._internal.cli.sessions import show  # noqa\n",
+            "llmos._internal.console is not allowed to import llmos._internal.cli",
         ),
-        ("console/app.py", "import llmos.cli.render\n", "llmos.console is not allowed to import"),
-        ("console/views.py", "import llmos.gateway.events\n", "llmos.console is not allowed"),
-        ("gateway/app.py", "import llmos.console.views\n", "llmos.gateway is not allowed"),
-        ("presentation/records.py", "import llmos.cli.table\n", "llmos.presentation is not"),
-        ("presentation/timeline.py", "import llmos.console\n", "llmos.presentation is not"),
-        ("cli/console.py", "import llmos.console.app\n", None),  # the launcher: allowed
-        ("console/views.py", "import llmos.presentation.timeline\n", None),
+        (
+            "console/app.py",
+            "import llmos._internal.cli.render\n",
+            "llmos._internal.console is not allowed to import",
+        ),
+        (
+            "console/views.py",
+            "import llmos._internal.gateway.events\n",
+            "llmos._internal.console is not allowed",
+        ),
+        (
+            "gateway/app.py",
+            "import llmos._internal.console.views\n",
+            "llmos._internal.gateway is not allowed",
+        ),
+        (
+            "presentation/records.py",
+            "import llmos._internal.cli.table\n",
+            "llmos._internal.presentation is not",
+        ),
+        (
+            "presentation/timeline.py",
+            "import llmos._internal.console\n",
+            "llmos._internal.presentation is not",
+        ),
+        ("cli/console.py", "import llmos._internal.console.app\n", None),  # the launcher: allowed
+        ("console/views.py", "import llmos._internal.presentation.timeline\n", None),
     ],
 )
 def test_layers_contract_fails_on_an_import_from_above(
@@ -87,7 +125,7 @@ def test_layers_contract_fails_on_an_import_from_above(
     for an import the layers allow, from above or within a layer whose packages may import
     each other, does not)."""
     shutil.copytree(ROOT / "llmos", tmp_path / "llmos", ignore=shutil.ignore_patterns("*.pyc"))
-    target = tmp_path / "llmos" / module
+    target = tmp_path / "llmos" / "_internal" / module
     target.write_text(target.read_text(encoding="utf-8") + "\n\n" + line, encoding="utf-8")
     proc = _lint_imports(tmp_path)
     if broken is None:
@@ -99,10 +137,11 @@ def test_layers_contract_fails_on_an_import_from_above(
 
 def test_a_new_package_must_be_placed_in_a_layer(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "llmos", tmp_path / "llmos", ignore=shutil.ignore_patterns("*.pyc"))
-    (tmp_path / "llmos" / "newcomer").mkdir()
-    (tmp_path / "llmos" / "newcomer" / "__init__.py").write_text("", encoding="utf-8")
+    newcomer = tmp_path / "llmos" / "_internal" / "newcomer"
+    newcomer.mkdir()
+    (newcomer / "__init__.py").write_text("", encoding="utf-8")
     proc = _lint_imports(tmp_path)
-    assert proc.returncode != 0 and "llmos.newcomer" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "llmos._internal.newcomer" in proc.stdout + proc.stderr
 
 
 def test_only_llmos_sdk_imports_the_sdk() -> None:
@@ -112,9 +151,11 @@ def test_only_llmos_sdk_imports_the_sdk() -> None:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.lstrip().startswith(("import claude_agent_sdk", "from claude_agent_sdk"))
     }
-    # The SDK bridge is the llmos/sdk/ package: runner.py, and adapters such as
+    # The SDK bridge is the llmos/_internal/sdk/ package: runner.py, and adapters such as
     # plugin_tools.py (plugin tools as in-process MCP servers), all imported lazily.
-    assert importers and all(path.startswith("llmos/sdk/") for path in importers), importers
+    assert importers and all(path.startswith("llmos/_internal/sdk/") for path in importers), (
+        importers
+    )
 
 
 def test_every_package_ships_in_the_wheel() -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from llmos.governance.checkers import parse_checker
-from llmos.governance.history import History
-from llmos.memory.capture import command_paths
-from llmos.security import check_command
+from llmos._internal.governance.checkers import parse_checker
+from llmos._internal.governance.history import History
+from llmos._internal.memory.capture import command_paths
+from llmos._internal.security import check_command
 
 TOO_LONG = "n" * 300  # a file name is at most 255 bytes (NAME_MAX)
 UNKNOWN_USER = "~nosuchuser-llmos"

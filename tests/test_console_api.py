@@ -1,5 +1,5 @@
-"""The web console's HTTP side against a real server (llmos/console/): the one-time token and
-the session cookie, CSRF and origin checks, each page and each JSON endpoint, secrets and
+"""The web console's HTTP side against a real server (llmos/_internal/console/): the one-time token
+and the session cookie, CSRF and origin checks, each page and each JSON endpoint, secrets and
 markup from outside never rendered, `llmos console`'s command line, `llmos run --approve-via
 console` and `kernel start --console` end to end."""
 
@@ -21,12 +21,12 @@ import httpx2
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.console.server import ConsoleThread
-from llmos.memory.session_log import read_session
-from llmos.security.approval import ApprovalRequest
-from llmos.security.approval_inbox import ApprovalInbox
-from llmos.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
-from llmos.workspace import Workspace
+from llmos._internal.console.server import ConsoleThread
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.security.approval import ApprovalRequest
+from llmos._internal.security.approval_inbox import ApprovalInbox
+from llmos._internal.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
+from llmos._internal.workspace import Workspace
 
 # The policy asks about this harmless command (it cannot parse `case`): a human must approve.
 ASKED_COMMAND = "case x in x) echo asked;; esac > asked.txt"
@@ -202,7 +202,8 @@ def test_runs_traces_and_budget_show_a_real_run(
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and "tool_decision" in kinds
     decision = next(e for e in detail["timeline"] if e["kind"] == "tool_decision")
     assert decision["allowed"] is True and decision["rule"]
-    # the same lines as `llmos sessions show` (llmos/presentation/timeline.py), word for word
+    # the same lines as `llmos sessions show` (llmos/_internal/presentation/timeline.py), word for
+    # word
     shown = run_llmos(sandbox, "sessions", "show", summary["run_id"])
     assert shown.returncode == 0, shown.stderr
     rows = [line.split("\t") for line in shown.stdout.splitlines() if line.count("\t") == 2]
@@ -245,7 +246,7 @@ def test_runs_traces_and_budget_show_a_real_run(
 def test_an_imported_trace_is_trusted_from_its_page(
     client: Client, sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    from llmos.memory.trace import Trace, TraceStep, goal_signature, render
+    from llmos._internal.memory.trace import Trace, TraceStep, goal_signature, render
 
     folder = tmp_path / "shared"
     folder.mkdir()

@@ -26,10 +26,16 @@ from typing import Any
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.console.server import ConsoleThread
-from llmos.memory.session_log import read_session
-from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
-from llmos.workspace import Workspace
+from llmos._internal.console.server import ConsoleThread
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.testing.scripted_model import (
+    RecordedRequest,
+    ScriptedModelServer,
+    Turn,
+    say,
+    use_tool,
+)
+from llmos._internal.workspace import Workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(

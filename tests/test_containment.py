@@ -30,10 +30,10 @@ from decoys import (
     needs_sandbox,
 )
 
-from llmos.memory.trace import Trace, TraceStep, render
-from llmos.security.sandbox import host_facts
-from llmos.security.sandbox_probe import cli_sandbox
-from llmos.testing.scripted_model import (
+from llmos._internal.memory.trace import Trace, TraceStep, render
+from llmos._internal.security.sandbox import host_facts
+from llmos._internal.security.sandbox_probe import cli_sandbox
+from llmos._internal.testing.scripted_model import (
     RecordedRequest,
     ScriptedModelServer,
     ToolCall,

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.memory.session_log import read_session, verify_session
-from llmos.testing.scripted_model import ScriptedModelServer, ToolCall, Turn, say
+from llmos._internal.memory.session_log import read_session, verify_session
+from llmos._internal.testing.scripted_model import ScriptedModelServer, ToolCall, Turn, say
 
 # A duration no other process on the machine sleeps for: how the test finds its Bash tool.
 _SLEEP = "317"

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox
 
-from llmos.memory.trace import parse
-from llmos.testing.conversations import Conversations
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.memory.trace import parse
+from llmos._internal.testing.conversations import Conversations
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("README.md", "GETTING_STARTED.md")
@@ -198,7 +198,7 @@ def _clone(sandbox: Sandbox) -> Path:
     bin_dir = clone / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     llmos = bin_dir / "llmos"
-    llmos.write_text(f"#!{sys.executable} -P\nfrom llmos.cli import main\n\nmain()\n")
+    llmos.write_text(f"#!{sys.executable} -P\nfrom llmos._internal.cli import main\n\nmain()\n")
     llmos.chmod(0o755)
     shutil.copytree(ROOT / "plugins", clone / "plugins")
     return clone

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmos.errors import LowBatteryError, UsageError
-from llmos.kernel.economy import RunRecord, TokenEconomy
+from llmos._internal.errors import LowBatteryError, UsageError
+from llmos._internal.kernel.economy import RunRecord, TokenEconomy
 
 
 def _record(run_id: str, cost: float, status: str = "success") -> RunRecord:

@@ -13,11 +13,11 @@ import pytest
 from cli_walk import SAMPLE, populate, runnable, sample
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos import errors
-from llmos.memory.facts import MemoryStore
-from llmos.memory.memory_item import MemoryItem
-from llmos.testing.scripted_model import ScriptedModelServer, say
-from llmos.workspace import Workspace
+from llmos._internal import errors
+from llmos._internal.memory.facts import MemoryStore
+from llmos._internal.memory.memory_item import MemoryItem
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say
+from llmos._internal.workspace import Workspace
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.memory.trace import Trace, TraceStep, parse, render
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.memory.trace import Trace, TraceStep, parse, render
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 GOAL = "Write notes.txt and count its lines into count.txt"
 
@@ -80,7 +80,7 @@ def test_follower_never_imports_the_sdk_nor_asyncio(
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', 'run', {GOAL!r}]\n"
-        "from llmos.cli import main\n"
+        "from llmos._internal.cli import main\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
         # Nor asyncio: a replay that asks nobody runs as plain Python (modes/dispatcher.py).
@@ -89,7 +89,8 @@ def test_follower_never_imports_the_sdk_nor_asyncio(
         "'google'}, roots\n"
         # Nor what only some runs need: the approvals inbox (nobody watches it), the
         # sandbox's network canary (`llmos doctor`), ldconfig's lookup of libc.
-        "unneeded = {'llmos.security.approval_inbox', 'llmos.security.approval', "
+        "unneeded = {'llmos._internal.security.approval_inbox', "
+        "'llmos._internal.security.approval', "
         "'socket', 'ctypes.util'} & set(sys.modules)\n"
         "assert not unneeded, unneeded\n"
         "print('follower ok')\n"

@@ -23,8 +23,8 @@ import pytest
 from conftest import MODEL, Sandbox, run_llmos
 from decoys import configure
 
-from llmos.memory.trace import parse
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.memory.trace import parse
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 
 def _run(sandbox: Sandbox, server: ScriptedModelServer | None, *args: str) -> dict:

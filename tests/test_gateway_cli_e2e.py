@@ -22,8 +22,8 @@ import pytest
 from conftest import Sandbox, run_llmos
 from gateway_support import claude_env, run_claude
 
-from llmos.memory.session_log import read_session, verify_session
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.memory.session_log import read_session, verify_session
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 ASK_POLICY = "version: 1\nask:\n  commands: ['echo needs-approval*']\n"
 

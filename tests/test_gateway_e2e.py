@@ -25,13 +25,13 @@ import pytest
 from conftest import MODEL, Sandbox, run_llmos
 from gateway_support import ScriptedApprover, claude_env, run_claude, transcript_text
 
-from llmos.gateway.app import Gateway
-from llmos.gateway.config import GatewayConfig
-from llmos.gateway.server import GatewayThread
-from llmos.gateway.store import GatewayStore
-from llmos.memory.session_log import read_session, verify_session
-from llmos.security.approval import Approve, Modify, Reject
-from llmos.testing.scripted_model import (
+from llmos._internal.gateway.app import Gateway
+from llmos._internal.gateway.config import GatewayConfig
+from llmos._internal.gateway.server import GatewayThread
+from llmos._internal.gateway.store import GatewayStore
+from llmos._internal.memory.session_log import read_session, verify_session
+from llmos._internal.security.approval import Approve, Modify, Reject
+from llmos._internal.testing.scripted_model import (
     RecordedRequest,
     ScriptedModelServer,
     ToolCall,
@@ -39,7 +39,7 @@ from llmos.testing.scripted_model import (
     say,
     use_tool,
 )
-from llmos.workspace import Workspace
+from llmos._internal.workspace import Workspace
 
 POLICY = "version: 1\nask:\n  commands: ['echo needs-approval*']\n"
 SHELL_TOOL = {

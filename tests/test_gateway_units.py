@@ -11,21 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from llmos.errors import UsageError
-from llmos.gateway import sse
-from llmos.gateway.config import GatewayConfig, check, load_config
-from llmos.gateway.conversations import Conversations, first_user_text
-from llmos.gateway.guard import GatewayGuard, workspace_rules
-from llmos.gateway.message import StreamedMessage, tool_calls_of
-from llmos.gateway.store import GatewayStore
-from llmos.gateway.think_again import NOT_RUN, Rejection, sent_back
-from llmos.gateway.toolmap import tool_map
-from llmos.kernel.bus import EventBus
-from llmos.kernel.economy import TokenEconomy
-from llmos.kernel.run_context import RunContext
-from llmos.security.approval import YesApprover
-from llmos.security.policy_file import default_policy
-from llmos.workspace import Workspace
+from llmos._internal.errors import UsageError
+from llmos._internal.gateway import sse
+from llmos._internal.gateway.config import GatewayConfig, check, load_config
+from llmos._internal.gateway.conversations import Conversations, first_user_text
+from llmos._internal.gateway.guard import GatewayGuard, workspace_rules
+from llmos._internal.gateway.message import StreamedMessage, tool_calls_of
+from llmos._internal.gateway.store import GatewayStore
+from llmos._internal.gateway.think_again import NOT_RUN, Rejection, sent_back
+from llmos._internal.gateway.toolmap import tool_map
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.economy import TokenEconomy
+from llmos._internal.kernel.run_context import RunContext
+from llmos._internal.security.approval import YesApprover
+from llmos._internal.security.policy_file import default_policy
+from llmos._internal.workspace import Workspace
 
 # --------------------------------------------------------------------------- tool map + guard
 
@@ -420,7 +420,7 @@ def test_other_commands_do_not_load_the_gateway_libraries(argv: list[str]) -> No
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', *{argv!r}]\n"
-        "from llmos.cli import app\n"
+        "from llmos._internal.cli import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "heavy = sorted(loaded & {'starlette', 'uvicorn', 'httpx2', 'anthropic'})\n"
@@ -431,8 +431,8 @@ def test_other_commands_do_not_load_the_gateway_libraries(argv: list[str]) -> No
 
 
 def test_the_gateway_settings_are_guarded_like_the_policy(tmp_path: Path) -> None:
-    from llmos.security.policy import check_tool_call
-    from llmos.security.policy_file import load_policy
+    from llmos._internal.security.policy import check_tool_call
+    from llmos._internal.security.policy_file import load_policy
 
     ws = Workspace.open(tmp_path / "ws")
     decision = check_tool_call(
@@ -465,7 +465,7 @@ def test_open_conversations_are_bounded(tmp_path: Path) -> None:
 
 
 def test_background_audit_writes_every_row(tmp_path: Path) -> None:
-    from llmos.gateway.audit import BackgroundAudit
+    from llmos._internal.gateway.audit import BackgroundAudit
 
     ws = Workspace.open(tmp_path / "ws")
     audit = BackgroundAudit(ws.audit_db_path)
@@ -499,8 +499,8 @@ def test_background_audit_writes_every_row(tmp_path: Path) -> None:
 def test_a_result_that_comes_after_its_conversation_closed_is_still_captured(
     tmp_path: Path,
 ) -> None:
-    from llmos.gateway.message import ToolCall
-    from llmos.memory.session_log import read_session
+    from llmos._internal.gateway.message import ToolCall
+    from llmos._internal.memory.session_log import read_session
 
     async def scenario() -> None:
         convs, _ = _conversations(tmp_path)

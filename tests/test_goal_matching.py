@@ -21,11 +21,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmos.memory.library import TraceLibrary
-from llmos.memory.template import find_whole, value_pattern
-from llmos.memory.trace import Trace, TraceStep
-from llmos.replay.substitute import Unsubstitutable, bind
-from llmos.workspace import Workspace
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.template import find_whole, value_pattern
+from llmos._internal.memory.trace import Trace, TraceStep
+from llmos._internal.replay.substitute import Unsubstitutable, bind
+from llmos._internal.workspace import Workspace
 
 PAIRS = [
     json.loads(line)

@@ -13,26 +13,26 @@ from typing import Any
 
 import pytest
 
-from llmos.engine.governed.replay import replay_refusal
-from llmos.engine.governed.session import GovernanceSession
-from llmos.errors import UsageError
-from llmos.governance import Route, Score
-from llmos.governance.checkers import parse_checker
-from llmos.governance.current import governance_for
-from llmos.governance.evaluators import AgainstHistory, ChangeSize, RunFacts, TestsPassed
-from llmos.governance.history import History, Step
-from llmos.governance.kinds import classify, classify_command
-from llmos.governance.policy import GovernancePolicy, load_governance, parse_section
-from llmos.governance.routers import parse_router
-from llmos.governance.schemas import check_artifact, unsupported_keywords, validate
-from llmos.governance.selectors import VocabularyError, parse_selector
-from llmos.governance.supersteps import supersteps
-from llmos.kernel.cost import CostMeter
-from llmos.kernel.run_context import RunContext
-from llmos.memory.trace import Trace, TraceStep
-from llmos.replay.plan import plan_replay
-from llmos.sdk.types import AgentOutcome
-from llmos.security.approval import Approve, Reject
+from llmos._internal.engine.governed.replay import replay_refusal
+from llmos._internal.engine.governed.session import GovernanceSession
+from llmos._internal.errors import UsageError
+from llmos._internal.governance import Route, Score
+from llmos._internal.governance.checkers import parse_checker
+from llmos._internal.governance.current import governance_for
+from llmos._internal.governance.evaluators import AgainstHistory, ChangeSize, RunFacts, TestsPassed
+from llmos._internal.governance.history import History, Step
+from llmos._internal.governance.kinds import classify, classify_command
+from llmos._internal.governance.policy import GovernancePolicy, load_governance, parse_section
+from llmos._internal.governance.routers import parse_router
+from llmos._internal.governance.schemas import check_artifact, unsupported_keywords, validate
+from llmos._internal.governance.selectors import VocabularyError, parse_selector
+from llmos._internal.governance.supersteps import supersteps
+from llmos._internal.kernel.cost import CostMeter
+from llmos._internal.kernel.run_context import RunContext
+from llmos._internal.memory.trace import Trace, TraceStep
+from llmos._internal.replay.plan import plan_replay
+from llmos._internal.sdk.types import AgentOutcome
+from llmos._internal.security.approval import Approve, Reject
 
 DATA = Path(__file__).parent / "data" / "governance"
 
@@ -232,7 +232,7 @@ def test_stop_after_failures_of_the_same_command(tmp_path: Path) -> None:
 
 
 def test_plugin_checkers_pass_fail_and_fail_closed(tmp_path: Path) -> None:
-    from llmos.governance.checkers import PluginChecker
+    from llmos._internal.governance.checkers import PluginChecker
 
     history = _history(tmp_path)
     call = history.call("Bash", {"command": "ls"})
@@ -301,7 +301,7 @@ def test_route_actions_and_bad_routes() -> None:
 
 
 def test_plugin_router_returns_routes_and_survives_a_bug(tmp_path: Path) -> None:
-    from llmos.governance.routers import PluginRouter
+    from llmos._internal.governance.routers import PluginRouter
 
     history = _history(tmp_path)
     step = _run(history, "Bash", True, command="ls")
@@ -350,7 +350,7 @@ def test_time_and_cost_against_history() -> None:
 
 
 def test_plugin_evaluators() -> None:
-    from llmos.governance.evaluators import PluginEvaluator
+    from llmos._internal.governance.evaluators import PluginEvaluator
 
     assert PluginEvaluator("p.e", lambda h: 0.7).score_run(History(), RunFacts()).score == 0.7
     scored = PluginEvaluator("p.s", lambda h: Score("x", 1.0, True, "fine"), gate=True)
@@ -424,7 +424,7 @@ def test_a_project_adds_rules_but_cannot_loosen(tmp_path: Path) -> None:
 
 
 def test_the_security_policy_file_accepts_the_governance_section(tmp_path: Path) -> None:
-    from llmos.security.policy_file import load_policy
+    from llmos._internal.security.policy_file import load_policy
 
     (tmp_path / "policy.yaml").write_text("governance:\n  checkers: []\ndeny:\n  tools: [X]\n")
     assert load_policy(tmp_path).layers[0].lists[("deny", "tools")] == ("X",)
@@ -471,7 +471,7 @@ def _ctx(tmp_path: Path, budget: float = 1.0) -> RunContext:
 
 
 def test_an_artifact_is_checked_and_recorded(tmp_path: Path) -> None:
-    from llmos.orchestration.plan import plan_schema
+    from llmos._internal.orchestration.plan import plan_schema
 
     ctx = _ctx(tmp_path)
     good = {"subtasks": [{"id": "a", "goal": "g", "agent": "coder", "depends_on": [],
@@ -644,9 +644,9 @@ def test_conclude_scores_the_run_and_a_failed_gate_makes_it_unfollowable(tmp_pat
 
 
 def test_plugin_input_is_checked_against_its_schema(tmp_path: Path) -> None:
-    from llmos.plugins.registry import LoadedPlugin, PluginRegistry
-    from llmos.plugins.run_tools import RunTools
-    from llmos.plugins.types import Plugin
+    from llmos._internal.plugins.registry import LoadedPlugin, PluginRegistry
+    from llmos._internal.plugins.run_tools import RunTools
+    from llmos._internal.plugins.types import Plugin
 
     plugin = Plugin("calc")
 
@@ -763,7 +763,7 @@ def test_supersteps_of_a_replay_and_of_an_old_log() -> None:
 
 
 def test_a_policy_with_plugins_adds_their_rules() -> None:
-    from llmos.plugins.types import Plugin
+    from llmos._internal.plugins.types import Plugin
 
     plugin = Plugin("rules")
 
@@ -789,8 +789,8 @@ def test_a_policy_with_plugins_adds_their_rules() -> None:
 
 # The trace format and the plugin API -----------------------------------------------------------
 def test_a_traces_type_and_scores_are_checked_at_load() -> None:
-    from llmos.errors import TraceFormatError
-    from llmos.memory.trace import parse, render
+    from llmos._internal.errors import TraceFormatError
+    from llmos._internal.memory.trace import parse, render
 
     trace = Trace(
         goal_text="g",
@@ -806,8 +806,8 @@ def test_a_traces_type_and_scores_are_checked_at_load() -> None:
 
 
 def test_plugin_tools_declare_kinds_and_outputs(tmp_path: Path) -> None:
-    from llmos.plugins.registry import call_tool
-    from llmos.plugins.types import Plugin, PluginError
+    from llmos._internal.plugins.registry import call_tool
+    from llmos._internal.plugins.types import Plugin, PluginError
 
     plugin = Plugin("demo")
     with pytest.raises(PluginError, match="unknown tool kind 'test'"):

@@ -12,9 +12,15 @@ from pathlib import Path
 
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.memory.session_log import read_session, session_logs
-from llmos.memory.trace import parse
-from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
+from llmos._internal.memory.session_log import read_session, session_logs
+from llmos._internal.memory.trace import parse
+from llmos._internal.testing.scripted_model import (
+    RecordedRequest,
+    ScriptedModelServer,
+    Turn,
+    say,
+    use_tool,
+)
 
 CALC = "def add(a, b):\n    return a + b\n"
 TEST = (
@@ -310,7 +316,7 @@ def test_a_learned_trace_is_refused_for_replay_by_a_checker(
 QA_PLUGIN = '''
 from pathlib import Path
 
-from llmos.governance import Route
+from llmos._internal.governance import Route
 from llmos.plugins import Plugin
 
 plugin = Plugin("qa")

@@ -26,11 +26,11 @@ from decoys import (
     needs_sandbox,
 )
 
-from llmos.memory.trace import Trace, TraceStep, parse, render
-from llmos.security.sandbox import host_facts
-from llmos.security.trust import TrustStore
-from llmos.testing.scripted_model import ScriptedModelServer
-from llmos.workspace import Workspace
+from llmos._internal.memory.trace import Trace, TraceStep, parse, render
+from llmos._internal.security.sandbox import host_facts
+from llmos._internal.security.trust import TrustStore
+from llmos._internal.testing.scripted_model import ScriptedModelServer
+from llmos._internal.workspace import Workspace
 
 HOSTILE = Path(__file__).resolve().parent / "data" / "hostile_traces"
 # The policy reads these commands (in the clear, or in a script the trace writes) and

@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.engine.insight_report import build_report
-from llmos.kernel.bus import EventBus
-from llmos.kernel.economy import RunRecord, TokenEconomy
-from llmos.kernel.run_context import RunContext
-from llmos.memory.facts import MemoryStore
-from llmos.memory.insights import write_run_insight
-from llmos.memory.library import TraceLibrary
-from llmos.memory.memory_item import MemoryItem, parse
-from llmos.memory.session_log import read_session
-from llmos.memory.trace import Trace, TraceStep, goal_signature
-from llmos.sdk.types import AgentOutcome
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
-from llmos.workspace import Workspace
+from llmos._internal.engine.insight_report import build_report
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.economy import RunRecord, TokenEconomy
+from llmos._internal.kernel.run_context import RunContext
+from llmos._internal.memory.facts import MemoryStore
+from llmos._internal.memory.insights import write_run_insight
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.memory_item import MemoryItem, parse
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.memory.trace import Trace, TraceStep, goal_signature
+from llmos._internal.sdk.types import AgentOutcome
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.workspace import Workspace
 
 HELLO = 'print("hello from llmos")\n'
 
@@ -366,8 +366,8 @@ def test_distill_needs_model_access_before_spending(sandbox: Sandbox) -> None:
 def test_a_model_run_checks_the_budget_of_the_project_it_is_charged_to(
     sandbox: Sandbox, scripted: ScriptedModelServer, command: list[str]
 ) -> None:
-    """Every model run opens through one lifecycle (llmos/engine/lifecycle.py): the project
-    it is charged to must have budget left, or nothing is spent, asked or written."""
+    """Every model run opens through one lifecycle (llmos/_internal/engine/lifecycle.py): the
+    project it is charged to must have budget left, or nothing is spent, asked or written."""
     assert run_llmos(sandbox, "project", "create", "web").returncode == 0
     with MemoryStore(Workspace.open(sandbox.workspace)) as store:
         insight = _insight(store, "dddd4444", "web", "Deploys worked with make deploy.")

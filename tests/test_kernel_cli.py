@@ -15,7 +15,7 @@ import pytest
 from conftest import MODEL, Sandbox, run_llmos
 from test_learner_e2e import _cli_processes_using
 
-from llmos.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
+from llmos._internal.testing.scripted_model import ScriptedModelServer, Turn, say, use_tool
 
 
 def _json(proc: subprocess.CompletedProcess[str]) -> Any:
@@ -100,7 +100,7 @@ def test_kernel_commands_do_not_import_the_sdk(sandbox: Sandbox, argv: list[str]
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', *{argv!r}]\n"
-        "from llmos.cli import app\n"
+        "from llmos._internal.cli import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
         "heavy = sorted(roots & {'claude_agent_sdk', 'anthropic'})\n"

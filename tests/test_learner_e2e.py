@@ -10,10 +10,16 @@ from pathlib import Path
 
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.memory.session_log import read_session
-from llmos.memory.template import Slot
-from llmos.memory.trace import goal_signature, parse
-from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.memory.template import Slot
+from llmos._internal.memory.trace import goal_signature, parse
+from llmos._internal.testing.scripted_model import (
+    RecordedRequest,
+    ScriptedModelServer,
+    Turn,
+    say,
+    use_tool,
+)
 
 HELLO = 'print("hello from llmos")\n'
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, run_llmos
 
-from llmos.errors import UsageError
-from llmos.memory.facts import MemoryStore, scopes_for
-from llmos.memory.memory_item import MemoryItem, parse, render
-from llmos.memory.terms import stem, terms
-from llmos.workspace import Workspace
+from llmos._internal.errors import UsageError
+from llmos._internal.memory.facts import MemoryStore, scopes_for
+from llmos._internal.memory.memory_item import MemoryItem, parse, render
+from llmos._internal.memory.terms import stem, terms
+from llmos._internal.workspace import Workspace
 
 
 @pytest.fixture

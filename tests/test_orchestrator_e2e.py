@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.memory.session_log import read_session
-from llmos.orchestration.record import parse_record
-from llmos.testing.conversations import Conversations, first_user_text
-from llmos.testing.scripted_model import (
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.orchestration.record import parse_record
+from llmos._internal.testing.conversations import Conversations, first_user_text
+from llmos._internal.testing.scripted_model import (
     Answer,
     RecordedRequest,
     ScriptedModelServer,

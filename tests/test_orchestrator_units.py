@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import pytest
 
-from llmos.orchestration.budget import CALL_FLOOR_USD, PLANNING_SHARE, BudgetPool
-from llmos.orchestration.classify import classify_goal
-from llmos.orchestration.decide import decide
-from llmos.orchestration.executor import Attempt, SubtaskResult, execute_plan
-from llmos.orchestration.plan import (
+from llmos._internal.orchestration.budget import CALL_FLOOR_USD, PLANNING_SHARE, BudgetPool
+from llmos._internal.orchestration.classify import classify_goal
+from llmos._internal.orchestration.decide import decide
+from llmos._internal.orchestration.executor import Attempt, SubtaskResult, execute_plan
+from llmos._internal.orchestration.plan import (
     Plan,
     PlanError,
     Subtask,
@@ -23,14 +23,14 @@ from llmos.orchestration.plan import (
     plan_schema,
     validate_plan,
 )
-from llmos.orchestration.record import (
+from llmos._internal.orchestration.record import (
     OrchestrationRecord,
     OrchestrationStore,
     SubtaskRef,
     parse_record,
     render_record,
 )
-from llmos.orchestration.subtasks import handover
+from llmos._internal.orchestration.subtasks import handover
 
 AGENTS = ["coder", "researcher", "writer"]
 

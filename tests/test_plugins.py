@@ -12,19 +12,19 @@ from typing import Annotated, Any, Literal
 
 import pytest
 
-from llmos.kernel.bus import EventBus
-from llmos.kernel.events import Event, RunFinished, RunStarted
-from llmos.memory.trace import Trace, TraceStep
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.events import Event, RunFinished, RunStarted
+from llmos._internal.memory.trace import Trace, TraceStep
+from llmos._internal.plugins.loader import load_plugins
+from llmos._internal.plugins.registry import PluginRegistry, version_refusal
+from llmos._internal.plugins.run_tools import RunTools
+from llmos._internal.plugins.schema import SchemaError, input_schema
+from llmos._internal.replay.checkpoint import Checkpoint
+from llmos._internal.replay.plan import plan_replay
+from llmos._internal.replay.steps import Divergence
+from llmos._internal.replay.steps import execute as execute_step
+from llmos._internal.security.policy import check_tool_call, check_tool_name
 from llmos.plugins import Plugin, PluginError, inside
-from llmos.plugins.loader import load_plugins
-from llmos.plugins.registry import PluginRegistry, version_refusal
-from llmos.plugins.run_tools import RunTools
-from llmos.plugins.schema import SchemaError, input_schema
-from llmos.replay.checkpoint import Checkpoint
-from llmos.replay.plan import plan_replay
-from llmos.replay.steps import Divergence
-from llmos.replay.steps import execute as execute_step
-from llmos.security.policy import check_tool_call, check_tool_name
 
 REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 TABLE = "mcp__llmos_csv_tools__csv_to_markdown"
@@ -202,7 +202,7 @@ def test_entry_point_plugins_are_found_and_cached(
 
     cached = {entry["value"] for entry in json.loads(cache.read_text())["entries"]}
     assert cached == {"shouting_plugin", "broken_plugin"}
-    monkeypatch.setattr("llmos.plugins.loader.scan_entry_points", no_scan)
+    monkeypatch.setattr("llmos._internal.plugins.loader.scan_entry_points", no_scan)
     assert load_plugins(None, cache=cache).names() == ["shouting"]
 
     # Files made in the folder llmos was started from (the current one, for `python -m
@@ -212,7 +212,9 @@ def test_entry_point_plugins_are_found_and_cached(
     monkeypatch.chdir(work)
     monkeypatch.syspath_prepend(str(work))
     scans = []
-    monkeypatch.setattr("llmos.plugins.loader.scan_entry_points", lambda: scans.append(1) or [])
+    monkeypatch.setattr(
+        "llmos._internal.plugins.loader.scan_entry_points", lambda: scans.append(1) or []
+    )
     load_plugins(None, cache=cache)  # this start's stamp (another current folder)
     scans.clear()
     (work / "notes.txt").write_text("a file of the user's\n")
@@ -253,7 +255,7 @@ def test_which_recorded_versions_replay_may_trust(
 
 
 def _loaded(plugin: Plugin) -> Any:
-    from llmos.plugins.registry import LoadedPlugin
+    from llmos._internal.plugins.registry import LoadedPlugin
 
     return LoadedPlugin(plugin, "test")
 

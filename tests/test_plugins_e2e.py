@@ -11,8 +11,8 @@ from pathlib import Path
 
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.memory.trace import parse
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.memory.trace import parse
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 REPO_PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 GOAL = "Tabulate the fruit counts as a Markdown table"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import Sandbox, run_llmos
 
-from llmos.memory.trace import Trace, TraceStep, render
+from llmos._internal.memory.trace import Trace, TraceStep, render
 
 COMMANDS = ["ls -la", "rm -rf ~", "npm publish", "case $x in a) echo;; esac", "rm -rf build"]
 

@@ -1,5 +1,5 @@
-"""Policy files (llmos/security/policy_file.py) and how the engine weighs them: the shipped
-default, the workspace's policy.yaml and a project's; hard rules no file can change; a
+"""Policy files (llmos/_internal/security/policy_file.py) and how the engine weighs them: the
+shipped default, the workspace's policy.yaml and a project's; hard rules no file can change; a
 project that may only tighten; llmos's own files, which no tool call may change.
 
 Every command here is data: it is judged, never executed."""
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmos.errors import UsageError
-from llmos.security import (
+from llmos._internal.errors import UsageError
+from llmos._internal.security import (
     HARD_RULES,
     RULES,
     Decision,
@@ -24,9 +24,9 @@ from llmos.security import (
     default_policy,
     load_policy,
 )
-from llmos.security.decision import RULE_CHOICES
-from llmos.security.globs import command_matcher, command_regex, normalize_command
-from llmos.security.policy import Policy
+from llmos._internal.security.decision import RULE_CHOICES
+from llmos._internal.security.globs import command_matcher, command_regex, normalize_command
+from llmos._internal.security.policy import Policy
 
 
 @pytest.fixture
@@ -79,13 +79,15 @@ def test_the_default_policy_sets_every_soft_rule_and_no_hard_one() -> None:
 
 
 def test_the_default_policy_ships_in_the_package() -> None:
-    from llmos.security.policy_file import default_policy_path
+    from llmos._internal.security.policy_file import default_policy_path
 
     path = default_policy_path()
     assert path.is_file() and path.parent.name == "security"
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
     entry = next(
-        line for line in pyproject.read_text().splitlines() if '"llmos.security" =' in line
+        line
+        for line in pyproject.read_text().splitlines()
+        if '"llmos._internal.security" =' in line
     )
     assert '"default_policy.yaml"' in entry
 

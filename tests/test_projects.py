@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.errors import UsageError
-from llmos.memory.library import TraceLibrary
-from llmos.memory.template import Slot
-from llmos.memory.trace import Trace, TraceStep, parse
-from llmos.projects import create_project, open_project
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
-from llmos.workspace import Workspace, validate_project_name
+from llmos._internal.errors import UsageError
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.template import Slot
+from llmos._internal.memory.trace import Trace, TraceStep, parse
+from llmos._internal.projects import create_project, open_project
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.workspace import Workspace, validate_project_name
 
 
 def _json(*args: str, sandbox: Sandbox) -> object:
@@ -255,7 +255,7 @@ def test_the_projects_own_trace_comes_first_among_equal_matches(sandbox: Sandbox
 
 
 def test_a_config_from_before_matching_by_meaning_still_loads(tmp_path: Path) -> None:
-    from llmos.workspace import Settings
+    from llmos._internal.workspace import Settings
 
     settings = Settings.from_mapping(
         {"follower_threshold": 0.9, "max_turns": 7}, source=tmp_path / "config.yaml"

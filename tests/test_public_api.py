@@ -1,10 +1,11 @@
 """The public API (ARCHITECTURE.md, "The public API"): `llmos` for a program that embeds it,
-`llmos.plugins` for a plugin. Everything else is internal."""
+`llmos.plugins` for a plugin. Everything else is internal, under `llmos._internal`."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import pkgutil
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from conftest import MODEL, Sandbox
 
 import llmos
 import llmos.plugins
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = {"llmos", "llmos.plugins"}
@@ -63,6 +64,33 @@ def test_an_embedder_learns_then_replays_a_goal(
         llmos.run_goal_blocking(ws, llmos.RunRequest("   "))
 
 
+def _modules_of(package: Path, prefix: str) -> set[str]:
+    """Every module and package under `package` (a folder), as dotted names."""
+    found = {prefix}
+    for info in pkgutil.walk_packages([str(package)], prefix + "."):
+        found.add(info.name)
+    return found
+
+
+def test_every_module_outside_internal_is_public() -> None:
+    """Internals live under `llmos._internal` (which may change in any release): a module
+    placed anywhere else in `llmos/` would be public API by its name."""
+    package = Path(llmos.__file__).parent
+    outside = {
+        name
+        for name in _modules_of(package, "llmos")
+        if name != "llmos._internal" and not name.startswith("llmos._internal.")
+    }
+    assert outside == PUBLIC | {"llmos.__main__"}, sorted(outside - PUBLIC)
+    files = {
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and "_internal" not in path.parts
+    }
+    assert files == {"__init__.py", "__main__.py", "py.typed", "plugins/__init__.py"}, files
+    assert "llmos._internal.kernel.events" in _modules_of(package / "_internal", "llmos._internal")
+
+
 def _llmos_imports(source: str) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(source)):
@@ -82,6 +110,7 @@ def test_the_example_plugins_use_only_the_public_api(plugin: Path) -> None:
 def test_the_plugin_docs_use_only_the_public_api() -> None:
     text = (ROOT / "plugins" / "README.md").read_text(encoding="utf-8")
     text += llmos.plugins.__doc__ or ""
+    text += (ROOT / "README.md").read_text(encoding="utf-8")  # its plugin examples
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     imports = set(re.findall(r"^\s*from (llmos[\w.]*) import", text, flags=re.MULTILINE))
     imports |= {m for block in blocks for m in _llmos_imports(block)}

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmos.engine.recall import HEADER, Candidate, fit, recall
-from llmos.memory.facts import MemoryStore
-from llmos.memory.library import TraceLibrary
-from llmos.memory.memory_item import MemoryItem
-from llmos.memory.tokens import ConservativeCounter
-from llmos.memory.trace import Trace, TraceStep
-from llmos.sdk.token_count import ApiTokenCounter, counter_for
-from llmos.testing.scripted_model import COUNT_TOKENS_PATH, ScriptedModelServer
-from llmos.workspace import Workspace
+from llmos._internal.engine.recall import HEADER, Candidate, fit, recall
+from llmos._internal.memory.facts import MemoryStore
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.memory_item import MemoryItem
+from llmos._internal.memory.tokens import ConservativeCounter
+from llmos._internal.memory.trace import Trace, TraceStep
+from llmos._internal.sdk.token_count import ApiTokenCounter, counter_for
+from llmos._internal.testing.scripted_model import COUNT_TOKENS_PATH, ScriptedModelServer
+from llmos._internal.workspace import Workspace
 
 # A small labelled set: facts by name, and for each goal the facts that matter to it. Facts
 # not listed for a goal share no meaningful word with it and must never be recalled for it.

@@ -23,19 +23,19 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from rich.console import Console
 
-from llmos.cli.repl.commands import SlashCommands
-from llmos.cli.repl.completion import SlashCompleter
-from llmos.cli.repl.delegate import FeatureUnavailable, run_cli
-from llmos.cli.repl.history import WorkspaceHistory
-from llmos.cli.repl.session import ReplSession, RunTracker
-from llmos.engine.builtin_hooks import security_hook
-from llmos.engine.types import RunRequest, RunSummary
-from llmos.kernel.bus import EventBus
-from llmos.kernel.run_context import RunContext
-from llmos.memory.library import TraceLibrary
-from llmos.memory.session_log import read_session
-from llmos.memory.trace import Trace, TraceStep, parse
-from llmos.security.approval import (
+from llmos._internal.cli.repl.commands import SlashCommands
+from llmos._internal.cli.repl.completion import SlashCompleter
+from llmos._internal.cli.repl.delegate import FeatureUnavailable, run_cli
+from llmos._internal.cli.repl.history import WorkspaceHistory
+from llmos._internal.cli.repl.session import ReplSession, RunTracker
+from llmos._internal.engine.builtin_hooks import security_hook
+from llmos._internal.engine.types import RunRequest, RunSummary
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.run_context import RunContext
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.memory.trace import Trace, TraceStep, parse
+from llmos._internal.security.approval import (
     ApprovalRequest,
     Approve,
     Modify,
@@ -43,9 +43,15 @@ from llmos.security.approval import (
     Verdict,
     needs_human,
 )
-from llmos.security.policy import check_tool_call
-from llmos.testing.scripted_model import RecordedRequest, ScriptedModelServer, Turn, say, use_tool
-from llmos.workspace import Workspace
+from llmos._internal.security.policy import check_tool_call
+from llmos._internal.testing.scripted_model import (
+    RecordedRequest,
+    ScriptedModelServer,
+    Turn,
+    say,
+    use_tool,
+)
+from llmos._internal.workspace import Workspace
 
 _ANSI = r"(?:\x1b\[[0-9;?]*[A-Za-z])*"
 
@@ -430,9 +436,9 @@ def test_session_carries_the_conversation_and_its_cost(sandbox: Sandbox) -> None
 def test_a_command_not_in_this_build_says_so(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llmos import cli
+    from llmos._internal import cli
 
-    entry = cli.CommandEntry("llmos.cli.not_yet_written:future_app", "Not written yet.")
+    entry = cli.CommandEntry("llmos._internal.cli.not_yet_written:future_app", "Not written yet.")
     monkeypatch.setitem(cli.COMMANDS, "future", entry)
     with pytest.raises(FeatureUnavailable, match="not available yet"):
         asyncio.run(run_cli(_workspace(sandbox), "future", []))
@@ -487,8 +493,8 @@ def test_the_security_hook_turns_a_humans_verdict_into_hook_output(
 
 
 def test_a_request_continuing_a_conversation_runs_in_learner_mode() -> None:
-    from llmos.errors import UsageError
-    from llmos.modes.dispatcher import _check_request, _continued
+    from llmos._internal.errors import UsageError
+    from llmos._internal.modes.dispatcher import _check_request, _continued
 
     request = RunRequest("and now?", resume_session="s1")
     choice = _continued(request)
@@ -498,7 +504,7 @@ def test_a_request_continuing_a_conversation_runs_in_learner_mode() -> None:
 
 
 def test_slash_commands_refused_at_the_prompt(sandbox: Sandbox) -> None:
-    from llmos.errors import UsageError
+    from llmos._internal.errors import UsageError
 
     commands = SlashCommands(ReplSession(_workspace(sandbox)), Console(file=io.StringIO()))
     for line, message in [

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from llmos.memory.trace import Trace, TraceStep
-from llmos.replay.checkpoint import Checkpoint
-from llmos.replay.plan import plan_replay
-from llmos.replay.steps import Divergence, StepDone
-from llmos.replay.steps import execute as execute_step
+from llmos._internal.memory.trace import Trace, TraceStep
+from llmos._internal.replay.checkpoint import Checkpoint
+from llmos._internal.replay.plan import plan_replay
+from llmos._internal.replay.steps import Divergence, StepDone
+from llmos._internal.replay.steps import execute as execute_step
 
 
 def execute(step: TraceStep, workdir: Path, **limits: float) -> StepDone:

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from llmos.fsutil import file_state
-from llmos.memory.library import TraceLibrary
-from llmos.memory.trace import Trace, TraceStep
-from llmos.replay import checkpoint as checkpoint_module
-from llmos.replay.checkpoint import Checkpoint
-from llmos.replay.preconditions import changed_files
-from llmos.replay.substitute import Unsubstitutable, bind
-from llmos.replay.undo import apply_undo, plan_undo
-from llmos.workspace import Workspace
+from llmos._internal.fsutil import file_state
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.trace import Trace, TraceStep
+from llmos._internal.replay import checkpoint as checkpoint_module
+from llmos._internal.replay.checkpoint import Checkpoint
+from llmos._internal.replay.preconditions import changed_files
+from llmos._internal.replay.substitute import Unsubstitutable, bind
+from llmos._internal.replay.undo import apply_undo, plan_undo
+from llmos._internal.workspace import Workspace
 
 
 def _tree(folder: Path) -> dict[str, tuple[str, int | str]]:

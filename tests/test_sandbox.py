@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, run_llmos
 
-from llmos.errors import UsageError
-from llmos.security.policy_file import load_policy
-from llmos.security.sandbox import (
+from llmos._internal.errors import UsageError
+from llmos._internal.security.policy_file import load_policy
+from llmos._internal.security.sandbox import (
     HostFacts,
     Limits,
     SandboxProfile,
@@ -20,9 +20,9 @@ from llmos.security.sandbox import (
     sandbox_env,
     sandboxed_argv,
 )
-from llmos.security.sandbox_cli import CliFolder, cli_env, cli_settings
-from llmos.security.sandbox_probe import install_hint, replay_sandbox, run_sandboxed
-from llmos.workspace import Settings
+from llmos._internal.security.sandbox_cli import CliFolder, cli_env, cli_settings
+from llmos._internal.security.sandbox_probe import install_hint, replay_sandbox, run_sandboxed
+from llmos._internal.workspace import Settings
 
 ROOT_NEW_KERNEL = HostFacts(
     "/usr/bin/bwrap", "/usr/bin/setpriv", "/usr/bin/mount", True, True, False
@@ -327,7 +327,7 @@ def test_the_cli_folder_is_tidied_only_when_no_other_run_uses_the_folder(tmp_pat
 def test_a_run_remembers_a_working_sandbox_for_a_day(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llmos.security import sandbox_probe
+    from llmos._internal.security import sandbox_probe
 
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert sandbox_probe.replay_sandbox_remembered().ok  # the canary ran, and was remembered

@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from llmos.daemon import Kernel, KernelAlreadyRunning
-from llmos.errors import LowBatteryError, UsageError
-from llmos.kernel.events import Event, JobFinished, JobMissed, JobStarted
-from llmos.kernel.jobs import Job, JobResult, JobStore
-from llmos.kernel.process import kernel_state, schedule_db
-from llmos.kernel.scheduler import RunProgress, Scheduler
-from llmos.kernel.triggers import Schedule, parse_at, parse_cron, parse_every
-from llmos.workspace import Workspace
+from llmos._internal.daemon import Kernel, KernelAlreadyRunning
+from llmos._internal.errors import LowBatteryError, UsageError
+from llmos._internal.kernel.events import Event, JobFinished, JobMissed, JobStarted
+from llmos._internal.kernel.jobs import Job, JobResult, JobStore
+from llmos._internal.kernel.process import kernel_state, schedule_db
+from llmos._internal.kernel.scheduler import RunProgress, Scheduler
+from llmos._internal.kernel.triggers import Schedule, parse_at, parse_cron, parse_every
+from llmos._internal.workspace import Workspace
 
 UTC = ZoneInfo("UTC")
 # Saturday 2025-01-04 10:00:00 UTC

@@ -28,7 +28,7 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import StreamEvent
 
-from llmos.testing import (
+from llmos._internal.testing import (
     ApiError,
     RecordedRequest,
     ScriptedModelServer,
@@ -367,7 +367,15 @@ def test_command_line_serves_a_json_script(tmp_path: Path) -> None:
     script.write_text(json.dumps(turns))
     assert [t.text for t in load_script(script) if isinstance(t, Turn)] == ["one", "two"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmos.testing.scripted_model", "--port", "0", "--script", script],
+        [
+            sys.executable,
+            "-m",
+            "llmos._internal.testing.scripted_model",
+            "--port",
+            "0",
+            "--script",
+            script,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, run_llmos
 
-from llmos.security import Decision, check_command, check_tool_call, default_policy
-from llmos.security.decision import RULE_CHOICES, RULES
+from llmos._internal.security import Decision, check_command, check_tool_call, default_policy
+from llmos._internal.security.decision import RULE_CHOICES, RULES
 
 
 @pytest.fixture

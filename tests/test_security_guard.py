@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.kernel.bus import EventBus
-from llmos.kernel.run_context import RunContext
-from llmos.security import Decision, check_tool_call
-from llmos.security.approval import ApprovalRequest, Modify, Verdict
-from llmos.security.guard import RunGuard
-from llmos.security.run_files import MAX_SCRIPT_BYTES, RunFiles
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.run_context import RunContext
+from llmos._internal.security import Decision, check_tool_call
+from llmos._internal.security.approval import ApprovalRequest, Modify, Verdict
+from llmos._internal.security.guard import RunGuard
+from llmos._internal.security.run_files import MAX_SCRIPT_BYTES, RunFiles
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 DANGEROUS = 'rm -rf "$HOME/decoy"\n'
 

@@ -1,4 +1,4 @@
-"""Tests of the first security policy (llmos.security.policy).
+"""Tests of the first security policy (llmos._internal.security.policy).
 
 Every command below is data: the policy parses it, nothing is ever executed.
 """
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import llmos.security as security
-from llmos.security import RULES, Decision, bashlex_cache, check_command, check_tool_call
-from llmos.security import engine as engine_module
+import llmos._internal.security as security
+from llmos._internal.security import RULES, Decision, bashlex_cache, check_command, check_tool_call
+from llmos._internal.security import engine as engine_module
 
 CORPUS = Path(__file__).parent / "data" / "security" / "commands.jsonl"
 HOLDOUT = Path(__file__).parent / "data" / "security" / "holdout.jsonl"
@@ -72,7 +72,7 @@ def test_package_reexports_public_names() -> None:
 
 def test_policy_does_not_import_the_sdk() -> None:
     code = (
-        "import sys, llmos.security; "
+        "import sys, llmos._internal.security; "
         "sys.exit(sorted({'claude_agent_sdk', 'anthropic'} & set(sys.modules)) != [])"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -85,14 +85,14 @@ def test_importing_the_policy_loads_and_compiles_only_what_every_call_needs() ->
     tables' regexes are compiled when a rule first uses them."""
     code = (
         "import json, sys\n"
-        "import llmos.security.policy\n"
-        "unused = ['llmos.security.commands', 'llmos.security.rules_files',\n"
-        "          'llmos.security.rules_git', 'llmos.security.rules_network',\n"
-        "          'llmos.security.shell_code', 'llmos.security.shell_python',\n"
-        "          'llmos.security.shell_langs', 'llmos.security.shell_programs',\n"
-        "          'llmos.security.makefiles', 'pickle', 'importlib.abc']\n"
+        "import llmos._internal.security.policy\n"
+        "parts = ['commands', 'rules_files', 'rules_git', 'rules_network', 'shell_code',\n"
+        "         'shell_python', 'shell_langs', 'shell_programs', 'makefiles']\n"
+        "unused = ['llmos._internal.security.' + p for p in parts]\n"
+        "unused += ['pickle', 'importlib.abc']\n"
         "loaded = [m for m in unused if m in sys.modules]\n"
-        "from llmos.security import rules_code, rules_secrets, shell_tables, verdicts, zones\n"
+        "from llmos._internal.security import rules_code, rules_secrets, shell_tables\n"
+        "from llmos._internal.security import verdicts, zones\n"
         "tables = [verdicts._SECRET_FILES, verdicts._PERSISTENT, rules_code._EXEC,\n"
         "          rules_secrets._METADATA, shell_tables.INTERPRETER, zones._BLOCK_DEVICE]\n"
         "print(json.dumps({'loaded': loaded,\n"
@@ -107,9 +107,9 @@ def test_bashlex_tables_are_cached_between_processes(tmp_path: Path) -> None:
     guarded state (never in the user's cache, which any program may write); later ones load
     them and parse the same; a damaged cache file is computed again."""
     code = (
-        "from llmos.workspace import Workspace\n"
+        "from llmos._internal.workspace import Workspace\n"
         "Workspace.open()\n"
-        "from llmos.security.bashlex_parser import bashlex\n"
+        "from llmos._internal.security.bashlex_parser import bashlex\n"
         "print(bashlex.parse('a && b | c > f; (d $(e)) <<< x')[0].dump())"
     )
     user_cache = tmp_path / "cache"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import Sandbox, run_llmos
 
-from llmos.errors import UsageError
-from llmos.kernel.bus import EventBus
-from llmos.kernel.events import (
+from llmos._internal.errors import UsageError
+from llmos._internal.kernel.bus import EventBus
+from llmos._internal.kernel.events import (
     AssistantText,
     CostUpdated,
     Event,
@@ -24,7 +24,7 @@ from llmos.kernel.events import (
     ToolFinished,
     ToolRequested,
 )
-from llmos.memory.session_log import (
+from llmos._internal.memory.session_log import (
     GENESIS,
     SessionLog,
     find_session,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.errors import UsageError
-from llmos.testing.scripted_model import ScriptedModelServer
-from llmos.workspace import Settings
+from llmos._internal.errors import UsageError
+from llmos._internal.testing.scripted_model import ScriptedModelServer
+from llmos._internal.workspace import Settings
 
 
 def _configure(sandbox: Sandbox, line: str) -> None:
@@ -98,7 +98,7 @@ def test_every_number_setting_has_a_checked_range() -> None:
     which is being retired): a negative value of each ranged setting is refused."""
     from dataclasses import fields
 
-    from llmos.workspace import _BOUNDS
+    from llmos._internal.workspace import _BOUNDS
 
     numbers = {f.name for f in fields(Settings) if isinstance(f.default, int | float)}
     assert numbers - set(_BOUNDS) <= {"follower_threshold"}, numbers - set(_BOUNDS)

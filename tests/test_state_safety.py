@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import MODEL, Sandbox, run_in_terminal, run_llmos
 
-from llmos.kernel.cost import CostMeter
-from llmos.memory.session_log import read_session
-from llmos.memory.trace import Trace, TraceStep, render
-from llmos.testing.scripted_model import (
+from llmos._internal.kernel.cost import CostMeter
+from llmos._internal.memory.session_log import read_session
+from llmos._internal.memory.trace import Trace, TraceStep, render
+from llmos._internal.testing.scripted_model import (
     ApiError,
     ScriptedModelServer,
     ToolCall,
@@ -28,7 +28,7 @@ from llmos.testing.scripted_model import (
     say,
     use_tool,
 )
-from llmos.text import clean
+from llmos._internal.text import clean
 
 _NO_TRACEBACK = "Traceback"
 
@@ -216,7 +216,7 @@ def test_a_killed_writer_leaves_no_temporary_file_after_the_next_command(
     code = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from llmos import recovery, fsutil\n"
+        "from llmos._internal import recovery, fsutil\n"
         "recovery.activate(Path(sys.argv[1]))\n"
         "fsutil.os.replace = lambda *a: os.kill(os.getpid(), 9)  # killed before the rename\n"
         "fsutil.atomic_write_text(Path(sys.argv[2]), 'x' * 50_000_000)\n"

@@ -24,20 +24,20 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from llmos.engine.types import RunRequest
-from llmos.errors import UsageError
-from llmos.memory.session_log import SessionLog, read_session
-from llmos.modes.dispatcher import run_goal
-from llmos.security.redact import REDACTED, redact
-from llmos.telemetry import ids, live, prepare, require_sdk
-from llmos.telemetry import semconv as sc
-from llmos.telemetry.backfill import spans_of
-from llmos.telemetry.content import ContentPolicy
-from llmos.telemetry.otel import Pipeline
-from llmos.telemetry.spans import SpanRecord
-from llmos.telemetry_settings import TelemetrySettings, resolve
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
-from llmos.workspace import Settings, Workspace
+from llmos._internal.engine.types import RunRequest
+from llmos._internal.errors import UsageError
+from llmos._internal.memory.session_log import SessionLog, read_session
+from llmos._internal.modes.dispatcher import run_goal
+from llmos._internal.security.redact import REDACTED, redact
+from llmos._internal.telemetry import ids, live, prepare, require_sdk
+from llmos._internal.telemetry import semconv as sc
+from llmos._internal.telemetry.backfill import spans_of
+from llmos._internal.telemetry.content import ContentPolicy
+from llmos._internal.telemetry.otel import Pipeline
+from llmos._internal.telemetry.spans import SpanRecord
+from llmos._internal.telemetry_settings import TelemetrySettings, resolve
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.workspace import Settings, Workspace
 
 DATA = Path(__file__).parent / "data" / "telemetry"
 RUN = "20261205-010000-aaaaaa"
@@ -387,7 +387,7 @@ def test_real_learner_and_follower_runs_send_their_spans(
         use_tool("Bash", command="wc -l < notes.txt > count.txt"),
         say("2 lines."),
     )
-    from llmos.sdk import runner
+    from llmos._internal.sdk import runner
 
     seen: list[dict[str, str]] = []
     build_options = runner.build_options
@@ -627,9 +627,10 @@ def test_telemetry_s_modules_load_no_opentelemetry_until_a_span_is_sent(
     code = (
         "import sys\n"
         "sys.argv = ['llmos', '--help']\n"
-        "from llmos.cli import app\n"
+        "from llmos._internal.cli import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
-        "import llmos.modes.dispatcher, llmos.telemetry, llmos.workspace\n"
+        "import llmos._internal.modes.dispatcher, llmos._internal.telemetry\n"
+        "import llmos._internal.workspace\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
         "assert 'opentelemetry' not in roots and 'google' not in roots, sorted(roots)\n"
         "print('light')\n"

@@ -4,7 +4,7 @@ started once for these tests), and the traces are read back through MLflow's own
 
 MLflow ingests OTLP at `/v1/traces` (MLflow 3), into the experiment named by the
 `x-mlflow-experiment-id` header; a trace's id there is `tr-` + the OpenTelemetry trace id,
-which llmos derives from the run id (llmos/telemetry/ids.py)."""
+which llmos derives from the run id (llmos/_internal/telemetry/ids.py)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ import pytest
 from conftest import MODEL, Sandbox, run_llmos
 from test_orchestrator_e2e import KIT_GOAL, Log, _kit_routes
 
-from llmos.telemetry import ids
-from llmos.telemetry import semconv as sc
-from llmos.telemetry.otel import Pipeline
-from llmos.telemetry.spans import SpanRecord
-from llmos.telemetry_settings import TelemetrySettings, resolve
-from llmos.testing.scripted_model import ScriptedModelServer, say, use_tool
+from llmos._internal.telemetry import ids
+from llmos._internal.telemetry import semconv as sc
+from llmos._internal.telemetry.otel import Pipeline
+from llmos._internal.telemetry.spans import SpanRecord
+from llmos._internal.telemetry_settings import TelemetrySettings, resolve
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say, use_tool
 
 pytestmark = pytest.mark.xdist_group("mlflow")  # one server: these tests share a worker
 

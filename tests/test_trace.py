@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmos.errors import TraceFormatError
-from llmos.memory.template import Alias, Slot
-from llmos.memory.trace import Trace, TraceStep, goal_signature, parse, render
-from llmos.memory.trace_store import TraceStore
-from llmos.text import normalize_goal
+from llmos._internal.errors import TraceFormatError
+from llmos._internal.memory.template import Alias, Slot
+from llmos._internal.memory.trace import Trace, TraceStep, goal_signature, parse, render
+from llmos._internal.memory.trace_store import TraceStore
+from llmos._internal.text import normalize_goal
 
 json_scalars = (
     st.none()

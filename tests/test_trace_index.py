@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from llmos.errors import UsageError
-from llmos.memory.library import TraceLibrary
-from llmos.memory.trace import Trace, TraceStep, goal_signature, render
-from llmos.workspace import Workspace
+from llmos._internal.errors import UsageError
+from llmos._internal.memory.library import TraceLibrary
+from llmos._internal.memory.trace import Trace, TraceStep, goal_signature, render
+from llmos._internal.workspace import Workspace
 
 
 def _trace(goal: str) -> Trace:
@@ -55,7 +55,7 @@ def test_lookup_does_not_parse_every_file(
 ) -> None:
     for n in range(50):
         library.add(_trace(f"task number {n}"))
-    import llmos.memory.trace_index as trace_index
+    import llmos._internal.memory.trace_index as trace_index
 
     calls = []
     real = trace_index.parse

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import MODEL, Sandbox, run_llmos
 
-from llmos.errors import UsageError
-from llmos.memory.trace import Trace, TraceStep, render
-from llmos.security.signing import (
+from llmos._internal.errors import UsageError
+from llmos._internal.memory.trace import Trace, TraceStep, render
+from llmos._internal.security.signing import (
     MANIFEST,
     SignatureError,
     read_manifest,
@@ -22,8 +22,8 @@ from llmos.security.signing import (
     sign_library,
     workspace_key,
 )
-from llmos.security.trust import TrustStore, plan_hash
-from llmos.testing.scripted_model import ScriptedModelServer, say
+from llmos._internal.security.trust import TrustStore, plan_hash
+from llmos._internal.testing.scripted_model import ScriptedModelServer, say
 
 TRACE = Trace(
     goal_text="Tidy the build folder",

@@ -11,9 +11,9 @@ from pathlib import Path
 from conftest import MODEL, Sandbox, run_llmos
 from test_learner_e2e import _cli_processes_using
 
-from llmos.kernel.watchdog import Watchdog, WatchdogLimits
-from llmos.memory.session_log import read_session, verify_session
-from llmos.testing.scripted_model import ScriptedModelServer, Turn, use_tool
+from llmos._internal.kernel.watchdog import Watchdog, WatchdogLimits
+from llmos._internal.memory.session_log import read_session, verify_session
+from llmos._internal.testing.scripted_model import ScriptedModelServer, Turn, use_tool
 
 
 class Clock:
@@ -117,8 +117,8 @@ def test_a_human_answering_an_approval_stops_the_stall_and_tool_clocks() -> None
 
 
 def test_the_run_context_pauses_its_agents_watchdog_while_a_human_is_asked() -> None:
-    from llmos.kernel.bus import EventBus
-    from llmos.kernel.run_context import RunContext
+    from llmos._internal.kernel.bus import EventBus
+    from llmos._internal.kernel.run_context import RunContext
 
     clock = Clock()
     ctx = RunContext("g", "default", Path(), "learner", 1.0, EventBus())

@@ -13,12 +13,13 @@ For plugin authors, the whole API is this module::
         ...
 
 Put the module in `<workspace>/plugins/`, or ship it in a package with an entry point in
-the group `llmos.plugins`. See `llmos/plugins/types.py` for tools, hooks and agents, and the
-repository's `plugins/` folder for examples. Importing this module never loads the SDK.
+the group `llmos.plugins`. See `llmos/_internal/plugins/types.py` for tools, hooks and agents, and
+the repository's `plugins/` folder for examples. Importing this module never loads the SDK.
 
 Here too: the events a hook receives (`RunFinished`...), `atomic_write_text` for a tool that
 writes a file, and what governance rules read and return (`History`, `Step`, `Call`,
-`Route`, `Score`, `STEP_TYPES`). A plugin needs nothing else of llmos; the rest is internal.
+`Route`, `Score`, `STEP_TYPES`). A plugin needs nothing else of llmos; the rest is internal
+(`llmos._internal`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmos.agents.spec import AgentSpec
-from llmos.fsutil import atomic_write_text
-from llmos.kernel.events import (
+from llmos._internal.agents.spec import AgentSpec
+from llmos._internal.fsutil import atomic_write_text
+from llmos._internal.kernel.events import (
     AssistantText,
     CheckerResults,
     CostUpdated,
@@ -51,10 +52,10 @@ from llmos.kernel.events import (
     ToolRequested,
     WatchdogTripped,
 )
-from llmos.plugins.types import Plugin, PluginError
+from llmos._internal.plugins.types import Plugin, PluginError
 
 if TYPE_CHECKING:
-    from llmos.governance import STEP_TYPES, Call, History, Route, Score, Step
+    from llmos._internal.governance import STEP_TYPES, Call, History, Route, Score, Step
 
 __all__ = [
     "STEP_TYPES",
@@ -95,7 +96,7 @@ _GOVERNANCE = frozenset({"STEP_TYPES", "Call", "History", "Route", "Score", "Ste
 def __getattr__(name: str) -> Any:
     # Governance's vocabulary is loaded on first use: a replay loads only what it needs.
     if name in _GOVERNANCE:
-        return getattr(importlib.import_module("llmos.governance"), name)
+        return getattr(importlib.import_module("llmos._internal.governance"), name)
     raise AttributeError(f"module 'llmos.plugins' has no attribute {name!r}")
 
 

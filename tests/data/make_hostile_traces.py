@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from llmos.memory.trace import Trace, TraceStep, render
+from llmos._internal.memory.trace import Trace, TraceStep, render
 
 HERE = Path(__file__).resolve().parent / "hostile_traces"
 
