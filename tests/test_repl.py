@@ -27,7 +27,7 @@ from llmos._internal.cli.repl.commands import SlashCommands
 from llmos._internal.cli.repl.completion import SlashCompleter
 from llmos._internal.cli.repl.delegate import FeatureUnavailable, run_cli
 from llmos._internal.cli.repl.history import WorkspaceHistory
-from llmos._internal.cli.repl.session import ReplSession, RunTracker
+from llmos._internal.cli.repl.session import ReplSession
 from llmos._internal.engine.builtin_hooks import security_hook
 from llmos._internal.engine.types import RunRequest, RunSummary
 from llmos._internal.kernel.bus import EventBus
@@ -35,6 +35,7 @@ from llmos._internal.kernel.run_context import RunContext
 from llmos._internal.memory.library import TraceLibrary
 from llmos._internal.memory.session_log import read_session
 from llmos._internal.memory.trace import Trace, TraceStep, parse
+from llmos._internal.presentation.run_tracker import RunTracker
 from llmos._internal.security.approval import (
     ApprovalRequest,
     Approve,
@@ -517,3 +518,54 @@ def test_slash_commands_refused_at_the_prompt(sandbox: Sandbox) -> None:
         with pytest.raises(UsageError, match=message):
             asyncio.run(commands.dispatch(line))
     assert "/policy" in _completions(commands, "/pol")  # every llmos command is reachable
+
+
+def test_the_run_tracker_follows_the_fallback_run(tmp_path: Path) -> None:
+    """A replay that fell back to Learner is followed by a run of its own: what a signal ends
+    is that second run, and that is the one reported."""
+    from llmos._internal.kernel.events import RunFinished, RunStarted
+
+    tracker = RunTracker()
+    assert tracker.summary(tmp_path) is None
+    for run_id, mode, status in (("r1", "follower", "diverged"), ("r2", "learner", None)):
+        tracker(
+            RunStarted(
+                run_id=run_id,
+                goal="g",
+                mode=mode,
+                project="default",
+                workdir="/w",
+                model=None,
+                budget_usd=1.0,
+            )
+        )
+        if status:
+            tracker(
+                RunFinished(
+                    run_id=run_id,
+                    status=status,
+                    cost_usd=0.0,
+                    turns=0,
+                    tool_calls=1,
+                    duration_secs=0.1,
+                )
+            )
+    assert tracker.run_id == "r2" and tracker.summary(tmp_path) is None  # not ended yet
+    tracker(
+        RunFinished(
+            run_id="r2",
+            status="interrupted",
+            cost_usd=0.02,
+            turns=1,
+            tool_calls=0,
+            duration_secs=2.0,
+        )
+    )
+    summary = tracker.summary(tmp_path)
+    assert summary is not None
+    assert (summary["run_id"], summary["mode"], summary["status"]) == (
+        "r2",
+        "learner",
+        "interrupted",
+    )
+    assert summary["session_log"] == str(tmp_path / "r2.jsonl")

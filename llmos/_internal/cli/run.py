@@ -4,7 +4,6 @@
 # strings it would compile each one again at every start (a few ms of a $0 replay).
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,8 +24,8 @@ from llmos._internal.cli.options import (
 from llmos._internal.cli.render import LiveRenderer, dry_run_dict, print_dry_run, print_summary
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.engine.types import MODES, Mode, RunRequest
-from llmos._internal.kernel.events import Event, RunFinished, RunStarted
 from llmos._internal.modes.dispatcher import plan_goal, run_goal_blocking
+from llmos._internal.presentation.run_tracker import RunTracker
 from llmos._internal.text import clean
 
 if TYPE_CHECKING:
@@ -79,47 +78,6 @@ def _inbox(ws: "Workspace", *, always: bool) -> "Approver | None":
     from llmos._internal.security.approval_inbox import InboxApprover
 
     return InboxApprover(ws.state_dir, source="run", expiry_secs=settings.approval_expiry_secs)
-
-
-class RunEnds:
-    """How the run began and ended, as its bus told them: the summary `--json` prints of a run
-    a signal ended (`run_goal_blocking` then returns none; the run is recorded all the same)."""
-
-    def __init__(self) -> None:
-        self.started: RunStarted | None = None
-        self.finished: RunFinished | None = None
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, RunStarted) and self.started is None:
-            self.started = event  # the run's own (an orchestration's subtasks start later)
-        elif isinstance(event, RunFinished) and event.run_id == self._run_id():
-            self.finished = event
-
-    def _run_id(self) -> str | None:
-        return self.started.run_id if self.started is not None else None
-
-    def summary(self, sessions_dir: Path) -> dict[str, object]:
-        """The keys of `RunSummary.to_dict()` the two events tell."""
-        started, finished = self.started, self.finished
-        assert started is not None and finished is not None
-        return {
-            "run_id": started.run_id,
-            "goal": started.goal,
-            "mode": started.mode,
-            "mode_reason": started.reason,
-            "status": finished.status,
-            "project": started.project,
-            "workdir": started.workdir,
-            "model": finished.model or started.model,
-            "turns": finished.turns,
-            "tool_calls": finished.tool_calls,
-            "cost_usd": finished.cost_usd,
-            "saved_usd": finished.saved_usd,
-            "duration_secs": finished.duration_secs,
-            "trace_path": finished.trace_path,
-            "session_log": str(sessions_dir / f"{started.run_id}.jsonl"),
-            "error": finished.error,
-        }
 
 
 def _check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
@@ -256,16 +214,17 @@ def run(
         return
     subscribers: list[tuple[str, Handler]] = []
     renderer = LiveRenderer(console)
-    ends = RunEnds()
-    subscribers.append(("ends", ends))
+    tracker = RunTracker()
+    subscribers.append(("tracker", tracker))
     if not as_json:
         subscribers.append(("terminal", renderer))
     approver = approver_for(console, yes=yes, interactive=not as_json, via=approve_via, ws=ws)
     try:
         summary = run_goal_blocking(ws, request, subscribers=subscribers, approver=approver)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the run was recorded; say how it ended
-        if as_json and ends.finished is not None:
-            print_json(ends.summary(ws.sessions_dir))
+        ended = tracker.summary(ws.sessions_dir)
+        if as_json and ended is not None:
+            print_json(ended)
         raise
     if as_json:
         print_json(summary.to_dict())

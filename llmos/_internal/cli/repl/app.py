@@ -25,9 +25,10 @@ from llmos._internal.cli.repl.commands import SlashCommands
 from llmos._internal.cli.repl.completion import SlashCompleter
 from llmos._internal.cli.repl.history import WorkspaceHistory
 from llmos._internal.cli.repl.keys import InterruptKeys
-from llmos._internal.cli.repl.session import ReplSession, RunTracker
+from llmos._internal.cli.repl.session import ReplSession
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.errors import LlmosError
+from llmos._internal.presentation.run_tracker import RunTracker
 from llmos._internal.text import clean, escape
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from llmos._internal.engine.types import Mode, RunRequest, RunSummary
-from llmos._internal.kernel.events import Event, RunFinished, RunStarted
+from llmos._internal.presentation.run_tracker import RunTracker
 from llmos._internal.workspace import Workspace, validate_project_name
 
 # A replay or a plan has no conversation to continue: only these modes carry one on.
@@ -21,21 +21,6 @@ class Conversation:
     project: str  # the CLI keeps a conversation per working folder
     cost_usd: float  # what llmos charged for its runs so far
     goals: int
-
-
-class RunTracker:
-    """An event-bus subscriber remembering the run in progress: its id, and how it ended
-    (published even when the run is interrupted, before its bus closes)."""
-
-    def __init__(self) -> None:
-        self.run_id: str | None = None
-        self.finished: RunFinished | None = None
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self.run_id, self.finished = event.run_id, None
-        elif isinstance(event, RunFinished):
-            self.finished = event
 
 
 @dataclass
