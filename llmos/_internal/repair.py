@@ -93,27 +93,12 @@ def _journal_sizes(primary: _Primary) -> dict[str, int]:
 
 def _database_problem(primary: _Primary) -> str | None:
     """What is wrong with a primary database, or None; it is opened read-only for this."""
-    from llmos._internal.database import header_problem
-
     path = primary.path
     if not path.exists():
         if any(_journal_sizes(primary).values()):
             return "it is missing, but its journal shows it existed"
         return None
-    problem = header_problem(path)
-    if problem:
-        return problem
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return f"it cannot be read ({exc})"
-    if rows != [("ok",)]:
-        return "it is damaged: " + "; ".join(str(r[0]) for r in rows[:3])
-    return None
+    return _integrity_problem(path)
 
 
 def check_primary_databases(ws: Workspace, repair: bool) -> list[Finding]:
@@ -169,10 +154,14 @@ def check_primary_databases(ws: Workspace, repair: bool) -> list[Finding]:
 
 # Derived indexes -----------------------------------------------------------------------------
 def _index_problem(path: Path) -> str | None:
+    return _integrity_problem(path) if path.exists() else None
+
+
+def _integrity_problem(path: Path) -> str | None:
+    """What SQLite finds wrong with the database at `path` (its header, then a quick check,
+    read-only), or None."""
     from llmos._internal.database import header_problem
 
-    if not path.exists():
-        return None
     problem = header_problem(path)
     if problem:
         return problem
@@ -184,7 +173,9 @@ def _index_problem(path: Path) -> str | None:
             conn.close()
     except sqlite3.Error as exc:
         return f"it cannot be read ({exc})"
-    return None if rows == [("ok",)] else "it is damaged"
+    if rows != [("ok",)]:
+        return "it is damaged: " + "; ".join(str(r[0]) for r in rows[:3])
+    return None
 
 
 def check_indexes(ws: Workspace, repair: bool) -> list[Finding]:
