@@ -224,11 +224,10 @@ def test_terminal_approver_answers() -> None:
 
 
 def test_who_approves_in_llmos_run() -> None:
-    console = Console()
-    assert isinstance(approver_for(console, yes=True, interactive=False), YesApprover)
-    assert approver_for(console, yes=False, interactive=False) is None
+    assert isinstance(approver_for(yes=True, interactive=False), YesApprover)
+    assert approver_for(yes=False, interactive=False) is None
     # pytest's stdin is not a terminal: nobody to ask, even when not --json.
-    assert approver_for(console, yes=False, interactive=True) is None
+    assert approver_for(yes=False, interactive=True) is None
 
 
 # --------------------------------------------------------------- llmos run in a terminal

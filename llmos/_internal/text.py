@@ -49,12 +49,19 @@ def safe_text(value: object, *, style: str = "", one_line: bool = False) -> Text
     return Text(clean(str(value), keep_newlines=not one_line), style=style)
 
 
+# What rich reads as a markup tag: `[` then a letter, `#`, `/` or `@`, up to the next `]`,
+# and the backslashes before it (rich's console markup grammar).
+MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
 def escape(value: object) -> str:
     """An untrusted value inside rich markup: cleaned, and its square brackets escaped so
-    that it is never read as markup."""
-    from rich.markup import escape as escape_markup
-
-    return escape_markup(clean(str(value)))
+    that it is never read as markup (as `rich.markup.escape` does it, without loading rich:
+    a replay prints without it, `llmos/_internal/cli/plain_console.py`)."""
+    text = MARKUP_TAG.sub(lambda m: f"{m[1]}{m[1]}\\{m[2]}", clean(str(value)))
+    if text.endswith("\\") and not text.endswith("\\\\"):
+        return text + "\\"
+    return text
 
 
 def capped(value: Any, limit: int) -> Any:

@@ -3,10 +3,7 @@ and the summary table every run ends with."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, cast
 
 from llmos._internal.cli.table import Cell, Column, print_fields, print_table
 from llmos._internal.kernel.events import (
@@ -29,6 +26,9 @@ from llmos._internal.presentation.calls import describe_call
 from llmos._internal.text import clean, escape, safe_text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmos._internal.cli.plain_console import Printer
     from llmos._internal.cli.plan_view import PlanView
     from llmos._internal.engine.types import RunSummary
     from llmos._internal.modes.dispatcher import DryRun
@@ -50,7 +50,7 @@ def print_approval_request(console: Console, request: ApprovalRequest) -> None:
 class LiveRenderer:
     """Prints a run's events as they arrive (an event-bus subscriber)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Printer) -> None:
         self.console = console
         self.plan_view: PlanView | None = None  # an orchestration's live tree
         self.last_text = ""  # what the agent (not a subagent) said last, as shown
@@ -64,10 +64,12 @@ class LiveRenderer:
         c = self.console
         match event:
             case PlanReady():
-                # only orchestrations draw a tree
+                # only orchestrations draw a tree (with rich, on a terminal or not)
                 from llmos._internal.cli.plan_view import PlanView
+                from llmos._internal.cli.terminal import terminal
 
-                self.plan_view = self.plan_view or PlanView(c)
+                console = cast("Console", c) if c.is_terminal else terminal()
+                self.plan_view = self.plan_view or PlanView(console)
                 self.plan_view.plan(event)
             case SubtaskChanged() if self.plan_view is not None:
                 self.plan_view.changed(event)
@@ -92,7 +94,7 @@ class LiveRenderer:
                     f"  [yellow]→ {event.tool}[/] {escape(describe_call(event.tool, event.input))}"
                 )
             case ToolDecision(allowed=False):
-                rule = f"[red]({event.rule})[/]"
+                rule = f"[red]({escape(event.rule)})[/]"
                 c.print(f"  [bold red]✗ denied by {event.guard}[/] {rule} {escape(event.reason)}")
             case ToolFinished(ok=True):
                 c.print(f"  [green]✓ {event.tool}[/] [dim]{escape(event.summary)}[/]")
@@ -122,18 +124,25 @@ class LiveRenderer:
                 pass
 
 
-def print_summary(console: Console, summary: RunSummary) -> None:
+def print_summary(console: Printer, summary: RunSummary) -> None:
     """The fields every run ends with (`llmos run`, the REPL, the demo)."""
-    print_fields(summary_fields(summary), console=console)
+    print_fields(summary_fields(summary, styled=console.is_terminal), console=console)
 
 
-def summary_fields(summary: RunSummary) -> list[tuple[str, Cell]]:
-    mode = Text(summary.mode)
-    mode.append_text(safe_text(f" ({summary.mode_reason})", style="dim"))
-    fields: list[tuple[str, Cell]] = [
-        ("status", safe_text(summary.status, style="green" if summary.ok else "red")),
-        ("mode", mode),
-    ]
+def summary_fields(summary: RunSummary, *, styled: bool = True) -> list[tuple[str, Cell]]:
+    """The summary's fields; `styled`, the status, mode and error are rich `Text` (a
+    terminal's colours), else plain (not on a terminal rich is not loaded)."""
+    mode: Cell = f"{summary.mode} ({summary.mode_reason})"
+    status: Cell = summary.status
+    error: Cell = summary.error
+    if styled:
+        from rich.text import Text
+
+        mode = Text(summary.mode)
+        mode.append_text(safe_text(f" ({summary.mode_reason})", style="dim"))
+        status = safe_text(summary.status, style="green" if summary.ok else "red")
+        error = safe_text(summary.error, style="red")
+    fields: list[tuple[str, Cell]] = [("status", status), ("mode", mode)]
     if summary.orchestration is not None:
         fields.append(("subtasks", _subtask_counts(summary.orchestration)))
     denied = f" ({summary.denied_calls} denied)" if summary.denied_calls else ""
@@ -164,7 +173,7 @@ def summary_fields(summary: RunSummary) -> list[tuple[str, Cell]]:
         trace = "not saved: the run did not succeed"
     fields += [("trace", trace), ("session log", summary.session_log)]
     if summary.error:
-        fields.append(("error", safe_text(summary.error, style="red")))
+        fields.append(("error", error))
     return fields
 
 
@@ -237,7 +246,7 @@ def dry_run_dict(dry: DryRun) -> dict[str, Any]:
     }
 
 
-def print_dry_run(console: Console, dry: DryRun) -> None:
+def print_dry_run(console: Printer, dry: DryRun) -> None:
     console.print(f"[bold]dry run[/]: {dry.mode} mode [dim]({escape(dry.reason)})[/]")
     if dry.mode == "orchestrator":
         console.print(

@@ -7,7 +7,6 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from llmos._internal.cli.json_output import print_json
 
@@ -22,7 +21,7 @@ from llmos._internal.cli.options import (
     open_workspace,
 )
 from llmos._internal.cli.render import LiveRenderer, dry_run_dict, print_dry_run, print_summary
-from llmos._internal.cli.terminal import terminal
+from llmos._internal.cli.terminal import printer
 from llmos._internal.engine.types import MODES, Mode, RunRequest
 from llmos._internal.modes.dispatcher import plan_goal, run_goal_blocking
 from llmos._internal.presentation.run_tracker import RunTracker
@@ -38,7 +37,6 @@ APPROVE_VIA = ("auto", "terminal", "console")
 
 
 def approver_for(
-    console: Console,
     *,
     yes: bool,
     interactive: bool,
@@ -57,8 +55,9 @@ def approver_for(
     human: Approver | None = None
     if interactive and sys.stdin.isatty() and sys.stdout.isatty():
         from llmos._internal.cli.approve import TerminalApprover
+        from llmos._internal.cli.terminal import terminal
 
-        human = TerminalApprover(console)
+        human = TerminalApprover(terminal())
     if via == "terminal" or ws is None:
         return human
     inbox = _inbox(ws, always=via == "console")
@@ -204,7 +203,7 @@ def run(
         trace_id=trace,
         parallel=parallel,
     )
-    console = terminal()
+    console = printer()
     if dry_run:
         dry = plan_goal(ws, request)
         if as_json:
@@ -218,7 +217,7 @@ def run(
     subscribers.append(("tracker", tracker))
     if not as_json:
         subscribers.append(("terminal", renderer))
-    approver = approver_for(console, yes=yes, interactive=not as_json, via=approve_via, ws=ws)
+    approver = approver_for(yes=yes, interactive=not as_json, via=approve_via, ws=ws)
     try:
         summary = run_goal_blocking(ws, request, subscribers=subscribers, approver=approver)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the run was recorded; say how it ended

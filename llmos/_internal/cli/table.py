@@ -13,9 +13,10 @@ spaces). Values from outside are cleaned of escape sequences and control charact
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.text import clean
@@ -23,6 +24,8 @@ from llmos._internal.text import clean
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
+
+    from llmos._internal.cli.plain_console import Printer
 
 _GAP = 2  # spaces between columns on a terminal
 
@@ -56,13 +59,13 @@ def plain(value: Cell) -> str:
     """A cell as one line of plain text."""
     if value is None:
         return ""
-    from rich.text import Text
-
-    text = value.plain if isinstance(value, Text) else str(value)
+    rich_text = sys.modules.get("rich.text")  # not loaded: `value` is no rich Text
+    styled = rich_text is not None and isinstance(value, rich_text.Text)
+    text = cast("Text", value).plain if styled else str(value)
     return clean(text, keep_newlines=False)
 
 
-def _write(console: Console, lines: list[str]) -> None:
+def _write(console: Printer, lines: list[str]) -> None:
     """Plain lines as they are: rich would turn the tabs into spaces."""
     console.file.write("".join(line + "\n" for line in lines))
     console.file.flush()
@@ -82,7 +85,7 @@ def print_table(
     *,
     title: str | None = None,
     empty: str | None = None,
-    console: Console | None = None,
+    console: Printer | None = None,
 ) -> None:
     """Print records as a table (see the module's docstring). With no rows, `empty` is said
     instead: on stdout on a terminal, on stderr otherwise (a pipe then gets nothing)."""
@@ -101,7 +104,8 @@ def print_table(
         lines += ["\t".join(plain(cell) for cell in row) for row in records]
         _write(console, lines)
         return
-    console.print(_rich_table(columns, records, title, console.width), soft_wrap=False)
+    rich_console = cast("Console", console)  # a terminal's console is rich's
+    rich_console.print(_rich_table(columns, records, title, rich_console.width), soft_wrap=False)
 
 
 def _rich_table(
@@ -186,7 +190,7 @@ def _blocks(columns: Sequence[Column], cells: list[list[Text]], title: str | Non
 
 
 def print_fields(
-    fields: Sequence[tuple[str, Cell]], *, title: str | None = None, console: Console | None = None
+    fields: Sequence[tuple[str, Cell]], *, title: str | None = None, console: Printer | None = None
 ) -> None:
     """Print one record as `label  value` lines. On a terminal a long value is wrapped by the
     terminal itself (it stays one line, so a path copies whole); not on a terminal each line
@@ -199,11 +203,12 @@ def print_fields(
         return
     from rich.text import Text
 
+    rich_console = cast("Console", console)  # a terminal's console is rich's
     if title:
-        console.print(Text(title, style="bold"))
+        rich_console.print(Text(title, style="bold"))
     width = max((len(label) for label, _ in fields), default=0)
     for label, value in fields:
         line = Text()
         line.append(label.ljust(width + 2), style="bold")
         line.append_text(_rich_cell(value))
-        console.print(line, soft_wrap=True)
+        rich_console.print(line, soft_wrap=True)
