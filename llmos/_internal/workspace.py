@@ -17,7 +17,8 @@ from typing import Any
 
 from llmos._internal.errors import ReadOnlyWorkspaceError, UsageError
 from llmos._internal.telemetry_settings import TelemetrySettings
-from llmos._internal.yaml_text import YAMLError, load_yaml
+from llmos._internal.yaml_cache import load_yaml_file
+from llmos._internal.yaml_text import YAMLError
 
 DEFAULT_PROJECT = "default"
 _PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -454,7 +455,8 @@ class Workspace:
         if not self.config_path.exists():
             return Settings()
         try:
-            data = load_yaml(self.config_path.read_text(encoding="utf-8")) or {}
+            text = self.config_path.read_text(encoding="utf-8")
+            data = load_yaml_file(text, self.config_path) or {}
         except YAMLError as exc:
             raise UsageError(f"{self.config_path}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from llmos._internal.yaml_text import load_yaml
+from llmos._internal.yaml_text import YAMLError, dump_yaml, load_yaml
 
 # The tools a Learner run (and an agent that names none) may use. Pinned, because the CLI's
 # default set is large and changes between versions (scheduling, messaging, workflow tools...).
@@ -163,7 +161,7 @@ def parse_agent(text: str, *, path: Path | None = None, source: str = "") -> Age
         raise AgentFormatError("the front matter has no closing '---' line") from None
     try:
         meta = load_yaml("\n".join(lines[1:end])) or {}
-    except yaml.YAMLError as exc:
+    except YAMLError as exc:
         raise AgentFormatError(f"the front matter is not valid YAML ({exc})") from exc
     if not isinstance(meta, dict):
         raise AgentFormatError("the front matter must be a mapping (name: ..., description: ...)")
@@ -194,5 +192,5 @@ def render_agent(spec: AgentSpec) -> str:
     meta["model"] = spec.model or "inherit"
     if spec.max_turns is not None:
         meta["max_turns"] = spec.max_turns
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    front = dump_yaml(meta, sort_keys=False, allow_unicode=True, default_flow_style=None)
     return f"{_FENCE}\n{front}{_FENCE}\n{spec.prompt.strip()}\n"

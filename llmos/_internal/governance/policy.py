@@ -195,10 +195,11 @@ def _section(path: str, mtime_ns: int, size: int) -> GovernancePolicy | None:
         raise UsageError(f"{path}: cannot read the policy file ({exc})") from exc
     if SECTION not in text:
         return None  # most policy files: no YAML parsed here at all
-    from llmos._internal.yaml_text import YAMLError, load_yaml
+    from llmos._internal.yaml_cache import load_yaml_file
+    from llmos._internal.yaml_text import YAMLError
 
     try:
-        data = load_yaml(text)
+        data = load_yaml_file(text, path)
     except YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({exc})", hint=_DOCS) from exc
     if not isinstance(data, dict) or data.get(SECTION) is None:

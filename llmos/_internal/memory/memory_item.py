@@ -26,11 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from llmos._internal.errors import LlmosError, UsageError
 from llmos._internal.usage import now_iso
-from llmos._internal.yaml_text import YAMLError, split_front_matter
+from llmos._internal.yaml_text import YAMLError, dump_yaml, split_front_matter
 
 Kind = Literal["fact", "insight"]
 KINDS: tuple[Kind, ...] = ("fact", "insight")
@@ -111,7 +109,7 @@ def render(item: MemoryItem) -> str:
         "source": item.source,
         **item.meta,
     }
-    head = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    head = dump_yaml(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return f"---\n{head}---\n\n{item.text.strip()}\n"
 
 

@@ -13,14 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
-import yaml
-
 from llmos._internal.errors import TraceFormatError
 from llmos._internal.memory.goal_form import ValueKind, goal_signature
 from llmos._internal.memory.template import Alias, Slot, Template
 from llmos._internal.text import one_line
 from llmos._internal.usage import now_iso
-from llmos._internal.yaml_text import YAMLError, front_matter_at, load_yaml
+from llmos._internal.yaml_cache import load_yaml_file
+from llmos._internal.yaml_text import YAMLError, dump_yaml, front_matter_span, load_yaml
 
 # 2: slots and aliases in the front matter, preconditions and file modes in the checks, the
 # signature from the canonical goal. Version 1 files still load (no slots, no aliases).
@@ -137,7 +136,7 @@ def default_title(step: TraceStep) -> str:
 
 # Rendering -----------------------------------------------------------------------------------
 def render(trace: Trace) -> str:
-    meta = dump_yaml(trace.front_matter)
+    meta = front_matter_yaml(trace.front_matter)
     lines = ["---", meta.rstrip("\n"), "---", "", f"# {one_line(trace.goal_text, 200)}", ""]
     lines += ["## Execution Steps", ""]
     for number, step in enumerate(trace.steps, start=1):
@@ -159,12 +158,13 @@ def render(trace: Trace) -> str:
     return "\n".join(lines)
 
 
-def dump_yaml(data: dict[str, Any]) -> str:
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+def front_matter_yaml(data: dict[str, Any]) -> str:
+    """A trace's front matter as YAML that reads back exactly as `data`."""
+    text = dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
     # PyYAML writes some line separators (U+0085, U+2028...) raw, and they read back as line
     # breaks; escaping everything non-ASCII is less readable but always exact.
     if load_yaml(text) != data:
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, default_flow_style=False)
+        text = dump_yaml(data, sort_keys=False, allow_unicode=False, default_flow_style=False)
     return text
 
 
@@ -175,11 +175,18 @@ def _json_line(value: Any) -> str:
 
 # Parsing -------------------------------------------------------------------------------------
 def parse(text: str, *, source: str | None = None) -> Trace:
+    """The trace in `text` (the file `source`: its front matter may be read already parsed,
+    llmos/_internal/yaml_cache.py). TraceFormatError saying what is wrong."""
+    span = front_matter_span(text)
+    if span is None:
+        raise TraceFormatError("no YAML front matter", path=source)
+    yaml_start, yaml_end, body_at = span
+    head = text[yaml_start:yaml_end]
     try:
-        meta, body_at = front_matter_at(text)
+        meta = load_yaml_file(head, source) if source else load_yaml(head)
     except YAMLError as exc:
         raise TraceFormatError(f"front matter is not valid YAML ({exc})", path=source) from exc
-    if not meta:
+    if not meta or not isinstance(meta, dict):
         raise TraceFormatError("no YAML front matter", path=source)
     version = meta.get("schema_version")
     if version not in _READABLE_VERSIONS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from typing import IO, Any
 
 from llmos._internal.errors import TraceFormatError
 from llmos._internal.fsutil import atomic_write_stream, atomic_write_text
-from llmos._internal.memory.trace import Trace, dump_yaml, parse, render
+from llmos._internal.memory.trace import Trace, front_matter_yaml, parse, render
 from llmos._internal.usage import Usage
-from llmos._internal.yaml_text import YAMLError, load_yaml
+from llmos._internal.yaml_cache import load_yaml_file, remember
+from llmos._internal.yaml_text import YAMLError, front_matter_span
 
 # A front matter longer than this is not one llmos wrote.
 _MAX_HEAD_BYTES = 1024 * 1024
@@ -87,17 +89,23 @@ class TraceStore:
         hundred megabytes). Returns the new front matter. Call with the lock held."""
         with path.open("rb") as source:
             head, offset = _read_head(source, str(path))
-            meta = _front_matter(head, str(path))
-            meta.update(Usage.from_meta(meta).counted(ok=ok).fields())
-            new_head = b"---\n" + _with_counts(head, meta) + b"---\n"
+            before = _front_matter(head, str(path))
+            meta = {**before, **Usage.from_meta(before).counted(ok=ok).fields()}
+            counted = _with_counts(head, before, meta)
             source.seek(offset)
-            atomic_write_stream(path, new_head, source)
+            atomic_write_stream(path, b"---\n" + counted + b"---\n", source)
+        remember(counted.decode("utf-8"), path, meta)  # the next replay reads it parsed
         return meta
 
     def write(self, trace: Trace, path: Path | None = None) -> Path:
-        """Write `trace` as it is, atomically."""
+        """Write `trace` as it is, atomically; its front matter is kept parsed for the first
+        replay (yaml_cache)."""
         path = path or self.path_for(trace.goal_signature)
-        atomic_write_text(path, render(trace))
+        text = render(trace)
+        atomic_write_text(path, text)
+        span = front_matter_span(text)
+        if span is not None:
+            load_yaml_file(text[span[0] : span[1]], path)
         return path
 
     def versions(self, signature: str) -> list[Path]:
@@ -151,7 +159,7 @@ def _read_head(source: IO[bytes], where: str) -> tuple[bytes, int]:
 
 def _front_matter(head: bytes, where: str) -> dict[str, Any]:
     try:
-        meta = load_yaml(head.decode("utf-8"))
+        meta = load_yaml_file(head.decode("utf-8"), where)
     except (YAMLError, UnicodeDecodeError) as exc:
         raise TraceFormatError(f"front matter is not valid YAML ({exc})", path=where) from exc
     if not isinstance(meta, dict):
@@ -160,20 +168,44 @@ def _front_matter(head: bytes, where: str) -> dict[str, Any]:
 
 
 _COUNTS = ("usage_count", "success_count", "failure_count", "success_rating", "last_used")
+# A count's line as llmos writes it: `key: value`, the value an integer, a decimal or a time
+# in single quotes: forms YAML reads one way only.
+_COUNT_LINE = re.compile(rb"([a-z_]+): (-?[0-9]+(?:\.[0-9]+)?|'[^'\\\n]*')\r?")
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-def _with_counts(head: bytes, meta: dict[str, Any]) -> bytes:
-    """The front matter with its counts replaced line by line (the rest as it was: a hand
-    edit's comments and layout survive), or dumped anew if a count has no line of its own."""
+def _with_counts(head: bytes, before: dict[str, Any], meta: dict[str, Any]) -> bytes:
+    """The front matter `head` (read as `before`) with its counts set to `meta`'s, replaced
+    line by line (the rest as it was: a hand edit's comments and layout survive), or dumped
+    anew unless each count has exactly one line in the form llmos writes (`_COUNT_LINE`),
+    which reads as the value it had. Either way YAML reads the result exactly as `meta`:
+    `count_use` keeps that parse (yaml_cache)."""
     lines = head.split(b"\n")
-    found = 0
+    where: dict[str, int] = {}
     for i, line in enumerate(lines):
         key = line.split(b":", 1)[0].decode("utf-8", "replace")
-        if key in _COUNTS and line.startswith(key.encode() + b":"):
-            value = meta[key]
-            shown = f"'{value}'" if isinstance(value, str) else repr(value)  # an ISO time quoted
-            lines[i] = f"{key}: {shown}".encode()
-            found += 1
-    if found != len(_COUNTS):
-        return dump_yaml(meta).encode()
+        if key not in _COUNTS:
+            continue
+        match = _COUNT_LINE.fullmatch(line)
+        if match is None or key in where or _shown(before.get(key)) != match[2].decode():
+            return front_matter_yaml(meta).encode()
+        where[key] = i
+    if len(where) != len(_COUNTS):
+        return front_matter_yaml(meta).encode()
+    for key, i in where.items():
+        shown = _shown(meta[key])
+        if shown is None:
+            return front_matter_yaml(meta).encode()
+        lines[i] = f"{key}: {shown}".encode()
     return b"\n".join(lines)
+
+
+def _shown(value: Any) -> str | None:
+    """`value` in a `_COUNT_LINE` form, or None if it has none."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and _DECIMAL.fullmatch(repr(value)):
+        return repr(value)
+    if isinstance(value, str) and _COUNT_LINE.fullmatch(f"k: '{value}'".encode()):
+        return f"'{value}'"
+    return None

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from llmos._internal.errors import TraceFormatError
 from llmos._internal.fsutil import atomic_write_text
 from llmos._internal.memory.goal_form import goal_signature
@@ -29,7 +27,7 @@ from llmos._internal.orchestration.synthesis import fingerprint, synthesis_promp
 from llmos._internal.text import one_line
 from llmos._internal.usage import Usage, now_iso
 from llmos._internal.workspace import Workspace
-from llmos._internal.yaml_text import load_yaml
+from llmos._internal.yaml_text import YAMLError, dump_yaml, load_yaml
 
 if TYPE_CHECKING:
     from llmos._internal.orchestration.progress import Progress
@@ -102,7 +100,7 @@ def render_record(record: OrchestrationRecord) -> str:
         "plan": record.plan.to_dict()["subtasks"],
         "subtask_traces": [dataclasses.asdict(ref) for ref in record.subtasks],
     }
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    front = dump_yaml(meta, sort_keys=False, allow_unicode=True)
     lines = [f"# Orchestration: {one_line(record.goal_text, 200)}", "", "## Plan", ""]
     refs = {ref.id: ref for ref in record.subtasks}
     for sub in record.plan.subtasks:
@@ -144,7 +142,7 @@ def parse_record(text: str, *, source: str | None = None) -> OrchestrationRecord
         )
     except TraceFormatError:
         raise
-    except (yaml.YAMLError, KeyError, TypeError, ValueError, PlanError) as exc:
+    except (YAMLError, KeyError, TypeError, ValueError, PlanError) as exc:
         raise TraceFormatError(f"unreadable orchestration trace ({exc})", path=source) from exc
 
 

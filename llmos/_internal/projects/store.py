@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llmos._internal.errors import UsageError
 from llmos._internal.fsutil import atomic_write_text
 from llmos._internal.security.sandbox import sandbox_at_least
 from llmos._internal.usage import now_iso
 from llmos._internal.workspace import DEFAULT_PROJECT, Settings, Workspace, validate_project_name
-from llmos._internal.yaml_text import load_yaml
+from llmos._internal.yaml_cache import load_yaml_file
+from llmos._internal.yaml_text import YAMLError, dump_yaml
 
 PROJECT_FILE = "project.yaml"
 SUBFOLDERS = ("components", "memory", "output", "state")
@@ -196,7 +195,7 @@ _HEADER = """\
 
 
 def _render(meta: dict[str, Any]) -> str:
-    return _HEADER + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    return _HEADER + dump_yaml(meta, sort_keys=False, allow_unicode=True)
 
 
 def _read(path: Path, name: str, base: Settings) -> Project:
@@ -204,8 +203,8 @@ def _read(path: Path, name: str, base: Settings) -> Project:
     if not file.is_file():
         return Project(name, path)  # made before project.yaml existed, or by hand
     try:
-        data = load_yaml(file.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        data = load_yaml_file(file.read_text(encoding="utf-8"), file) or {}
+    except (OSError, UnicodeDecodeError, YAMLError) as exc:
         raise UsageError(f"{file}: cannot be read ({exc})") from exc
     if not isinstance(data, dict):
         raise UsageError(f"{file}: expected a mapping (description, settings, plugins)")

@@ -302,12 +302,12 @@ def _read(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read the policy file ({exc})") from exc
-    import yaml  # here: importing the policy (Follower runs) need not load YAML up front
+    from llmos._internal.yaml_cache import load_yaml_file
+    from llmos._internal.yaml_text import YAMLError
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
+        return load_yaml_file(text, path)
+    except YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({exc})", hint=_DOCS) from exc
 
 
