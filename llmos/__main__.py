@@ -2,7 +2,7 @@
 
 The cyclic garbage collector is off before the command line is imported: start-up loads a
 few hundred modules and makes no garbage worth collecting, and the collector would walk
-them over and over as they load. `llmos._internal.cli.main` freezes what was loaded and turns it
+them over and over as they load. `llmos._internal.cli` freezes what was loaded and turns it
 back on once the command's own module is in."""
 
 import gc

@@ -1,7 +1,7 @@
-"""The command table walked: every `llmos` command, found from `llmos._internal.cli.COMMANDS`, with
-arguments it succeeds with in the workspace `populate` makes. Convention tests run them
-all, so a new command is checked as soon as it is in the table (and they fail, naming it,
-until it has an entry in SAMPLE)."""
+"""The command table walked: every `llmos` command, found from
+`llmos._internal.cli.app.COMMANDS`, with arguments it succeeds with in the workspace
+`populate` makes. Convention tests run them all, so a new command is checked as soon as it
+is in the table (and they fail, naming it, until it has an entry in SAMPLE)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def all_commands() -> dict[Path_, Any]:
     import click
     import typer
 
-    from llmos._internal.cli import COMMANDS, app
+    from llmos._internal.cli.app import COMMANDS, app
 
     root = typer.main.get_command(app)
     ctx = click.Context(root)

@@ -127,7 +127,7 @@ def test_fast_paths_do_not_import_the_sdk(sandbox: Sandbox, argv: list[str]) -> 
         "heavy = {'claude_agent_sdk', 'anthropic', 'asyncio', 'opentelemetry', 'google'}\n"
         "heavy = sorted(roots & heavy)\n"
         "assert not heavy, heavy\n"
-        "from llmos._internal.cli import COMMANDS\n"
+        "from llmos._internal.cli.app import COMMANDS\n"
         "modules = {e.target.split(':')[0]: n for n, e in COMMANDS.items()}\n"
         "print('commands loaded:', sorted(n for m, n in modules.items() if m in sys.modules))\n"
     )
@@ -143,7 +143,7 @@ def test_each_listed_summary_is_how_the_commands_help_starts() -> None:
     import click
     import typer
 
-    from llmos._internal.cli import COMMANDS, app
+    from llmos._internal.cli.app import COMMANDS, app
 
     group = typer.main.get_command(app)
     ctx = click.Context(group)

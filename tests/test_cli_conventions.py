@@ -1,6 +1,6 @@
 """The command line's conventions, checked on every command of the command table
-(`llmos._internal.cli.COMMANDS`, walked by tests/cli_walk.py): --json and its shape, JSON errors,
---project, confirmation before removing, and the small things users of gh and llm expect
+(`llmos._internal.cli.app.COMMANDS`, walked by tests/cli_walk.py): --json and its shape, JSON
+errors, --project, confirmation before removing, and the small things users of gh and llm expect
 (--version, "Did you mean", negative numbers, the final text printed once)."""
 
 from __future__ import annotations

@@ -77,9 +77,15 @@ def test_follower_never_imports_the_sdk_nor_asyncio(
     sandbox: Sandbox, scripted: ScriptedModelServer
 ) -> None:
     _learn(sandbox, scripted)
+    # The workspace's first command made its state folder: its caches start with the next.
+    assert run_llmos(sandbox, "run", GOAL).returncode == 0
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', 'run', {GOAL!r}]\n"
+        # bashlex's parser tables are read from the workspace's cache, not computed again.
+        "import llmos._internal.security.bashlex_cache as tables\n"
+        "loaded, load = [], tables._load\n"
+        "tables._load = lambda path: loaded.append(load(path)) or loaded[-1]\n"
         "from llmos._internal.cli import main\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
@@ -93,9 +99,10 @@ def test_follower_never_imports_the_sdk_nor_asyncio(
         "'llmos._internal.security.approval', "
         "'socket', 'ctypes.util'} & set(sys.modules)\n"
         # Nor YAML (its texts are read already parsed: yaml_cache.py), nor rich (the output
-        # is not a terminal: cli/plain_console.py).
-        "unneeded |= {'yaml', 'frontmatter', 'rich'} & roots\n"
+        # is not a terminal: cli/plain_console.py), nor typer (cli/quick_run.py).
+        "unneeded |= {'yaml', 'frontmatter', 'rich', 'typer', 'click'} & roots\n"
         "assert not unneeded, unneeded\n"
+        "assert loaded and loaded[0] is not None, loaded\n"
         "print('follower ok')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

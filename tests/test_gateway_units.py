@@ -420,7 +420,7 @@ def test_other_commands_do_not_load_the_gateway_libraries(argv: list[str]) -> No
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', *{argv!r}]\n"
-        "from llmos._internal.cli import app\n"
+        "from llmos._internal.cli.app import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "heavy = sorted(loaded & {'starlette', 'uvicorn', 'httpx2', 'anthropic'})\n"

@@ -100,7 +100,7 @@ def test_kernel_commands_do_not_import_the_sdk(sandbox: Sandbox, argv: list[str]
     code = (
         "import sys\n"
         f"sys.argv = ['llmos', *{argv!r}]\n"
-        "from llmos._internal.cli import app\n"
+        "from llmos._internal.cli.app import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "roots = {m.split('.')[0] for m in sys.modules}\n"
         "heavy = sorted(roots & {'claude_agent_sdk', 'anthropic'})\n"

@@ -437,7 +437,7 @@ def test_session_carries_the_conversation_and_its_cost(sandbox: Sandbox) -> None
 def test_a_command_not_in_this_build_says_so(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from llmos._internal import cli
+    from llmos._internal.cli import app as cli
 
     entry = cli.CommandEntry("llmos._internal.cli.not_yet_written:future_app", "Not written yet.")
     monkeypatch.setitem(cli.COMMANDS, "future", entry)

@@ -627,7 +627,7 @@ def test_telemetry_s_modules_load_no_opentelemetry_until_a_span_is_sent(
     code = (
         "import sys\n"
         "sys.argv = ['llmos', '--help']\n"
-        "from llmos._internal.cli import app\n"
+        "from llmos._internal.cli.app import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "import llmos._internal.modes.dispatcher, llmos._internal.telemetry\n"
         "import llmos._internal.workspace\n"

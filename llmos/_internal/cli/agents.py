@@ -10,13 +10,8 @@ import typer
 from rich.console import Console
 
 from llmos._internal.cli.json_output import print_json, print_listing
-from llmos._internal.cli.options import (
-    JsonOption,
-    WorkspaceOption,
-    finite,
-    open_workspace,
-    require_project,
-)
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import JsonOption, WorkspaceOption, finite, require_project
 from llmos._internal.cli.table import Column, print_table
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.errors import UsageError

@@ -8,13 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmos._internal.cli.json_output import print_json
-from llmos._internal.cli.options import (
-    JsonOption,
-    WorkspaceOption,
-    finite,
-    open_workspace,
-    require_project,
-)
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import JsonOption, WorkspaceOption, finite, require_project
 from llmos._internal.cli.table import Column, moment, print_table
 from llmos._internal.cli.terminal import terminal
 

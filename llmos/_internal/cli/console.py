@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 
 from llmos._internal.cli.json_output import print_json
-from llmos._internal.cli.options import WorkspaceOption, open_workspace
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import WorkspaceOption
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.errors import UsageError
 

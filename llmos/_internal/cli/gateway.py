@@ -19,14 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from llmos._internal.cli.json_output import print_json, print_listing
-from llmos._internal.cli.options import (
-    JsonOption,
-    WorkspaceOption,
-    YesOption,
-    confirm,
-    finite,
-    open_workspace,
-)
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import JsonOption, WorkspaceOption, YesOption, confirm, finite
 from llmos._internal.cli.table import Column, moment, print_table
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.errors import UsageError

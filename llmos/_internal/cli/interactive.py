@@ -8,13 +8,8 @@ from typing import Annotated
 
 import typer
 
-from llmos._internal.cli.options import (
-    ModelOption,
-    WorkspaceOption,
-    finite,
-    open_workspace,
-    require_project,
-)
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import ModelOption, WorkspaceOption, finite, require_project
 from llmos._internal.errors import UsageError
 
 _MODES = ("auto", "learner", "follower", "orchestrator")

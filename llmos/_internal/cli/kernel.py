@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import typer
 
 from llmos._internal.cli.json_output import print_json
-from llmos._internal.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import JsonOption, WorkspaceOption
 from llmos._internal.cli.schedule import print_jobs, when
 from llmos._internal.cli.table import Column, moment, print_table
 from llmos._internal.cli.terminal import terminal

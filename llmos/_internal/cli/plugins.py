@@ -7,7 +7,8 @@ from typing import Any
 import typer
 
 from llmos._internal.cli.json_output import print_listing
-from llmos._internal.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import JsonOption, WorkspaceOption
 from llmos._internal.cli.table import Column, print_table
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.text import escape

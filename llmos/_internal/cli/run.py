@@ -1,82 +1,16 @@
-"""`llmos run`: give llmos a goal."""
+"""`llmos run`: give llmos a goal. Its options as typer reads them; what the command does
+is `run_goal.py` (`quick_run.py` reads the common command lines without typer)."""
 
 # No `from __future__ import annotations`: typer reads the parameters' annotations, and as
 # strings it would compile each one again at every start (a few ms of a $0 replay).
 
-import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from llmos._internal.cli.json_output import print_json
-
-# At the top, though only a run needs them: this module is imported only for `llmos run`
-# (llmos/_internal/cli/__init__.py), and imported with the command, they load while start-up has the
-# garbage collector off.
-from llmos._internal.cli.options import (
-    JsonOption,
-    ModelOption,
-    WorkspaceOption,
-    finite,
-    open_workspace,
-)
-from llmos._internal.cli.render import LiveRenderer, dry_run_dict, print_dry_run, print_summary
-from llmos._internal.cli.terminal import printer
-from llmos._internal.engine.types import MODES, Mode, RunRequest
-from llmos._internal.modes.dispatcher import plan_goal, run_goal_blocking
-from llmos._internal.presentation.run_tracker import RunTracker
-from llmos._internal.text import clean
-
-if TYPE_CHECKING:
-    from llmos._internal.kernel.bus import Handler
-    from llmos._internal.security.approval import Approver
-    from llmos._internal.workspace import Workspace
-
-
-APPROVE_VIA = ("auto", "terminal", "console")
-
-
-def approver_for(
-    *,
-    yes: bool,
-    interactive: bool,
-    via: str = "auto",
-    ws: "Workspace | None" = None,
-) -> "Approver | None":
-    """Who approves what the policy asks about in `llmos run`: --yes, the terminal, the web
-    console's inbox (both at once: the first answer wins), or nobody. `via`: auto (the
-    terminal; the inbox too while a console runs, or with `approvals: console`), terminal
-    (only), console (the inbox, always). (The approval machinery is imported only for a run
-    that has someone to ask.)"""
-    if yes:
-        from llmos._internal.security.approval import YesApprover
-
-        return YesApprover()
-    human: Approver | None = None
-    if interactive and sys.stdin.isatty() and sys.stdout.isatty():
-        from llmos._internal.cli.approve import TerminalApprover
-        from llmos._internal.cli.terminal import terminal
-
-        human = TerminalApprover(terminal())
-    if via == "terminal" or ws is None:
-        return human
-    inbox = _inbox(ws, always=via == "console")
-    if inbox is None or human is None:
-        return inbox or human
-    from llmos._internal.security.approval import FirstAnswer
-
-    return FirstAnswer(human, inbox)
-
-
-def _inbox(ws: "Workspace", *, always: bool) -> "Approver | None":
-    from llmos._internal.security.console_watch import inbox_answered
-
-    settings = ws.settings
-    if not always and not inbox_answered(ws.state_dir, settings.approvals):
-        return None  # (the inbox is not even loaded)
-    from llmos._internal.security.approval_inbox import InboxApprover
-
-    return InboxApprover(ws.state_dir, source="run", expiry_secs=settings.approval_expiry_secs)
+from llmos._internal.cli.options import JsonOption, ModelOption, WorkspaceOption, finite
+from llmos._internal.cli.run_goal import APPROVE_VIA, RunOptions, run_goal
+from llmos._internal.engine.types import MODES
 
 
 def _check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
@@ -190,50 +124,23 @@ def run(
     Exit status: 0 success, 1 the run failed, 2 bad usage, 3 no model access,
     4 low battery, 5 the agent (CLI) failed.
     """
-    ws = open_workspace(workspace, writes=None if dry_run else "run a goal")
-    mode_value: Mode = mode  # type: ignore[assignment]  # validated by _check_mode
-    request = RunRequest(
-        goal=goal,
-        mode=mode_value,
-        project=project,
-        budget_usd=budget,
-        model=model,
-        max_turns=max_turns,
-        timeout_secs=timeout,
-        trace_id=trace,
-        parallel=parallel,
+    code = run_goal(
+        RunOptions(
+            goal=goal,
+            mode=mode,  # type: ignore[arg-type]  # validated by _check_mode
+            project=project,
+            budget=budget,
+            model=model,
+            max_turns=max_turns,
+            timeout=timeout,
+            trace=trace,
+            parallel=parallel,
+            dry_run=dry_run,
+            yes=yes,
+            approve_via=approve_via,
+            as_json=as_json,
+            workspace=workspace,
+        )
     )
-    console = printer()
-    if dry_run:
-        dry = plan_goal(ws, request)
-        if as_json:
-            print_json(dry_run_dict(dry))
-        else:
-            print_dry_run(console, dry)
-        return
-    subscribers: list[tuple[str, Handler]] = []
-    renderer = LiveRenderer(console)
-    tracker = RunTracker()
-    subscribers.append(("tracker", tracker))
-    if not as_json:
-        subscribers.append(("terminal", renderer))
-    approver = approver_for(yes=yes, interactive=not as_json, via=approve_via, ws=ws)
-    try:
-        summary = run_goal_blocking(ws, request, subscribers=subscribers, approver=approver)
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the run was recorded; say how it ended
-        ended = tracker.summary(ws.sessions_dir)
-        if as_json and ended is not None:
-            print_json(ended)
-        raise
-    if as_json:
-        print_json(summary.to_dict())
-    else:
-        if summary.result and not renderer.already_shown(summary.result):
-            console.print()
-            console.print(clean(summary.result), markup=False)
-        console.print()
-        print_summary(console, summary)
-    if summary.status == "interrupted":
-        raise typer.Exit(130)  # as Ctrl-C ends a command (SIGTERM's 143 is set in cli.main)
-    if not summary.ok:
-        raise typer.Exit(1)
+    if code:
+        raise typer.Exit(code)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from llmos._internal.cli.json_output import print_json, print_listing
+from llmos._internal.cli.opening import open_workspace
 from llmos._internal.cli.options import (
     JsonOption,
     ModelOption,
@@ -17,7 +18,6 @@ from llmos._internal.cli.options import (
     YesOption,
     confirm,
     finite,
-    open_workspace,
     require_project,
 )
 from llmos._internal.cli.table import Column, moment, print_table

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from llmos._internal.cli.json_output import print_json
-from llmos._internal.cli.options import JsonOption, WorkspaceOption, open_workspace
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import JsonOption, WorkspaceOption
 from llmos._internal.cli.table import print_fields
 
 

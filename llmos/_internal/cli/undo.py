@@ -8,13 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from llmos._internal.cli.json_output import print_json
-from llmos._internal.cli.options import (
-    JsonOption,
-    WorkspaceOption,
-    YesOption,
-    confirm,
-    open_workspace,
-)
+from llmos._internal.cli.opening import open_workspace
+from llmos._internal.cli.options import JsonOption, WorkspaceOption, YesOption, confirm
 from llmos._internal.cli.terminal import terminal
 from llmos._internal.errors import UsageError
 from llmos._internal.replay.undo import UndoPlan, apply_undo, plan_undo, read_record, records

@@ -504,6 +504,9 @@ class ScriptedModelServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a stuck client must never block interpreter exit
+    # Twenty sessions through the gateway connect at once; on a busy machine the default
+    # backlog (5) overflowed and the gateway saw a connection reset.
+    request_queue_size = 64
     scripted: ScriptedModelServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:

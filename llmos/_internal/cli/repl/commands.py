@@ -126,7 +126,7 @@ class SlashCommands:
 
     def _add_other_cli_commands(self) -> None:
         """Every other `llmos` command is a slash command too (/policy, /insights, ...)."""
-        from llmos._internal.cli import COMMANDS
+        from llmos._internal.cli.app import COMMANDS
 
         for name in COMMANDS:
             if name not in self.table and name not in _NOT_AT_THE_PROMPT:

@@ -1,6 +1,6 @@
 """Slash commands that are `llmos` commands: run in this process, through the same command
-table as the command line (`llmos._internal.cli.COMMANDS`), so `/schedule add ...` parses, checks
-and prints exactly as `llmos schedule add ...` does.
+table as the command line (`llmos._internal.cli.app.COMMANDS`), so `/schedule add ...`
+parses, checks and prints exactly as `llmos schedule add ...` does.
 
 A command whose module is not part of this build (a feature still to land) is reported as
 not available instead of failing.
@@ -31,7 +31,7 @@ class FeatureUnavailable(UsageError):
 def cli_target(name: str) -> Any:
     """What `llmos NAME` runs (a function, or a typer app for a command group);
     `FeatureUnavailable` when this build has no such command."""
-    from llmos._internal.cli import COMMANDS
+    from llmos._internal.cli.app import COMMANDS
 
     entry = COMMANDS.get(name)
     if entry is None:
