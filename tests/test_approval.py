@@ -26,7 +26,7 @@ from conftest import MODEL, Sandbox, run_llmos
 from rich.console import Console
 
 from llmos._internal.cli.approve import TerminalApprover
-from llmos._internal.cli.run import approver_for
+from llmos._internal.cli.run_goal import approver_for
 from llmos._internal.kernel.bus import EventBus
 from llmos._internal.kernel.events import Event, ToolDecision
 from llmos._internal.kernel.run_context import RunContext

@@ -268,7 +268,9 @@ def test_a_killed_gateway_is_settled_by_the_next_command(
             headers={"x-api-key": "sk-client", "anthropic-version": "2023-06-01"},
         )
         assert reply.status_code == 200 and reply.json()["content"][0]["text"] == "hi"
-        _logged(sandbox, "model_call")  # the log's own thread wrote the call's cost
+        # The log's own thread wrote the call's cost (its cost_updated follows the call's event:
+        # waiting for the call only, a kill could come between them).
+        _logged(sandbox, "cost_updated")
     finally:
         gw.kill()  # SIGKILL: nothing recorded, the log not sealed
     status = run_llmos(sandbox, "status")

@@ -113,6 +113,8 @@ def main() -> None:
         sys.exit(128 + stopped)
     except KeyboardInterrupt:
         stopped = received_signal()
+        if stopped is not None:
+            terminal(stderr=True).print(describe_stop(stopped), markup=False)
         sys.exit(128 + (stopped or 2))
     except LlmosError as exc:
         report_error(exc, as_json=wants_json(args))
