@@ -8,17 +8,15 @@ so if llmos itself is killed the command dies with it instead of living on.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
-# Resolved once, before any fork: the child may only call what is already loaded. The
-# process's own symbols include libc's (`find_library` would run `ldconfig` to find it).
-_LIBC = ctypes.CDLL(None, use_errno=True)
 _GRACE_SECS = 1.0
 
 
@@ -40,8 +38,20 @@ class CommandResult:
     stderr: str
 
 
-def _die_with_parent() -> None:  # runs in the child, between fork and exec
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+@functools.cache
+def _parent_death_signal() -> Callable[[], None]:
+    """A `preexec_fn` that has the child killed when llmos dies. libc is resolved here, in
+    the parent and once: the child may only call what is already loaded (the process's own
+    symbols include libc's; `find_library` would run `ldconfig`). ctypes is loaded only by
+    a command that needs this (a sandboxed one does not)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def die_with_parent() -> None:  # runs in the child, between fork and exec
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return die_with_parent
 
 
 def run_command(
@@ -69,7 +79,7 @@ def run_command(
         errors="replace",
         env=env if env is not None else os.environ.copy(),
         start_new_session=True,
-        preexec_fn=None if dies_with_parent else _die_with_parent,  # only a prctl call
+        preexec_fn=None if dies_with_parent else _parent_death_signal(),  # only a prctl call
     )
     try:
         stdout, stderr = proc.communicate(timeout=max(timeout_secs, 0.001))
