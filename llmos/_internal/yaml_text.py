@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 # python-frontmatter's boundary: a line of three or more dashes.
-FRONT_MATTER_BOUNDARY = re.compile(r"^-{3,}\s*$", re.MULTILINE)
+_BOUNDARY = re.compile(r"^-{3,}\s*$", re.MULTILINE)
 _SPACE = re.compile(r"\s*")
 
 
@@ -63,8 +63,8 @@ def front_matter_span(text: str) -> tuple[int, int, int] | None:
     can hold a step of a hundred megabytes. The YAML starts on the line after the opening
     dashes, so it is the same text a reader of the file's lines gets."""
     start = _SPACE.match(text)
-    opening = FRONT_MATTER_BOUNDARY.match(text, start.end() if start else 0)
-    closing = FRONT_MATTER_BOUNDARY.search(text, opening.end()) if opening else None
+    opening = _BOUNDARY.match(text, start.end() if start else 0)
+    closing = _BOUNDARY.search(text, opening.end()) if opening else None
     if opening is None or closing is None:
         return None
     line_end = text.find("\n", opening.start(), closing.start())
