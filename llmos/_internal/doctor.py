@@ -15,17 +15,18 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Literal
 
 from llmos._internal.errors import LlmosError
+from llmos._internal.frozen import frozen
 from llmos._internal.workspace import Workspace
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """The result of one `llmos doctor` check, with a hint when it is not ok."""
 
@@ -43,7 +44,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Checkup:
     """What the doctor's checks look at, and what they are allowed to do."""
 

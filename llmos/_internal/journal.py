@@ -31,11 +31,11 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmos._internal.errors import DamagedDatabaseError, DiskFullError
+from llmos._internal.frozen import frozen
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,7 +54,7 @@ _SUPPORT = (
 _OPS = ("insert", "update", "delete")
 
 
-@dataclass(frozen=True)
+@frozen
 class JournalSpec:
     """Which tables of a database are journaled, and in which journal (by name)."""
 
@@ -426,7 +426,7 @@ def refuse_lost_database(db_path: Path, spec: JournalSpec) -> None:
             )
 
 
-@dataclass(frozen=True)
+@frozen
 class Rebuilt:
     """A database rebuilt from its journals, and where the one it replaced was moved."""
 

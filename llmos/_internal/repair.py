@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmos._internal.errors import LlmosError
+from llmos._internal.frozen import frozen
 from llmos._internal.workspace import Workspace
 
 Status = Literal["ok", "warning", "problem", "repaired"]
@@ -41,7 +42,7 @@ Check = Callable[[Workspace, bool], list[Finding]]
 
 
 # Primary databases ---------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class _Primary:
     """A database whose state exists nowhere else (but in its journal), and how to rebuild it."""
 

@@ -28,12 +28,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 
 PROTOCOLS = ("http/protobuf", "grpc")
 TRACES_PATH = "/v1/traces"
@@ -42,7 +43,7 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
-@dataclass(frozen=True)
+@frozen
 class TelemetrySettings:
     """config.yaml's `telemetry:` section, checked (types, protocol, endpoint's form)."""
 
@@ -133,7 +134,7 @@ def _check_endpoint(endpoint: str, protocol: str, where: str) -> None:
         raise UsageError(f"{where}: endpoint {endpoint!r}: {exc}") from exc
 
 
-@dataclass(frozen=True)
+@frozen
 class ExportConfig:
     """Where and how this process sends spans: the settings with the environment applied."""
 

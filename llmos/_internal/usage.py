@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any
+
+from llmos._internal.frozen import frozen
 
 
 def now_iso() -> str:
@@ -30,7 +32,7 @@ def success_rating(successes: int, failures: int, *, z: float = 1.0) -> float:
     return round((centre - margin) / (1 + z * z / n), 4)
 
 
-@dataclass(frozen=True)
+@frozen
 class Usage:
     """Uses, successes and failures, the rating they earn, and when it was last used."""
 

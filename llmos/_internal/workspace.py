@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos._internal.errors import ReadOnlyWorkspaceError, UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.telemetry_settings import TelemetrySettings
 from llmos._internal.yaml_cache import load_yaml_file
 from llmos._internal.yaml_text import YAMLError
@@ -75,7 +76,7 @@ _SYSTEM_FOLDERS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Settings:
     """User-tunable settings, read from `<workspace>/config.yaml` (see the shipped file)."""
 

@@ -15,15 +15,16 @@ wrong) and skipped; it never stops a run or a listing. `README.md` files are not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from llmos._internal.agents.spec import AgentFormatError, AgentSpec, parse_agent
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.workspace import Workspace
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentSource:
     """A folder of agent files and how to name where they came from."""
 
@@ -31,7 +32,7 @@ class AgentSource:
     folder: Path
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentProblem:
     """An agent file that was skipped, and what is wrong with it."""
 
@@ -42,7 +43,7 @@ class AgentProblem:
         return f"{self.path}: {self.problem}"
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentCatalog:
     """The agents a run can use, by name, and the agent files that could not be used."""
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
 from llmos._internal.cli.terminal import terminal
+from llmos._internal.frozen import frozen
 from llmos._internal.text import clean
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _GAP = 2  # spaces between columns on a terminal
 
 
-@dataclass(frozen=True)
+@frozen
 class Column:
     """How one column of a table is headed, aligned and fitted to the terminal's width."""
 

@@ -16,11 +16,12 @@ fact) or for one project only.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any
 
 from llmos._internal.engine.lifecycle import ModelRun, model_run
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.economy import TokenEconomy
 from llmos._internal.memory.facts import MemoryStore
 from llmos._internal.memory.memory_index import IndexedItem
@@ -77,7 +78,7 @@ Facts already known:
 """.strip()
 
 
-@dataclass(frozen=True)
+@frozen
 class DistillResult:
     """How one `llmos memory distill` went: the facts it made and what it cost."""
 

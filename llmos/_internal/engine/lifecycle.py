@@ -22,13 +22,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmos._internal import telemetry
 from llmos._internal.credentials import model_access
 from llmos._internal.errors import LlmosError
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.bus import EventBus, Handler
 from llmos._internal.kernel.economy import RunRecord, RunStatus, TokenEconomy
 from llmos._internal.kernel.events import Notice, RunFinished, RunStarted
@@ -100,7 +100,7 @@ def finish_run(
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class RunEnd:
     """How a model run ended, as its ledger row says: the agent's report (None when it
     never reported: a crash, an interrupt), the status, and why it failed."""

@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from llmos._internal.errors import LlmosError
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.facts import MemoryStore
 from llmos._internal.memory.library import Match, TraceLibrary
 from llmos._internal.memory.terms import relevance, terms
@@ -47,7 +48,7 @@ _KIND_WEIGHT = {"fact": 1.0, "insight": 0.95, "trace": 0.9}
 _OWN_PROJECT_BONUS = 0.02
 
 
-@dataclass(frozen=True)
+@frozen
 class Candidate:
     """A piece of memory that bears on the goal, scored, before the budget is applied."""
 
@@ -57,7 +58,7 @@ class Candidate:
     text: str  # the line given to the model
 
 
-@dataclass(frozen=True)
+@frozen
 class RecalledItem:
     """One item recall gave the run, as the run's MemoryInjected event records it."""
 
@@ -75,7 +76,7 @@ class RecalledItem:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Recollection:
     """What recall gives a run: the text the model sees first, and what went into it."""
 

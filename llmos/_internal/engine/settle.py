@@ -10,17 +10,17 @@ a run whose row exists only has its log sealed. It is the crash path of the run 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from llmos._internal import recovery
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.economy import RunRecord, TokenEconomy
 from llmos._internal.memory.session_log import SEAL_SUFFIX, SessionLog, read_session
 
 
-@dataclass(frozen=True)
+@frozen
 class Settled:
     """One run a dead process left unfinished, now recorded."""
 

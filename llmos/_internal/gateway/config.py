@@ -18,12 +18,13 @@ import ipaddress
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.gateway.toolmap import VERDICTS, ToolMap, tool_map
 from llmos._internal.yaml_text import YAMLError, load_yaml
 
@@ -34,7 +35,7 @@ DEFAULT_PORT = 8787
 SESSION_HEADERS = ("x-claude-code-session-id", "x-llmos-conversation")
 
 
-@dataclass(frozen=True)
+@frozen
 class GatewayConfig:
     """The gateway's settings: gateway.yaml's, with the command's options over them."""
 

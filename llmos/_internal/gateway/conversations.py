@@ -31,10 +31,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from llmos._internal.engine.lifecycle import finish_run
+from llmos._internal.frozen import frozen
 from llmos._internal.gateway.audit import BackgroundAudit
 from llmos._internal.gateway.events import ModelCalled, StepCaptured
 from llmos._internal.gateway.guard import GatewayGuard
@@ -81,7 +82,7 @@ def _no_report(kind: str, fields: dict[str, Any]) -> None:
     return None
 
 
-@dataclass(frozen=True)
+@frozen
 class Released:
     """A tool call the client received, waiting for its result."""
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.gateway.sse import SseEvent
 
 TOOL_BLOCKS = frozenset({"tool_use"})
@@ -22,7 +23,7 @@ USAGE_KEYS = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class ToolCall:
     """A tool call the model made in an assistant message."""
 

@@ -20,12 +20,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmos._internal.database import open_database, transaction
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 
 KEY_PREFIX = "sk-llmos-"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
@@ -69,7 +69,7 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class GatewayKey:
     """A gateway key as stored (never the key itself), with what its clients spent."""
 
@@ -84,7 +84,7 @@ class GatewayKey:
         return None if self.budget_usd is None else self.budget_usd - self.spent_usd
 
 
-@dataclass(frozen=True)
+@frozen
 class ConversationRow:
     """One client conversation, as `state/gateway.db` records it."""
 

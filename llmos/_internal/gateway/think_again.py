@@ -13,8 +13,9 @@ call of its turn answered.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any
+
+from llmos._internal.frozen import frozen
 
 REJECTED = (
     "llmos gateway: this {tool} call was rejected by the security policy ({rule}): {reason} "
@@ -32,7 +33,7 @@ GAVE_UP = (
 NO_BUDGET = "[llmos gateway] This turn was stopped: {why}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Rejection:
     """A tool call of the model's turn that the gateway rejected, and why."""
 

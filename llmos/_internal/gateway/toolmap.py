@@ -17,10 +17,11 @@ from __future__ import annotations
 import fnmatch
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 
 VERDICTS = ("allow", "ask", "deny")
 # The kinds the policy analyses (llmos/_internal/security/engine.py), and those it knows by name.
@@ -45,7 +46,7 @@ POLICY_KINDS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class ToolRule:
     """How the policy sees one client tool: as a kind of tool it judges, or a fixed verdict."""
 
@@ -71,7 +72,7 @@ class ToolRule:
         return out
 
 
-@dataclass(frozen=True)
+@frozen
 class Mapped:
     """How the policy sees one call: its kind and its input in the policy's field names."""
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.history import Call, History, Step
 from llmos._internal.governance.kinds import command_key
 from llmos._internal.governance.selectors import Selector, VocabularyError, parse_selector
@@ -101,7 +102,7 @@ def describe(selector: Selector) -> str:
 
 
 # require ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class RequireAfter:
     """Before finishing: if B happened, A happened after the last B."""
 
@@ -136,7 +137,7 @@ class _RequireAfterState(_Base):
         return f"{b} (last: {self.last_b.describe()}) has no {a.removeprefix('a ')} after it"
 
 
-@dataclass(frozen=True)
+@frozen
 class RequireBefore:
     """Before each B call: an A happened before it; per file when A reads and B touches
     files (a file the run wrote itself counts as read, and a new file needs no read)."""
@@ -193,7 +194,7 @@ def _unknown_files(history: History, call: Call) -> list[str]:
     return [p for p in paths if os.path.isfile(history.path(p)) and not history.knows(p)]  # noqa: PTH113
 
 
-@dataclass(frozen=True)
+@frozen
 class RequireEver(_Base):
     """Before finishing: the run did A at least once."""
 
@@ -220,7 +221,7 @@ class _RequireEverState(_Base):
 
 
 # forbid ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class Forbid(_Base):
     """No A call, at any point of the run."""
 
@@ -234,7 +235,7 @@ class Forbid(_Base):
         return None
 
 
-@dataclass(frozen=True)
+@frozen
 class ForbidAfter:
     """No A call once B happened (a step that is both counts too)."""
 
@@ -269,7 +270,7 @@ class _ForbidAfterState(_Base):
         return None
 
 
-@dataclass(frozen=True)
+@frozen
 class ForbidBefore:
     """No A call until B happened."""
 
@@ -300,7 +301,7 @@ class _ForbidBeforeState(_Base):
 
 
 # max -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class Max:
     """No A call once the run had `limit` A steps."""
 
@@ -333,7 +334,7 @@ class _MaxState(_Base):
 
 
 # stop after N failures -------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class StopAfterFailures(_Base):
     """No command that already failed `limit` times in this run."""
 
@@ -357,7 +358,7 @@ class StopAfterFailures(_Base):
 CheckerFunction = Callable[[History, Call | None], Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class PluginChecker(_Base):
     """A plugin's Python checker: `function(history, call)` (call is None before finishing)
     returns None or True to pass, a string saying why not (or False) to fail. One that raises

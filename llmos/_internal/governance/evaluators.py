@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.history import History, Step
 from llmos._internal.governance.kinds import command_key
 
@@ -49,7 +50,7 @@ class Score:
         return self.gate and self.passed is False
 
 
-@dataclass(frozen=True)
+@frozen
 class RunFacts:
     """What evaluators know of a run besides its steps."""
 

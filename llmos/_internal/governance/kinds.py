@@ -34,10 +34,10 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Final
 
 # compiled on first use: replays stay light
+from llmos._internal.frozen import frozen
 from llmos._internal.security.lazy_regex import LazyRegex
 
 STEP_TYPES: Final = (
@@ -64,7 +64,7 @@ _DELEGATE_TOOLS = frozenset({"Agent", "Task"})
 _PLAN_TOOLS = frozenset({"TodoWrite", "ExitPlanMode", "EnterPlanMode"})
 
 
-@dataclass(frozen=True)
+@frozen
 class StepKind:
     """What a step is: its type, every kind it has, its traits, and the commands it ran."""
 

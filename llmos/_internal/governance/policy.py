@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.checkers import Checker, PluginChecker, parse_checker
 from llmos._internal.governance.current import POLICY_FILE, SECTION
 from llmos._internal.governance.evaluators import (
@@ -69,7 +70,7 @@ EVALUATOR_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class GovernancePolicy:
     """The governance in effect for a run, from the policy files and the run's plugins."""
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.history import History, Step
 from llmos._internal.governance.selectors import Selector, VocabularyError, parse_selector
 from llmos._internal.security.lazy_regex import LazyRegex
@@ -77,7 +78,7 @@ class Condition:
         return None
 
 
-@dataclass(frozen=True)
+@frozen
 class SameCommandFailed(Condition):
     """`the same command failed N times`: one command line failed N times."""
 
@@ -92,7 +93,7 @@ class SameCommandFailed(Condition):
         return None
 
 
-@dataclass(frozen=True)
+@frozen
 class Failures(Condition):
     """`N failures`: N steps failed, whatever they were."""
 
@@ -102,7 +103,7 @@ class Failures(Condition):
         return f"{history.failures} steps failed" if history.failures >= self.count else None
 
 
-@dataclass(frozen=True)
+@frozen
 class BudgetSpent(Condition):
     """`N% of the budget spent [without S]`: that share is spent (and S not done yet)."""
 
@@ -126,7 +127,7 @@ class BudgetSpent(Condition):
         return why + (f" and no {self.unless} yet" if self.unless is not None else "")
 
 
-@dataclass(frozen=True)
+@frozen
 class Count(Condition):
     """`S N times`: N steps matched selector S."""
 
@@ -140,7 +141,7 @@ class Count(Condition):
         return f"{count} steps were {self.selector}" if count >= self.times else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Denials(Condition):
     """`N denials`: N calls were denied (by any guard)."""
 
@@ -151,7 +152,7 @@ class Denials(Condition):
         return f"{denied} calls were denied" if denied >= self.count else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Happened(Condition):
     """`S`: a step matching S just finished."""
 
@@ -163,7 +164,7 @@ class Happened(Condition):
         return None
 
 
-@dataclass(frozen=True)
+@frozen
 class FinishWithout(Condition):
     """`finish without S`: the run is finishing and never did S."""
 
@@ -176,7 +177,7 @@ class FinishWithout(Condition):
 
 
 # Routers -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class Router:
     """A declarative router: when `condition` holds, take `route`."""
 
@@ -200,7 +201,7 @@ class Router:
 RouterFunction = Callable[[History], Any]
 
 
-@dataclass(frozen=True)
+@frozen
 class PluginRouter:
     """A plugin's router: `function(history)` returns a `Route` or None. One that raises is
     logged and skipped: a router changes course, it does not guard."""

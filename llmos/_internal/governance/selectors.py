@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass
 
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.history import Call, Step
 from llmos._internal.governance.kinds import STEP_TYPES, TRAITS
 from llmos._internal.security.lazy_regex import LazyRegex
@@ -33,7 +33,7 @@ class VocabularyError(ValueError):
     """A policy entry llmos cannot read; the message says what is wrong with it."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Selector:
     """One selector, parsed: which steps (and calls) a policy rule is about."""
 

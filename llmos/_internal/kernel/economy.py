@@ -11,12 +11,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from llmos._internal.database import open_database, transaction, writable
 from llmos._internal.errors import LowBatteryError, UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.journal import JournalSpec
 
 # Below this the battery is considered flat: no model call costs less than about a cent.
@@ -99,7 +99,7 @@ RunStatus = Literal[
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class RunRecord:
     """One run's row of the ledger: what it was, how it ended and what it cost."""
 
@@ -124,7 +124,7 @@ class RunRecord:
     agent: str | None = None  # the agent it worked as
 
 
-@dataclass(frozen=True)
+@frozen
 class ProjectUsage:
     """What a project's runs have spent so far, summed from the ledger."""
 
@@ -133,7 +133,7 @@ class ProjectUsage:
     last_run_at: float | None
 
 
-@dataclass(frozen=True)
+@frozen
 class BalanceEntry:
     """One change of the battery's balance: a top-up, a balance set, a run's charge."""
 

@@ -11,8 +11,9 @@ for "no opinion", or one built with the helpers below.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
+
+from llmos._internal.frozen import frozen
 
 HookEventName = Literal[
     "PreToolUse",
@@ -72,7 +73,7 @@ HookOutput = TypedDict(
 HookCallback = Callable[[HookInput], Awaitable[HookOutput]]
 
 
-@dataclass(frozen=True)
+@frozen
 class HookSpec:
     """One llmos hook: a callback on one of the agent's lifecycle events."""
 

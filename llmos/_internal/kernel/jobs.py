@@ -14,12 +14,13 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from llmos._internal.database import open_database, transaction
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.journal import JournalSpec
 from llmos._internal.kernel.triggers import Schedule
 
@@ -68,7 +69,7 @@ _JOB_ID = re.compile(r"^[0-9a-f]{1,32}$")
 RUNNING = "running"
 
 
-@dataclass(frozen=True)
+@frozen
 class Job:
     """A scheduled goal, as the job store keeps it."""
 
@@ -96,7 +97,7 @@ class Job:
         return data
 
 
-@dataclass(frozen=True)
+@frozen
 class JobResult:
     """How one scheduled run ended."""
 
@@ -106,7 +107,7 @@ class JobResult:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class JobRun:
     """One entry of a job's history: a run it started, or fire times that were missed."""
 

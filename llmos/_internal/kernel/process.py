@@ -10,10 +10,10 @@ import contextlib
 import fcntl
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.workspace import Workspace
 
 
@@ -29,7 +29,7 @@ def info_path(ws: Workspace) -> Path:
     return ws.state_dir / "kernel.json"
 
 
-@dataclass(frozen=True)
+@frozen
 class KernelState:
     """Whether the kernel is running and what it is doing, as its lock and kernel.json say."""
 

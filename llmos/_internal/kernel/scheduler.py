@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from llmos._internal.errors import AgentError, LlmosError
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.events import Event, JobFinished, JobMissed, JobStarted
 from llmos._internal.kernel.jobs import Job, JobResult, JobStore
 from llmos._internal.kernel.run_context import new_run_id
@@ -77,7 +78,7 @@ class RunProgress:
 JobRunner = Callable[[Job, RunProgress], Awaitable[JobResult]]
 
 
-@dataclass(frozen=True)
+@frozen
 class Decision:
     """What the misfire rule says of a due job: run it now, or record its fire times as missed."""
 

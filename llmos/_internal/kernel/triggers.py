@@ -19,12 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 
 ScheduleKind = Literal["cron", "every", "at"]
 MIN_INTERVAL_SECS = 60  # every run is a model run that costs money
@@ -45,7 +45,7 @@ _EVERY = re.compile(r"^(?:\d+[smhd])+$")
 _CRON_HINT = 'Five fields: minute hour day-of-month month day-of-week, e.g. "0 9 * * 1-5".'
 
 
-@dataclass(frozen=True)
+@frozen
 class Schedule:
     """When a scheduled goal runs, checked and stored: a cron expression, an interval, a moment."""
 

@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
+
+from llmos._internal.frozen import frozen
 
 LimitName = Literal["run", "stall", "tool"]
 EXEMPT_TOOLS = frozenset({"Agent", "Task"})  # subagents: their own calls are watched
 
 
-@dataclass(frozen=True)
+@frozen
 class WatchdogLimits:
     """The watchdog's limits for one run, in seconds (None: no limit)."""
 
@@ -50,7 +51,7 @@ class WatchdogLimits:
         return cls(on(run_secs), on(stall_secs), on(tool_secs))
 
 
-@dataclass(frozen=True)
+@frozen
 class Breach:
     """A limit a run went past, and what went past it."""
 

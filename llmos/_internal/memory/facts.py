@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_text
 from llmos._internal.memory.memory_index import Folder, IndexedItem, MemoryIndex
 from llmos._internal.memory.memory_item import (
@@ -35,7 +35,7 @@ from llmos._internal.usage import now_iso
 from llmos._internal.workspace import Workspace, validate_project_name
 
 
-@dataclass(frozen=True)
+@frozen
 class Scored:
     """A memory item with its relevance to a query."""
 

@@ -10,11 +10,12 @@ suggestion for the user, never replayed on its own.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Literal
 
 from llmos._internal.errors import TraceFormatError, UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.goal_form import goal_signature, goal_tokens
 from llmos._internal.memory.matching import similarity
 from llmos._internal.memory.template import (
@@ -34,7 +35,7 @@ MatchKind = Literal["exact", "alias", "template", "similar"]
 _KIND_RANK = {"exact": 0, "alias": 1, "template": 2, "similar": 3}
 
 
-@dataclass(frozen=True)
+@frozen
 class Match:
     """A trace found for a goal: how it fits, and the values replay would run it with."""
 
@@ -60,7 +61,7 @@ class Match:
         return f"a similar goal (word overlap {self.confidence:.2f})"
 
 
-@dataclass(frozen=True)
+@frozen
 class Learned:
     """Where a learned run went: a new trace, a new version of its goal's trace, or an
     alias of a trace that already does the same."""

@@ -17,10 +17,10 @@ import logging
 import os
 import sqlite3
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from llmos._internal.database import open_index
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.memory_item import Kind, MemoryFormatError, MemoryItem, parse
 from llmos._internal.memory.terms import terms
 
@@ -59,7 +59,7 @@ END;
 """
 
 
-@dataclass(frozen=True)
+@frozen
 class Folder:
     """A memory folder: where items of one kind and one scope live."""
 
@@ -68,7 +68,7 @@ class Folder:
     project: str | None
 
 
-@dataclass(frozen=True)
+@frozen
 class IndexedItem:
     """A fact or an insight as the index holds it, so a query reads no file."""
 

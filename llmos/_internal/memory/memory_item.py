@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from llmos._internal.errors import LlmosError, UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.usage import now_iso
 from llmos._internal.yaml_text import YAMLError, dump_yaml, split_front_matter
 
@@ -42,7 +43,7 @@ class MemoryFormatError(LlmosError):
     """A memory file cannot be read back."""
 
 
-@dataclass(frozen=True)
+@frozen
 class MemoryItem:
     """One fact or insight, as its Markdown file holds it."""
 

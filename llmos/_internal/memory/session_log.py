@@ -27,11 +27,11 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import append_line, atomic_write_text
 from llmos._internal.kernel.bus import EventBus, Subscription
 from llmos._internal.kernel.events import Event
@@ -201,7 +201,7 @@ def find_session(folder: Path, run: str) -> Path:
 
 
 # Verifying ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@frozen
 class Verification:
     """What checking a run's session log found: how far its hash chain holds, and if it is whole."""
 

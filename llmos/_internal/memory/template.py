@@ -28,9 +28,9 @@ import itertools
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.goal_form import Token, ValueKind, goal_tokens, shape
 from llmos._internal.memory.step_kinds import (
     CONTENT_FIELDS,
@@ -46,7 +46,7 @@ _BEFORE = r"(?<![A-Za-z0-9_.\-])"
 _AFTER = r"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9_])"
 
 
-@dataclass(frozen=True)
+@frozen
 class Slot:
     """A value of the learned goal that its steps use, which a later goal's own value replaces."""
 
@@ -54,7 +54,7 @@ class Slot:
     value: str  # the value the trace was learned with
 
 
-@dataclass(frozen=True)
+@frozen
 class Alias:
     """Another wording of a trace's goal; `values` are its values for the trace's slots, in
     slot order (None: the wording does not name that slot, so the learned value stays)."""
@@ -93,7 +93,7 @@ def find_whole(text: str, value: str) -> int:
     return -1
 
 
-@dataclass(frozen=True)
+@frozen
 class Template:
     """A wording of a goal with the places its slots fill marked."""
 

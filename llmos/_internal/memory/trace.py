@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from typing import Any, Literal, get_args
 
 from llmos._internal.errors import TraceFormatError
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.goal_form import ValueKind, goal_signature
 from llmos._internal.memory.template import Alias, Slot, Template
 from llmos._internal.text import one_line
@@ -34,7 +35,7 @@ _STEP_TYPE = re.compile(
 )  # a governance step type (llmos/_internal/governance/kinds.py)
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceStep:
     """One tool call, as the agent made it.
 
@@ -59,7 +60,7 @@ class TraceStep:
         object.__setattr__(self, "agent", one_line(self.agent) if self.agent else None)
 
 
-@dataclass(frozen=True)
+@frozen
 class Trace:
     """One learned goal: the tool calls that did it, and how it has fared since."""
 

@@ -26,12 +26,12 @@ import logging
 import os
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmos._internal.database import open_index
 from llmos._internal.errors import TraceFormatError
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.goal_form import Token, goal_signature
 from llmos._internal.memory.matching import FILLER_WORDS
 from llmos._internal.memory.template import Template, procedure_key
@@ -102,7 +102,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-@dataclass(frozen=True)
+@frozen
 class IndexedTrace:
     """A trace as the index holds it: enough to choose it without parsing its file."""
 
@@ -119,7 +119,7 @@ class IndexedTrace:
     slot_values: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Unreadable:
     """A trace file that cannot be read, and why."""
 
@@ -131,7 +131,7 @@ class Unreadable:
         return self.name.removesuffix(".md")
 
 
-@dataclass(frozen=True)
+@frozen
 class Binding:
     """A goal bound to a trace's template: which values it gives which slot."""
 

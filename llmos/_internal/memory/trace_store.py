@@ -13,12 +13,12 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from llmos._internal.errors import TraceFormatError
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_stream, atomic_write_text
 from llmos._internal.memory.trace import Trace, front_matter_yaml, parse, render
 from llmos._internal.usage import Usage
@@ -31,7 +31,7 @@ _MAX_HEAD_BYTES = 1024 * 1024
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@frozen
 class Saved:
     """Where a trace was saved, and what became of the file it replaced."""
 

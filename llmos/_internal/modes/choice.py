@@ -16,12 +16,12 @@ replayed, auto mode may plan over the agents instead (`llmos/_internal/orchestra
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from llmos._internal.engine.types import MODES, RunRequest
 from llmos._internal.errors import LlmosError, UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.library import Match, TraceLibrary
 from llmos._internal.memory.trace import Trace
 from llmos._internal.memory.trace_index import IndexedTrace
@@ -46,7 +46,7 @@ class ReplayStale(LlmosError):
 EXAMPLE_MIN_CONFIDENCE = 0.3
 
 
-@dataclass(frozen=True)
+@frozen
 class Replay:
     """A trace to replay for a goal: as learned, with the goal's values, and its plan."""
 
@@ -57,7 +57,7 @@ class Replay:
     counts: bool = True  # the goal matched exactly: the outcome counts toward the rating
 
 
-@dataclass(frozen=True)
+@frozen
 class FollowerChoice:
     """Replay a learned trace."""
 
@@ -67,7 +67,7 @@ class FollowerChoice:
     mode: Literal["follower"] = "follower"
 
 
-@dataclass(frozen=True)
+@frozen
 class LearnerChoice:
     """Learn the goal with the model."""
 
@@ -79,7 +79,7 @@ class LearnerChoice:
     mode: Literal["learner"] = "learner"
 
 
-@dataclass(frozen=True)
+@frozen
 class OrchestratorChoice:
     """Plan over the agents and delegate."""
 

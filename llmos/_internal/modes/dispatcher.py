@@ -20,6 +20,7 @@ from llmos._internal.credentials import model_access
 from llmos._internal.engine.lifecycle import model_run, open_run
 from llmos._internal.engine.types import RunRequest, RunSummary
 from llmos._internal.errors import NoModelAccessError, UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.current import governance_for
 from llmos._internal.kernel.bus import EventBus, Handler, is_async_handler
 from llmos._internal.kernel.economy import TokenEconomy
@@ -178,7 +179,7 @@ async def _close(bus: EventBus) -> None:
     await bus.close()
 
 
-@dataclass(frozen=True)
+@frozen
 class RunServices:
     """What a goal's run works with, from its entry to its mode: the workspace (the
     project's view of it), its security policy, the ledger, the trace library, the bus's
@@ -198,7 +199,7 @@ class RunServices:
     governance: GovernancePolicy | None
 
 
-@dataclass(frozen=True)
+@frozen
 class _Replay:
     """A Follower run under way: its context (and bus), session log, guard and plan, and the
     checkpoint that can put back what it changes."""

@@ -25,11 +25,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Literal
 
 from llmos._internal.engine.governed.replay import replay_refusal
 from llmos._internal.engine.lifecycle import finish_run
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.kinds import classify
 from llmos._internal.kernel.economy import RunRecord, TokenEconomy
 from llmos._internal.kernel.events import Notice, ToolFinished, ToolRequested
@@ -51,7 +52,7 @@ FollowerStatus = Literal["success", "diverged", "refused", "timed_out", "interru
 _COUNTED: frozenset[str] = frozenset({"success", "diverged", "refused"})
 
 
-@dataclass(frozen=True)
+@frozen
 class FollowerOutcome:
     """How a replay ended: what it ran, what it saved and what it put back."""
 
@@ -67,7 +68,7 @@ class FollowerOutcome:
         return self.status == "success"
 
 
-@dataclass(frozen=True)
+@frozen
 class Preflight:
     """What the policy says of a replay before its first step."""
 
@@ -76,7 +77,7 @@ class Preflight:
     approved: Mapping[int, Review] = field(default_factory=dict)  # by step number
 
 
-@dataclass(frozen=True)
+@frozen
 class Limits:
     """When a replay must end: the run's deadline (`--timeout`) and one step's limit."""
 

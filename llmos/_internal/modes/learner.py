@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from llmos._internal.engine.governed.session import GovernanceSession, governanc
 from llmos._internal.engine.lifecycle import ModelRun
 from llmos._internal.engine.recall import recall_for_run
 from llmos._internal.engine.types import RunRequest
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.events import Notice
 from llmos._internal.kernel.hooks import HookRegistry
 from llmos._internal.kernel.run_context import RunContext
@@ -75,7 +75,7 @@ def worked_example(trace: Trace, confidence: float) -> str:
     return EXAMPLE_PROMPT.format(confidence=confidence, goal=trace.goal_text, steps=steps)
 
 
-@dataclass(frozen=True)
+@frozen
 class LearnerResult:
     """What a Learner run ended with: the agent's outcome (None if it never reported), the
     trace it saved, why it failed, and its governance (summary, hand-over)."""

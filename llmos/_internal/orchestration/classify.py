@@ -11,7 +11,8 @@ delegate when it judges that worth it. `--mode orchestrator` plans any goal.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from llmos._internal.frozen import frozen
 
 _BULLET_LINE = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.)])\s+\S")
 # An inline number: at the start or after a space/colon/semicolon, then "1)", "(1)" or "1.",
@@ -19,7 +20,7 @@ _BULLET_LINE = re.compile(r"^\s*(?:[-*•]|\(?\d{1,2}[.)])\s+\S")
 _INLINE_NUMBER = re.compile(r"(?:^|[\s:;,])\(?(\d{1,2})[.)]\s+(?=[^\W\d_])")
 
 
-@dataclass(frozen=True)
+@frozen
 class Classification:
     """Whether a goal lists several separate tasks, and why it was judged so."""
 

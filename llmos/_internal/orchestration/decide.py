@@ -13,13 +13,12 @@ carries the agent that does it, and this rule is not asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from llmos._internal.frozen import frozen
 from llmos._internal.orchestration.classify import classify_goal
 from llmos._internal.orchestration.record import OrchestrationRecord
 
 
-@dataclass(frozen=True)
+@frozen
 class Decision:
     """Whether auto mode orchestrates a goal, and why."""
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Literal
 
+from llmos._internal.frozen import frozen
 from llmos._internal.orchestration.plan import Plan, Subtask
 
 SubtaskStatus = Literal["success", "failed", "skipped"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Attempt:
     """One run of a subtask through the dispatcher (a Learner or a Follower run)."""
 
@@ -46,7 +46,7 @@ class Attempt:
         return self.status == "success"
 
 
-@dataclass(frozen=True)
+@frozen
 class SubtaskResult:
     """How one subtask of a plan ended, over all its attempts."""
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from llmos._internal.frozen import frozen
 
 MAX_SUBTASKS = 12
 MAX_GOAL_CHARS = 2000
@@ -26,7 +27,7 @@ class PlanError(ValueError):
         self.errors = errors
 
 
-@dataclass(frozen=True)
+@frozen
 class Subtask:
     """One part of a plan: a goal for one agent, run after the subtasks it depends on."""
 
@@ -46,7 +47,7 @@ class Subtask:
         }
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     """The subtasks an orchestration runs, in the planner's order."""
 

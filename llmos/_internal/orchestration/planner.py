@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos._internal.agents.catalog import AgentCatalog
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.schemas import check_artifact
 from llmos._internal.kernel.run_context import RunContext
 from llmos._internal.orchestration.budget import BudgetPool
@@ -50,7 +51,7 @@ Rules:
   to write the final answer: llmos writes it from the subtasks' results."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Revision:
     """What a revision needs to know: the finished work and the failure."""
 

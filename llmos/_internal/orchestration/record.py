@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmos._internal.errors import TraceFormatError
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_text
 from llmos._internal.memory.goal_form import goal_signature
 from llmos._internal.orchestration.plan import Plan, PlanError, plan_from_dict
@@ -39,7 +40,7 @@ _RESULT_HEADING = "## Result"
 _FENCE = "---"
 
 
-@dataclass(frozen=True)
+@frozen
 class SubtaskRef:
     """A subtask of an orchestration trace, and the trace it left (if any)."""
 
@@ -49,7 +50,7 @@ class SubtaskRef:
     cost_usd: float
 
 
-@dataclass(frozen=True)
+@frozen
 class OrchestrationRecord:
     """An orchestration trace: a goal's plan, its subtasks' traces and its answer."""
 

@@ -21,11 +21,11 @@ import logging
 import re
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_text
 from llmos._internal.plugins.registry import LoadedPlugin, PluginFailure, PluginRegistry
 from llmos._internal.plugins.types import Plugin
@@ -37,7 +37,7 @@ _ENTRY_VALUE = re.compile(r"^\s*(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+)\s*)
 _file_cache: dict[Path, tuple[tuple[int, int], Plugin]] = {}
 
 
-@dataclass(frozen=True)
+@frozen
 class EntryPointInfo:
     """An installed package's `llmos.plugins` entry point, as found (and cached) before loading."""
 

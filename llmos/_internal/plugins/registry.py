@@ -9,11 +9,11 @@ import hashlib
 import inspect
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from llmos._internal.agents.spec import AgentSpec
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.events import Event
 from llmos._internal.plugins.schema import bind
 from llmos._internal.plugins.types import EventHook, Plugin, PluginError, PluginTool
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from llmos._internal.kernel.bus import Handler
 
 
-@dataclass(frozen=True)
+@frozen
 class LoadedPlugin:
     """A plugin that loaded, and where it came from."""
 
@@ -31,7 +31,7 @@ class LoadedPlugin:
     source: str  # the file, or the entry point and its distribution
 
 
-@dataclass(frozen=True)
+@frozen
 class PluginFailure:
     """A plugin that could not be loaded, and why (`llmos plugins list` shows it)."""
 
@@ -39,7 +39,7 @@ class PluginFailure:
     error: str
 
 
-@dataclass(frozen=True)
+@frozen
 class ToolResult:
     """What calling a plugin tool gave: its output as text, or what went wrong."""
 

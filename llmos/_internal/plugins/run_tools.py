@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.trace import TraceStep
 from llmos._internal.plugins.registry import (
     PluginRegistry,
@@ -41,7 +42,7 @@ class ReplayRefused(Exception):
     """A recorded plugin call cannot be replayed (missing tool, other version, other output)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class _Call:
     """One plugin tool call of a Learner run, as the journal keeps it for its recorded step."""
 

@@ -22,11 +22,11 @@ import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from llmos._internal.agents.spec import AgentFormatError, AgentSpec, make_spec
 from llmos._internal.errors import LlmosError
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.events import Event
 from llmos._internal.plugins.schema import input_schema, return_schema
 
@@ -71,7 +71,7 @@ def _check_name(kind: str, name: str, limit: int) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@frozen
 class PluginTool:
     """A tool a plugin registered: a typed Python function, offered to the model over MCP."""
 
@@ -97,7 +97,7 @@ class PluginTool:
         return SERVER_PREFIX + self.plugin
 
 
-@dataclass(frozen=True)
+@frozen
 class GovernanceRule:
     """A plugin's checker, router or evaluator (llmos/_internal/governance/)."""
 
@@ -108,7 +108,7 @@ class GovernanceRule:
     gate: bool = False  # evaluators: a failure keeps the run's trace from being saved
 
 
-@dataclass(frozen=True)
+@frozen
 class EventHook:
     """A plugin function called with the kernel's events of each run (`@plugin.on`)."""
 

@@ -9,9 +9,9 @@ The dispatcher enters a scope for every run and dry run (`llmos/_internal/modes/
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from llmos._internal.frozen import frozen
 from llmos._internal.plugins.loader import load_plugins
 from llmos._internal.plugins.registry import PluginRegistry
 from llmos._internal.plugins.run_tools import RunTools
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_CACHE = "plugin-entry-points.json"
 
 
-@dataclass(frozen=True)
+@frozen
 class RunScope:
     """What a run inside a project gets: its tools, the plugins' hooks, its security policy."""
 

@@ -22,11 +22,12 @@ import dataclasses
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_text
 from llmos._internal.security.sandbox import sandbox_at_least
 from llmos._internal.usage import now_iso
@@ -48,7 +49,7 @@ _WORKSPACE_ONLY = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Project:
     """A project of the workspace, as its folder and project.yaml describe it."""
 

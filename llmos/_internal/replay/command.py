@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+
+from llmos._internal.frozen import frozen
 
 _PR_SET_PDEATHSIG = 1
 _GRACE_SECS = 1.0
@@ -29,7 +30,7 @@ class CommandTimeout(Exception):
         self.output = output
 
 
-@dataclass(frozen=True)
+@frozen
 class CommandResult:
     """How a replayed shell command ended, and what it printed."""
 

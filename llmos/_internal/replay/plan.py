@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.step_kinds import DELEGATION_TOOLS, READ_ONLY_TOOLS, REPLAYED_TOOLS
 from llmos._internal.memory.trace import Trace, TraceStep
 from llmos._internal.plugins.run_tools import RunTools
@@ -20,7 +20,7 @@ _OTHER_MCP = "not an llmos plugin tool but another MCP tool: llmos cannot replay
 Action = Literal["run", "skip"]
 
 
-@dataclass(frozen=True)
+@frozen
 class PlannedStep:
     """One step of a trace, and whether replay runs it or skips it (and why)."""
 
@@ -30,7 +30,7 @@ class PlannedStep:
     why: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class ReplayPlan:
     """What replaying a trace would do, step by step, or why it cannot be replayed."""
 

@@ -17,15 +17,15 @@ not already there with something else in it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import file_state
 from llmos._internal.memory.step_kinds import FILE_WRITING_TOOLS
 from llmos._internal.memory.trace import TraceStep
 
 
-@dataclass(frozen=True)
+@frozen
 class Changed:
     """A file that is not as the trace expects."""
 

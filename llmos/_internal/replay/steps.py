@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_text, sha256_file
 from llmos._internal.memory.capture import summarize_response
 from llmos._internal.memory.trace import TraceStep
@@ -40,7 +40,7 @@ class StepTimeout(Exception):
     """A step ran past the run's own time limit (`--timeout`, `tool_timeout_secs`)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class StepDone:
     """A step that ran and passed its checks, and how to report it."""
 

@@ -15,9 +15,9 @@ import hashlib
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.memory.step_kinds import FILE_WRITING_TOOLS
 from llmos._internal.memory.template import value_pattern
 from llmos._internal.memory.trace import Trace
@@ -31,7 +31,7 @@ class Unsubstitutable(Exception):
     """A value cannot be put into a step without changing what the step does."""
 
 
-@dataclass(frozen=True)
+@frozen
 class BoundTrace:
     """A trace with a goal's values in place of the learned ones."""
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_text, file_state
 from llmos._internal.replay.checkpoint import RECORD, put_back
 
 Action = Literal["restore", "remove", "unchanged", "conflict", "missing"]
 
 
-@dataclass(frozen=True)
+@frozen
 class UndoStep:
     """What `llmos undo` does with one file the run changed, and why."""
 
@@ -25,7 +25,7 @@ class UndoStep:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class UndoPlan:
     """What `llmos undo` would do for one run, from the record its checkpoint sealed."""
 

@@ -13,10 +13,10 @@ lazily, like Learner mode: importing this module costs nothing.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.run_context import RunContext
 from llmos._internal.sdk.types import AgentOutcome, AgentRequest
 
@@ -24,7 +24,7 @@ from llmos._internal.sdk.types import AgentOutcome, AgentRequest
 STRUCTURED_MAX_TURNS = 4
 
 
-@dataclass(frozen=True)
+@frozen
 class StructuredAnswer:
     """The model's JSON answer (when it gave a valid one), and how the call went."""
 

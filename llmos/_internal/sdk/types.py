@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from llmos._internal.agents.spec import DEFAULT_TOOLS
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.hooks import HookSpec
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ AgentStatus = Literal[
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentRequest:
     """One agent run, as llmos asks the SDK adapter for it."""
 
@@ -61,7 +62,7 @@ class AgentRequest:
     sandbox: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentOutcome:
     """How an agent run ended, as the SDK reported it, in llmos's terms."""
 

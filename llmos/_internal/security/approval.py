@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.events import ToolDecision
 from llmos._internal.kernel.hooks import HookOutput, deny
 from llmos._internal.kernel.run_context import RunContext
@@ -26,7 +27,7 @@ from llmos._internal.security.policy import Decision
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@frozen
 class ApprovalRequest:
     """A tool call the policy asks a human about, and why."""
 
@@ -38,14 +39,14 @@ class ApprovalRequest:
     agent: str | None = None  # the subagent making the call, if one is
 
 
-@dataclass(frozen=True)
+@frozen
 class Approve:
     """Run the call as it is. `by` says who approved (the audit trail records it)."""
 
     by: str = "the user"
 
 
-@dataclass(frozen=True)
+@frozen
 class Modify:
     """Run the call with this input instead (it passes the policy again first). `by` says
     who changed it."""
@@ -62,7 +63,7 @@ EDITED_FIELD |= {"MultiEdit": "file_path", "NotebookEdit": "notebook_path", "Rea
 EDITED_FIELD |= {"Grep": "path", "Glob": "path", "LS": "path"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Reject:
     """Do not run the call; `reason` is passed on to the model."""
 
@@ -126,7 +127,7 @@ def needs_human(action: str, rule: str) -> bool:
     return action == "ask"
 
 
-@dataclass(frozen=True)
+@frozen
 class Resolution:
     """What came of putting one call to the approver."""
 

@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmos._internal.database import Connection, move_aside, open_database, transaction
 from llmos._internal.errors import DamagedDatabaseError, LlmosError
+from llmos._internal.frozen import frozen
 from llmos._internal.security.approval import ApprovalRequest, Approve, Modify, Reject, Verdict
 from llmos._internal.security.console_watch import inbox_answered
 
@@ -84,7 +84,7 @@ class UnknownQuestion(LlmosError):
         super().__init__(f"no approval request {question_id}")
 
 
-@dataclass(frozen=True)
+@frozen
 class Question:
     """One row of the inbox."""
 

@@ -23,9 +23,10 @@ workspace are read from disk when a call runs them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.events import ToolDecision
 from llmos._internal.kernel.run_context import RunContext
 from llmos._internal.security.audit import AuditLog
@@ -49,7 +50,7 @@ ASKED_TOO_LATE = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Review:
     """What became of one call: its final decision, what the policy said, and what runs."""
 

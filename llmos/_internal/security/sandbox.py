@@ -34,9 +34,10 @@ import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from llmos._internal.frozen import frozen
 from llmos._internal.security.lazy_regex import LazyRegex
 
 # The sandbox: a setting in config.yaml and project.yaml (llmos/_internal/workspace.py).
@@ -103,7 +104,7 @@ _PID_MAX_PER_NAMESPACE = (6, 14)
 _PID_MAX_FLOOR = 301  # the kernel's lowest pid_max (RESERVED_PIDS + 1)
 
 
-@dataclass(frozen=True)
+@frozen
 class Limits:
     """Resource limits of every process in the sandbox."""
 
@@ -130,7 +131,7 @@ class Limits:
         return {"rlimit": self.processes, "pid_max": self.pid_max - 1}.get(host.process_limit, 0)
 
 
-@dataclass(frozen=True)
+@frozen
 class SandboxProfile:
     """What a sandboxed command may touch. Paths are absolute and real (links resolved)."""
 
@@ -149,7 +150,7 @@ class SandboxProfile:
         return dataclasses.replace(self, tmpdir=Path(os.path.realpath(tmpdir)))
 
 
-@dataclass(frozen=True)
+@frozen
 class HostFacts:
     """What this machine offers the sandbox."""
 

@@ -23,9 +23,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from llmos._internal.frozen import frozen
 from llmos._internal.security.sandbox import (
     HostFacts,
     Limits,
@@ -38,7 +38,7 @@ from llmos._internal.security.sandbox import (
 _CANARY_TIMEOUT_SECS = 20.0
 
 
-@dataclass(frozen=True)
+@frozen
 class Probe:
     """The answer of one sandbox check, with what to do when it is not ok."""
 

@@ -24,11 +24,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from llmos._internal.errors import SandboxError
+from llmos._internal.frozen import frozen
 from llmos._internal.security.sandbox import Limits, SandboxProfile, build_profile
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ BUBBLEWRAP = "bubblewrap (llmos)"
 CLAUDE_CODE = "the Claude Code CLI's sandbox"
 
 
-@dataclass(frozen=True)
+@frozen
 class RunSandbox:
     """A run's sandbox: its profile (None: commands run without one), and the one line the
     run says about it when it has none though the setting wanted one."""

@@ -22,11 +22,11 @@ import binascii
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.fsutil import atomic_write_text
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class SignatureError(Exception):
     """A library's signature does not verify: it was changed after it was signed."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Signer:
     """The public half of a key that signs trace libraries, and its id."""
 
@@ -50,7 +50,7 @@ class Signer:
     public_key: str  # base64 of the raw 32 bytes
 
 
-@dataclass(frozen=True)
+@frozen
 class Manifest:
     """A library's manifest, its signature verified: the signer and the files it vouches for."""
 

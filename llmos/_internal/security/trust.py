@@ -25,11 +25,11 @@ import hashlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from llmos._internal.database import open_database, transaction
+from llmos._internal.frozen import frozen
 
 if TYPE_CHECKING:
     from llmos._internal.memory.trace import Trace
@@ -74,7 +74,7 @@ def plan_hash(trace: Trace) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
+@frozen
 class TrustState:
     """What llmos knows of one trace's origin, and whether it may replay."""
 

@@ -10,9 +10,9 @@ no API key, token or password leaves in a span, whatever the opt-in.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.security.redact import redact
 
 MAX_CONTENT_CHARS = 16_384  # one attribute: a backend truncates or rejects larger ones
@@ -20,7 +20,7 @@ MAX_TEXT_CHARS = 1_000  # llmos's own texts (errors, notices)
 _MARK = "…[truncated]"
 
 
-@dataclass(frozen=True)
+@frozen
 class ContentPolicy:
     """Whether a run's content leaves in its spans; what does leave is redacted and capped."""
 

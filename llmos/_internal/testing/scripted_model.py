@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
+from llmos._internal.frozen import frozen
+
 __all__ = [
     "Answer",
     "ApiError",
@@ -59,7 +61,7 @@ def _new_id(prefix: str) -> str:
     return prefix + uuid.uuid4().hex[:24]
 
 
-@dataclass(frozen=True)
+@frozen
 class ToolCall:
     """One tool_use block. ``id`` is filled with a fresh ``toolu_...`` at construction if None,
     so a test can match the tool_result that comes back against ``call.id``."""
@@ -73,7 +75,7 @@ class ToolCall:
             object.__setattr__(self, "id", _new_id("toolu_"))
 
 
-@dataclass(frozen=True)
+@frozen
 class Turn:
     """One scripted assistant message: optional text, then tool calls."""
 
@@ -103,7 +105,7 @@ class Turn:
         return blocks
 
 
-@dataclass(frozen=True)
+@frozen
 class ApiError:
     """A scripted API failure, answered as Anthropic's error JSON with this HTTP status.
 

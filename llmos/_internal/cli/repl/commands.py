@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from rich.console import Console
 
@@ -21,12 +20,13 @@ from llmos._internal.cli.repl.session import CONVERSATION_MODES, ReplSession
 from llmos._internal.cli.table import Column, print_fields, print_table
 from llmos._internal.engine.types import MODES
 from llmos._internal.errors import UsageError
+from llmos._internal.frozen import frozen
 from llmos._internal.text import escape
 
 Handler = Callable[[list[str]], Awaitable[bool]]  # False: leave the REPL
 
 
-@dataclass(frozen=True)
+@frozen
 class SlashCommand:
     """A slash command of the REPL, as `/help` lists it and the prompt completes it."""
 

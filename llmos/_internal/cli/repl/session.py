@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from llmos._internal.engine.types import Mode, RunRequest, RunSummary
+from llmos._internal.frozen import frozen
 from llmos._internal.presentation.run_tracker import RunTracker
 from llmos._internal.workspace import Workspace, validate_project_name
 
@@ -13,7 +14,7 @@ from llmos._internal.workspace import Workspace, validate_project_name
 CONVERSATION_MODES: tuple[Mode, ...] = ("auto", "learner")
 
 
-@dataclass(frozen=True)
+@frozen
 class Conversation:
     """An agent conversation that later goals resume (the SDK's session)."""
 

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.checkers import Running
 from llmos._internal.governance.evaluators import RunFacts, Score
 from llmos._internal.governance.history import Call, History, Step
@@ -59,7 +60,7 @@ _PREFIX = "llmos governance"
 _DO_IT = "Do what is missing now, then finish."
 
 
-@dataclass(frozen=True)
+@frozen
 class Conclusion:
     """How governance settles a run: its outcome (status changed if a route ended it or
     governance failed), its run scores, and why its trace must not be followed, if so."""
