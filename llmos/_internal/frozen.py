@@ -3,7 +3,7 @@ define.
 
 For each frozen dataclass, Python 3.11 writes six methods as source and compiles them
 (`__init__`, `__repr__`, `__eq__`, `__hash__`, `__setattr__`, `__delattr__`): about 0.7 ms a
-class, and a replay defines some sixty before its first step. A `@frozen` class is a
+class, and a replay defines some eighty before its first step. A `@frozen` class is a
 dataclass whose `__init__` is still written by `dataclasses`; the other five are functions
 shared by every such class, which read the field names worked out once for it.
 
@@ -16,9 +16,10 @@ one of the shared methods keeps its own. mypy sees a frozen dataclass
 (`dataclass_transform(frozen_default=True)`): an assignment is a type error too.
 tests/test_frozen.py holds such classes to frozen dataclasses.
 
-The public API's classes that a plugin may subclass with `@dataclass(frozen=True)` (the
-events, `RunRequest`, governance's `Call`, `Route`, `Score`...) stay frozen dataclasses: a
-frozen dataclass cannot inherit from a class that is not one.
+Every immutable record of llmos is one, the events and the public API's included. The one
+difference a caller could meet: `dataclasses` refuses a frozen dataclass whose base is not
+one, so a subclass of a `@frozen` class is `@frozen` too (plugins receive and build these
+classes; none subclasses them).
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ Anything else is an error, so a typo never silently changes what an agent may do
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.yaml_text import YAMLError, dump_yaml, load_yaml
 
 # The tools a Learner run (and an agent that names none) may use. Pinned, because the CLI's
@@ -48,7 +48,7 @@ class AgentFormatError(ValueError):
     """An agent file that cannot be used; the message says what is wrong with it."""
 
 
-@dataclass(frozen=True)
+@frozen
 class AgentSpec:
     """An agent a run can work as or delegate to: read from an agent file or given by a plugin."""
 

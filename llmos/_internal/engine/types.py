@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
+
+from llmos._internal.frozen import frozen
 
 if TYPE_CHECKING:
     from llmos._internal.agents.spec import AgentSpec
@@ -12,7 +14,7 @@ Mode = Literal["auto", "learner", "follower", "orchestrator"]
 MODES: tuple[Mode, ...] = ("auto", "learner", "follower", "orchestrator")
 
 
-@dataclass(frozen=True)
+@frozen
 class RunRequest:
     """A goal to run, as the user (or an orchestration, a scheduled job) asked for it."""
 
@@ -49,7 +51,7 @@ class RunRequest:
     parent_run: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class RunSummary:
     """How one run went, as `llmos run` reports it (in words, or with `--json`)."""
 

@@ -5,13 +5,14 @@ llmos/_internal/presentation/timeline.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
+from llmos._internal.frozen import frozen
 from llmos._internal.kernel.events import Event
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class ModelCalled(Event):
     """One request the gateway made upstream for a client request (attempt 0), or to send a
     rejected turn back to the model (attempt 1, 2...)."""
@@ -28,7 +29,7 @@ class ModelCalled(Event):
     error: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class ThinkAgain(Event):
     """A turn was sent back to the model: what was rejected in it, and why."""
 
@@ -37,7 +38,7 @@ class ThinkAgain(Event):
     rejected: list[dict[str, Any]]  # tool_use_id, tool, rule, reason
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class StepCaptured(Event):
     """A released tool call whose result came back in the client's next request, as a trace
     step (llmos/_internal/memory/trace.py): what `llmos gateway save` turns into a trace."""
@@ -47,7 +48,7 @@ class StepCaptured(Event):
     step: dict[str, Any]
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class RequestRefused(Event):
     """A client request the gateway answered itself, with an API error (a budget spent)."""
 

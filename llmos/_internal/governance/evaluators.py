@@ -31,7 +31,7 @@ from llmos._internal.governance.kinds import command_key
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@frozen
 class Score:
     """One evaluator's score: `score` in 0..1 where it has one, `passed` where it judges,
     `measures` its raw figures (files, lines, ratio...)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmos._internal.frozen import frozen
 from llmos._internal.governance.kinds import StepKind, classify, command_key
 from llmos._internal.security.lazy_regex import LazyRegex
 
@@ -23,7 +24,7 @@ _EXIT_CODE = LazyRegex(r"exit code (\d+)", re.IGNORECASE)
 _FILE_TOOLS = frozenset({"Read", "NotebookRead", "Write", "Edit", "MultiEdit", "NotebookEdit"})
 
 
-@dataclass(frozen=True)
+@frozen
 class Call:
     """A tool call about to run."""
 
@@ -46,7 +47,7 @@ class Call:
         return self.kind.has(name)
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     """A tool call that ran: `ok` is whether it worked (a command: exit code 0)."""
 

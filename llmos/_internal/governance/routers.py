@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from llmos._internal.frozen import frozen
@@ -46,7 +46,7 @@ Action = Literal["handoff", "model", "ask", "stop"]
 ACTIONS: tuple[Action, ...] = ("handoff", "model", "ask", "stop")
 
 
-@dataclass(frozen=True)
+@frozen
 class Route:
     """What a router decided: `action` with its `target` (an agent, a model), and why."""
 

@@ -7,14 +7,16 @@ JSON-ready form the session log (L2) stores.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from llmos._internal.frozen import frozen
 
 if TYPE_CHECKING:
     from llmos._internal.kernel.watchdog import LimitName
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class Event:
     """What every event carries: the run it belongs to and when it happened."""
 
@@ -26,7 +28,7 @@ class Event:
         return {"kind": self.kind, **asdict(self)}
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class RunStarted(Event):
     """A run began: its goal, the mode chosen and why, where it works, its budget."""
 
@@ -41,7 +43,7 @@ class RunStarted(Event):
     agent: str | None = None  # the agent it works as (an orchestration's subtask)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class ToolRequested(Event):
     """A tool call is about to be decided on (the model's, or a replayed step's)."""
 
@@ -57,7 +59,7 @@ class ToolRequested(Event):
     turn: str | None = None  # the model message that made the call (its superstep)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class ToolDecision(Event):
     """The verdict of a PreToolUse guard (security, approval, budget) on one call."""
 
@@ -73,7 +75,7 @@ class ToolDecision(Event):
     updated_input: dict[str, Any] | None = None  # the input that ran, when a human changed it
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class ToolFinished(Event):
     """A tool call has ended: whether it succeeded, and its result in a line."""
 
@@ -84,7 +86,7 @@ class ToolFinished(Event):
     summary: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class AssistantText(Event):
     """Text the model wrote to the user (not a tool call)."""
 
@@ -94,7 +96,7 @@ class AssistantText(Event):
     turn: str | None = None  # the model message it is part of (its superstep)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class ModelTurn(Event):
     """One model message (a turn of the main agent or a subagent) has ended: its tokens as
     the stream reported them. `at` is when it ended, `started_at` when it began."""
@@ -109,7 +111,7 @@ class ModelTurn(Event):
     parent_tool_use_id: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class CostUpdated(Event):
     """What the run has spent so far (`final`: the SDK's own total at its end)."""
 
@@ -118,7 +120,7 @@ class CostUpdated(Event):
     final: bool = False
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class Notice(Event):
     """Something the user should know about how the run is going (e.g. a fallback)."""
 
@@ -126,7 +128,7 @@ class Notice(Event):
     text: str
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class MemoryInjected(Event):
     """What recall gave the model before the run (memory/recall.py), exactly, and its size."""
 
@@ -141,7 +143,7 @@ class MemoryInjected(Event):
     considered: int = 0  # relevant items found, injected or not
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class RunFinished(Event):
     """A run ended: how, what it cost and saved, its turns, tool calls and trace."""
 
@@ -159,7 +161,7 @@ class RunFinished(Event):
     model: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class WatchdogTripped(Event):
     """The watchdog stopped the run: `limit` is "run", "stall" or "tool"."""
 
@@ -173,7 +175,7 @@ class WatchdogTripped(Event):
 # history.
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class CheckerResults(Event):
     """Every checker's verdict at one moment: before a call (`phase` "call"), before the run
     may finish ("finish", `tool_use_id` ""), over a trace's steps before a replay ("replay"),
@@ -189,7 +191,7 @@ class CheckerResults(Event):
     blocks: int = 0  # finish: how many times the run was sent back so far
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class RouteTaken(Event):
     """A router's decision: `action` handoff (to agent `target`), model (switch to `target`),
     ask (a human) or stop; `outcome` says what came of it."""
@@ -203,7 +205,7 @@ class RouteTaken(Event):
     outcome: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class ScoreRecorded(Event):
     """An evaluator's score of one step (`scope` "step") or of the run ("run"). `score` is in
     0..1 where the evaluator has one; `measures` holds its raw figures."""
@@ -223,7 +225,7 @@ class ScoreRecorded(Event):
 # their own, with their own buses and session logs, linked by `parent_run_id`).
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class PlanReady(Event):
     """The plan the orchestration will run: `source` is "planner", "reused" or "revised"."""
 
@@ -232,7 +234,7 @@ class PlanReady(Event):
     subtasks: list[dict[str, Any]]  # id, goal, agent, depends_on, budget_share, cap_usd
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class SubtaskChanged(Event):
     """A subtask's status (waiting, running, retrying, success, failed, skipped) or, while
     it runs, its latest action in `detail`."""
@@ -251,7 +253,7 @@ class SubtaskChanged(Event):
 # (or per batch of missed ones). `run_id` is the run's id, or "" when no run happened.
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class JobStarted(Event):
     """A scheduled job's run began (`coalesced`: the due runs it stands for)."""
 
@@ -262,7 +264,7 @@ class JobStarted(Event):
     coalesced: int = 1  # fire times this one run stands for (the misfire rule)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class JobFinished(Event):
     """A scheduled job's run ended."""
 
@@ -274,7 +276,7 @@ class JobFinished(Event):
     error: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@frozen(kw_only=True, eq=False)
 class JobMissed(Event):
     """Runs of a scheduled job that were due and will not happen (`reason` says why)."""
 

@@ -13,7 +13,6 @@ import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, assert_never, cast
 
 from llmos._internal.credentials import model_access
@@ -59,7 +58,7 @@ if TYPE_CHECKING:
     from llmos._internal.security.policy_file import Policy
 
 
-@dataclass(frozen=True)
+@frozen
 class DryRun:
     """What `run` would do, decided without executing anything."""
 
