@@ -209,3 +209,24 @@ def test_a_class_keeps_the_methods_it_defines() -> None:
 
     assert repr(Shown(1)) == "shown"
     assert Shown(1) == Shown(1)
+
+
+def test_a_class_that_defines_eq_is_still_hashed_by_its_fields() -> None:
+    # Python sets `__hash__ = None` in a class body that defines `__eq__`; dataclasses then
+    # still hash a frozen class by its fields, and so must @frozen.
+    @frozen
+    class ByName:
+        name: str
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, ByName) and other.name.lower() == self.name.lower()
+
+    @dataclass(frozen=True)
+    class ByNameD:
+        name: str
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, ByNameD) and other.name.lower() == self.name.lower()
+
+    assert ByName("a") == ByName("A")
+    assert hash(ByName("a")) == hash(ByNameD("a"))

@@ -31,6 +31,7 @@ from dataclasses import FrozenInstanceError
 from typing import Any, TypeVar, dataclass_transform, overload
 
 T = TypeVar("T")
+_MISSING = object()
 
 
 @overload
@@ -66,11 +67,20 @@ def frozen(
         if eq:
             shared |= {"__eq__": _eq, "__hash__": _hash}
         for name, method in shared.items():
-            if name not in cls.__dict__:
+            if not _defines(cls, name):
                 type.__setattr__(made, name, method)
         return made
 
     return make if cls is None else make(cls)
+
+
+def _defines(cls: type, name: str) -> bool:
+    """Whether the class body defines `name` (as `dataclasses` decides it: the `__hash__ =
+    None` Python adds to a class that defines `__eq__` does not count)."""
+    if name == "__hash__":
+        value = cls.__dict__.get("__hash__", _MISSING)
+        return not (value is _MISSING or (value is None and "__eq__" in cls.__dict__))
+    return name in cls.__dict__
 
 
 def _set_once(self: Any, name: str, value: Any) -> None:
