@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# At the top, though only a run needs them: this module is imported only for `llmos run`,
+# and imported with the command, they load while start-up has the garbage collector off.
 from llmos._internal.cli.json_output import print_json
 from llmos._internal.cli.opening import open_workspace
 from llmos._internal.cli.render import LiveRenderer, dry_run_dict, print_dry_run, print_summary
 from llmos._internal.cli.terminal import printer
 from llmos._internal.engine.types import Mode, RunRequest
-
-# At the top, though only a run needs them: this module is imported only for `llmos run`,
-# and imported with the command, they load while start-up has the garbage collector off.
 from llmos._internal.frozen import frozen
 from llmos._internal.modes.dispatcher import plan_goal, run_goal_blocking
 from llmos._internal.presentation.run_tracker import RunTracker

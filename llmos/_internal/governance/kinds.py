@@ -36,8 +36,9 @@ import shlex
 from collections.abc import Iterator
 from typing import Any, Final
 
-# compiled on first use: replays stay light
 from llmos._internal.frozen import frozen
+
+# compiled on first use: replays stay light
 from llmos._internal.security.lazy_regex import LazyRegex
 
 STEP_TYPES: Final = (
