@@ -17,19 +17,24 @@ from llmos._internal.recovery import note_temp
 LARGE_FILE_BYTES = 64 * 1024 * 1024
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
+def atomic_write_text(
+    path: Path, text: str, *, mode: int | None = None, durable: bool = True
+) -> None:
     """Write `text` to `path` so that readers see the old file or the new one, never half of it.
 
     The data goes to a temporary file in the same folder (same file system, so the final
     rename is atomic), is flushed to disk, then renamed over the target. The file keeps the
     mode it had (a new one gets the usual mode for the umask, not mkstemp's 0600), unless
     `mode` is given. The temporary file is noted in the process's lease (`recovery.py`): if
-    the process is killed before the rename, the next command removes it.
+    the process is killed before the rename, the next command removes it. `durable=False`
+    skips the flush to disk, for a cache (a crash may lose the new file, never tear it).
     """
-    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode, durable=durable)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def atomic_write_bytes(
+    path: Path, data: bytes, *, mode: int | None = None, durable: bool = True
+) -> None:
     """`atomic_write_text` for bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode is None:
@@ -48,7 +53,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None) -> N
             handle.write(data)
             handle.flush()
             os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         tmp.replace(path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

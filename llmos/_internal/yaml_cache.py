@@ -19,10 +19,10 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from llmos._internal.fsutil import atomic_write_text
 from llmos._internal.yaml_text import load_yaml
 
 
@@ -65,22 +65,13 @@ def _digest(text: str) -> str:
 
 
 def _keep(entry: Path, digest: str, data: Any) -> None:
-    """Write the entry if JSON holds `data` exactly (else nothing is kept). Not synced to
-    disk: an entry lost or torn by a crash is a miss."""
+    """Write the entry if JSON holds `data` exactly (else nothing is kept); atomically, not
+    synced to disk: an entry a crash loses is a miss."""
     try:
         encoded = json.dumps({"text": digest, "data": data}, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):  # a date, bytes, a set, NaN...
         return
     if json.loads(encoded)["data"] != data:  # numeric or boolean keys come back as strings
         return
-    with contextlib.suppress(OSError):
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".entry-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(encoded)
-            Path(tmp).replace(entry)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                Path(tmp).unlink()
-            raise
+    with contextlib.suppress(OSError):  # a cache: an entry not written is only a miss
+        atomic_write_text(entry, encoded, durable=False)
